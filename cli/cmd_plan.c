@@ -1,0 +1,151 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common.h"
+#include "scheduler/plan.h"
+#include "core/banned.h"
+
+static json_t *plan_json(const struct rp_universe *u, const struct plan *p, const struct plan_change *changes,
+			 size_t n_changes)
+{
+	json_t *doc = json_object(), *jchanges = json_array(), *jobs = json_array();
+	for (size_t i = 0; i < n_changes; i++)
+		json_array_append_new(jchanges, json_pack("{s:s, s:s}", "package", u->packages[changes[i].package].name,
+							  "revision", changes[i].rev));
+	for (size_t j = 0; j < p->n_jobs; j++) {
+		const struct plan_job *job = &p->jobs[j];
+		const struct rp_package *pkg = &u->packages[job->package];
+		json_t *after = json_array();
+		for (size_t k = 0; k < job->n_after; k++)
+			json_array_append_new(after, json_integer((json_int_t)job->after[k] + 1));
+		json_array_append_new(jobs, json_pack("{s:I, s:s, s:s, s:s, s:b, s:o}", "id", (json_int_t)j + 1,
+						      "package", pkg->name, "target", u->targets[job->target].name,
+						      "revision", job->rev ? job->rev : pkg->branch, "changed",
+						      job->rev != NULL, "after", after));
+	}
+	json_object_set_new(doc, "universe", json_string(u->name));
+	json_object_set_new(doc, "changes", jchanges);
+	json_object_set_new(doc, "packages", json_integer((json_int_t)p->n_packages));
+	json_object_set_new(doc, "jobs_count", json_integer((json_int_t)p->n_jobs));
+	json_object_set_new(doc, "edges", json_integer((json_int_t)p->n_edges));
+	json_object_set_new(doc, "estimated_cpu_seconds", json_null());
+	json_object_set_new(doc, "jobs", jobs);
+	return doc;
+}
+
+static void plan_print(const struct rp_universe *u, const struct plan *p, const struct plan_change *changes,
+		       size_t n_changes)
+{
+	printf("universe \"%s\": %zu packages, %zu targets\n", u->name, u->n_packages, u->n_targets);
+	for (size_t i = 0; i < n_changes; i++)
+		printf("change: %s=%s\n", u->packages[changes[i].package].name, changes[i].rev);
+	if (!n_changes)
+		printf("change: none (the whole universe at its branch heads)\n");
+	if (n_changes)
+		printf("plan: %zu jobs for %zu packages (%zu changed, %zu downstream), %zu edges\n", p->n_jobs,
+		       p->n_packages, p->n_changed, p->n_packages - p->n_changed, p->n_edges);
+	else
+		printf("plan: %zu jobs for %zu packages, %zu edges\n", p->n_jobs, p->n_packages, p->n_edges);
+	printf("estimated CPU time: unknown (no build history yet)\n\n");
+	int name_width = 7, target_width = 6;
+	for (size_t j = 0; j < p->n_jobs; j++) {
+		int n = (int)strlen(u->packages[p->jobs[j].package].name);
+		int t = (int)strlen(u->targets[p->jobs[j].target].name);
+		name_width = n > name_width ? n : name_width;
+		target_width = t > target_width ? t : target_width;
+	}
+	printf("%5s  %-*s  %-*s  %-20s  %s\n", "job", name_width, "package", target_width, "target", "revision",
+	       "after");
+	for (size_t j = 0; j < p->n_jobs; j++) {
+		const struct plan_job *job = &p->jobs[j];
+		const struct rp_package *pkg = &u->packages[job->package];
+		char rev[64];
+		if (job->rev)
+			snprintf(rev, sizeof(rev), "%s (change)", job->rev);
+		else
+			snprintf(rev, sizeof(rev), "%s", pkg->branch);
+		printf("%5zu  %-*s  %-*s  %-20s ", j + 1, name_width, pkg->name, target_width,
+		       u->targets[job->target].name, rev);
+		for (size_t k = 0; k < job->n_after; k++)
+			printf(" %zu", job->after[k] + 1);
+		putchar('\n');
+	}
+}
+
+int cmd_plan(int argc, char **argv)
+{
+	static const struct option options[] = { { "json", no_argument, NULL, 'j' },
+						 { "manifest", required_argument, NULL, 'm' },
+						 { "change", required_argument, NULL, 'c' },
+						 { NULL, 0, NULL, 0 } };
+	const char *manifest = CLI_DEFAULT_MANIFEST;
+	int json = 0, opt;
+	char **specs = calloc((size_t)argc, sizeof(*specs));
+	size_t n_specs = 0;
+	if (!specs) {
+		cli_error("out of memory");
+		return RP_EXIT_FAILED;
+	}
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "m:", options, NULL)) != -1) {
+		if (opt == 'j') {
+			json = 1;
+		} else if (opt == 'm') {
+			manifest = optarg;
+		} else if (opt == 'c') {
+			specs[n_specs++] = optarg;
+		} else {
+			free(specs);
+			if (optopt == 'm' || optopt == 'c')
+				return cli_usage_error("plan", "option '%s' needs a value", argv[optind - 1]);
+			return cli_usage_error("plan", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		free(specs);
+		return cli_usage_error("plan", "unexpected argument '%s'", argv[optind]);
+	}
+	struct rp_universe *u;
+	struct graph g;
+	struct plan plan = { 0 };
+	struct plan_change *changes = NULL;
+	struct rp_error err;
+	int status = cli_load_universe(manifest, &u, &g);
+	if (status != RP_EXIT_OK) {
+		free(specs);
+		return status;
+	}
+	changes = calloc(n_specs ? n_specs : 1, sizeof(*changes));
+	if (!changes) {
+		cli_error("out of memory");
+		status = RP_EXIT_FAILED;
+		goto out;
+	}
+	for (size_t i = 0; i < n_specs; i++) {
+		if (plan_parse_change(u, specs[i], &changes[i], &err) < 0) {
+			cli_error("%s", err.msg);
+			status = RP_EXIT_USAGE;
+			goto out;
+		}
+	}
+	int rc = plan_build(u, &g, changes, n_specs, &plan, &err);
+	if (rc < 0) {
+		cli_error("%s", err.msg);
+		status = rc == RP_EINVAL ? RP_EXIT_USAGE : RP_EXIT_FAILED;
+		goto out;
+	}
+	if (json)
+		status = cli_print_json(plan_json(u, &plan, changes, n_specs));
+	else
+		plan_print(u, &plan, changes, n_specs);
+out:
+	plan_release(&plan);
+	free(changes);
+	free(specs);
+	graph_release(&g);
+	manifest_free(u);
+	return status;
+}

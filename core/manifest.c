@@ -1,0 +1,927 @@
+#include "manifest.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "graph.h"
+#include "json_locate.h"
+#include "banned.h"
+
+#define MAX_PATH_DEPTH 8
+
+/* Validation state: the text for positions, and the path to the value being checked. */
+struct vctx {
+	const char *file;
+	const char *text;
+	size_t len;
+	struct json_step path[MAX_PATH_DEPTH];
+	size_t depth;
+	struct rp_error *err;
+};
+
+static void push_key(struct vctx *c, const char *key)
+{
+	c->path[c->depth].key = key;
+	c->path[c->depth].index = 0;
+	c->depth++;
+}
+
+static void push_index(struct vctx *c, size_t index)
+{
+	c->path[c->depth].key = NULL;
+	c->path[c->depth].index = index;
+	c->depth++;
+}
+
+static void pop(struct vctx *c)
+{
+	c->depth--;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(struct vctx *c, enum json_locate_what what,
+						       const char *fmt, ...)
+{
+	char detail[RP_ERROR_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	int line, column;
+	json_locate(c->text, c->len, c->path, c->depth, what, &line, &column);
+	return rp_error_set(c->err, RP_EINVAL, "%s:%d:%d: %s", c->file, line, column, detail);
+}
+
+static int no_memory(struct vctx *c)
+{
+	return rp_error_set(c->err, RP_ENOMEM, "%s: out of memory while loading the manifest", c->file);
+}
+
+static const char *type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number with a fraction";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "a value";
+}
+
+const char *manifest_runner_name(enum rp_runner runner)
+{
+	static const char *const names[] = { "process", "sandbox", "vm", "xen" };
+	return names[runner];
+}
+
+static const char *const runner_names[] = { "process", "sandbox", "vm", "xen" };
+
+/* Levenshtein distance with two rows; inputs are short names. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[2][130];
+	if (la > 128 || lb > 128)
+		return (size_t)-1;
+	for (size_t j = 0; j <= lb; j++)
+		row[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t *cur = row[i & 1], *prev = row[(i - 1) & 1];
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			size_t best = prev[j - 1] + cost;
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			cur[j] = best;
+		}
+	}
+	return row[la & 1][lb];
+}
+
+const char *manifest_suggest(const char *word, const char *const *candidates, size_t n)
+{
+	const char *best = NULL;
+	size_t best_distance = (size_t)-1;
+	size_t len = strlen(word);
+	for (size_t i = 0; i < n; i++) {
+		size_t d = edit_distance(word, candidates[i]);
+		if (d < best_distance) {
+			best_distance = d;
+			best = candidates[i];
+		}
+	}
+	/* Close enough to be a typo: two edits, or a third of the word. */
+	if (best && (best_distance <= 2 || best_distance * 3 <= len) && best_distance < len)
+		return best;
+	return NULL;
+}
+
+int manifest_valid_name(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > MANIFEST_NAME_MAX)
+		return 0;
+	if (!islower((unsigned char)name[0]) && !isdigit((unsigned char)name[0]))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (!islower(ch) && !isdigit(ch) && ch != '-' && ch != '_' && ch != '.')
+			return 0;
+	}
+	return 1;
+}
+
+static int valid_env_name(const char *name)
+{
+	if (!isalpha((unsigned char)name[0]) && name[0] != '_')
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			return 0;
+	return 1;
+}
+
+/* A git branch name as `git check-ref-format --branch` would accept it, kept simple. */
+static int valid_branch(const char *b)
+{
+	if (!*b || b[0] == '-' || b[0] == '/' || b[strlen(b) - 1] == '/' || b[strlen(b) - 1] == '.')
+		return 0;
+	if (strstr(b, "..") || strstr(b, "//") || strstr(b, "@{") || strstr(b, ".lock"))
+		return 0;
+	for (const char *p = b; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || strchr("~^:?*[\\", *p))
+			return 0;
+	return 1;
+}
+
+/* MAJOR.MINOR[.PATCH] with an optional -prerelease or +build suffix. */
+static int valid_version(const char *v)
+{
+	int parts = 0;
+	const char *p = v;
+	for (;;) {
+		if (!isdigit((unsigned char)*p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+		parts++;
+		if (*p != '.' || parts == 3)
+			break;
+		p++;
+	}
+	if (parts < 2)
+		return 0;
+	return *p == '\0' || ((*p == '-' || *p == '+') && p[1] != '\0');
+}
+
+static int is_blank(const char *s)
+{
+	for (; *s; s++)
+		if (!isspace((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/* Rejects keys of `obj` not in `allowed`, naming the closest allowed one. */
+static int check_keys(struct vctx *c, json_t *obj, const char *const *allowed, size_t n, const char *where)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach(obj, key, value) {
+		size_t i;
+		for (i = 0; i < n; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (i < n)
+			continue;
+		push_key(c, key);
+		const char *hint = manifest_suggest(key, allowed, n);
+		if (hint)
+			return fail(c, JSON_LOCATE_KEY, "unknown key \"%s\" in %s; did you mean \"%s\"?", key, where,
+				    hint);
+		char list[512] = "";
+		size_t used = 0;
+		for (i = 0; i < n && used < sizeof(list); i++)
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", allowed[i]);
+		return fail(c, JSON_LOCATE_KEY, "unknown key \"%s\" in %s; expected one of: %s", key, where, list);
+	}
+	return 0;
+}
+
+enum presence { OPTIONAL, REQUIRED };
+
+/*
+ * Fetches member `key` of `obj` expecting `type`. Returns 1 and sets *out when
+ * present and well typed, 0 when absent and optional, or an error.
+ */
+static int member(struct vctx *c, json_t *obj, const char *key, json_type type, enum presence presence,
+		  const char *where, json_t **out)
+{
+	static const char *const expected[] = {
+		[JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+		[JSON_INTEGER] = "an integer", [JSON_REAL] = "a number", [JSON_TRUE] = "a boolean",
+		[JSON_FALSE] = "a boolean", [JSON_NULL] = "null",
+	};
+	json_t *v = json_object_get(obj, key);
+	if (!v) {
+		if (presence == OPTIONAL)
+			return 0;
+		return fail(c, JSON_LOCATE_VALUE, "%s is missing required field \"%s\"", where, key);
+	}
+	int ok = type == JSON_TRUE ? json_is_boolean(v) : json_typeof(v) == type;
+	if (!ok) {
+		push_key(c, key);
+		int rc = fail(c, JSON_LOCATE_VALUE, "\"%s\" of %s must be %s, got %s", key, where, expected[type],
+			      type_name(v));
+		pop(c);
+		return rc;
+	}
+	*out = v;
+	return 1;
+}
+
+/* A string member: present, NUL-free, and (unless allow_blank) not only whitespace. */
+static int string_member(struct vctx *c, json_t *obj, const char *key, enum presence presence,
+			 const char *where, const char *empty_what, char **out)
+{
+	json_t *v;
+	int rc = member(c, obj, key, JSON_STRING, presence, where, &v);
+	if (rc <= 0)
+		return rc;
+	const char *s = json_string_value(v);
+	push_key(c, key);
+	if (strlen(s) != json_string_length(v))
+		rc = fail(c, JSON_LOCATE_VALUE, "\"%s\" of %s contains a NUL character", key, where);
+	else if (empty_what && is_blank(s))
+		rc = fail(c, JSON_LOCATE_VALUE, "\"%s\" of %s is empty; expected %s", key, where, empty_what);
+	pop(c);
+	if (rc < 0)
+		return rc;
+	*out = strdup(s);
+	return *out ? 1 : no_memory(c);
+}
+
+static int int_member(struct vctx *c, json_t *obj, const char *key, const char *where, long min, long max,
+		      const char *unit, int *out)
+{
+	json_t *v;
+	int rc = member(c, obj, key, JSON_INTEGER, OPTIONAL, where, &v);
+	if (rc <= 0)
+		return rc;
+	json_int_t n = json_integer_value(v);
+	if (n < min || n > max) {
+		push_key(c, key);
+		rc = fail(c, JSON_LOCATE_VALUE, "\"%s\" of %s must be between %ld and %ld %s, got %lld", key, where,
+			  min, max, unit, (long long)n);
+		pop(c);
+		return rc;
+	}
+	*out = (int)n;
+	return 1;
+}
+
+static int load_targets(struct vctx *c, json_t *root, struct rp_universe *u)
+{
+	json_t *targets;
+	int rc = member(c, root, "targets", JSON_OBJECT, REQUIRED, "the top level", &targets);
+	if (rc < 0)
+		return rc;
+	push_key(c, "targets");
+	if (json_object_size(targets) == 0) {
+		rc = fail(c, JSON_LOCATE_VALUE, "\"targets\" declares no target; expected at least one, such as "
+						"{\"unix\": {\"runner\": \"sandbox\"}}");
+		goto out;
+	}
+	u->targets = calloc(json_object_size(targets), sizeof(*u->targets));
+	if (!u->targets) {
+		rc = no_memory(c);
+		goto out;
+	}
+	const char *name;
+	json_t *t;
+	json_object_foreach(targets, name, t) {
+		char where[MANIFEST_NAME_MAX + 32];
+		push_key(c, name);
+		if (!manifest_valid_name(name)) {
+			rc = fail(c, JSON_LOCATE_KEY, "invalid target name \"%s\"; expected lowercase letters, digits, "
+						      "'.', '_' or '-', starting with a letter or digit", name);
+			goto out;
+		}
+		snprintf(where, sizeof(where), "target \"%s\"", name);
+		if (!json_is_object(t)) {
+			rc = fail(c, JSON_LOCATE_VALUE, "%s must be an object with a \"runner\", got %s", where,
+				  type_name(t));
+			goto out;
+		}
+		char *runner = NULL;
+		rc = string_member(c, t, "runner", REQUIRED, where, "a runner name", &runner);
+		if (rc < 0)
+			goto out;
+		size_t r;
+		for (r = 0; r < sizeof(runner_names) / sizeof(runner_names[0]); r++)
+			if (strcmp(runner, runner_names[r]) == 0)
+				break;
+		if (r == sizeof(runner_names) / sizeof(runner_names[0])) {
+			const char *hint = manifest_suggest(runner, runner_names, r);
+			push_key(c, "runner");
+			rc = fail(c, JSON_LOCATE_VALUE, "%s has unknown runner \"%s\"; expected process, sandbox, vm or xen%s%s%s",
+				  where, runner, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
+			free(runner);
+			goto out;
+		}
+		free(runner);
+		struct rp_target *target = &u->targets[u->n_targets++];
+		target->runner = (enum rp_runner)r;
+		target->name = strdup(name);
+		target->options = json_incref(t);
+		if (!target->name) {
+			rc = no_memory(c);
+			goto out;
+		}
+		pop(c);
+	}
+	rc = 0;
+out:
+	c->depth = 0;
+	return rc;
+}
+
+long manifest_find_target(const struct rp_universe *u, const char *name)
+{
+	for (size_t i = 0; i < u->n_targets; i++)
+		if (strcmp(u->targets[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+long manifest_find_package(const struct rp_universe *u, const char *name)
+{
+	size_t index;
+	return strmap_get(&u->package_index, name, &index) ? (long)index : -1;
+}
+
+int manifest_package_has_target(const struct rp_package *pkg, size_t target)
+{
+	for (size_t i = 0; i < pkg->n_targets; i++)
+		if (pkg->targets[i] == target)
+			return 1;
+	return 0;
+}
+
+static int load_package_targets(struct vctx *c, json_t *obj, struct rp_universe *u, struct rp_package *p,
+				const char *where)
+{
+	json_t *list;
+	int rc = member(c, obj, "targets", JSON_ARRAY, OPTIONAL, where, &list);
+	if (rc < 0)
+		return rc;
+	size_t n = rc ? json_array_size(list) : u->n_targets;
+	if (rc && n == 0) {
+		push_key(c, "targets");
+		rc = fail(c, JSON_LOCATE_VALUE, "\"targets\" of %s is empty; expected at least one target", where);
+		pop(c);
+		return rc;
+	}
+	p->targets = calloc(n, sizeof(*p->targets));
+	if (!p->targets)
+		return no_memory(c);
+	if (!rc) {
+		for (size_t i = 0; i < n; i++)
+			p->targets[i] = i;
+		p->n_targets = n;
+		return 0;
+	}
+	push_key(c, "targets");
+	for (size_t i = 0; i < n; i++) {
+		json_t *item = json_array_get(list, i);
+		push_index(c, i);
+		if (!json_is_string(item)) {
+			rc = fail(c, JSON_LOCATE_VALUE, "targets of %s must be target names (strings), got %s", where,
+				  type_name(item));
+			goto out;
+		}
+		const char *name = json_string_value(item);
+		long t = manifest_find_target(u, name);
+		if (t < 0) {
+			char declared[512] = "";
+			size_t used = 0;
+			const char **names = calloc(u->n_targets, sizeof(*names));
+			if (!names) {
+				rc = no_memory(c);
+				goto out;
+			}
+			for (size_t k = 0; k < u->n_targets; k++) {
+				names[k] = u->targets[k].name;
+				if (used < sizeof(declared))
+					used += (size_t)snprintf(declared + used, sizeof(declared) - used, "%s%s",
+								 k ? ", " : "", names[k]);
+			}
+			const char *hint = manifest_suggest(name, names, u->n_targets);
+			rc = fail(c, JSON_LOCATE_VALUE, "%s uses undeclared target \"%s\"%s%s%s; declared targets: %s",
+				  where, name, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "",
+				  declared);
+			free(names);
+			goto out;
+		}
+		if (manifest_package_has_target(p, (size_t)t)) {
+			rc = fail(c, JSON_LOCATE_VALUE, "%s lists target \"%s\" twice", where, name);
+			goto out;
+		}
+		p->targets[p->n_targets++] = (size_t)t;
+		pop(c);
+	}
+	rc = 0;
+out:
+	c->depth = 2; /* back to the package object */
+	return rc;
+}
+
+static int env_by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct rp_env *)a)->name, ((const struct rp_env *)b)->name);
+}
+
+static int load_env(struct vctx *c, json_t *obj, struct rp_package *p, const char *where)
+{
+	json_t *env;
+	int rc = member(c, obj, "env", JSON_OBJECT, OPTIONAL, where, &env);
+	if (rc <= 0)
+		return rc;
+	p->env = calloc(json_object_size(env) ? json_object_size(env) : 1, sizeof(*p->env));
+	if (!p->env)
+		return no_memory(c);
+	push_key(c, "env");
+	const char *key;
+	json_t *value;
+	json_object_foreach(env, key, value) {
+		push_key(c, key);
+		if (!valid_env_name(key)) {
+			rc = fail(c, JSON_LOCATE_KEY, "env of %s: \"%s\" is not a valid variable name; expected "
+						      "letters, digits and '_', not starting with a digit", where, key);
+			goto out;
+		}
+		if (strncmp(key, "RIPPLE_", 7) == 0) {
+			rc = fail(c, JSON_LOCATE_KEY, "env of %s: \"%s\" is reserved; names starting with RIPPLE_ are "
+						      "set by ripple itself", where, key);
+			goto out;
+		}
+		if (!json_is_string(value) || strlen(json_string_value(value)) != json_string_length(value)) {
+			rc = fail(c, JSON_LOCATE_VALUE, "env \"%s\" of %s must be a string without NUL characters, got %s",
+				  key, where, type_name(value));
+			goto out;
+		}
+		struct rp_env *e = &p->env[p->n_env++];
+		e->name = strdup(key);
+		e->value = strdup(json_string_value(value));
+		if (!e->name || !e->value) {
+			rc = no_memory(c);
+			goto out;
+		}
+		pop(c);
+	}
+	qsort(p->env, p->n_env, sizeof(*p->env), env_by_name);
+	rc = 0;
+out:
+	c->depth = 2;
+	return rc;
+}
+
+static int load_api(struct vctx *c, json_t *obj, struct rp_package *p, const char *pkg_where)
+{
+	static const char *const keys[] = { "library", "headers" };
+	json_t *api;
+	int rc = member(c, obj, "api", JSON_OBJECT, OPTIONAL, pkg_where, &api);
+	if (rc <= 0)
+		return rc;
+	char where[MANIFEST_NAME_MAX + 64];
+	snprintf(where, sizeof(where), "the api block of %s", pkg_where);
+	push_key(c, "api");
+	if ((rc = check_keys(c, api, keys, 2, where)) < 0)
+		goto out;
+	if ((rc = string_member(c, api, "library", REQUIRED, where, "a path inside the install prefix",
+				&p->api_library)) < 0)
+		goto out;
+	if ((rc = string_member(c, api, "headers", OPTIONAL, where, "a directory inside the install prefix",
+				&p->api_headers)) < 0)
+		goto out;
+	p->has_api = 1;
+	rc = 0;
+out:
+	c->depth = 2;
+	return rc;
+}
+
+static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const char *pkg_where)
+{
+	static const char *const keys[] = { "name", "binary", "seconds" };
+	json_t *list;
+	int rc = member(c, obj, "fuzz", JSON_ARRAY, OPTIONAL, pkg_where, &list);
+	if (rc <= 0)
+		return rc;
+	size_t n = json_array_size(list);
+	p->fuzz = calloc(n ? n : 1, sizeof(*p->fuzz));
+	if (!p->fuzz)
+		return no_memory(c);
+	push_key(c, "fuzz");
+	for (size_t i = 0; i < n; i++) {
+		json_t *f = json_array_get(list, i);
+		char where[MANIFEST_NAME_MAX + 64];
+		snprintf(where, sizeof(where), "fuzz entry %zu of %s", i + 1, pkg_where);
+		push_index(c, i);
+		if (!json_is_object(f)) {
+			rc = fail(c, JSON_LOCATE_VALUE, "%s must be an object, got %s", where, type_name(f));
+			goto out;
+		}
+		if ((rc = check_keys(c, f, keys, 3, where)) < 0)
+			goto out;
+		struct rp_fuzz *fz = &p->fuzz[p->n_fuzz++];
+		fz->seconds = 60;
+		if ((rc = string_member(c, f, "name", REQUIRED, where, "a fuzz target name", &fz->name)) < 0)
+			goto out;
+		if (!manifest_valid_name(fz->name)) {
+			push_key(c, "name");
+			rc = fail(c, JSON_LOCATE_VALUE, "invalid fuzz target name \"%s\" in %s; expected lowercase "
+							"letters, digits, '.', '_' or '-'", fz->name, pkg_where);
+			goto out;
+		}
+		for (size_t k = 0; k + 1 < p->n_fuzz; k++) {
+			if (strcmp(p->fuzz[k].name, fz->name) == 0) {
+				push_key(c, "name");
+				rc = fail(c, JSON_LOCATE_VALUE, "duplicate fuzz target \"%s\" in %s", fz->name, pkg_where);
+				goto out;
+			}
+		}
+		if ((rc = string_member(c, f, "binary", REQUIRED, where, "a path to the fuzz binary", &fz->binary)) < 0)
+			goto out;
+		if ((rc = int_member(c, f, "seconds", where, 1, MANIFEST_FUZZ_SECONDS_MAX, "seconds", &fz->seconds)) < 0)
+			goto out;
+		pop(c);
+	}
+	rc = 0;
+out:
+	c->depth = 2;
+	return rc;
+}
+
+static const char *const package_keys[] = { "name",    "repo",    "branch",   "depends", "targets",
+					    "build",   "test",    "timeout",  "env",     "version",
+					    "coverage", "api",    "fuzz" };
+
+/* Loads package `i`'s own fields; dependencies are resolved later, once all names are known. */
+static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u)
+{
+	struct rp_package *p = &u->packages[i];
+	char where[MANIFEST_NAME_MAX + 32];
+	int rc;
+	c->depth = 0;
+	push_key(c, "packages");
+	push_index(c, i);
+	if (!json_is_object(obj))
+		return fail(c, JSON_LOCATE_VALUE, "package %zu must be an object, got %s", i + 1, type_name(obj));
+	snprintf(where, sizeof(where), "package %zu", i + 1);
+	if ((rc = check_keys(c, obj, package_keys, sizeof(package_keys) / sizeof(package_keys[0]), where)) < 0)
+		return rc;
+	if ((rc = string_member(c, obj, "name", REQUIRED, where, "a package name", &p->name)) < 0)
+		return rc;
+	if (!manifest_valid_name(p->name)) {
+		push_key(c, "name");
+		return fail(c, JSON_LOCATE_VALUE, "invalid package name \"%s\"; expected at most %d lowercase letters, "
+						  "digits, '.', '_' or '-', starting with a letter or digit",
+			    p->name, MANIFEST_NAME_MAX);
+	}
+	size_t first;
+	rc = strmap_put(&u->package_index, p->name, i, &first);
+	if (rc == RP_EEXISTS) {
+		struct json_step first_at[] = { { "packages", 0 }, { NULL, first } };
+		int line, column;
+		json_locate(c->text, c->len, first_at, 2, JSON_LOCATE_VALUE, &line, &column);
+		push_key(c, "name");
+		return fail(c, JSON_LOCATE_VALUE, "duplicate package \"%s\"; first defined at line %d", p->name, line);
+	}
+	if (rc < 0)
+		return no_memory(c);
+	snprintf(where, sizeof(where), "package \"%s\"", p->name);
+	if ((rc = string_member(c, obj, "repo", REQUIRED, where, "a git URL or a local path", &p->repo)) < 0)
+		return rc;
+	if ((rc = string_member(c, obj, "branch", OPTIONAL, where, "a branch name", &p->branch)) < 0)
+		return rc;
+	if (!rc && !(p->branch = strdup("main")))
+		return no_memory(c);
+	if (!valid_branch(p->branch)) {
+		push_key(c, "branch");
+		return fail(c, JSON_LOCATE_VALUE, "invalid branch name \"%s\" in %s; expected a git branch name", p->branch,
+			    where);
+	}
+	if ((rc = string_member(c, obj, "build", REQUIRED, where, "a shell command", &p->build)) < 0)
+		return rc;
+	if ((rc = string_member(c, obj, "test", OPTIONAL, where, "a shell command (or no \"test\" key)", &p->test)) < 0)
+		return rc;
+	p->timeout = MANIFEST_TIMEOUT_DEFAULT;
+	if ((rc = int_member(c, obj, "timeout", where, 1, MANIFEST_TIMEOUT_MAX, "seconds", &p->timeout)) < 0)
+		return rc;
+	if ((rc = string_member(c, obj, "version", OPTIONAL, where, "a version such as 1.2.0", &p->version)) < 0)
+		return rc;
+	if (rc && !valid_version(p->version)) {
+		push_key(c, "version");
+		return fail(c, JSON_LOCATE_VALUE, "invalid version \"%s\" in %s; expected MAJOR.MINOR.PATCH, such as 1.2.0",
+			    p->version, where);
+	}
+	json_t *coverage;
+	if ((rc = member(c, obj, "coverage", JSON_TRUE, OPTIONAL, where, &coverage)) < 0)
+		return rc;
+	p->coverage = rc && json_is_true(coverage);
+	json_t *depends;
+	if ((rc = member(c, obj, "depends", JSON_ARRAY, OPTIONAL, where, &depends)) < 0)
+		return rc;
+	if ((rc = load_package_targets(c, obj, u, p, where)) < 0)
+		return rc;
+	if ((rc = load_env(c, obj, p, where)) < 0)
+		return rc;
+	if ((rc = load_api(c, obj, p, where)) < 0)
+		return rc;
+	return load_fuzz(c, obj, p, where);
+}
+
+/* Resolves package `i`'s dependency names to indices. */
+static int resolve_depends(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u)
+{
+	struct rp_package *p = &u->packages[i];
+	json_t *list = json_object_get(obj, "depends");
+	c->depth = 0;
+	push_key(c, "packages");
+	push_index(c, i);
+	push_key(c, "depends");
+	size_t n = list ? json_array_size(list) : 0;
+	p->depends = calloc(n ? n : 1, sizeof(*p->depends));
+	if (!p->depends)
+		return no_memory(c);
+	for (size_t k = 0; k < n; k++) {
+		json_t *item = json_array_get(list, k);
+		push_index(c, k);
+		if (!json_is_string(item))
+			return fail(c, JSON_LOCATE_VALUE, "depends of package \"%s\" must list package names (strings), got %s",
+				    p->name, type_name(item));
+		const char *name = json_string_value(item);
+		long d = manifest_find_package(u, name);
+		if (d < 0) {
+			const char **names = malloc(u->n_packages * sizeof(*names));
+			if (!names)
+				return no_memory(c);
+			for (size_t q = 0; q < u->n_packages; q++)
+				names[q] = u->packages[q].name;
+			const char *hint = manifest_suggest(name, names, u->n_packages);
+			int rc = fail(c, JSON_LOCATE_VALUE, "package \"%s\" depends on unknown package \"%s\"%s%s%s",
+				      p->name, name, hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+			free(names);
+			return rc;
+		}
+		if ((size_t)d == i)
+			return fail(c, JSON_LOCATE_VALUE, "package \"%s\" depends on itself", p->name);
+		for (size_t q = 0; q < p->n_depends; q++)
+			if (p->depends[q] == (size_t)d)
+				return fail(c, JSON_LOCATE_VALUE, "package \"%s\" lists dependency \"%s\" twice", p->name,
+					    name);
+		p->depends[p->n_depends++] = (size_t)d;
+		pop(c);
+	}
+	/* A job on target T needs its dependencies built on T. */
+	for (size_t k = 0; k < p->n_depends; k++) {
+		const struct rp_package *dep = &u->packages[p->depends[k]];
+		for (size_t t = 0; t < p->n_targets; t++) {
+			if (manifest_package_has_target(dep, p->targets[t]))
+				continue;
+			push_index(c, k);
+			return fail(c, JSON_LOCATE_VALUE,
+				    "package \"%s\" is built on target \"%s\" but its dependency \"%s\" does not "
+				    "support that target; add it to the targets of \"%s\"",
+				    p->name, u->targets[p->targets[t]].name, dep->name, dep->name);
+		}
+	}
+	return 0;
+}
+
+static int check_acyclic(struct vctx *c, struct rp_universe *u)
+{
+	struct graph g;
+	int rc = graph_init_universe(&g, u, c->err);
+	if (rc < 0)
+		return rc;
+	size_t *cycle = malloc((u->n_packages ? u->n_packages : 1) * sizeof(*cycle));
+	if (!cycle) {
+		graph_release(&g);
+		return no_memory(c);
+	}
+	long len = graph_find_cycle(&g, cycle);
+	if (len < 0) {
+		rc = no_memory(c);
+	} else if (len > 0) {
+		char text[RP_ERROR_MAX - 128] = "";
+		size_t used = 0;
+		for (long k = 0; k <= len && used < sizeof(text); k++)
+			used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", k ? " -> " : "",
+						 u->packages[cycle[k % len]].name);
+		/* Point at the first package's dependency on the second. */
+		const struct rp_package *first = &u->packages[cycle[0]];
+		size_t k = 0;
+		while (first->depends[k] != cycle[1 % len])
+			k++;
+		c->depth = 0;
+		push_key(c, "packages");
+		push_index(c, cycle[0]);
+		push_key(c, "depends");
+		push_index(c, k);
+		rc = fail(c, JSON_LOCATE_VALUE, "dependency cycle: %s", text);
+	}
+	free(cycle);
+	graph_release(&g);
+	return rc;
+}
+
+static int load_universe(struct vctx *c, json_t *root, struct rp_universe *u)
+{
+	static const char *const top_keys[] = { "universe", "targets", "packages" };
+	int rc;
+	if (!json_is_object(root))
+		return fail(c, JSON_LOCATE_VALUE, "expected a JSON object at the top level, got %s", type_name(root));
+	if ((rc = check_keys(c, root, top_keys, 3, "the top level")) < 0)
+		return rc;
+	if ((rc = string_member(c, root, "universe", REQUIRED, "the top level", "a universe name", &u->name)) < 0)
+		return rc;
+	if (!manifest_valid_name(u->name)) {
+		push_key(c, "universe");
+		return fail(c, JSON_LOCATE_VALUE, "invalid universe name \"%s\"; expected lowercase letters, digits, "
+						  "'.', '_' or '-', starting with a letter or digit", u->name);
+	}
+	if ((rc = load_targets(c, root, u)) < 0)
+		return rc;
+	json_t *packages;
+	if ((rc = member(c, root, "packages", JSON_ARRAY, REQUIRED, "the top level", &packages)) < 0)
+		return rc;
+	size_t n = json_array_size(packages);
+	if (n == 0) {
+		push_key(c, "packages");
+		return fail(c, JSON_LOCATE_VALUE, "\"packages\" is empty; expected at least one package");
+	}
+	u->packages = calloc(n, sizeof(*u->packages));
+	if (!u->packages)
+		return no_memory(c);
+	for (size_t i = 0; i < n; i++) {
+		u->n_packages = i + 1;
+		if ((rc = load_package(c, json_array_get(packages, i), i, u)) < 0)
+			return rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((rc = resolve_depends(c, json_array_get(packages, i), i, u)) < 0)
+			return rc;
+	return check_acyclic(c, u);
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+int manifest_load_buffer(const char *text, size_t len, const char *name, struct rp_universe **out,
+			 struct rp_error *err)
+{
+	struct vctx c = { .file = name, .text = text, .len = len, .err = err };
+	struct rp_universe *u = calloc(1, sizeof(*u));
+	json_t *root = NULL;
+	int rc;
+	*out = NULL;
+	if (!u)
+		return no_memory(&c);
+	strmap_init(&u->package_index);
+	u->path = strdup(name);
+	u->dir = dir_of(name);
+	if (!u->path || !u->dir) {
+		rc = no_memory(&c);
+		goto out;
+	}
+	if (is_blank(text) && strlen(text) == len) {
+		rc = rp_error_set(err, RP_EINVAL, "%s:1:1: the file is empty; expected a JSON object describing a universe",
+				  name);
+		goto out;
+	}
+	json_error_t jerr;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		rc = rp_error_set(err, RP_EINVAL, "%s:%d:%d: invalid JSON: %s", name, jerr.line > 0 ? jerr.line : 1,
+				  jerr.column > 0 ? jerr.column : 1, jerr.text);
+		goto out;
+	}
+	rc = load_universe(&c, root, u);
+out:
+	json_decref(root);
+	if (rc < 0) {
+		manifest_free(u);
+		return rc;
+	}
+	*out = u;
+	return 0;
+}
+
+int manifest_load_file(const char *path, struct rp_universe **out, struct rp_error *err)
+{
+	char *text = NULL;
+	struct stat st = { 0 };
+	int rc;
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return rp_error_set(err, RP_EIO, "%s: cannot open the manifest: %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = rp_error_set(err, RP_EIO, "%s: cannot read the manifest: %s", path,
+				  S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file");
+		goto out;
+	}
+	if ((unsigned long long)st.st_size > MANIFEST_MAX_BYTES) {
+		rc = rp_error_set(err, RP_EINVAL, "%s: the manifest is larger than %u MiB; expected a smaller file",
+				  path, MANIFEST_MAX_BYTES >> 20);
+		goto out;
+	}
+	size_t size = (size_t)st.st_size;
+	text = malloc(size + 1);
+	if (!text) {
+		rc = rp_error_set(err, RP_ENOMEM, "%s: out of memory reading the manifest", path);
+		goto out;
+	}
+	if (fread(text, 1, size, f) != size) {
+		rc = rp_error_set(err, RP_EIO, "%s: cannot read the manifest: %s", path,
+				  ferror(f) ? strerror(errno) : "the file shrank while being read");
+		goto out;
+	}
+	text[size] = '\0';
+	rc = manifest_load_buffer(text, size, path, out, err);
+out:
+	free(text);
+	fclose(f);
+	return rc;
+}
+
+static void package_release(struct rp_package *p)
+{
+	free(p->name);
+	free(p->repo);
+	free(p->branch);
+	free(p->version);
+	free(p->build);
+	free(p->test);
+	free(p->depends);
+	free(p->targets);
+	for (size_t i = 0; i < p->n_env; i++) {
+		free(p->env[i].name);
+		free(p->env[i].value);
+	}
+	free(p->env);
+	free(p->api_library);
+	free(p->api_headers);
+	for (size_t i = 0; i < p->n_fuzz; i++) {
+		free(p->fuzz[i].name);
+		free(p->fuzz[i].binary);
+	}
+	free(p->fuzz);
+}
+
+void manifest_free(struct rp_universe *u)
+{
+	if (!u)
+		return;
+	for (size_t i = 0; i < u->n_packages; i++)
+		package_release(&u->packages[i]);
+	free(u->packages);
+	for (size_t i = 0; i < u->n_targets; i++) {
+		free(u->targets[i].name);
+		json_decref(u->targets[i].options);
+	}
+	free(u->targets);
+	strmap_release(&u->package_index);
+	free(u->name);
+	free(u->path);
+	free(u->dir);
+	free(u);
+}
