@@ -14,6 +14,9 @@
 #include "banned.h"
 
 #define MAX_PATH_DEPTH 8
+/* Room for "fuzz entry N of the api block of package \"NAME\"" and the like. */
+#define WHERE_MAX 256
+#define PACKAGE_WHERE_MAX (MANIFEST_NAME_MAX + 32)
 
 /* Validation state: the text for positions, and the path to the value being checked. */
 struct vctx {
@@ -259,7 +262,7 @@ static int member(struct vctx *c, json_t *obj, const char *key, json_type type, 
 	return 1;
 }
 
-/* A string member: present, NUL-free, and (unless allow_blank) not only whitespace. */
+/* A string member; when `empty_what` is given, one of only whitespace is refused. */
 static int string_member(struct vctx *c, json_t *obj, const char *key, enum presence presence,
 			 const char *where, const char *empty_what, char **out)
 {
@@ -269,9 +272,7 @@ static int string_member(struct vctx *c, json_t *obj, const char *key, enum pres
 		return rc;
 	const char *s = json_string_value(v);
 	push_key(c, key);
-	if (strlen(s) != json_string_length(v))
-		rc = fail(c, JSON_LOCATE_VALUE, "\"%s\" of %s contains a NUL character", key, where);
-	else if (empty_what && is_blank(s))
+	if (empty_what && is_blank(s))
 		rc = fail(c, JSON_LOCATE_VALUE, "\"%s\" of %s is empty; expected %s", key, where, empty_what);
 	pop(c);
 	if (rc < 0)
@@ -319,7 +320,7 @@ static int load_targets(struct vctx *c, json_t *root, struct rp_universe *u)
 	const char *name;
 	json_t *t;
 	json_object_foreach(targets, name, t) {
-		char where[MANIFEST_NAME_MAX + 32];
+		char where[WHERE_MAX];
 		push_key(c, name);
 		if (!manifest_valid_name(name)) {
 			rc = fail(c, JSON_LOCATE_KEY, "invalid target name \"%s\"; expected lowercase letters, digits, "
@@ -484,8 +485,8 @@ static int load_env(struct vctx *c, json_t *obj, struct rp_package *p, const cha
 						      "set by ripple itself", where, key);
 			goto out;
 		}
-		if (!json_is_string(value) || strlen(json_string_value(value)) != json_string_length(value)) {
-			rc = fail(c, JSON_LOCATE_VALUE, "env \"%s\" of %s must be a string without NUL characters, got %s",
+		if (!json_is_string(value)) {
+			rc = fail(c, JSON_LOCATE_VALUE, "env \"%s\" of %s must be a string, got %s",
 				  key, where, type_name(value));
 			goto out;
 		}
@@ -512,7 +513,7 @@ static int load_api(struct vctx *c, json_t *obj, struct rp_package *p, const cha
 	int rc = member(c, obj, "api", JSON_OBJECT, OPTIONAL, pkg_where, &api);
 	if (rc <= 0)
 		return rc;
-	char where[MANIFEST_NAME_MAX + 64];
+	char where[WHERE_MAX];
 	snprintf(where, sizeof(where), "the api block of %s", pkg_where);
 	push_key(c, "api");
 	if ((rc = check_keys(c, api, keys, 2, where)) < 0)
@@ -544,7 +545,7 @@ static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const ch
 	push_key(c, "fuzz");
 	for (size_t i = 0; i < n; i++) {
 		json_t *f = json_array_get(list, i);
-		char where[MANIFEST_NAME_MAX + 64];
+		char where[WHERE_MAX];
 		snprintf(where, sizeof(where), "fuzz entry %zu of %s", i + 1, pkg_where);
 		push_index(c, i);
 		if (!json_is_object(f)) {
@@ -590,7 +591,7 @@ static const char *const package_keys[] = { "name",    "repo",    "branch",   "d
 static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u)
 {
 	struct rp_package *p = &u->packages[i];
-	char where[MANIFEST_NAME_MAX + 32];
+	char where[PACKAGE_WHERE_MAX];
 	int rc;
 	c->depth = 0;
 	push_key(c, "packages");

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs the real `ripple` binary: every command in the table answers help, and
+# exit statuses and error lines are what the README promises.
+set -uo pipefail
+ripple=${1:?usage: test_cli.sh PATH-TO-RIPPLE}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+n=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; }
+# expect STATUS DESCRIPTION -- COMMAND...: runs it, keeps stdout/stderr in $out/$err
+expect() {
+	local want=$1 what=$2
+	shift 3
+	"$@" >"$work/out" 2>"$work/err"
+	local got=$?
+	out=$(cat "$work/out")
+	err=$(cat "$work/err")
+	if [ "$got" -eq "$want" ]; then ok "$what (exit $got)"; else not_ok "$what: exit $got, want $want; stderr: $err"; fi
+}
+contains() { if grep -qF -- "$2" <<<"$1"; then ok "$3"; else not_ok "$3: '$2' not in: $1"; fi; }
+one_line() { if [ "$(printf '%s\n' "$1" | wc -l)" -eq 1 ] && [ -n "$1" ]; then ok "$2 is one line"; else not_ok "$2 is not one line: $1"; fi; }
+
+expect 0 "ripple help" -- "$ripple" help
+commands=$(awk '/^Commands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}' "$work/out")
+[ "$(wc -w <<<"$commands")" -ge 6 ] && ok "help lists the commands" || not_ok "help lists the commands: $commands"
+for c in $commands; do
+	expect 0 "ripple help $c" -- "$ripple" help "$c"
+	contains "$out" "usage: ripple $c" "help $c shows its usage"
+	expect 0 "ripple $c --help" -- "$ripple" "$c" --help
+	contains "$out" "usage: ripple $c" "$c --help shows its usage"
+done
+expect 0 "ripple --version" -- "$ripple" --version
+contains "$out" "ripple 0." "--version names ripple"
+expect 2 "unknown command" -- "$ripple" frobnicate
+one_line "$err" "unknown command error"
+contains "$err" "'frobnicate' is not a ripple command" "unknown command is named"
+expect 2 "help of an unknown command" -- "$ripple" help frobnicate
+expect 2 "no command" -- "$ripple"
+
+cat >"$work/ripple.json" <<'JSON'
+{
+  "universe": "cli",
+  "targets": { "unix": { "runner": "sandbox" } },
+  "packages": [
+    { "name": "top", "repo": "repos/top", "depends": ["low"], "build": "make" },
+    { "name": "low", "repo": "repos/low", "build": "make" },
+    { "name": "side", "repo": "repos/side", "depends": ["low"], "build": "make" }
+  ]
+}
+JSON
+cd "$work"
+expect 0 "check the default manifest" -- "$ripple" check
+contains "$out" 'universe "cli" is valid: 3 packages, 2 dependencies, 1 targets' "check summary"
+expect 0 "check --json" -- "$ripple" check --json ripple.json
+contains "$out" '"valid": true' "check --json says valid"
+expect 0 "revdeps low" -- "$ripple" revdeps low
+[ "$out" = $'side\ntop' ] && ok "revdeps in build order, ties by name" || not_ok "revdeps output: $out"
+expect 0 "revdeps --json" -- "$ripple" revdeps --json top
+contains "$out" '"revdeps": []' "revdeps of a leaf is empty"
+expect 2 "revdeps of an unknown package" -- "$ripple" revdeps nope
+one_line "$err" "unknown package error"
+expect 2 "revdeps without packages" -- "$ripple" revdeps
+expect 0 "plan of the whole universe" -- "$ripple" plan
+contains "$out" "plan: 3 jobs for 3 packages, 2 edges" "plan summary"
+expect 0 "plan of a change" -- "$ripple" plan --change top=abc --json
+contains "$out" '"jobs_count": 1' "plan of a leaf change has one job"
+expect 2 "plan of an unknown package" -- "$ripple" plan --change lwo=1
+contains "$err" 'did you mean "low"?' "plan suggests the package"
+expect 2 "plan with a bad option" -- "$ripple" plan --frob
+contains "$err" "see 'ripple help plan'" "bad option points at help"
+
+printf '{"universe": "x",\n "targets": {"unix": {"runner": "sandbox"}},\n "packages": [{"name": "a", "repo": "r", "buld": "make"}]}\n' >bad.json
+expect 2 "check a bad manifest" -- "$ripple" check bad.json
+one_line "$err" "manifest error"
+contains "$err" 'bad.json:3:42: unknown key "buld" in package 1; did you mean "build"?' "manifest error names line, column and the fix"
+expect 2 "check a missing file" -- "$ripple" check missing.json
+contains "$err" "missing.json: cannot open the manifest" "missing file error"
+
+if [ -w /dev/full ]; then
+	expect 1 "write error on stdout is reported" -- sh -c "\"$ripple\" help >/dev/full"
+fi
+
+echo "1..$n"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,382 @@
+/* Unit tests of the universe manifest: every kind of error with its exact message and position. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/manifest.h"
+#include "core/banned.h"
+
+struct bad_case {
+	const char *name;
+	const char *text;
+	const char *want;
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "syntax",
+	  "{\"universe\": \"u\",\n"
+	  " \"targets\": {\"unix\": {\"runner\": \"sandbox\"}},,\n"
+	  " \"packages\": []}",
+	  "m.json:2:45: invalid JSON: string or '}' expected near ','" },
+	{ "top_array",
+	  "[1, 2]",
+	  "m.json:1:1: expected a JSON object at the top level, got an array" },
+	{ "empty",
+	  "   ",
+	  "m.json:1:1: the file is empty; expected a JSON object describing a universe" },
+	{ "unknown_top",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}},\n"
+	  " \"packges\": []}",
+	  "m.json:2:2: unknown key \"packges\" in the top level; did you mean \"packages\"?" },
+	{ "missing_universe",
+	  "{\"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": []}",
+	  "m.json:1:1: the top level is missing required field \"universe\"" },
+	{ "universe_type",
+	  "{\"universe\": 7, \"targets\": {}, \"packages\": []}",
+	  "m.json:1:14: \"universe\" of the top level must be a string, got an integer" },
+	{ "bad_universe_name",
+	  "{\"universe\": \"My Universe\", \"targets\": {}, \"packages\": []}",
+	  "m.json:1:14: invalid universe name \"My Universe\"; expected lowercase letters, digits, '.', '_' or '-', starting with a letter or digit" },
+	{ "no_targets",
+	  "{\"universe\": \"u\", \"targets\": {}, \"packages\": []}",
+	  "m.json:1:30: \"targets\" declares no target; expected at least one, such as {\"unix\": {\"runner\": \"sandbox\"}}" },
+	{ "bad_runner",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbx\"}}, \"packages\": []}",
+	  "m.json:1:50: target \"unix\" has unknown runner \"sandbx\"; expected process, sandbox, vm or xen (did you mean \"sandbox\"?)" },
+	{ "target_not_object",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": \"sandbox\"}, \"packages\": []}",
+	  "m.json:1:39: target \"unix\" must be an object with a \"runner\", got a string" },
+	{ "bad_target_name",
+	  "{\"universe\": \"u\", \"targets\": {\"Unix\": {\"runner\": \"sandbox\"}}, \"packages\": []}",
+	  "m.json:1:31: invalid target name \"Unix\"; expected lowercase letters, digits, '.', '_' or '-', starting with a letter or digit" },
+	{ "empty_packages",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": []}",
+	  "m.json:1:75: \"packages\" is empty; expected at least one package" },
+	{ "package_not_object",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\"a\"]}",
+	  "m.json:1:76: package 1 must be an object, got a string" },
+	{ "unknown_pkg_key",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"dependz\": []}]}",
+	  "m.json:2:47: unknown key \"dependz\" in package 1; did you mean \"depends\"?" },
+	{ "unknown_pkg_key_far",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"colour\": \"red\"}]}",
+	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, env, version, coverage, api, fuzz" },
+	{ "missing_build",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\"}]}",
+	  "m.json:2:3: package \"a\" is missing required field \"build\"" },
+	{ "missing_name",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"repo\": \"r\", \"build\": \"make\"}]}",
+	  "m.json:2:3: package 1 is missing required field \"name\"" },
+	{ "wrong_type_depends",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"depends\": \"b\"}]}",
+	  "m.json:2:58: \"depends\" of package \"a\" must be an array, got a string" },
+	{ "wrong_type_coverage",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"coverage\": \"yes\"}]}",
+	  "m.json:2:59: \"coverage\" of package \"a\" must be a boolean, got a string" },
+	{ "duplicate_package",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\"},\n"
+	  "  {\"name\": \"a\", \"repo\": \"r2\", \"build\": \"make\"}]}",
+	  "m.json:3:12: duplicate package \"a\"; first defined at line 2" },
+	{ "duplicate_key",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"build\": \"x\"}]}",
+	  "m.json:2:53: invalid JSON: duplicate object key near '\"build\"'" },
+	{ "unknown_dep",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"cstruct\", \"repo\": \"r\", \"build\": \"make\"},\n"
+	  "  {\"name\": \"b\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"cstrct\"]}]}",
+	  "m.json:3:59: package \"b\" depends on unknown package \"cstrct\"; did you mean \"cstruct\"?" },
+	{ "self_dep",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"a\"]}]}",
+	  "m.json:2:59: package \"a\" depends on itself" },
+	{ "dup_dep",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\"},\n"
+	  "  {\"name\": \"b\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"a\", \"a\"]}]}",
+	  "m.json:3:64: package \"b\" lists dependency \"a\" twice" },
+	{ "cycle",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"c\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"a\"]},\n"
+	  "  {\"name\": \"b\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"c\"]},\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"b\"]}]}",
+	  "m.json:4:59: dependency cycle: a -> b -> c -> a" },
+	{ "undeclared_target",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"unix\", \"xen\"]}]}",
+	  "m.json:2:67: package \"a\" uses undeclared target \"xen\"; declared targets: unix, vm" },
+	{ "dep_target",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"unix\"]},\n"
+	  "  {\"name\": \"b\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"a\"]}]}",
+	  "m.json:3:59: package \"b\" is built on target \"vm\" but its dependency \"a\" does not support that target; add it to the targets of \"a\"" },
+	{ "dup_target",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"unix\", \"unix\"]}]}",
+	  "m.json:2:67: package \"a\" lists target \"unix\" twice" },
+	{ "empty_build",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"  \"}]}",
+	  "m.json:2:39: \"build\" of package \"a\" is empty; expected a shell command" },
+	{ "empty_test",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"test\": \"\"}]}",
+	  "m.json:2:55: \"test\" of package \"a\" is empty; expected a shell command (or no \"test\" key)" },
+	{ "timeout_zero",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"timeout\": 0}]}",
+	  "m.json:2:58: \"timeout\" of package \"a\" must be between 1 and 86400 seconds, got 0" },
+	{ "timeout_real",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"timeout\": 1.5}]}",
+	  "m.json:2:58: \"timeout\" of package \"a\" must be an integer, got a number with a fraction" },
+	{ "timeout_huge",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"timeout\": 99999999999}]}",
+	  "m.json:2:58: \"timeout\" of package \"a\" must be between 1 and 86400 seconds, got 99999999999" },
+	{ "bad_pkg_name",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"Net Stack\", \"repo\": \"r\", \"build\": \"make\"}]}",
+	  "m.json:2:12: invalid package name \"Net Stack\"; expected at most 64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit" },
+	{ "bad_branch",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"branch\": \"feature..x\", \"build\": \"make\"}]}",
+	  "m.json:2:40: invalid branch name \"feature..x\" in package \"a\"; expected a git branch name" },
+	{ "bad_version",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"version\": \"v1\"}]}",
+	  "m.json:2:58: invalid version \"v1\" in package \"a\"; expected MAJOR.MINOR.PATCH, such as 1.2.0" },
+	{ "env_bad_name",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"env\": {\"1X\": \"y\"}}]}",
+	  "m.json:2:55: env of package \"a\": \"1X\" is not a valid variable name; expected letters, digits and '_', not starting with a digit" },
+	{ "env_reserved",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"env\": {\"RIPPLE_PREFIX\": \"/x\"}}]}",
+	  "m.json:2:55: env of package \"a\": \"RIPPLE_PREFIX\" is reserved; names starting with RIPPLE_ are set by ripple itself" },
+	{ "env_value",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"env\": {\"X\": 1}}]}",
+	  "m.json:2:60: env \"X\" of package \"a\" must be a string, got an integer" },
+	{ "api_missing_library",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"api\": {\"headers\": \"include\"}}]}",
+	  "m.json:2:54: the api block of package \"a\" is missing required field \"library\"" },
+	{ "api_unknown_key",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"api\": {\"library\": \"lib/liba.so\", \"header\": \"include\"}}]}",
+	  "m.json:2:81: unknown key \"header\" in the api block of package \"a\"; did you mean \"headers\"?" },
+	{ "fuzz_seconds",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\", \"seconds\": -1}]}]}",
+	  "m.json:2:96: \"seconds\" of fuzz entry 1 of package \"a\" must be between 1 and 86400 seconds, got -1" },
+	{ "fuzz_dup",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\"}, {\"name\": \"p\", \"binary\": \"g\"}]}]}",
+	  "m.json:2:95: duplicate fuzz target \"p\" in package \"a\"" },
+	{ "empty_repo",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"\", \"build\": \"make\"}]}",
+	  "m.json:2:25: \"repo\" of package \"a\" is empty; expected a git URL or a local path" },
+	{ "nul_in_string",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\\u0000x\", \"build\": \"make\"}]}",
+	  "m.json:2:34: invalid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"r\\u0000x\"'" },
+	{ "utf8_column",
+	  "{\"universe\": \"ü\", \"targets\": {}, \"packages\": []}",
+	  "m.json:1:14: invalid universe name \"ü\"; expected lowercase letters, digits, '.', '_' or '-', starting with a letter or digit" },
+};
+
+START_TEST(test_bad_manifest)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	struct rp_universe *u = (void *)1;
+	struct rp_error err = { "" };
+	int rc = manifest_load_buffer(c->text, strlen(c->text), "m.json", &u, &err);
+	ck_assert_msg(rc == RP_EINVAL, "case %s: rc %d", c->name, rc);
+	ck_assert_ptr_null(u);
+	ck_assert_msg(strcmp(err.msg, c->want) == 0, "case %s:\n got: %s\nwant: %s", c->name, err.msg, c->want);
+	ck_assert_ptr_null(strchr(err.msg, '\n'));
+}
+END_TEST
+
+static const char good[] =
+	"{\n"
+	"  \"universe\": \"mini\",\n"
+	"  \"targets\": { \"unix\": { \"runner\": \"sandbox\" }, \"vm\": { \"runner\": \"vm\", \"memory\": 256 } },\n"
+	"  \"packages\": [\n"
+	"    { \"name\": \"app\", \"repo\": \"repos/app\", \"depends\": [\"net\", \"base\"], \"targets\": [\"unix\"],\n"
+	"      \"build\": \"make\", \"env\": { \"ZED\": \"1\", \"ALPHA\": \"2\" } },\n"
+	"    { \"name\": \"net\", \"repo\": \"https://example.org/net.git\", \"branch\": \"release/1.x\",\n"
+	"      \"depends\": [\"base\"], \"build\": \"make\", \"test\": \"make check\", \"timeout\": 60,\n"
+	"      \"version\": \"1.2.3\", \"coverage\": true,\n"
+	"      \"api\": { \"library\": \"lib/libnet.so\", \"headers\": \"include\" },\n"
+	"      \"fuzz\": [ { \"name\": \"parse\", \"binary\": \"fuzz/parse\", \"seconds\": 30 }, { \"name\": \"x\", \"binary\": \"fuzz/x\" } ] },\n"
+	"    { \"name\": \"base\", \"repo\": \"repos/base\", \"build\": \"make\" }\n"
+	"  ]\n"
+	"}\n";
+
+START_TEST(test_good_manifest)
+{
+	struct rp_universe *u;
+	struct rp_error err;
+	ck_assert_int_eq(manifest_load_buffer(good, strlen(good), "dir/sub/ripple.json", &u, &err), 0);
+	ck_assert_str_eq(u->name, "mini");
+	ck_assert_str_eq(u->dir, "dir/sub");
+	ck_assert_uint_eq(u->n_targets, 2);
+	ck_assert_str_eq(u->targets[1].name, "vm");
+	ck_assert_int_eq(u->targets[1].runner, RP_RUNNER_VM);
+	ck_assert_uint_eq(u->n_packages, 3);
+	const struct rp_package *app = &u->packages[0], *net = &u->packages[1], *base = &u->packages[2];
+	ck_assert_str_eq(app->branch, "main");
+	ck_assert_int_eq(app->timeout, MANIFEST_TIMEOUT_DEFAULT);
+	ck_assert_ptr_null(app->test);
+	ck_assert_ptr_null(app->version);
+	ck_assert_uint_eq(app->n_depends, 2);
+	ck_assert_uint_eq(app->depends[0], 1);
+	ck_assert_uint_eq(app->depends[1], 2);
+	ck_assert_uint_eq(app->n_targets, 1);
+	ck_assert_uint_eq(app->targets[0], 0);
+	ck_assert_uint_eq(app->n_env, 2);
+	ck_assert_str_eq(app->env[0].name, "ALPHA"); /* sorted */
+	ck_assert_str_eq(app->env[1].value, "1");
+	ck_assert_str_eq(net->branch, "release/1.x");
+	ck_assert_str_eq(net->test, "make check");
+	ck_assert_int_eq(net->timeout, 60);
+	ck_assert_str_eq(net->version, "1.2.3");
+	ck_assert_int_eq(net->coverage, 1);
+	ck_assert_int_eq(net->has_api, 1);
+	ck_assert_str_eq(net->api_library, "lib/libnet.so");
+	ck_assert_str_eq(net->api_headers, "include");
+	ck_assert_uint_eq(net->n_fuzz, 2);
+	ck_assert_str_eq(net->fuzz[0].name, "parse");
+	ck_assert_int_eq(net->fuzz[0].seconds, 30);
+	ck_assert_int_eq(net->fuzz[1].seconds, 60);
+	ck_assert_uint_eq(base->n_targets, 2); /* default: every target */
+	ck_assert_int_eq(base->coverage, 0);
+	ck_assert_int_eq(manifest_find_package(u, "base"), 2);
+	ck_assert_int_eq(manifest_find_package(u, "nope"), -1);
+	manifest_free(u);
+}
+END_TEST
+
+START_TEST(test_file_errors)
+{
+	struct rp_universe *u;
+	struct rp_error err;
+	ck_assert_int_eq(manifest_load_file("no/such/ripple.json", &u, &err), RP_EIO);
+	ck_assert_str_eq(err.msg, "no/such/ripple.json: cannot open the manifest: No such file or directory");
+	ck_assert_int_eq(manifest_load_file(".", &u, &err), RP_EIO);
+	ck_assert_str_eq(err.msg, ".: cannot read the manifest: it is a directory");
+
+	char path[] = "/tmp/ripple-manifest-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, good, strlen(good)), (ssize_t)strlen(good));
+	close(fd);
+	ck_assert_int_eq(manifest_load_file(path, &u, &err), 0);
+	ck_assert_uint_eq(u->n_packages, 3);
+	manifest_free(u);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_suggest)
+{
+	static const char *const words[] = { "depends", "targets", "timeout", "build" };
+	ck_assert_str_eq(manifest_suggest("dependz", words, 4), "depends");
+	ck_assert_str_eq(manifest_suggest("TIMEOUT", words, 4), "timeout");
+	ck_assert_str_eq(manifest_suggest("biuld", words, 4), "build");
+	ck_assert_ptr_null(manifest_suggest("colour", words, 4));
+	ck_assert_ptr_null(manifest_suggest("x", words, 4));
+	ck_assert(manifest_valid_name("ocaml-cstruct.2_x"));
+	ck_assert(!manifest_valid_name("-x"));
+	ck_assert(!manifest_valid_name(""));
+	ck_assert(!manifest_valid_name("A"));
+	char long_name[MANIFEST_NAME_MAX + 2];
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	ck_assert(!manifest_valid_name(long_name));
+}
+END_TEST
+
+/* No input crashes the parser: mutate a valid manifest at random (ASan watches). */
+START_TEST(test_mutations_never_crash)
+{
+	size_t len = strlen(good);
+	char *buf = malloc(len + 1);
+	unsigned seed = 12345;
+	static const char alphabet[] = "{}[]\",:0123456789abcz\\ \n-.e";
+	size_t accepted = 0;
+	for (int round = 0; round < 3000; round++) {
+		memcpy(buf, good, len + 1);
+		size_t cut = len;
+		int edits = 1 + (int)(rand_r(&seed) % 4);
+		for (int e = 0; e < edits; e++) {
+			size_t at = (size_t)rand_r(&seed) % len;
+			switch (rand_r(&seed) % 3) {
+			case 0:
+				buf[at] = alphabet[(size_t)rand_r(&seed) % (sizeof(alphabet) - 1)];
+				break;
+			case 1:
+				buf[at] = (char)(rand_r(&seed) % 256 ? rand_r(&seed) % 256 : 1);
+				break;
+			default:
+				cut = at;
+			}
+		}
+		struct rp_universe *u;
+		struct rp_error err;
+		if (manifest_load_buffer(buf, cut, "m.json", &u, &err) == 0) {
+			accepted++;
+			manifest_free(u);
+		} else {
+			ck_assert_msg(strncmp(err.msg, "m.json:", 7) == 0, "error without position: %s", err.msg);
+		}
+	}
+	free(buf);
+	ck_assert_uint_lt(accepted, 3000);
+}
+END_TEST
+
+START_TEST(test_deep_nesting)
+{
+	size_t depth = 100000;
+	char *buf = malloc(2 * depth + 1);
+	memset(buf, '[', depth);
+	memset(buf + depth, ']', depth);
+	buf[2 * depth] = '\0';
+	struct rp_universe *u;
+	struct rp_error err;
+	ck_assert_int_eq(manifest_load_buffer(buf, 2 * depth, "deep.json", &u, &err), RP_EINVAL);
+	ck_assert_msg(strstr(err.msg, "deep.json:1:") == err.msg, "%s", err.msg);
+	free(buf);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("manifest");
+	TCase *tc = tcase_create("manifest");
+	tcase_add_loop_test(tc, test_bad_manifest, 0, (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
+	tcase_add_test(tc, test_good_manifest);
+	tcase_add_test(tc, test_file_errors);
+	tcase_add_test(tc, test_suggest);
+	tcase_add_test(tc, test_mutations_never_crash);
+	tcase_add_test(tc, test_deep_nesting);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
