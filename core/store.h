@@ -1,0 +1,362 @@
+/*
+ * store.h — ripple's persistent state in one SQLite database: universes and
+ * their packages, runs with their pinned commits, the job DAG, results, live
+ * log chunks, the artifact index keyed by build key, and workers.
+ *
+ * Contract:
+ * - The database is in WAL mode, so readers never block the writer nor each
+ *   other; every connection waits up to STORE_BUSY_TIMEOUT_MS for a lock
+ *   instead of failing at once, and has foreign keys enforced.
+ * - The schema is versioned by `PRAGMA user_version`. store_open() migrates to
+ *   STORE_SCHEMA_LATEST unless told not to, and refuses a database written by a
+ *   newer ripple (RP_ESCHEMA) or a file that is not an SQLite database (RP_EINVAL).
+ * - Every function returns 0 (or a count, where it says so) or a negative RP_E*
+ *   code and then fills `err` (when non-NULL) with one line naming the database
+ *   file and, for database failures, SQLite's own message. Nothing here prints
+ *   or exits.
+ * - Every multi-row write is one transaction: it happens entirely or not at all.
+ * - A `struct store` is one connection: use it from one thread at a time.
+ *   Several threads or processes each open their own.
+ * - Functions that write require the schema to be at STORE_SCHEMA_LATEST.
+ * - Strings returned inside a struct belong to that struct and stay valid until
+ *   its _release() / _free() function is called; the caller owns the struct.
+ *   Strings passed in are copied; the caller keeps ownership.
+ * - Times are Unix times in milliseconds; a time given as 0 means "now".
+ *
+ * Calling sequence:
+ *
+ *	struct store *st;
+ *	struct rp_error err;
+ *	if (store_open("ripple.db", 0, &st, &err) < 0)
+ *		... report err.msg ...
+ *	store_sync_universe(st, "mirage-mini", pkgs, npkgs, &universe_id, &err);
+ *	store_run_create(st, &spec, &run_id, job_ids, &err);
+ *	store_jobs_list(st, run_id, &jobs, &njobs, &err);
+ *	...
+ *	store_jobs_free(jobs, njobs);
+ *	store_close(st);
+ *
+ * Design notes: docs/internals/store.md.
+ */
+#ifndef RIPPLE_CORE_STORE_H
+#define RIPPLE_CORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* The newest schema this build knows; one per entry of the migration table. */
+#define STORE_SCHEMA_LATEST 3
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* The largest log chunk store_log_append() accepts in one call. */
+#define STORE_LOG_CHUNK_MAX (1024 * 1024)
+
+/* Build keys and SHA-256 digests are stored as 64 lowercase hex digits. */
+#define STORE_HEX_LEN 64
+
+/* Flags for store_open(). */
+enum {
+	STORE_READONLY = 1u << 0,   /* open for reading only; implies STORE_NO_MIGRATE */
+	STORE_NO_MIGRATE = 1u << 1, /* leave an older schema as it is */
+};
+
+struct store;
+
+/*
+ * Opens (creating it unless STORE_READONLY) the database at `path` and, unless
+ * STORE_NO_MIGRATE or STORE_READONLY, migrates it to STORE_SCHEMA_LATEST.
+ * On success *out is a connection the caller owns and closes with
+ * store_close(); on failure *out is NULL. Errors: RP_ESCHEMA for a newer
+ * schema, RP_EINVAL for a file that is not a database, RP_EIO when the file
+ * cannot be opened or created or is read-only, RP_EDB otherwise.
+ */
+int store_open(const char *path, unsigned flags, struct store **out, struct rp_error *err);
+
+/* Closes the connection and frees `st`; NULL is a no-op. */
+void store_close(struct store *st);
+
+/* The path `st` was opened with, owned by `st`. */
+const char *store_path(const struct store *st);
+
+/* Returns the database's schema version (>= 0), or a negative RP_E* code. */
+int store_schema_version(struct store *st, struct rp_error *err);
+
+/*
+ * Applies the migrations that bring the schema from its current version up to
+ * `target` (1..STORE_SCHEMA_LATEST), each in its own transaction, so an
+ * interruption leaves the database at the last completed version. A target at
+ * or below the current version is a no-op; there are no downgrades.
+ * Returns 0, RP_ERANGE for a target out of range, RP_ESCHEMA when the database
+ * is newer than this build, RP_EINVAL on a read-only connection.
+ */
+int store_migrate(struct store *st, int target, struct rp_error *err);
+
+/*
+ * The schema as SQLite holds it, one "type name: sql" line per object in a
+ * fixed order, for comparing two databases. *out is malloc'd; the caller frees it.
+ */
+int store_schema_sql(struct store *st, char **out, struct rp_error *err);
+
+struct store_table_count {
+	const char *table; /* static */
+	int64_t rows;	   /* -1 when the table does not exist at this schema version */
+};
+
+/*
+ * Counts the rows of every table, all from one snapshot, so the counts are
+ * consistent with each other. *counts is malloc'd (*n entries, the tables in
+ * a fixed order); the caller frees it with free().
+ */
+int store_count_rows(struct store *st, struct store_table_count **counts, size_t *n, struct rp_error *err);
+
+struct store_check_report {
+	int version;	       /* schema version found */
+	int latest;	       /* STORE_SCHEMA_LATEST */
+	int ok;		       /* 1 when everything below passed */
+	int version_ok;	       /* version == latest */
+	int integrity_ok;      /* PRAGMA integrity_check said "ok" */
+	int foreign_keys_ok;   /* PRAGMA foreign_key_check found nothing */
+	const char **problems; /* human lines, one per problem found, at most STORE_CHECK_MAX_PROBLEMS */
+	size_t nproblems;
+	struct store_table_count *counts; /* NULL when a damaged table could not be counted */
+	size_t ncounts;
+	void *mem_; /* private: owns the strings above */
+};
+
+#define STORE_CHECK_MAX_PROBLEMS 100
+
+/*
+ * Checks the database: its schema version against STORE_SCHEMA_LATEST,
+ * `PRAGMA integrity_check`, `PRAGMA foreign_key_check`, and counts the rows.
+ * Returns 0 when the check ran, whatever it found (see rep->ok), or a negative
+ * code when it could not run. The caller owns *rep and releases it with
+ * store_check_report_release(), also after a failure.
+ */
+int store_check(struct store *st, struct store_check_report *rep, struct rp_error *err);
+void store_check_report_release(struct store_check_report *rep);
+
+/* ---- universes ---------------------------------------------------------- */
+
+struct store_package_row {
+	const char *name;
+	const char *repo;
+	const char *branch;
+	int position; /* the package's index in the manifest, for stable display */
+};
+
+/*
+ * Creates the universe `name` or updates it, and makes its package rows
+ * exactly `pkgs`: rows are matched by package name (so their ids are stable),
+ * updated, added, and those no longer listed are deleted; all in one
+ * transaction. *universe_id (when non-NULL) receives the universe's id.
+ * Returns 0, or RP_EINVAL for an empty or duplicate name.
+ */
+int store_sync_universe(struct store *st, const char *name, const struct store_package_row *pkgs,
+			size_t npkgs, int64_t *universe_id, struct rp_error *err);
+
+/* ---- runs and jobs ------------------------------------------------------- */
+
+enum store_run_kind {
+	STORE_RUN_PR,
+	STORE_RUN_NIGHTLY,
+	STORE_RUN_BISECT,
+	STORE_RUN_MANUAL,
+	STORE_RUN_FUZZ,
+};
+
+enum store_run_state {
+	STORE_RUN_QUEUED,
+	STORE_RUN_RUNNING,
+	STORE_RUN_DONE,
+	STORE_RUN_CANCELLED,
+};
+
+enum store_job_state {
+	STORE_JOB_QUEUED,
+	STORE_JOB_LEASED,
+	STORE_JOB_RUNNING,
+	STORE_JOB_DONE,
+	STORE_JOB_CANCELLED,
+};
+
+enum store_result_status {
+	STORE_RESULT_PASS,
+	STORE_RESULT_FAIL,
+	STORE_RESULT_SKIPPED,
+	STORE_RESULT_ERROR,
+	STORE_RESULT_TIMEOUT,
+	STORE_RESULT_CANCELLED,
+};
+
+/* The names used in the database and in JSON ("pr", "queued", ...); static. */
+const char *store_run_kind_name(enum store_run_kind kind);
+const char *store_run_state_name(enum store_run_state state);
+const char *store_job_state_name(enum store_job_state state);
+const char *store_result_status_name(enum store_result_status status);
+
+/* A package pinned at a commit. */
+struct store_pin {
+	const char *package;
+	const char *commit;
+};
+
+struct store_job_spec {
+	const char *package;
+	const char *target;
+	const char *commit;
+	const char *build_key; /* 64 hex digits, or NULL until the dependencies' outputs are known */
+};
+
+/* Job `job` starts after job `dep`; both are indexes into the spec's jobs[]. */
+struct store_edge {
+	size_t job;
+	size_t dep;
+};
+
+struct store_run_spec {
+	const char *universe; /* name of a universe already synced */
+	enum store_run_kind kind;
+	int priority;			  /* higher is served first; the jobs inherit it */
+	const char *title;		  /* one human line, or NULL */
+	const char *change_ref;		  /* what caused the run ("github:owner/repo#12"), or NULL */
+	const struct store_pin *baseline; /* the commit of every package */
+	size_t nbaseline;
+	const struct store_pin *change; /* the commits under test, overriding the baseline */
+	size_t nchange;
+	/*
+	 * In topological order: every edge has dep < job. That makes the DAG
+	 * acyclic by construction, and the planner emits this order anyway.
+	 */
+	const struct store_job_spec *jobs;
+	size_t njobs;
+	const struct store_edge *edges;
+	size_t nedges;
+	int64_t created_ms;
+};
+
+/*
+ * Creates a queued run with its pins, jobs and edges, in one transaction.
+ * *run_id receives the run's id and job_ids (when non-NULL, room for njobs)
+ * the id of each job, in the order of spec->jobs. Each job starts queued, at
+ * attempt 0, with its count of unfinished dependencies set from the edges.
+ * Returns 0, RP_ENOTFOUND for an unknown universe, RP_EINVAL for a bad spec
+ * (missing field, edge out of order, duplicate edge or pin, bad build key).
+ */
+int store_run_create(struct store *st, const struct store_run_spec *spec, int64_t *run_id, int64_t *job_ids,
+		     struct rp_error *err);
+
+struct store_run {
+	int64_t id;
+	const char *universe;
+	enum store_run_kind kind;
+	int priority;
+	enum store_run_state state;
+	const char *title;	    /* NULL when none */
+	const char *change_ref;	    /* NULL when none */
+	struct store_pin *baseline; /* sorted by package */
+	size_t nbaseline;
+	struct store_pin *change; /* sorted by package */
+	size_t nchange;
+	int64_t created_ms;
+	int64_t finished_ms; /* 0 while unfinished */
+	void *mem_;	     /* private: owns the strings and arrays above */
+};
+
+/*
+ * Reads run `id` into *run, which the caller owns and releases with
+ * store_run_release() (also safe after a failure). Returns 0 or RP_ENOTFOUND.
+ */
+int store_run_get(struct store *st, int64_t id, struct store_run *run, struct rp_error *err);
+void store_run_release(struct store_run *run);
+
+struct store_job {
+	int64_t id;
+	int64_t run_id;
+	const char *package;
+	const char *target;
+	const char *commit;
+	const char *build_key; /* NULL until known */
+	int priority;
+	enum store_job_state state;
+	int deps_left; /* dependencies not yet finished */
+	int attempt;
+	const char *lease_owner;  /* worker name while leased or running, else NULL */
+	int64_t lease_expires_ms; /* 0 when not leased */
+	int64_t fence;		  /* fencing token of the latest lease */
+	int64_t created_ms;
+	int64_t started_ms;  /* 0 until started */
+	int64_t finished_ms; /* 0 until finished */
+	int64_t *deps;	     /* ids of the jobs this one waits for, ascending */
+	size_t ndeps;
+	void *mem_; /* private */
+};
+
+/*
+ * Lists the jobs of run `run_id`, ordered by id, each with its dependencies,
+ * from one snapshot. *jobs is an array of *njobs the caller owns and frees
+ * with store_jobs_free(). An unknown run gives RP_ENOTFOUND; a run without
+ * jobs gives 0 with *jobs NULL and *njobs 0.
+ */
+int store_jobs_list(struct store *st, int64_t run_id, struct store_job **jobs, size_t *njobs,
+		    struct rp_error *err);
+void store_jobs_free(struct store_job *jobs, size_t njobs);
+
+/* ---- logs ---------------------------------------------------------------- */
+
+/*
+ * Appends `len` bytes (at most STORE_LOG_CHUNK_MAX) at byte `offset` of the
+ * log of attempt `attempt` of job `job_id`. Uploads are retried by workers,
+ * so this is idempotent: bytes already stored are compared, not stored again,
+ * and only the part past the current end is appended; a chunk overlapping the
+ * end is fine. *size (when non-NULL) receives the log's size afterwards.
+ * Returns 0, RP_ERANGE when `offset` is past the end (a gap: the worker must
+ * resend from *size), RP_EEXISTS when the bytes differ from those stored,
+ * RP_ENOTFOUND for an unknown job.
+ */
+int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t offset, const void *data,
+		     size_t len, int64_t *size, struct rp_error *err);
+
+/* The size in bytes of a log; 0 for a log with nothing yet. */
+int store_log_size(struct store *st, int64_t job_id, int attempt, int64_t *size, struct rp_error *err);
+
+/*
+ * Copies up to `cap` bytes of a log from byte `offset` into `buf` (owned by
+ * the caller); *n receives the count, 0 at or past the end.
+ */
+int store_log_read(struct store *st, int64_t job_id, int attempt, int64_t offset, void *buf, size_t cap,
+		   size_t *n, struct rp_error *err);
+
+/* ---- artifacts ----------------------------------------------------------- */
+
+/* One stored output of a build: "prefix", "coverage", "abi", "crash-…". */
+struct store_artifact {
+	const char *build_key; /* 64 lowercase hex digits */
+	const char *name;
+	int64_t size;
+	const char *sha256;   /* 64 lowercase hex digits of the content */
+	const char *location; /* where the bytes are: a path under the blob root or a URL */
+	int64_t created_ms;
+	void *mem_; /* private; NULL in what callers pass in */
+};
+
+/*
+ * Records an artifact. The same build key always means the same output, so
+ * putting an artifact already recorded with the same sha256 and size is a
+ * no-op returning 0 (the first location is kept), and with different content
+ * it is refused with RP_EEXISTS. RP_EINVAL for malformed fields.
+ */
+int store_artifact_put(struct store *st, const struct store_artifact *a, struct rp_error *err);
+
+/*
+ * Reads the artifact `name` of `build_key` into *a, which the caller owns and
+ * releases with store_artifact_release() (also safe after a failure).
+ * Returns 0 or RP_ENOTFOUND.
+ */
+int store_artifact_get(struct store *st, const char *build_key, const char *name, struct store_artifact *a,
+		       struct rp_error *err);
+void store_artifact_release(struct store_artifact *a);
+
+#endif
