@@ -266,7 +266,7 @@ static int member(struct vctx *c, json_t *obj, const char *key, json_type type, 
 static int string_member(struct vctx *c, json_t *obj, const char *key, enum presence presence,
 			 const char *where, const char *empty_what, char **out)
 {
-	json_t *v;
+	json_t *v = NULL;
 	int rc = member(c, obj, key, JSON_STRING, presence, where, &v);
 	if (rc <= 0)
 		return rc;
@@ -284,7 +284,7 @@ static int string_member(struct vctx *c, json_t *obj, const char *key, enum pres
 static int int_member(struct vctx *c, json_t *obj, const char *key, const char *where, long min, long max,
 		      const char *unit, int *out)
 {
-	json_t *v;
+	json_t *v = NULL;
 	int rc = member(c, obj, key, JSON_INTEGER, OPTIONAL, where, &v);
 	if (rc <= 0)
 		return rc;
