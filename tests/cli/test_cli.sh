@@ -2,7 +2,7 @@
 # Runs the real `ripple` binary: every command in the table answers help, and
 # exit statuses and error lines are what the README promises.
 set -uo pipefail
-ripple=${1:?usage: test_cli.sh PATH-TO-RIPPLE}
+ripple=$(realpath "${1:?usage: test_cli.sh PATH-TO-RIPPLE}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -78,6 +78,27 @@ one_line "$err" "manifest error"
 contains "$err" 'bad.json:3:42: unknown key "buld" in package 1; did you mean "build"?' "manifest error names line, column and the fix"
 expect 2 "check a missing file" -- "$ripple" check missing.json
 contains "$err" "missing.json: cannot open the manifest" "missing file error"
+
+expect 0 "db migrate creates the store" -- "$ripple" db migrate --db store.db
+contains "$out" "store.db: schema version" "db migrate names the version"
+expect 0 "db check of a fresh store" -- "$ripple" db check --db store.db
+contains "$out" "store.db: ok" "db check says ok"
+expect 0 "db check --json" -- "$ripple" db check --db store.db --json
+contains "$out" '"integrity": "ok"' "db check --json reports integrity"
+expect 2 "db check of a missing store" -- "$ripple" db check --db absent.db
+one_line "$err" "missing store error"
+[ ! -e absent.db ] && ok "db check does not create a store" || not_ok "db check created absent.db"
+printf 'this is not a database, just text that is long enough to fill a header......\n' >junk.db
+expect 2 "db check of a file that is not a database" -- "$ripple" db check --db junk.db
+contains "$err" "junk.db: not an SQLite database" "foreign file error"
+if command -v sqlite3 >/dev/null; then
+	sqlite3 store.db 'PRAGMA user_version = 99;'
+	expect 2 "db migrate refuses a newer schema" -- "$ripple" db migrate --db store.db
+	contains "$err" "store.db: database schema version 99 is newer than this ripple supports" "newer schema error"
+else
+	not_ok "sqlite3 is missing; scripts/setup installs it"
+fi
+expect 2 "db without a subcommand" -- "$ripple" db
 
 if [ -w /dev/full ]; then
 	expect 1 "write error on stdout is reported" -- sh -c "\"$ripple\" help >/dev/full"
