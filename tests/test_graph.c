@@ -5,6 +5,7 @@
 
 #include "core/graph.h"
 #include "core/manifest.h"
+#include "check_main.h"
 #include "core/banned.h"
 
 struct random_graph {
@@ -287,9 +288,5 @@ int main(void)
 	tcase_add_test(tc, test_deep_chain);
 	tcase_add_test(tc, test_universe_ranked_by_name);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

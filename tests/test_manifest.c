@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/manifest.h"
+#include "check_main.h"
 #include "core/banned.h"
 
 struct bad_case {
@@ -374,9 +375,5 @@ int main(void)
 	tcase_add_test(tc, test_mutations_never_crash);
 	tcase_add_test(tc, test_deep_nesting);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "scheduler/plan.h"
+#include "check_main.h"
 #include "core/banned.h"
 
 /* base <- net <- app, base <- dns <- app; app only on unix; tool alone. */
@@ -125,9 +126,5 @@ int main(void)
 	tcase_add_test(tc, test_two_changes);
 	tcase_add_test(tc, test_change_errors);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(s);
 }

@@ -28,6 +28,7 @@
 
 #include <sqlite3.h>
 
+#include "check_main.h"
 #include "core/banned.h"
 
 static char tmpdir[256];
@@ -1191,11 +1192,5 @@ static Suite *store_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run_suite(store_suite());
 }
