@@ -21,7 +21,11 @@
 	X(SCHEMA, "database schema mismatch")                             \
 	X(DB, "database error")                                           \
 	X(EXISTS, "already exists")                                       \
-	X(RANGE, "value out of range")
+	X(RANGE, "value out of range")                                    \
+	X(UNREACHABLE, "repository or service unreachable")               \
+	X(TIMEOUT, "timed out")                                           \
+	X(CANCELLED, "cancelled")                                         \
+	X(INTEGRITY, "stored data failed verification")
 
 enum rp_errno {
 	RP_OK = 0,
