@@ -1,0 +1,450 @@
+#include "artifact.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/banned.h"
+
+#define COPY_CHUNK (256 * 1024)
+
+struct path_list {
+	char **items;
+	size_t len, cap;
+};
+
+static void path_list_release(struct path_list *l)
+{
+	for (size_t i = 0; i < l->len; i++)
+		free(l->items[i]);
+	free(l->items);
+	memset(l, 0, sizeof(*l));
+}
+
+static int path_list_add(struct path_list *l, const char *path)
+{
+	if (l->len == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		char **items = realloc(l->items, cap * sizeof(*items));
+		if (!items)
+			return RP_ENOMEM;
+		l->items = items;
+		l->cap = cap;
+	}
+	if (!(l->items[l->len] = strdup(path)))
+		return RP_ENOMEM;
+	l->len++;
+	return 0;
+}
+
+static int by_bytes(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Collects every path below root/rel (relative to root), depth first. */
+static int collect(const char *root, const char *rel, struct path_list *out, struct rp_error *err)
+{
+	char full[PATH_MAX];
+	snprintf(full, sizeof(full), "%s%s%s", root, *rel ? "/" : "", rel);
+	DIR *d = opendir(full);
+	if (!d)
+		return rp_error_set(err, RP_EIO, "cannot read directory %s: %s", full, strerror(errno));
+	int rc = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char child[PATH_MAX];
+		if ((size_t)snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", e->d_name) >= sizeof(child)) {
+			rc = rp_error_set(err, RP_EINVAL, "path too long under %s: %s", root, e->d_name);
+			goto out;
+		}
+		if ((rc = path_list_add(out, child)) < 0) {
+			rp_error_set(err, rc, "out of memory listing %s", root);
+			goto out;
+		}
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = rp_error_set(err, RP_EIO, "cannot stat %s/%s: %s", full, e->d_name, strerror(errno));
+			goto out;
+		}
+		if (S_ISDIR(st.st_mode) && (rc = collect(root, child, out, err)) < 0)
+			goto out;
+	}
+out:
+	closedir(d);
+	return rc;
+}
+
+static void to_hex(const unsigned char *digest, unsigned int len, char *hex)
+{
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+static int finish_hex(EVP_MD_CTX *md, char hex[ARTIFACT_HEX_LEN + 1])
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (!EVP_DigestFinal_ex(md, digest, &len) || len * 2 != ARTIFACT_HEX_LEN)
+		return 0;
+	to_hex(digest, len, hex);
+	return 1;
+}
+
+/* A symlink must stay inside the tree: relative, and never climbing above its root. */
+static int link_stays_inside(const char *path, const char *target)
+{
+	if (target[0] == '/')
+		return 0;
+	int depth = 0;
+	for (const char *p = path; *p; p++)
+		depth += *p == '/';
+	const char *t = target;
+	while (*t) {
+		const char *slash = strchr(t, '/');
+		size_t len = slash ? (size_t)(slash - t) : strlen(t);
+		if (len == 2 && t[0] == '.' && t[1] == '.')
+			depth--;
+		else if (len > 0 && !(len == 1 && t[0] == '.'))
+			depth++;
+		if (depth < 0)
+			return 0;
+		t += len + (slash ? 1 : 0);
+	}
+	return 1;
+}
+
+/*
+ * Walks `dir` in normalized order; feeds the content hash and, when `a` is
+ * non-NULL, the archive. The one routine behind both pack and hash, so the two
+ * cannot disagree about what a prefix's content is.
+ */
+static int walk(const char *dir, struct archive *a, char hash[ARTIFACT_HEX_LEN + 1], int64_t *files,
+		struct rp_error *err)
+{
+	struct path_list paths = { 0 };
+	EVP_MD_CTX *content = EVP_MD_CTX_new(), *file_md = EVP_MD_CTX_new();
+	struct archive_entry *entry = archive_entry_new();
+	unsigned char *buf = malloc(COPY_CHUNK);
+	int rc = 0, fd = -1;
+	if (!content || !file_md || !entry || !buf || !EVP_DigestInit_ex(content, EVP_sha256(), NULL)) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory archiving %s", dir);
+		goto out;
+	}
+	if ((rc = collect(dir, "", &paths, err)) < 0)
+		goto out;
+	qsort(paths.items, paths.len, sizeof(*paths.items), by_bytes);
+	for (size_t i = 0; i < paths.len; i++) {
+		const char *rel = paths.items[i];
+		char full[PATH_MAX + 1], link[PATH_MAX], record[PATH_MAX + 128];
+		struct stat st;
+		if ((size_t)snprintf(full, sizeof(full), "%s/%s", dir, rel) >= sizeof(full)) {
+			rc = rp_error_set(err, RP_EINVAL, "path too long: %s/%s", dir, rel);
+			goto out;
+		}
+		if (lstat(full, &st) < 0) {
+			rc = rp_error_set(err, RP_EIO, "cannot stat %s: %s", full, strerror(errno));
+			goto out;
+		}
+		archive_entry_clear(entry);
+		archive_entry_set_pathname(entry, rel);
+		archive_entry_set_mtime(entry, 0, 0);
+		archive_entry_set_uid(entry, 0);
+		archive_entry_set_gid(entry, 0);
+		char kind;
+		int mode;
+		int64_t size = 0;
+		link[0] = '\0';
+		if (S_ISDIR(st.st_mode)) {
+			kind = 'd';
+			mode = 0755;
+			archive_entry_set_filetype(entry, AE_IFDIR);
+		} else if (S_ISREG(st.st_mode)) {
+			kind = 'f';
+			mode = (st.st_mode & 0111) ? 0755 : 0644;
+			size = st.st_size;
+			archive_entry_set_filetype(entry, AE_IFREG);
+			archive_entry_set_size(entry, size);
+		} else if (S_ISLNK(st.st_mode)) {
+			kind = 'l';
+			mode = 0777;
+			ssize_t n = readlink(full, link, sizeof(link) - 1);
+			if (n < 0) {
+				rc = rp_error_set(err, RP_EIO, "cannot read symlink %s: %s", full, strerror(errno));
+				goto out;
+			}
+			link[n] = '\0';
+			if (!link_stays_inside(rel, link)) {
+				rc = rp_error_set(err, RP_EINVAL,
+						  "%s: symlink %s -> %s points outside the install prefix; expected a "
+						  "relative link inside it",
+						  dir, rel, link);
+				goto out;
+			}
+			archive_entry_set_filetype(entry, AE_IFLNK);
+			archive_entry_set_symlink(entry, link);
+		} else {
+			rc = rp_error_set(err, RP_EINVAL,
+					  "%s: %s is neither a file, a directory nor a symlink; an install prefix "
+					  "may hold only those",
+					  dir, rel);
+			goto out;
+		}
+		archive_entry_set_perm(entry, (mode_t)mode);
+		if (a && archive_write_header(a, entry) != ARCHIVE_OK) {
+			rc = rp_error_set(err, RP_EIO, "cannot archive %s: %s", full, archive_error_string(a));
+			goto out;
+		}
+		char file_hex[ARTIFACT_HEX_LEN + 1] = "-";
+		if (kind == 'f') {
+			if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0) {
+				rc = rp_error_set(err, RP_EIO, "cannot open %s: %s", full, strerror(errno));
+				goto out;
+			}
+			EVP_DigestInit_ex(file_md, EVP_sha256(), NULL);
+			int64_t left = size;
+			while (left > 0) {
+				ssize_t n = read(fd, buf, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK);
+				if (n <= 0) {
+					rc = rp_error_set(err, RP_EIO, "cannot read %s: %s", full,
+							  n < 0 ? strerror(errno) : "it shrank while being archived");
+					goto out;
+				}
+				EVP_DigestUpdate(file_md, buf, (size_t)n);
+				if (a && archive_write_data(a, buf, (size_t)n) != n) {
+					rc = rp_error_set(err, RP_EIO, "cannot archive %s: %s", full,
+							  archive_error_string(a));
+					goto out;
+				}
+				left -= n;
+			}
+			close(fd);
+			fd = -1;
+			finish_hex(file_md, file_hex);
+		}
+		int len = snprintf(record, sizeof(record), "%c %o %lld %s", kind, (unsigned)mode, (long long)size,
+				   kind == 'f' ? file_hex : link);
+		/* Path and record each end in NUL: no path can pass for another. */
+		EVP_DigestUpdate(content, rel, strlen(rel) + 1);
+		EVP_DigestUpdate(content, record, (size_t)len + 1);
+	}
+	if (!finish_hex(content, hash)) {
+		rc = rp_error_set(err, RP_ENOMEM, "SHA-256 failed for %s", dir);
+		goto out;
+	}
+	if (files)
+		*files = (int64_t)paths.len;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	archive_entry_free(entry);
+	EVP_MD_CTX_free(content);
+	EVP_MD_CTX_free(file_md);
+	path_list_release(&paths);
+	return rc;
+}
+
+int artifact_hash_dir(const char *dir, char hash[ARTIFACT_HEX_LEN + 1], struct rp_error *err)
+{
+	return walk(dir, NULL, hash, NULL, err);
+}
+
+/* SHA-256 and size of a whole file. */
+static int hash_file(const char *path, char hex[ARTIFACT_HEX_LEN + 1], int64_t *size, struct rp_error *err)
+{
+	int rc = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(COPY_CHUNK);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*size = 0;
+	if (fd < 0) {
+		rc = rp_error_set(err, errno == ENOENT ? RP_ENOTFOUND : RP_EIO, "cannot open %s: %s", path,
+				  strerror(errno));
+		goto out;
+	}
+	if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory hashing %s", path);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, COPY_CHUNK);
+		if (n < 0) {
+			rc = rp_error_set(err, RP_EIO, "cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		*size += n;
+	}
+	if (!finish_hex(md, hex))
+		rc = rp_error_set(err, RP_ENOMEM, "SHA-256 failed for %s", path);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+int artifact_pack(const char *dir, const char *archive_path, struct artifact_info *info, struct rp_error *err)
+{
+	char tmp[PATH_MAX];
+	int rc;
+	struct archive *a = archive_write_new();
+	memset(info, 0, sizeof(*info));
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", archive_path, (long)getpid()) >= sizeof(tmp)) {
+		archive_write_free(a);
+		return rp_error_set(err, RP_EINVAL, "archive path too long: %s", archive_path);
+	}
+	if (!a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_add_filter_zstd(a) != ARCHIVE_OK) {
+		rc = rp_error_set(err, RP_EIO, "cannot set up a zstd tar archive: %s",
+				  a ? archive_error_string(a) : "out of memory");
+		goto out;
+	}
+	/* The default pads the last block to 10 KiB; the content is all that matters. */
+	archive_write_set_bytes_in_last_block(a, 1);
+	if (archive_write_open_filename(a, tmp) != ARCHIVE_OK) {
+		rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", tmp, archive_error_string(a));
+		goto out;
+	}
+	if ((rc = walk(dir, a, info->content_hash, &info->files, err)) < 0)
+		goto out;
+	if (archive_write_close(a) != ARCHIVE_OK) {
+		rc = rp_error_set(err, RP_EIO, "cannot finish %s: %s", tmp, archive_error_string(a));
+		goto out;
+	}
+	if ((rc = hash_file(tmp, info->sha256, &info->size, err)) < 0)
+		goto out;
+	if (rename(tmp, archive_path) < 0)
+		rc = rp_error_set(err, RP_EIO, "cannot rename %s to %s: %s", tmp, archive_path, strerror(errno));
+out:
+	archive_write_free(a);
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+/* Relative, and no component is "..". */
+static int entry_name_is_safe(const char *name)
+{
+	if (!name || !*name || name[0] == '/')
+		return 0;
+	for (const char *p = name; *p;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return 0;
+		p += len + (slash ? 1 : 0);
+	}
+	return 1;
+}
+
+int artifact_unpack(const char *archive_path, const char *sha256, int64_t size, const char *dest_dir,
+		    struct rp_error *err)
+{
+	char actual[ARTIFACT_HEX_LEN + 1];
+	int64_t actual_size;
+	int rc = hash_file(archive_path, actual, &actual_size, err);
+	if (rc < 0)
+		return rc;
+	if (actual_size != size)
+		return rp_error_set(err, RP_EINTEGRITY, "%s: %lld bytes, expected %lld; the artifact is damaged",
+				    archive_path, (long long)actual_size, (long long)size);
+	if (strcmp(actual, sha256) != 0)
+		return rp_error_set(err, RP_EINTEGRITY, "%s: SHA-256 %s, expected %s; the artifact is damaged",
+				    archive_path, actual, sha256);
+	if (mkdir(dest_dir, 0755) < 0 && errno != EEXIST)
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", dest_dir, strerror(errno));
+	DIR *d = opendir(dest_dir);
+	if (!d)
+		return rp_error_set(err, RP_EIO, "cannot open %s: %s", dest_dir, strerror(errno));
+	struct dirent *e;
+	int empty = 1;
+	while (empty && (e = readdir(d)))
+		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	if (!empty)
+		return rp_error_set(err, RP_EEXISTS, "%s is not empty; expected a fresh directory to unpack into",
+				    dest_dir);
+
+	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
+	struct archive_entry *entry;
+	if (!in || !out) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory unpacking %s", archive_path);
+		goto out;
+	}
+	archive_read_support_format_tar(in);
+	archive_read_support_filter_zstd(in);
+	/*
+	 * Entries are checked for absolute paths and .. below, before dest_dir is
+	 * put in front of them (libarchive's own absolute-path guard would refuse
+	 * dest_dir itself); it still refuses to write through a symlink.
+	 */
+	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+						    ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+	if (archive_read_open_filename(in, archive_path, COPY_CHUNK) != ARCHIVE_OK) {
+		rc = rp_error_set(err, RP_EIO, "cannot open %s: %s", archive_path, archive_error_string(in));
+		goto out;
+	}
+	for (;;) {
+		int r = archive_read_next_header(in, &entry);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK) {
+			rc = rp_error_set(err, RP_EINTEGRITY, "%s: %s", archive_path, archive_error_string(in));
+			goto out;
+		}
+		char target[PATH_MAX];
+		const char *name = archive_entry_pathname(entry);
+		if ((size_t)snprintf(target, sizeof(target), "%s/%s", dest_dir, name) >= sizeof(target)) {
+			rc = rp_error_set(err, RP_EINVAL, "%s: path too long: %s", archive_path, name);
+			goto out;
+		}
+		if (!entry_name_is_safe(name) || archive_entry_hardlink(entry)) {
+			rc = rp_error_set(err, RP_EINTEGRITY, "%s: entry %s is absolute, climbs out of the prefix or is a "
+							      "hard link; expected only what artifact_pack writes",
+					  archive_path, name);
+			goto out;
+		}
+		archive_entry_set_pathname(entry, target);
+		if (archive_write_header(out, entry) != ARCHIVE_OK) {
+			rc = rp_error_set(err, RP_EIO, "cannot extract %s: %s", target, archive_error_string(out));
+			goto out;
+		}
+		const void *block;
+		size_t len;
+		la_int64_t offset;
+		while ((r = archive_read_data_block(in, &block, &len, &offset)) == ARCHIVE_OK) {
+			if (archive_write_data_block(out, block, len, offset) != ARCHIVE_OK) {
+				rc = rp_error_set(err, RP_EIO, "cannot write %s: %s", target, archive_error_string(out));
+				goto out;
+			}
+		}
+		if (r != ARCHIVE_EOF) {
+			rc = rp_error_set(err, RP_EINTEGRITY, "%s: %s", archive_path, archive_error_string(in));
+			goto out;
+		}
+		if (archive_write_finish_entry(out) != ARCHIVE_OK) {
+			rc = rp_error_set(err, RP_EIO, "cannot finish %s: %s", target, archive_error_string(out));
+			goto out;
+		}
+	}
+out:
+	archive_read_free(in);
+	archive_write_free(out);
+	return rc;
+}

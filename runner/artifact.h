@@ -1,0 +1,52 @@
+/*
+ * artifact.h — install prefixes as reproducible archives, and back.
+ *
+ * Contract: artifact_pack() archives a directory (a job's install prefix) as a
+ * zstd-compressed POSIX tar whose bytes depend only on the files: entries in
+ * byte order of their paths, every timestamp 0, owner and group 0 with no
+ * names, modes reduced to 0755 (directories and executables) or 0644, no
+ * extended attributes. It also returns the *content hash*: a SHA-256 over the
+ * same normalized listing and the files' bytes, independent of compression.
+ * The content hash is a build's output hash (what dependents' build keys are
+ * made of); the archive's own SHA-256 and size verify the file when it is read.
+ * The archive is written to a temporary name and renamed, so a reader never
+ * sees half of it. Only regular files, directories and symlinks are archived;
+ * anything else is an error, as is a symlink that points outside the prefix
+ * (absolute, or climbing out with ..).
+ *
+ * artifact_unpack() verifies size and SHA-256 before extracting anything, and
+ * extracts with libarchive's guards against absolute paths, .. and symlinked
+ * parents, into a directory that must not exist yet or be empty.
+ */
+#ifndef RIPPLE_RUNNER_ARTIFACT_H
+#define RIPPLE_RUNNER_ARTIFACT_H
+
+#include <stdint.h>
+
+#include "core/error.h"
+
+#define ARTIFACT_HEX_LEN 64
+
+struct artifact_info {
+	char content_hash[ARTIFACT_HEX_LEN + 1]; /* the output hash of the build */
+	char sha256[ARTIFACT_HEX_LEN + 1];       /* of the archive file */
+	int64_t size;                            /* of the archive file, in bytes */
+	int64_t files;                           /* entries archived */
+};
+
+int artifact_pack(const char *dir, const char *archive_path, struct artifact_info *info, struct rp_error *err);
+
+/*
+ * The content hash of `dir` as artifact_pack() would compute it, without
+ * writing an archive.
+ */
+int artifact_hash_dir(const char *dir, char hash[ARTIFACT_HEX_LEN + 1], struct rp_error *err);
+
+/*
+ * Checks that `archive_path` has `size` bytes and SHA-256 `sha256` (RP_EINTEGRITY
+ * otherwise, and nothing is extracted), then extracts it into `dest_dir`.
+ */
+int artifact_unpack(const char *archive_path, const char *sha256, int64_t size, const char *dest_dir,
+		    struct rp_error *err);
+
+#endif
