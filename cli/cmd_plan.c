@@ -8,32 +8,37 @@
 #include "scheduler/plan.h"
 #include "core/banned.h"
 
+/* The plan as JSON; NULL when any part could not be built (cli_print_json says so). */
 static json_t *plan_json(const struct rp_universe *u, const struct plan *p, const struct plan_change *changes,
 			 size_t n_changes)
 {
-	json_t *doc = json_object(), *jchanges = json_array(), *jobs = json_array();
-	for (size_t i = 0; i < n_changes; i++)
-		json_array_append_new(jchanges, json_pack("{s:s, s:s}", "package", u->packages[changes[i].package].name,
-							  "revision", changes[i].rev));
-	for (size_t j = 0; j < p->n_jobs; j++) {
+	json_t *jchanges = json_array(), *jobs = json_array();
+	int ok = jchanges && jobs;
+	for (size_t i = 0; ok && i < n_changes; i++)
+		ok = json_array_append_new(jchanges, json_pack("{s:s, s:s}", "package",
+							       u->packages[changes[i].package].name, "revision",
+							       changes[i].rev)) == 0;
+	for (size_t j = 0; ok && j < p->n_jobs; j++) {
 		const struct plan_job *job = &p->jobs[j];
 		const struct rp_package *pkg = &u->packages[job->package];
 		json_t *after = json_array();
-		for (size_t k = 0; k < job->n_after; k++)
-			json_array_append_new(after, json_integer((json_int_t)job->after[k] + 1));
-		json_array_append_new(jobs, json_pack("{s:I, s:s, s:s, s:s, s:b, s:o}", "id", (json_int_t)j + 1,
-						      "package", pkg->name, "target", u->targets[job->target].name,
-						      "revision", job->rev ? job->rev : pkg->branch, "changed",
-						      job->rev != NULL, "after", after));
+		for (size_t k = 0; after && k < job->n_after; k++)
+			if (json_array_append_new(after, json_integer((json_int_t)job->after[k] + 1)) < 0)
+				json_decref(after), after = NULL;
+		ok = after && json_array_append_new(jobs, json_pack("{s:I, s:s, s:s, s:s, s:b, s:o}", "id",
+								    (json_int_t)j + 1, "package", pkg->name, "target",
+								    u->targets[job->target].name, "revision",
+								    job->rev ? job->rev : pkg->branch, "changed",
+								    job->rev != NULL, "after", after)) == 0;
 	}
-	json_object_set_new(doc, "universe", json_string(u->name));
-	json_object_set_new(doc, "changes", jchanges);
-	json_object_set_new(doc, "packages", json_integer((json_int_t)p->n_packages));
-	json_object_set_new(doc, "jobs_count", json_integer((json_int_t)p->n_jobs));
-	json_object_set_new(doc, "edges", json_integer((json_int_t)p->n_edges));
-	json_object_set_new(doc, "estimated_cpu_seconds", json_null());
-	json_object_set_new(doc, "jobs", jobs);
-	return doc;
+	if (!ok) {
+		json_decref(jchanges);
+		json_decref(jobs);
+		return NULL;
+	}
+	return json_pack("{s:s, s:o, s:I, s:I, s:I, s:n, s:o}", "universe", u->name, "changes", jchanges, "packages",
+			 (json_int_t)p->n_packages, "jobs_count", (json_int_t)p->n_jobs, "edges",
+			 (json_int_t)p->n_edges, "estimated_cpu_seconds", "jobs", jobs);
 }
 
 static void plan_print(const struct rp_universe *u, const struct plan *p, const struct plan_change *changes,
@@ -62,7 +67,7 @@ static void plan_print(const struct rp_universe *u, const struct plan *p, const 
 	for (size_t j = 0; j < p->n_jobs; j++) {
 		const struct plan_job *job = &p->jobs[j];
 		const struct rp_package *pkg = &u->packages[job->package];
-		char rev[64];
+		char rev[PLAN_REV_MAX + 16];
 		if (job->rev)
 			snprintf(rev, sizeof(rev), "%s (change)", job->rev);
 		else
@@ -124,23 +129,32 @@ int cmd_plan(int argc, char **argv)
 		status = RP_EXIT_FAILED;
 		goto out;
 	}
+	size_t n_changes = 0;
 	for (size_t i = 0; i < n_specs; i++) {
-		if (plan_parse_change(u, specs[i], &changes[i], &err) < 0) {
+		struct plan_change change;
+		if (plan_parse_change(u, specs[i], &change, &err) < 0) {
 			cli_error("%s", err.msg);
 			status = RP_EXIT_USAGE;
 			goto out;
 		}
+		/* The same change given twice is one change. */
+		size_t k;
+		for (k = 0; k < n_changes; k++)
+			if (changes[k].package == change.package && strcmp(changes[k].rev, change.rev) == 0)
+				break;
+		if (k == n_changes)
+			changes[n_changes++] = change;
 	}
-	int rc = plan_build(u, &g, changes, n_specs, &plan, &err);
+	int rc = plan_build(u, &g, changes, n_changes, &plan, &err);
 	if (rc < 0) {
 		cli_error("%s", err.msg);
 		status = rc == RP_EINVAL ? RP_EXIT_USAGE : RP_EXIT_FAILED;
 		goto out;
 	}
 	if (json)
-		status = cli_print_json(plan_json(u, &plan, changes, n_specs));
+		status = cli_print_json(plan_json(u, &plan, changes, n_changes));
 	else
-		plan_print(u, &plan, changes, n_specs);
+		plan_print(u, &plan, changes, n_changes);
 out:
 	plan_release(&plan);
 	free(changes);

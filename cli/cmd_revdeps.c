@@ -43,7 +43,9 @@ int cmd_revdeps(int argc, char **argv)
 	for (size_t i = 0; i < n_seeds; i++) {
 		long index = manifest_find_package(u, argv[optind + (int)i]);
 		if (index < 0) {
-			cli_error("%s: no package \"%s\" in universe \"%s\"", manifest, argv[optind + (int)i], u->name);
+			const char *hint = manifest_suggest_package(u, argv[optind + (int)i]);
+			cli_error("%s: no package \"%s\" in universe \"%s\"%s%s%s", manifest, argv[optind + (int)i],
+				  u->name, hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
 			status = RP_EXIT_USAGE;
 			goto out;
 		}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common.h"
 #include "core/banned.h"
 
 int cmd_version(int argc, char **argv)
@@ -17,16 +18,8 @@ int cmd_version(int argc, char **argv)
 	if (json) {
 		char git[32];
 		snprintf(git, sizeof(git), "%d.%d.%d", major, minor, rev);
-		json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "ripple", RIPPLE_VERSION, "sqlite", sqlite3_libversion(),
-				      "jansson", JANSSON_VERSION, "libgit2", git);
-		if (!v) {
-			cli_error("out of memory");
-			return RP_EXIT_FAILED;
-		}
-		json_dumpf(v, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(v);
-		return RP_EXIT_OK;
+		return cli_print_json(json_pack("{s:s, s:s, s:s, s:s}", "ripple", RIPPLE_VERSION, "sqlite",
+						sqlite3_libversion(), "jansson", JANSSON_VERSION, "libgit2", git));
 	}
 	printf("ripple %s (sqlite %s, jansson %s, libgit2 %d.%d.%d)\n", RIPPLE_VERSION, sqlite3_libversion(),
 	       JANSSON_VERSION, major, minor, rev);

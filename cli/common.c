@@ -24,7 +24,7 @@ int cli_load_universe(const char *path, struct rp_universe **u, struct graph *g)
 int cli_print_json(json_t *doc)
 {
 	if (!doc) {
-		cli_error("out of memory building JSON output");
+		cli_error("cannot build the JSON output: out of memory, or a name that is not UTF-8");
 		return RP_EXIT_FAILED;
 	}
 	int rc = json_dumpf(doc, stdout, JSON_INDENT(2));

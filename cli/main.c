@@ -108,9 +108,8 @@ static int finish_stdout(int status)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		char *help[] = { "help", NULL };
-		cmd_help(1, help);
-		return finish_stdout(RP_EXIT_USAGE);
+		cli_error("expected a command; see 'ripple help' for the list");
+		return RP_EXIT_USAGE;
 	}
 	const char *name = argv[1];
 	if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0)

@@ -20,6 +20,27 @@ const char *rp_strerror(int code)
 	}
 }
 
+/* In place: C0 controls, DEL, U+0085 (C2 85) and U+2028/2029 (E2 80 A8/A9) become '?'. */
+static void rp__error_sanitize(char *msg)
+{
+	unsigned char *in = (unsigned char *)msg, *out = in;
+	while (*in) {
+		if (*in < 0x20 || *in == 0x7f) {
+			*out++ = '?';
+			in++;
+		} else if (in[0] == 0xc2 && in[1] == 0x85) {
+			*out++ = '?';
+			in += 2;
+		} else if (in[0] == 0xe2 && in[1] == 0x80 && (in[2] == 0xa8 || in[2] == 0xa9)) {
+			*out++ = '?';
+			in += 3;
+		} else {
+			*out++ = *in++;
+		}
+	}
+	*out = '\0';
+}
+
 int rp_error_set(struct rp_error *err, int code, const char *fmt, ...)
 {
 	if (err) {
@@ -27,10 +48,8 @@ int rp_error_set(struct rp_error *err, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
-		/* One line: a newline inside a message would split it in logs. */
-		for (char *p = err->msg; *p; p++)
-			if (*p == '\n' || *p == '\r')
-				*p = ' ';
+		err->line = err->column = 0;
+		rp__error_sanitize(err->msg);
 	}
 	return code;
 }

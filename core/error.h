@@ -41,9 +41,14 @@ const char *rp_strerror(int code);
 
 #define RP_ERROR_MAX 1024
 
-/* The human detail of the last error; one line, always NUL-terminated. */
+/*
+ * The human detail of the last error; one line, always NUL-terminated. When the
+ * error is about a place in a text (a manifest), line and column say where
+ * (1-based); otherwise they are 0.
+ */
 struct rp_error {
 	char msg[RP_ERROR_MAX];
+	int line, column;
 };
 
 /*
@@ -52,5 +57,10 @@ struct rp_error {
  */
 int rp_error_set(struct rp_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/*
+ * Control characters and Unicode line or paragraph separators that reach the
+ * message (from a file name, a key, a remote's answer) are replaced by '?', so a
+ * message is always one printable line and cannot steer a terminal.
+ */
 
 #endif

@@ -52,10 +52,21 @@ int graph_init(struct graph *g, size_t n, const size_t *from, const size_t *to, 
 					    e, from[e], to[e], n ? n - 1 : 0);
 	g->n = n;
 	g->rank = malloc((n ? n : 1) * sizeof(*g->rank));
-	if (!g->rank)
+	unsigned char *seen = calloc(n ? n : 1, 1);
+	if (!g->rank || !seen) {
+		free(seen);
 		goto nomem;
-	for (size_t i = 0; i < n; i++)
+	}
+	for (size_t i = 0; i < n; i++) {
 		g->rank[i] = rank ? rank[i] : i;
+		if (g->rank[i] >= n || seen[g->rank[i]]++) {
+			free(seen);
+			graph_release(g);
+			return rp_error_set(err, RP_EINVAL, "graph ranks are not a permutation of 0..%zu (node %zu)",
+					    n ? n - 1 : 0, i);
+		}
+	}
+	free(seen);
 	if (graph__fill(n, from, to, n_edges, &g->dep_start, &g->deps) < 0)
 		goto nomem;
 	if (graph__fill(n, to, from, n_edges, &g->rdep_start, &g->rdeps) < 0)

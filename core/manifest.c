@@ -2,12 +2,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "graph.h"
 #include "json_locate.h"
@@ -47,6 +49,14 @@ static void pop(struct vctx *c)
 	c->depth--;
 }
 
+static void err_at(struct rp_error *err, int line, int column)
+{
+	if (err) {
+		err->line = line;
+		err->column = column;
+	}
+}
+
 __attribute__((format(printf, 3, 4))) static int fail(struct vctx *c, enum json_locate_what what,
 						       const char *fmt, ...)
 {
@@ -57,7 +67,9 @@ __attribute__((format(printf, 3, 4))) static int fail(struct vctx *c, enum json_
 	va_end(ap);
 	int line, column;
 	json_locate(c->text, c->len, c->path, c->depth, what, &line, &column);
-	return rp_error_set(c->err, RP_EINVAL, "%s:%d:%d: %s", c->file, line, column, detail);
+	int rc = rp_error_set(c->err, RP_EINVAL, "%s:%d:%d: %s", c->file, line, column, detail);
+	err_at(c->err, line, column);
+	return rc;
 }
 
 static int no_memory(struct vctx *c)
@@ -65,9 +77,9 @@ static int no_memory(struct vctx *c)
 	return rp_error_set(c->err, RP_ENOMEM, "%s: out of memory while loading the manifest", c->file);
 }
 
-static const char *type_name(const json_t *v)
+static const char *json_type_name(json_type type)
 {
-	switch (json_typeof(v)) {
+	switch (type) {
 	case JSON_OBJECT:
 		return "an object";
 	case JSON_ARRAY:
@@ -87,13 +99,29 @@ static const char *type_name(const json_t *v)
 	return "a value";
 }
 
-const char *manifest_runner_name(enum rp_runner runner)
+static const char *type_name(const json_t *v)
 {
-	static const char *const names[] = { "process", "sandbox", "vm", "xen" };
-	return names[runner];
+	return json_type_name(json_typeof(v));
 }
 
 static const char *const runner_names[] = { "process", "sandbox", "vm", "xen" };
+#define N_RUNNERS (sizeof(runner_names) / sizeof(runner_names[0]))
+
+/*
+ * The options each runner takes, besides "runner". A key not listed here is a
+ * typo until a backend learns to read it, so it is refused like any unknown key.
+ */
+static const char *const runner_options[N_RUNNERS][8] = {
+	[RP_RUNNER_PROCESS] = { "runner" },
+	[RP_RUNNER_SANDBOX] = { "runner", "cpu_seconds", "memory", "open_files", "file_size" },
+	[RP_RUNNER_VM] = { "runner", "memory", "cpus", "kernel", "network", "accel" },
+	[RP_RUNNER_XEN] = { "runner", "memory", "vcpus", "kernel", "bridge", "libvirt" },
+};
+
+const char *manifest_runner_name(enum rp_runner runner)
+{
+	return (size_t)runner < N_RUNNERS ? runner_names[runner] : "unknown";
+}
 
 /* Levenshtein distance with two rows; inputs are short names. */
 static size_t edit_distance(const char *a, const char *b)
@@ -138,6 +166,18 @@ const char *manifest_suggest(const char *word, const char *const *candidates, si
 	return NULL;
 }
 
+const char *manifest_suggest_package(const struct rp_universe *u, const char *name)
+{
+	const char **names = malloc((u->n_packages ? u->n_packages : 1) * sizeof(*names));
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < u->n_packages; i++)
+		names[i] = u->packages[i].name;
+	const char *hint = manifest_suggest(name, names, u->n_packages);
+	free(names);
+	return hint;
+}
+
 int manifest_valid_name(const char *name)
 {
 	size_t len = strlen(name);
@@ -176,6 +216,14 @@ static int valid_branch(const char *b)
 	return 1;
 }
 
+static int is_blank_n(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isspace((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
 /* MAJOR.MINOR[.PATCH] with an optional -prerelease or +build suffix. */
 static int valid_version(const char *v)
 {
@@ -198,10 +246,7 @@ static int valid_version(const char *v)
 
 static int is_blank(const char *s)
 {
-	for (; *s; s++)
-		if (!isspace((unsigned char)*s))
-			return 0;
-	return 1;
+	return is_blank_n(s, strlen(s));
 }
 
 /* Rejects keys of `obj` not in `allowed`, naming the closest allowed one. */
@@ -239,11 +284,6 @@ enum presence { OPTIONAL, REQUIRED };
 static int member(struct vctx *c, json_t *obj, const char *key, json_type type, enum presence presence,
 		  const char *where, json_t **out)
 {
-	static const char *const expected[] = {
-		[JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
-		[JSON_INTEGER] = "an integer", [JSON_REAL] = "a number", [JSON_TRUE] = "a boolean",
-		[JSON_FALSE] = "a boolean", [JSON_NULL] = "null",
-	};
 	json_t *v = json_object_get(obj, key);
 	if (!v) {
 		if (presence == OPTIONAL)
@@ -253,8 +293,8 @@ static int member(struct vctx *c, json_t *obj, const char *key, json_type type, 
 	int ok = type == JSON_TRUE ? json_is_boolean(v) : json_typeof(v) == type;
 	if (!ok) {
 		push_key(c, key);
-		int rc = fail(c, JSON_LOCATE_VALUE, "\"%s\" of %s must be %s, got %s", key, where, expected[type],
-			      type_name(v));
+		int rc = fail(c, JSON_LOCATE_VALUE, "\"%s\" of %s must be %s, got %s", key, where,
+			      json_type_name(type), type_name(v));
 		pop(c);
 		return rc;
 	}
@@ -320,7 +360,7 @@ static int load_targets(struct vctx *c, json_t *root, struct rp_universe *u)
 	const char *name;
 	json_t *t;
 	json_object_foreach(targets, name, t) {
-		char where[WHERE_MAX];
+		char where[PACKAGE_WHERE_MAX];
 		push_key(c, name);
 		if (!manifest_valid_name(name)) {
 			rc = fail(c, JSON_LOCATE_KEY, "invalid target name \"%s\"; expected lowercase letters, digits, "
@@ -338,10 +378,10 @@ static int load_targets(struct vctx *c, json_t *root, struct rp_universe *u)
 		if (rc < 0)
 			goto out;
 		size_t r;
-		for (r = 0; r < sizeof(runner_names) / sizeof(runner_names[0]); r++)
+		for (r = 0; r < N_RUNNERS; r++)
 			if (strcmp(runner, runner_names[r]) == 0)
 				break;
-		if (r == sizeof(runner_names) / sizeof(runner_names[0])) {
+		if (r == N_RUNNERS) {
 			const char *hint = manifest_suggest(runner, runner_names, r);
 			push_key(c, "runner");
 			rc = fail(c, JSON_LOCATE_VALUE, "%s has unknown runner \"%s\"; expected process, sandbox, vm or xen%s%s%s",
@@ -350,6 +390,13 @@ static int load_targets(struct vctx *c, json_t *root, struct rp_universe *u)
 			goto out;
 		}
 		free(runner);
+		size_t n_options = 0;
+		while (n_options < 8 && runner_options[r][n_options])
+			n_options++;
+		char runner_where[WHERE_MAX];
+		snprintf(runner_where, sizeof(runner_where), "%s (runner %s)", where, runner_names[r]);
+		if ((rc = check_keys(c, t, runner_options[r], n_options, runner_where)) < 0)
+			goto out;
 		struct rp_target *target = &u->targets[u->n_targets++];
 		target->runner = (enum rp_runner)r;
 		target->name = strdup(name);
@@ -542,6 +589,8 @@ static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const ch
 	p->fuzz = calloc(n ? n : 1, sizeof(*p->fuzz));
 	if (!p->fuzz)
 		return no_memory(c);
+	struct strmap names;
+	strmap_init(&names);
 	push_key(c, "fuzz");
 	for (size_t i = 0; i < n; i++) {
 		json_t *f = json_array_get(list, i);
@@ -564,12 +613,15 @@ static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const ch
 							"letters, digits, '.', '_' or '-'", fz->name, pkg_where);
 			goto out;
 		}
-		for (size_t k = 0; k + 1 < p->n_fuzz; k++) {
-			if (strcmp(p->fuzz[k].name, fz->name) == 0) {
-				push_key(c, "name");
-				rc = fail(c, JSON_LOCATE_VALUE, "duplicate fuzz target \"%s\" in %s", fz->name, pkg_where);
-				goto out;
-			}
+		rc = strmap_put(&names, fz->name, i, NULL);
+		if (rc == RP_EEXISTS) {
+			push_key(c, "name");
+			rc = fail(c, JSON_LOCATE_VALUE, "duplicate fuzz target \"%s\" in %s", fz->name, pkg_where);
+			goto out;
+		}
+		if (rc < 0) {
+			rc = no_memory(c);
+			goto out;
 		}
 		if ((rc = string_member(c, f, "binary", REQUIRED, where, "a path to the fuzz binary", &fz->binary)) < 0)
 			goto out;
@@ -579,6 +631,7 @@ static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const ch
 	}
 	rc = 0;
 out:
+	strmap_release(&names);
 	c->depth = 2;
 	return rc;
 }
@@ -662,8 +715,12 @@ static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_univers
 	return load_fuzz(c, obj, p, where);
 }
 
-/* Resolves package `i`'s dependency names to indices. */
-static int resolve_depends(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u)
+/*
+ * Resolves package `i`'s dependency names to indices. `seen` has a slot per
+ * package; seen[d] == i + 1 marks d as already listed by package i, so
+ * duplicate detection stays linear without clearing the array between packages.
+ */
+static int resolve_depends(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u, size_t *seen)
 {
 	struct rp_package *p = &u->packages[i];
 	json_t *list = json_object_get(obj, "depends");
@@ -684,23 +741,15 @@ static int resolve_depends(struct vctx *c, json_t *obj, size_t i, struct rp_univ
 		const char *name = json_string_value(item);
 		long d = manifest_find_package(u, name);
 		if (d < 0) {
-			const char **names = malloc(u->n_packages * sizeof(*names));
-			if (!names)
-				return no_memory(c);
-			for (size_t q = 0; q < u->n_packages; q++)
-				names[q] = u->packages[q].name;
-			const char *hint = manifest_suggest(name, names, u->n_packages);
-			int rc = fail(c, JSON_LOCATE_VALUE, "package \"%s\" depends on unknown package \"%s\"%s%s%s",
-				      p->name, name, hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
-			free(names);
-			return rc;
+			const char *hint = manifest_suggest_package(u, name);
+			return fail(c, JSON_LOCATE_VALUE, "package \"%s\" depends on unknown package \"%s\"%s%s%s",
+				    p->name, name, hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
 		}
 		if ((size_t)d == i)
 			return fail(c, JSON_LOCATE_VALUE, "package \"%s\" depends on itself", p->name);
-		for (size_t q = 0; q < p->n_depends; q++)
-			if (p->depends[q] == (size_t)d)
-				return fail(c, JSON_LOCATE_VALUE, "package \"%s\" lists dependency \"%s\" twice", p->name,
-					    name);
+		if (seen[d] == i + 1)
+			return fail(c, JSON_LOCATE_VALUE, "package \"%s\" lists dependency \"%s\" twice", p->name, name);
+		seen[d] = i + 1;
 		p->depends[p->n_depends++] = (size_t)d;
 		pop(c);
 	}
@@ -790,10 +839,46 @@ static int load_universe(struct vctx *c, json_t *root, struct rp_universe *u)
 		if ((rc = load_package(c, json_array_get(packages, i), i, u)) < 0)
 			return rc;
 	}
-	for (size_t i = 0; i < n; i++)
-		if ((rc = resolve_depends(c, json_array_get(packages, i), i, u)) < 0)
-			return rc;
+	size_t *seen = calloc(n, sizeof(*seen));
+	if (!seen)
+		return no_memory(c);
+	for (size_t i = 0; i < n && rc >= 0; i++)
+		rc = resolve_depends(c, json_array_get(packages, i), i, u, seen);
+	free(seen);
+	if (rc < 0)
+		return rc;
 	return check_acyclic(c, u);
+}
+
+/*
+ * jansson reports where it stopped reading, which is after the token it
+ * complains about ("... near 'TOKEN'"); point at the token's start instead.
+ */
+static void syntax_error_position(const char *text, size_t len, const json_error_t *jerr, int *line, int *column)
+{
+	*line = jerr->line > 0 ? jerr->line : 1;
+	*column = jerr->column > 0 ? jerr->column : 1;
+	const char *near = strstr(jerr->text, " near '");
+	if (jerr->position <= 0 || (size_t)jerr->position > len)
+		return;
+	if (!near) {
+		/* No token quoted (a number too big): walk back over the number or literal. */
+		size_t start = (size_t)jerr->position;
+		while (start > 0 && (isalnum((unsigned char)text[start - 1]) || strchr("+-.", text[start - 1])))
+			start--;
+		if (start < (size_t)jerr->position)
+			json_position(text, start, line, column);
+		return;
+	}
+	near += strlen(" near '");
+	size_t token_len = strlen(near);
+	if (token_len == 0 || near[token_len - 1] != '\'')
+		return;
+	token_len--;
+	size_t end = (size_t)jerr->position;
+	if (token_len > end || memcmp(text + end - token_len, near, token_len) != 0)
+		return;
+	json_position(text, end - token_len, line, column);
 }
 
 static char *dir_of(const char *path)
@@ -823,16 +908,19 @@ int manifest_load_buffer(const char *text, size_t len, const char *name, struct 
 		rc = no_memory(&c);
 		goto out;
 	}
-	if (is_blank(text) && strlen(text) == len) {
+	if (is_blank_n(text, len)) {
 		rc = rp_error_set(err, RP_EINVAL, "%s:1:1: the file is empty; expected a JSON object describing a universe",
 				  name);
+		err_at(err, 1, 1);
 		goto out;
 	}
 	json_error_t jerr;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		rc = rp_error_set(err, RP_EINVAL, "%s:%d:%d: invalid JSON: %s", name, jerr.line > 0 ? jerr.line : 1,
-				  jerr.column > 0 ? jerr.column : 1, jerr.text);
+		int line, column;
+		syntax_error_position(text, len, &jerr, &line, &column);
+		rc = rp_error_set(err, RP_EINVAL, "%s:%d:%d: invalid JSON: %s", name, line, column, jerr.text);
+		err_at(err, line, column);
 		goto out;
 	}
 	rc = load_universe(&c, root, u);
@@ -849,13 +937,18 @@ out:
 int manifest_load_file(const char *path, struct rp_universe **out, struct rp_error *err)
 {
 	char *text = NULL;
-	struct stat st = { 0 };
+	struct stat st;
 	int rc;
 	*out = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f)
+	/* Non-blocking, so a FIFO given by mistake is refused instead of waited on. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return rp_error_set(err, RP_EIO, "%s: cannot open the manifest: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		rc = rp_error_set(err, RP_EIO, "%s: cannot read the manifest: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		rc = rp_error_set(err, RP_EIO, "%s: cannot read the manifest: %s", path,
 				  S_ISDIR(st.st_mode) ? "it is a directory" : "not a regular file");
 		goto out;
@@ -865,22 +958,28 @@ int manifest_load_file(const char *path, struct rp_universe **out, struct rp_err
 				  path, MANIFEST_MAX_BYTES >> 20);
 		goto out;
 	}
-	size_t size = (size_t)st.st_size;
+	size_t size = (size_t)st.st_size, got = 0;
 	text = malloc(size + 1);
 	if (!text) {
 		rc = rp_error_set(err, RP_ENOMEM, "%s: out of memory reading the manifest", path);
 		goto out;
 	}
-	if (fread(text, 1, size, f) != size) {
-		rc = rp_error_set(err, RP_EIO, "%s: cannot read the manifest: %s", path,
-				  ferror(f) ? strerror(errno) : "the file shrank while being read");
-		goto out;
+	while (got < size) {
+		ssize_t n = read(fd, text + got, size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = rp_error_set(err, RP_EIO, "%s: cannot read the manifest: %s", path,
+					  n < 0 ? strerror(errno) : "the file shrank while being read");
+			goto out;
+		}
+		got += (size_t)n;
 	}
 	text[size] = '\0';
 	rc = manifest_load_buffer(text, size, path, out, err);
 out:
 	free(text);
-	fclose(f);
+	close(fd);
 	return rc;
 }
 

@@ -108,6 +108,9 @@ int manifest_package_has_target(const struct rp_package *pkg, size_t target);
  */
 const char *manifest_suggest(const char *word, const char *const *candidates, size_t n);
 
+/* The package name closest to `name`, as manifest_suggest() judges; or NULL. */
+const char *manifest_suggest_package(const struct rp_universe *u, const char *name);
+
 /* Whether `name` is a valid package, target or universe name. */
 int manifest_valid_name(const char *name);
 

@@ -1017,7 +1017,7 @@ static int store__integrity_lines(struct store *st, struct store_check_report *r
 
 int store_check(struct store *st, struct store_check_report *rep, struct rp_error *err)
 {
-	struct rp_error count_err = {""};
+	struct rp_error count_err = { .msg = "" };
 	sqlite3_stmt *s = NULL;
 	size_t n;
 	int rc, ret;

@@ -5,6 +5,15 @@
 
 #include "core/banned.h"
 
+/* Revisions are names git accepts, shown in tables and JSON: printable ASCII only. */
+static int plan__rev_is_printable(const char *rev)
+{
+	for (const unsigned char *p = (const unsigned char *)rev; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return 0;
+	return 1;
+}
+
 int plan_parse_change(const struct rp_universe *u, const char *spec, struct plan_change *change,
 		      struct rp_error *err)
 {
@@ -20,20 +29,19 @@ int plan_parse_change(const struct rp_universe *u, const char *spec, struct plan
 	name[len] = '\0';
 	long index = manifest_find_package(u, name);
 	if (index < 0) {
-		const char **names = malloc(u->n_packages * sizeof(*names));
-		if (!names)
-			return rp_error_set(err, RP_ENOMEM, "out of memory");
-		for (size_t i = 0; i < u->n_packages; i++)
-			names[i] = u->packages[i].name;
-		const char *hint = manifest_suggest(name, names, u->n_packages);
-		int rc = rp_error_set(err, RP_EINVAL, "--change \"%s\": no package \"%s\" in universe \"%s\"%s%s%s",
-				      spec, name, u->name, hint ? "; did you mean \"" : "", hint ? hint : "",
-				      hint ? "\"?" : "");
-		free(names);
-		return rc;
+		const char *hint = manifest_suggest_package(u, name);
+		return rp_error_set(err, RP_EINVAL, "--change \"%s\": no package \"%s\" in universe \"%s\"%s%s%s",
+				    spec, name, u->name, hint ? "; did you mean \"" : "", hint ? hint : "",
+				    hint ? "\"?" : "");
 	}
+	const char *rev = eq + 1;
+	if (strlen(rev) > PLAN_REV_MAX || !plan__rev_is_printable(rev))
+		return rp_error_set(err, RP_EINVAL,
+				    "--change %s=...: the revision must be at most %d printable ASCII characters "
+				    "without spaces, such as a branch, a tag or a commit id",
+				    name, PLAN_REV_MAX);
 	change->package = (size_t)index;
-	change->rev = eq + 1;
+	change->rev = rev;
 	return 0;
 }
 
@@ -62,6 +70,10 @@ int plan_build(const struct rp_universe *u, const struct graph *g, const struct 
 	}
 	for (size_t i = 0; i < n_changes; i++) {
 		size_t pkg = changes[i].package;
+		if (pkg >= n || !changes[i].rev) {
+			rc = rp_error_set(err, RP_EINVAL, "change %zu names no package of the universe", i + 1);
+			goto out;
+		}
 		if (rev[pkg] && strcmp(rev[pkg], changes[i].rev) != 0) {
 			rc = rp_error_set(err, RP_EINVAL, "package \"%s\" is changed twice, to \"%s\" and to \"%s\"",
 					  u->packages[pkg].name, rev[pkg], changes[i].rev);

@@ -20,6 +20,8 @@
 #include "core/graph.h"
 #include "core/manifest.h"
 
+#define PLAN_REV_MAX 255
+
 struct plan_change {
 	size_t package;
 	const char *rev;
@@ -44,7 +46,8 @@ struct plan {
 
 /*
  * Parses "PKG=REV" against the universe into `change` (rev borrowed from `spec`).
- * Errors (RP_EINVAL) name what was wrong, with a did-you-mean for a package name.
+ * Errors (RP_EINVAL) name what was wrong, with a did-you-mean for a package name;
+ * a revision must be 1 to PLAN_REV_MAX printable ASCII characters, no spaces.
  */
 int plan_parse_change(const struct rp_universe *u, const char *spec, struct plan_change *change,
 		      struct rp_error *err);

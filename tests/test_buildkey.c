@@ -10,8 +10,8 @@
 #include "core/banned.h"
 
 static const char manifest[] =
-	"{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\", \"cpus\": 2},"
-	" \"unix2\": {\"runner\": \"sandbox\", \"cpus\": 2}},"
+	"{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\", \"memory\": 2},"
+	" \"unix2\": {\"runner\": \"sandbox\", \"memory\": 2}},"
 	" \"packages\": ["
 	"{\"name\": \"lib\", \"repo\": \"r\", \"build\": \"make install\", \"test\": \"make check\","
 	" \"env\": {\"B\": \"2\", \"A\": \"1\"}, \"timeout\": 60},"
@@ -100,9 +100,9 @@ START_TEST(test_every_input_changes_the_key)
 	key_of(&in, keys[k++]);
 	in.target = &u->targets[0];
 
-	json_object_set_new(u->targets[0].options, "cpus", json_integer(4));
+	json_object_set_new(u->targets[0].options, "memory", json_integer(4));
 	key_of(&in, keys[k++]);
-	json_object_set_new(u->targets[0].options, "cpus", json_integer(2));
+	json_object_set_new(u->targets[0].options, "memory", json_integer(2));
 
 	char *saved = p->build;
 	p->build = "make install V=1";

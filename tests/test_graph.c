@@ -218,6 +218,9 @@ START_TEST(test_self_edge_and_bad_edge)
 	size_t bad_to[] = { 5 };
 	ck_assert_int_eq(graph_init(&g, 2, from, bad_to, 1, NULL, &err), RP_EINVAL);
 	ck_assert_str_eq(err.msg, "graph edge 0 (0 -> 5) names a node out of range 0..1");
+	size_t bad_rank[] = { 1, 1 };
+	ck_assert_int_eq(graph_init(&g, 2, from, to, 2, bad_rank, &err), RP_EINVAL);
+	ck_assert_str_eq(err.msg, "graph ranks are not a permutation of 0..1 (node 1)");
 }
 END_TEST
 

@@ -90,7 +90,7 @@ static const struct bad_case bad_cases[] = {
 	{ "duplicate_key",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"build\": \"x\"}]}",
-	  "m.json:2:53: invalid JSON: duplicate object key near '\"build\"'" },
+	  "m.json:2:47: invalid JSON: duplicate object key near '\"build\"'" },
 	{ "unknown_dep",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"cstruct\", \"repo\": \"r\", \"build\": \"make\"},\n"
@@ -191,22 +191,37 @@ static const struct bad_case bad_cases[] = {
 	{ "nul_in_string",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\\u0000x\", \"build\": \"make\"}]}",
-	  "m.json:2:34: invalid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"r\\u0000x\"'" },
+	  "m.json:2:25: invalid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near '\"r\\u0000x\"'" },
 	{ "utf8_column",
 	  "{\"universe\": \"ü\", \"targets\": {}, \"packages\": []}",
 	  "m.json:1:14: invalid universe name \"ü\"; expected lowercase letters, digits, '.', '_' or '-', starting with a letter or digit" },
+	{ "target_unknown_option",
+	  "{\"universe\": \"u\", \"targets\": {\"vm\": {\"runner\": \"vm\", \"memroy\": 256}}, \"packages\": []}",
+	  "m.json:1:54: unknown key \"memroy\" in target \"vm\" (runner vm); did you mean \"memory\"?" },
+	{ "too_big_integer",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"timeout\": 123456789012345678901234567890}]}",
+	  "m.json:2:58: invalid JSON: too big integer" },
+	{ "control_characters_in_key",
+	  "{\"universe\": \"u\", \"\\u001b[31mevil\": 1}",
+	  "m.json:1:19: unknown key \"?[31mevil\" in the top level; expected one of: universe, targets, packages" },
 };
 
 START_TEST(test_bad_manifest)
 {
 	const struct bad_case *c = &bad_cases[_i];
 	struct rp_universe *u = (void *)1;
-	struct rp_error err = { "" };
+	struct rp_error err = { .msg = "" };
 	int rc = manifest_load_buffer(c->text, strlen(c->text), "m.json", &u, &err);
 	ck_assert_msg(rc == RP_EINVAL, "case %s: rc %d", c->name, rc);
 	ck_assert_ptr_null(u);
 	ck_assert_msg(strcmp(err.msg, c->want) == 0, "case %s:\n got: %s\nwant: %s", c->name, err.msg, c->want);
 	ck_assert_ptr_null(strchr(err.msg, '\n'));
+	/* The position is also given as numbers, and matches the text. */
+	char where[64];
+	snprintf(where, sizeof(where), "m.json:%d:%d: ", err.line, err.column);
+	ck_assert_msg(strncmp(err.msg, where, strlen(where)) == 0, "case %s: %s vs %d:%d", c->name, err.msg, err.line,
+		      err.column);
 }
 END_TEST
 
@@ -341,11 +356,47 @@ START_TEST(test_mutations_never_crash)
 			accepted++;
 			manifest_free(u);
 		} else {
-			ck_assert_msg(strncmp(err.msg, "m.json:", 7) == 0, "error without position: %s", err.msg);
+			int line = 0, column = 0, used = 0;
+			ck_assert_msg(sscanf(err.msg, "m.json:%d:%d: %n", &line, &column, &used) == 2 && used > 0 &&
+					      line >= 1 && column >= 1,
+				      "error without line and column: %s", err.msg);
 		}
 	}
 	free(buf);
 	ck_assert_uint_lt(accepted, 3000);
+}
+END_TEST
+
+/* Only `len` bytes are read: a buffer without a terminating NUL is fine. */
+START_TEST(test_unterminated_buffer)
+{
+	char *blank = malloc(3);
+	memcpy(blank, "   ", 3);
+	struct rp_universe *u;
+	struct rp_error err;
+	ck_assert_int_eq(manifest_load_buffer(blank, 3, "m.json", &u, &err), RP_EINVAL);
+	ck_assert_str_eq(err.msg, "m.json:1:1: the file is empty; expected a JSON object describing a universe");
+	free(blank);
+}
+END_TEST
+
+/* Duplicate checks stay linear: 50,000 fuzz targets or dependencies are checked at once. */
+START_TEST(test_many_entries)
+{
+	size_t n = 50000, cap = n * 64 + 4096, used = 0;
+	char *buf = malloc(cap);
+	used += (size_t)snprintf(buf + used, cap - used,
+				 "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": ["
+				 "{\"name\": \"a\", \"repo\": \"r\", \"build\": \"b\", \"fuzz\": [");
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(buf + used, cap - used, "%s{\"name\": \"f%zu\", \"binary\": \"x\"}",
+					 i ? "," : "", i + 1 == n ? 0 : i);
+	used += (size_t)snprintf(buf + used, cap - used, "]}]}");
+	struct rp_universe *u;
+	struct rp_error err;
+	ck_assert_int_eq(manifest_load_buffer(buf, used, "m.json", &u, &err), RP_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "duplicate fuzz target \"f0\" in package \"a\""));
+	free(buf);
 }
 END_TEST
 
@@ -374,6 +425,8 @@ int main(void)
 	tcase_add_test(tc, test_suggest);
 	tcase_add_test(tc, test_mutations_never_crash);
 	tcase_add_test(tc, test_deep_nesting);
+	tcase_add_test(tc, test_unterminated_buffer);
+	tcase_add_test(tc, test_many_entries);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }

@@ -108,6 +108,16 @@ START_TEST(test_change_errors)
 	ck_assert_str_eq(err.msg, "--change \"net\": expected PACKAGE=REVISION");
 	ck_assert_int_eq(plan_parse_change(u, "net=", &changes[0], &err), RP_EINVAL);
 	ck_assert_int_eq(plan_parse_change(u, "=x", &changes[0], &err), RP_EINVAL);
+	ck_assert_int_eq(plan_parse_change(u, "net=a b", &changes[0], &err), RP_EINVAL);
+	ck_assert_str_eq(err.msg, "--change net=...: the revision must be at most 255 printable ASCII characters "
+				  "without spaces, such as a branch, a tag or a commit id");
+	ck_assert_int_eq(plan_parse_change(u, "net=\xff", &changes[0], &err), RP_EINVAL);
+	char long_rev[300] = "net=";
+	memset(long_rev + 4, 'a', 256);
+	long_rev[260] = '\0';
+	ck_assert_int_eq(plan_parse_change(u, long_rev, &changes[0], &err), RP_EINVAL);
+	long_rev[259] = '\0';
+	ck_assert_int_eq(plan_parse_change(u, long_rev, &changes[0], &err), 0);
 	ck_assert_int_eq(plan_parse_change(u, "net=a", &changes[0], &err), 0);
 	ck_assert_int_eq(plan_parse_change(u, "net=b", &changes[1], &err), 0);
 	ck_assert_int_eq(plan_build(u, &g, changes, 2, &p, &err), RP_EINVAL);

@@ -61,7 +61,7 @@ static void teardown(void)
 static struct store *open_ok(const char *path, unsigned flags)
 {
 	struct store *st = NULL;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int ret = store_open(path, flags, &st, &err);
 	ck_assert_msg(ret == 0, "store_open(%s) = %d: %s", path, ret, err.msg);
 	ck_assert_ptr_nonnull(st);
@@ -95,7 +95,7 @@ static long long raw_int(const char *path, const char *sql)
 static int64_t count_of(struct store *st, const char *table)
 {
 	struct store_table_count *c = NULL;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	size_t n = 0;
 	int64_t rows = -2;
 	ck_assert_msg(store_count_rows(st, &c, &n, &err) == 0, "%s", err.msg);
@@ -110,7 +110,7 @@ static int64_t count_of(struct store *st, const char *table)
 static char *schema_of(const char *path)
 {
 	struct store *st = open_ok(path, STORE_NO_MIGRATE);
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	char *sql = NULL;
 	ck_assert_msg(store_schema_sql(st, &sql, &err) == 0, "%s", err.msg);
 	store_close(st);
@@ -125,7 +125,7 @@ static const struct store_package_row three_pkgs[] = {
 
 static int64_t sync_three(struct store *st)
 {
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int64_t uid = 0;
 	ck_assert_msg(store_sync_universe(st, "mini", three_pkgs, 3, &uid, &err) == 0, "%s", err.msg);
 	ck_assert_int_gt(uid, 0);
@@ -177,7 +177,7 @@ START_TEST(test_migrate_empty_to_latest)
 {
 	struct store *st = open_ok(dbpath, 0);
 	struct store_check_report rep;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 
 	ck_assert_int_eq(store_schema_version(st, &err), STORE_SCHEMA_LATEST);
 	ck_assert_int_eq(raw_int(dbpath, "PRAGMA user_version"), STORE_SCHEMA_LATEST);
@@ -217,7 +217,7 @@ START_TEST(test_migrate_stepwise_same_schema)
 	ck_assert_ptr_nonnull(strstr(scratch, "table jobs: CREATE TABLE jobs"));
 
 	for (int from = 0; from < STORE_SCHEMA_LATEST; from++) {
-		struct rp_error err = {""};
+		struct rp_error err = { .msg = "" };
 		struct store *st;
 
 		/* One step at a time, each in a new connection, from version `from`. */
@@ -258,7 +258,7 @@ END_TEST
 START_TEST(test_migrate_target_range)
 {
 	struct store *st = open_ok(dbpath, STORE_NO_MIGRATE);
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 
 	ck_assert_int_eq(store_migrate(st, 0, &err), RP_ERANGE);
 	ck_assert_int_eq(store_migrate(st, STORE_SCHEMA_LATEST + 1, &err), RP_ERANGE);
@@ -276,7 +276,7 @@ START_TEST(test_reopen_keeps_data)
 	struct store *st = open_ok(dbpath, 0);
 	struct store_run_spec spec = diamond_spec();
 	struct store_run run;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int64_t run_id = 0;
 
 	sync_three(st);
@@ -299,7 +299,7 @@ START_TEST(test_newer_schema_refused)
 {
 	char sql[64], want[RP_ERROR_MAX];
 	struct store *st = NULL;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 
 	store_close(open_ok(dbpath, 0));
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_LATEST + 4);
@@ -326,7 +326,7 @@ START_TEST(test_not_a_database_refused)
 {
 	char want[RP_ERROR_MAX];
 	struct store *st = NULL;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	FILE *f = fopen(dbpath, "w");
 
 	ck_assert_ptr_nonnull(f);
@@ -348,7 +348,7 @@ START_TEST(test_readonly_does_not_migrate)
 {
 	char missing[400], want[RP_ERROR_MAX];
 	struct store *st = open_ok(dbpath, STORE_NO_MIGRATE);
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 
 	ck_assert_int_eq(store_migrate(st, 1, &err), 0);
 	store_close(st);
@@ -380,7 +380,7 @@ START_TEST(test_check_finds_problems)
 {
 	struct store *st = open_ok(dbpath, 0);
 	struct store_check_report rep;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int found = 0;
 
 	sync_three(st);
@@ -416,7 +416,7 @@ START_TEST(test_check_finds_corruption)
 	struct store_package_row pkgs[500];
 	char names[500][16];
 	struct store_check_report rep;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	struct store *st = open_ok(dbpath, 0);
 	long long page_size, root;
 	int fd;
@@ -455,7 +455,7 @@ END_TEST
 START_TEST(test_sync_universe)
 {
 	struct store *st = open_ok(dbpath, 0);
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	const struct store_package_row next[] = {
 	    {"mirage", "https://example.org/mirage.git", "next", 0},
 	    {"cstruct", "https://example.org/cstruct.git", "main", 1},
@@ -501,7 +501,7 @@ START_TEST(test_run_roundtrip)
 	struct store_run_spec spec = diamond_spec();
 	struct store_job *jobs = NULL;
 	struct store_run run;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int64_t run_id = 0, ids[4] = {0};
 	size_t n = 0;
 
@@ -605,7 +605,7 @@ START_TEST(test_run_create_refusals)
 	const struct store_job_spec bad_key[] = {{"cstruct", "unix", "d4", "ABCDEF"}};
 	struct store_job *jobs = (struct store_job *)1;
 	struct store_run run;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int64_t run_id = 0;
 	size_t n = 5;
 
@@ -658,7 +658,7 @@ END_TEST
 static int64_t one_job(struct store *st)
 {
 	struct store_run_spec spec = diamond_spec();
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int64_t ids[4];
 
 	sync_three(st);
@@ -669,7 +669,7 @@ static int64_t one_job(struct store *st)
 START_TEST(test_log_append)
 {
 	struct store *st = open_ok(dbpath, 0);
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	const char *all = "hello world, again";
 	int64_t job = one_job(st), size = -1;
 	char buf[64];
@@ -735,7 +735,7 @@ END_TEST
 START_TEST(test_log_large)
 {
 	struct store *st = open_ok(dbpath, 0);
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int64_t job = one_job(st), size = 0, off = 0;
 	size_t total = 3 * STORE_LOG_CHUNK_MAX + 12345, n = 0;
 	unsigned char *src = malloc(total), *dst = malloc(total);
@@ -776,7 +776,7 @@ START_TEST(test_artifacts)
 	    .created_ms = 1700000000999,
 	};
 	struct store_artifact got;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 
 	ck_assert_msg(store_artifact_put(st, &a, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(store_artifact_get(st, KEY_A, "prefix", &got, &err), 0);
@@ -848,7 +848,7 @@ static void *reader_main(void *arg)
 {
 	struct reader *r = arg;
 	struct store *st = NULL;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	int signalled = 0;
 
 	if (store_open(dbpath, r->flags, &st, &err) < 0) {
@@ -904,7 +904,7 @@ static int writer_main(int go_fd)
 	struct store_edge edges[CONC_BATCH - 1];
 	struct store_run_spec spec = {.universe = "mini", .kind = STORE_RUN_NIGHTLY, .priority = 1};
 	struct store *st = NULL;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	char go;
 
 	if (read(go_fd, &go, 1) != 1)
@@ -994,7 +994,7 @@ START_TEST(test_concurrent_first_open)
 	pid_t pids[N];
 	int go[2];
 	struct store *st;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 
 	ck_assert_int_eq(pipe(go), 0);
 	for (int i = 0; i < N; i++) {
@@ -1036,7 +1036,7 @@ START_TEST(test_parent_not_a_directory)
 {
 	char file[400], path[500], want[RP_ERROR_MAX];
 	struct store *st = NULL;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	FILE *f;
 
 	snprintf(file, sizeof(file), "%s/plain", tmpdir);
@@ -1071,7 +1071,7 @@ START_TEST(test_unwritable_directory)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct store *st = NULL;
-		struct rp_error err = {""};
+		struct rp_error err = { .msg = "" };
 		int ret;
 
 		close(fds[0]);
@@ -1103,7 +1103,7 @@ START_TEST(test_disk_full_rolls_back)
 	static char commits[3000][48];
 	struct store *st = open_ok(dbpath, 0);
 	struct store_run_spec spec = diamond_spec();
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	char pragma[64];
 	int ret;
 
@@ -1138,7 +1138,7 @@ END_TEST
 START_TEST(test_empty_path)
 {
 	struct store *st = NULL;
-	struct rp_error err = {""};
+	struct rp_error err = { .msg = "" };
 	ck_assert_int_eq(store_open("", 0, &st, &err), RP_EINVAL);
 	ck_assert_str_eq(err.msg, "database path is empty");
 }

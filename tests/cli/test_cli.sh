@@ -39,6 +39,8 @@ one_line "$err" "unknown command error"
 contains "$err" "'frobnicate' is not a ripple command" "unknown command is named"
 expect 2 "help of an unknown command" -- "$ripple" help frobnicate
 expect 2 "no command" -- "$ripple"
+contains "$err" "expected a command" "no command is a usage error on stderr"
+[ -z "$out" ] && ok "no command prints nothing on stdout" || not_ok "no command printed: $out"
 
 cat >"$work/ripple.json" <<'JSON'
 {
@@ -76,6 +78,13 @@ printf '{"universe": "x",\n "targets": {"unix": {"runner": "sandbox"}},\n "packa
 expect 2 "check a bad manifest" -- "$ripple" check bad.json
 one_line "$err" "manifest error"
 contains "$err" 'bad.json:3:42: unknown key "buld" in package 1; did you mean "build"?' "manifest error names line, column and the fix"
+expect 2 "check --json of a bad manifest" -- "$ripple" check --json bad.json
+contains "$out" '"valid": false' "check --json reports invalid on stdout"
+contains "$out" '"line": 3' "check --json gives the line"
+contains "$out" '"column": 42' "check --json gives the column"
+mkfifo pipe.json
+expect 2 "check of a FIFO does not block" -- timeout 10 "$ripple" check pipe.json
+contains "$err" "not a regular file" "FIFO is refused"
 expect 2 "check a missing file" -- "$ripple" check missing.json
 contains "$err" "missing.json: cannot open the manifest" "missing file error"
 
