@@ -28,6 +28,17 @@ struct vctx {
 	struct json_step path[MAX_PATH_DEPTH];
 	size_t depth;
 	struct rp_error *err;
+	struct arena *arena; /* the universe's: everything it keeps is allocated here */
+	/*
+	 * The members of the object check_keys() last walked, so that member()
+	 * finds them by a short scan instead of another hash lookup each; on a
+	 * large universe those lookups are cache misses that cost more than the
+	 * whole validation.
+	 */
+	const json_t *seen_object;
+	const char *seen_keys[16];
+	json_t *seen_values[16];
+	size_t n_seen;
 };
 
 static void push_key(struct vctx *c, const char *key)
@@ -254,13 +265,20 @@ static int check_keys(struct vctx *c, json_t *obj, const char *const *allowed, s
 {
 	const char *key;
 	json_t *value;
+	c->seen_object = NULL;
+	c->n_seen = 0;
 	json_object_foreach(obj, key, value) {
 		size_t i;
 		for (i = 0; i < n; i++)
 			if (strcmp(key, allowed[i]) == 0)
 				break;
-		if (i < n)
+		if (i < n) {
+			if (c->n_seen < sizeof(c->seen_keys) / sizeof(c->seen_keys[0])) {
+				c->seen_keys[c->n_seen] = allowed[i];
+				c->seen_values[c->n_seen++] = value;
+			}
 			continue;
+		}
 		push_key(c, key);
 		const char *hint = manifest_suggest(key, allowed, n);
 		if (hint)
@@ -272,7 +290,19 @@ static int check_keys(struct vctx *c, json_t *obj, const char *const *allowed, s
 			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", allowed[i]);
 		return fail(c, JSON_LOCATE_KEY, "unknown key \"%s\" in %s; expected one of: %s", key, where, list);
 	}
+	if (c->n_seen < sizeof(c->seen_keys) / sizeof(c->seen_keys[0]))
+		c->seen_object = obj;
 	return 0;
+}
+
+static json_t *lookup(struct vctx *c, json_t *obj, const char *key)
+{
+	if (obj != c->seen_object)
+		return json_object_get(obj, key);
+	for (size_t i = 0; i < c->n_seen; i++)
+		if (strcmp(c->seen_keys[i], key) == 0)
+			return c->seen_values[i];
+	return NULL;
 }
 
 enum presence { OPTIONAL, REQUIRED };
@@ -284,7 +314,7 @@ enum presence { OPTIONAL, REQUIRED };
 static int member(struct vctx *c, json_t *obj, const char *key, json_type type, enum presence presence,
 		  const char *where, json_t **out)
 {
-	json_t *v = json_object_get(obj, key);
+	json_t *v = lookup(c, obj, key);
 	if (!v) {
 		if (presence == OPTIONAL)
 			return 0;
@@ -317,7 +347,7 @@ static int string_member(struct vctx *c, json_t *obj, const char *key, enum pres
 	pop(c);
 	if (rc < 0)
 		return rc;
-	*out = strdup(s);
+	*out = arena_strdup(c->arena, s);
 	return *out ? 1 : no_memory(c);
 }
 
@@ -352,7 +382,7 @@ static int load_targets(struct vctx *c, json_t *root, struct rp_universe *u)
 						"{\"unix\": {\"runner\": \"sandbox\"}}");
 		goto out;
 	}
-	u->targets = calloc(json_object_size(targets), sizeof(*u->targets));
+	u->targets = arena_calloc(c->arena, json_object_size(targets), sizeof(*u->targets));
 	if (!u->targets) {
 		rc = no_memory(c);
 		goto out;
@@ -386,10 +416,10 @@ static int load_targets(struct vctx *c, json_t *root, struct rp_universe *u)
 			push_key(c, "runner");
 			rc = fail(c, JSON_LOCATE_VALUE, "%s has unknown runner \"%s\"; expected process, sandbox, vm or xen%s%s%s",
 				  where, runner, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
-			free(runner);
+
 			goto out;
 		}
-		free(runner);
+
 		size_t n_options = 0;
 		while (n_options < 8 && runner_options[r][n_options])
 			n_options++;
@@ -399,7 +429,7 @@ static int load_targets(struct vctx *c, json_t *root, struct rp_universe *u)
 			goto out;
 		struct rp_target *target = &u->targets[u->n_targets++];
 		target->runner = (enum rp_runner)r;
-		target->name = strdup(name);
+		target->name = arena_strdup(c->arena, name);
 		target->options = json_incref(t);
 		if (!target->name) {
 			rc = no_memory(c);
@@ -449,7 +479,7 @@ static int load_package_targets(struct vctx *c, json_t *obj, struct rp_universe 
 		pop(c);
 		return rc;
 	}
-	p->targets = calloc(n, sizeof(*p->targets));
+	p->targets = arena_calloc(c->arena, n, sizeof(*p->targets));
 	if (!p->targets)
 		return no_memory(c);
 	if (!rc) {
@@ -514,7 +544,7 @@ static int load_env(struct vctx *c, json_t *obj, struct rp_package *p, const cha
 	int rc = member(c, obj, "env", JSON_OBJECT, OPTIONAL, where, &env);
 	if (rc <= 0)
 		return rc;
-	p->env = calloc(json_object_size(env) ? json_object_size(env) : 1, sizeof(*p->env));
+	p->env = arena_calloc(c->arena, json_object_size(env), sizeof(*p->env));
 	if (!p->env)
 		return no_memory(c);
 	push_key(c, "env");
@@ -538,8 +568,8 @@ static int load_env(struct vctx *c, json_t *obj, struct rp_package *p, const cha
 			goto out;
 		}
 		struct rp_env *e = &p->env[p->n_env++];
-		e->name = strdup(key);
-		e->value = strdup(json_string_value(value));
+		e->name = arena_strdup(c->arena, key);
+		e->value = arena_strdup(c->arena, json_string_value(value));
 		if (!e->name || !e->value) {
 			rc = no_memory(c);
 			goto out;
@@ -586,7 +616,7 @@ static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const ch
 	if (rc <= 0)
 		return rc;
 	size_t n = json_array_size(list);
-	p->fuzz = calloc(n ? n : 1, sizeof(*p->fuzz));
+	p->fuzz = arena_calloc(c->arena, n, sizeof(*p->fuzz));
 	if (!p->fuzz)
 		return no_memory(c);
 	struct strmap names;
@@ -678,7 +708,7 @@ static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_univers
 		return rc;
 	if ((rc = string_member(c, obj, "branch", OPTIONAL, where, "a branch name", &p->branch)) < 0)
 		return rc;
-	if (!rc && !(p->branch = strdup("main")))
+	if (!rc && !(p->branch = arena_strdup(c->arena, "main")))
 		return no_memory(c);
 	if (!valid_branch(p->branch)) {
 		push_key(c, "branch");
@@ -729,7 +759,7 @@ static int resolve_depends(struct vctx *c, json_t *obj, size_t i, struct rp_univ
 	push_index(c, i);
 	push_key(c, "depends");
 	size_t n = list ? json_array_size(list) : 0;
-	p->depends = calloc(n ? n : 1, sizeof(*p->depends));
+	p->depends = arena_calloc(c->arena, n, sizeof(*p->depends));
 	if (!p->depends)
 		return no_memory(c);
 	for (size_t k = 0; k < n; k++) {
@@ -831,7 +861,7 @@ static int load_universe(struct vctx *c, json_t *root, struct rp_universe *u)
 		push_key(c, "packages");
 		return fail(c, JSON_LOCATE_VALUE, "\"packages\" is empty; expected at least one package");
 	}
-	u->packages = calloc(n, sizeof(*u->packages));
+	u->packages = arena_calloc(c->arena, n, sizeof(*u->packages));
 	if (!u->packages)
 		return no_memory(c);
 	for (size_t i = 0; i < n; i++) {
@@ -902,6 +932,8 @@ int manifest_load_buffer(const char *text, size_t len, const char *name, struct 
 	if (!u)
 		return no_memory(&c);
 	strmap_init(&u->package_index);
+	arena_init(&u->arena);
+	c.arena = &u->arena;
 	u->path = strdup(name);
 	u->dir = dir_of(name);
 	if (!u->path || !u->dir) {
@@ -983,44 +1015,14 @@ out:
 	return rc;
 }
 
-static void package_release(struct rp_package *p)
-{
-	free(p->name);
-	free(p->repo);
-	free(p->branch);
-	free(p->version);
-	free(p->build);
-	free(p->test);
-	free(p->depends);
-	free(p->targets);
-	for (size_t i = 0; i < p->n_env; i++) {
-		free(p->env[i].name);
-		free(p->env[i].value);
-	}
-	free(p->env);
-	free(p->api_library);
-	free(p->api_headers);
-	for (size_t i = 0; i < p->n_fuzz; i++) {
-		free(p->fuzz[i].name);
-		free(p->fuzz[i].binary);
-	}
-	free(p->fuzz);
-}
-
 void manifest_free(struct rp_universe *u)
 {
 	if (!u)
 		return;
-	for (size_t i = 0; i < u->n_packages; i++)
-		package_release(&u->packages[i]);
-	free(u->packages);
-	for (size_t i = 0; i < u->n_targets; i++) {
-		free(u->targets[i].name);
+	for (size_t i = 0; i < u->n_targets; i++)
 		json_decref(u->targets[i].options);
-	}
-	free(u->targets);
 	strmap_release(&u->package_index);
-	free(u->name);
+	arena_release(&u->arena);
 	free(u->path);
 	free(u->dir);
 	free(u);

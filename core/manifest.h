@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 
+#include "arena.h"
 #include "error.h"
 #include "strmap.h"
 
@@ -85,6 +86,7 @@ struct rp_universe {
 	struct rp_package *packages; /* manifest order */
 	size_t n_packages;
 	struct strmap package_index; /* name -> index into packages */
+	struct arena arena;          /* owns every string and array above but path and dir */
 };
 
 int manifest_load_file(const char *path, struct rp_universe **out, struct rp_error *err);
