@@ -149,6 +149,32 @@ static const char *const store__migrations[] = {
 	"	free_mem_bytes INTEGER,\n"
 	"	load_avg REAL\n"
 	");\n",
+
+	/*
+	 * 4: the build cache. One row per build key ever built: the same key always
+	 * gives the same result, so a key found here is answered without building.
+	 * Only outcomes the code decides (pass, fail) are kept, never an
+	 * infrastructure error, a timeout or a cancellation.
+	 */
+	"CREATE TABLE builds (\n"
+	"	build_key TEXT PRIMARY KEY\n"
+	"		CHECK (length(build_key) = 64 AND build_key NOT GLOB '*[^0-9a-f]*'),\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	target TEXT NOT NULL CHECK (target <> ''),\n"
+	"	commit_id TEXT NOT NULL CHECK (commit_id <> ''),\n"
+	"	status TEXT NOT NULL CHECK (status IN ('pass', 'fail')),\n"
+	"	failed_step TEXT CHECK (failed_step IN ('build', 'test')),\n"
+	"	category TEXT,\n"
+	"	first_error TEXT,\n"
+	"	output_hash TEXT CHECK (output_hash IS NULL\n"
+	"		OR (length(output_hash) = 64 AND output_hash NOT GLOB '*[^0-9a-f]*')),\n"
+	"	duration_ms INTEGER CHECK (duration_ms IS NULL OR duration_ms >= 0),\n"
+	"	log_location TEXT,\n"
+	"	created_ms INTEGER NOT NULL,\n"
+	"	CHECK ((status = 'pass') = (failed_step IS NULL)),\n"
+	"	CHECK (failed_step = 'build' OR output_hash IS NOT NULL)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX builds_by_package ON builds (package, target, created_ms);\n",
 };
 /* clang-format on */
 
@@ -175,6 +201,7 @@ static const struct {
 	STORE__TABLE(log_chunks),
 	STORE__TABLE(artifacts),
 	STORE__TABLE(workers),
+	STORE__TABLE(builds),
 };
 #undef STORE__TABLE
 /* clang-format on */
@@ -207,6 +234,8 @@ enum store__stmt_id {
 	S_LOG_INSERT,
 	S_ARTIFACT_GET,
 	S_ARTIFACT_INSERT,
+	S_BUILD_GET,
+	S_BUILD_INSERT,
 	S__COUNT
 };
 
@@ -253,6 +282,14 @@ static const char *const store__sql[S__COUNT] = {
 	[S_LOG_INSERT] = "INSERT INTO log_chunks (job_id, attempt, byte_offset, data) VALUES (?1, ?2, ?3, ?4)",
 	[S_ARTIFACT_GET] = "SELECT size, sha256, location, created_ms FROM artifacts"
 			   " WHERE build_key = ?1 AND name = ?2",
+	[S_BUILD_GET] = "SELECT package, target, commit_id, status, failed_step, category, first_error,"
+			" output_hash, duration_ms, log_location, created_ms FROM builds WHERE build_key = ?1",
+	/* The first result of a key stands: the same key always means the same result. */
+	/* Not INSERT OR IGNORE: that would also swallow a CHECK violation. */
+	[S_BUILD_INSERT] = "INSERT INTO builds (build_key, package, target, commit_id, status,"
+			   " failed_step, category, first_error, output_hash, duration_ms, log_location, created_ms)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+			   " ON CONFLICT (build_key) DO NOTHING",
 	[S_ARTIFACT_INSERT] = "INSERT INTO artifacts (build_key, name, size, sha256, location, created_ms)"
 			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
@@ -2026,4 +2063,93 @@ void store_artifact_release(struct store_artifact *a)
 {
 	store__mem_free(&a->mem_);
 	memset(a, 0, sizeof(*a));
+}
+
+/* ---- the build cache ------------------------------------------------------ */
+
+static void store__bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int store_build_put(struct store *st, const struct store_build *b, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+
+	if (!b->build_key || !store__is_hex64(b->build_key) || !b->package || !b->target || !b->commit_id ||
+	    !b->status)
+		return rp_error_set(err, RP_EINVAL, "%s: build: key, package, target, commit and status are required",
+				    st->path);
+	if (b->output_hash && !store__is_hex64(b->output_hash))
+		return rp_error_set(err, RP_EINVAL, "%s: build %.12s: output hash must be %d lowercase hex digits",
+				    st->path, b->build_key, STORE_HEX_LEN);
+	if (!(s = store__stmt(st, S_BUILD_INSERT, err)))
+		return store__code(sqlite3_errcode(st->db));
+	sqlite3_bind_text(s, 1, b->build_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, b->package, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, b->target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, b->commit_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, b->status, -1, SQLITE_STATIC);
+	store__bind_opt(s, 6, b->failed_step);
+	store__bind_opt(s, 7, b->category);
+	store__bind_opt(s, 8, b->first_error);
+	store__bind_opt(s, 9, b->output_hash);
+	sqlite3_bind_int64(s, 10, b->duration_ms);
+	store__bind_opt(s, 11, b->log_location);
+	sqlite3_bind_int64(s, 12, b->created_ms ? b->created_ms : store__now_ms());
+	ret = store__step_done(st, s, err, "cannot record build");
+	return ret;
+}
+
+int store_build_get(struct store *st, const char *build_key, struct store_build *b, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+	const char **cols[] = { &b->package, &b->target, &b->commit_id, &b->status, &b->failed_step,
+				&b->category, &b->first_error, &b->output_hash };
+
+	memset(b, 0, sizeof(*b));
+	if (!build_key)
+		return rp_error_set(err, RP_EINVAL, "%s: build lookup needs a key", st->path);
+	if (!(s = store__stmt(st, S_BUILD_GET, err)))
+		return store__code(sqlite3_errcode(st->db));
+	sqlite3_bind_text(s, 1, build_key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		ret = rp_error_set(err, RP_ENOTFOUND, "%s: no build %.12s", st->path, build_key);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = store__dberr(st, err, rc, "cannot read build %.12s", build_key);
+		goto out;
+	}
+	if (!(b->build_key = store__strdup(&b->mem_, build_key))) {
+		ret = store__nomem(st, err);
+		goto out;
+	}
+	for (int i = 0; i < 8 && ret == 0; i++) {
+		if (sqlite3_column_type(s, i) == SQLITE_NULL)
+			*cols[i] = NULL;
+		else
+			ret = store__col_str(st, &b->mem_, s, i, cols[i], err);
+	}
+	b->duration_ms = sqlite3_column_int64(s, 8);
+	if (ret == 0 && sqlite3_column_type(s, 9) != SQLITE_NULL)
+		ret = store__col_str(st, &b->mem_, s, 9, &b->log_location, err);
+	b->created_ms = sqlite3_column_int64(s, 10);
+out:
+	store__done(s);
+	if (ret < 0)
+		store_build_release(b);
+	return ret;
+}
+
+void store_build_release(struct store_build *b)
+{
+	store__mem_free(&b->mem_);
+	memset(b, 0, sizeof(*b));
 }

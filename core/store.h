@@ -47,7 +47,7 @@
 #include "error.h"
 
 /* The newest schema this build knows; one per entry of the migration table. */
-#define STORE_SCHEMA_LATEST 3
+#define STORE_SCHEMA_LATEST 4
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -358,5 +358,30 @@ int store_artifact_put(struct store *st, const struct store_artifact *a, struct 
 int store_artifact_get(struct store *st, const char *build_key, const char *name, struct store_artifact *a,
 		       struct rp_error *err);
 void store_artifact_release(struct store_artifact *a);
+
+/* ---- the build cache ------------------------------------------------------- */
+
+/*
+ * A finished build, by build key. status is "pass" or "fail"; failed_step is
+ * NULL for a pass, else "build" or "test"; output_hash (the content hash of the
+ * install prefix) is NULL only when the build step failed. Strings are owned as
+ * for artifacts.
+ */
+struct store_build {
+	const char *build_key, *package, *target, *commit_id, *status, *failed_step;
+	const char *category, *first_error, *output_hash, *log_location;
+	int64_t duration_ms, created_ms;
+	void *mem_;
+};
+
+/*
+ * Records a build. A key already recorded keeps its first result (the same
+ * key means the same inputs), and recording it again is not an error.
+ */
+int store_build_put(struct store *st, const struct store_build *b, struct rp_error *err);
+
+/* Reads the build of `build_key` into *b (RP_ENOTFOUND when never built). */
+int store_build_get(struct store *st, const char *build_key, struct store_build *b, struct rp_error *err);
+void store_build_release(struct store_build *b);
 
 #endif

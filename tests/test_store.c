@@ -185,7 +185,7 @@ START_TEST(test_migrate_empty_to_latest)
 	ck_assert_int_eq(rep.ok, 1);
 	ck_assert_int_eq(rep.version, STORE_SCHEMA_LATEST);
 	ck_assert_int_eq(rep.nproblems, 0);
-	ck_assert_uint_eq(rep.ncounts, 10);
+	ck_assert_uint_eq(rep.ncounts, 11);
 	for (size_t i = 0; i < rep.ncounts; i++)
 		ck_assert_msg(rep.counts[i].rows == 0, "%s has %lld rows", rep.counts[i].table,
 			      (long long)rep.counts[i].rows);
@@ -398,7 +398,7 @@ START_TEST(test_check_finds_problems)
 	ck_assert_int_eq(rep.integrity_ok, 1);
 	ck_assert_int_eq(rep.foreign_keys_ok, 0);
 	ck_assert_uint_eq(rep.nproblems, 2);
-	ck_assert_str_eq(rep.problems[0], "schema version 2 is older than 3; run `ripple db migrate`");
+	ck_assert_str_eq(rep.problems[0], "schema version 2 is older than 4; run `ripple db migrate`");
 	ck_assert_str_eq(rep.problems[1], "foreign key: row 1 of jobs refers to a missing row of runs");
 	for (size_t i = 0; i < rep.ncounts; i++)
 		if (strcmp(rep.counts[i].table, "packages") == 0) {
@@ -760,6 +760,49 @@ START_TEST(test_log_large)
 	ck_assert_int_eq(memcmp(src, dst, total), 0);
 	free(src);
 	free(dst);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_build_cache)
+{
+	struct store *st = open_ok(dbpath, 0);
+	struct store_build got, pass = { .build_key = KEY_A, .package = "cstruct", .target = "unix",
+					 .commit_id = "abc", .status = "pass", .output_hash = KEY_B,
+					 .duration_ms = 1234, .log_location = "logs/a.log", .created_ms = 42 };
+	struct store_build fail = { .build_key = KEY_B, .package = "tcpip", .target = "unix", .commit_id = "def",
+				    .status = "fail", .failed_step = "build", .category = "compile_error",
+				    .first_error = "src/tcpip.c:12:5: error: too few arguments" };
+	struct rp_error err = { .msg = "" };
+
+	ck_assert_int_eq(store_build_get(st, KEY_A, &got, &err), RP_ENOTFOUND);
+	ck_assert_int_eq(store_build_put(st, &pass, &err), 0);
+	ck_assert_int_eq(store_build_put(st, &fail, &err), 0);
+	ck_assert_int_eq(store_build_get(st, KEY_A, &got, &err), 0);
+	ck_assert_str_eq(got.status, "pass");
+	ck_assert_ptr_null(got.failed_step);
+	ck_assert_str_eq(got.output_hash, KEY_B);
+	ck_assert_int_eq(got.duration_ms, 1234);
+	ck_assert_str_eq(got.log_location, "logs/a.log");
+	ck_assert_int_eq(got.created_ms, 42);
+	store_build_release(&got);
+	/* The first result of a key stands. */
+	pass.status = "fail";
+	pass.failed_step = "test";
+	ck_assert_int_eq(store_build_put(st, &pass, &err), 0);
+	ck_assert_int_eq(store_build_get(st, KEY_A, &got, &err), 0);
+	ck_assert_str_eq(got.status, "pass");
+	store_build_release(&got);
+	ck_assert_int_eq(store_build_get(st, KEY_B, &got, &err), 0);
+	ck_assert_str_eq(got.failed_step, "build");
+	ck_assert_ptr_null(got.output_hash);
+	ck_assert_str_eq(got.first_error, "src/tcpip.c:12:5: error: too few arguments");
+	store_build_release(&got);
+	/* The schema refuses what cannot be: a pass with a failed step, a test failure without output. */
+	struct store_build bad = fail;
+	bad.build_key = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+	bad.failed_step = "test";
+	ck_assert_int_lt(store_build_put(st, &bad, &err), 0);
 	store_close(st);
 }
 END_TEST
@@ -1170,6 +1213,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_log_append);
 	tcase_add_test(tc, test_log_large);
 	tcase_add_test(tc, test_artifacts);
+	tcase_add_test(tc, test_build_cache);
 	tcase_add_test(tc, test_enum_names);
 	suite_add_tcase(s, tc);
 
