@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/arena.h"
+#include "core/strmap.h"
 #include "core/banned.h"
 
 #define COPY_CHUNK (256 * 1024)
@@ -125,19 +127,95 @@ static int link_stays_inside(const char *path, const char *target)
 	return 1;
 }
 
+/* A prefix's entries as artifact_pack() sees them: path -> normalized record. */
+struct artifact_layer {
+	struct arena arena;
+	struct strmap records; /* path -> index into record */
+	const char **record;
+	size_t len, cap;
+};
+
+static int layer_add(struct artifact_layer *l, const char *path, const char *record)
+{
+	if (l->len == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		const char **grown = realloc(l->record, cap * sizeof(*grown));
+		if (!grown)
+			return RP_ENOMEM;
+		l->record = grown;
+		l->cap = cap;
+	}
+	char *p = arena_strdup(&l->arena, path), *r = arena_strdup(&l->arena, record);
+	if (!p || !r)
+		return RP_ENOMEM;
+	l->record[l->len] = r;
+	if (strmap_put(&l->records, p, l->len, NULL) < 0)
+		return RP_ENOMEM;
+	l->len++;
+	return 0;
+}
+
+void artifact_layer_free(struct artifact_layer *l)
+{
+	if (!l)
+		return;
+	strmap_release(&l->records);
+	arena_release(&l->arena);
+	free(l->record);
+	free(l);
+}
+
+/* What walk() does with each entry besides hashing it. */
+struct walk_io {
+	struct archive *archive;		/* write it here; NULL: hash only */
+	const struct artifact_layer *exclude;	/* leave out what is identical to this layer */
+	struct artifact_layer *record_into;	/* remember every entry here */
+};
+
+/* The SHA-256 of a regular file's bytes, as hex; optionally feeding an archive as it reads. */
+static int hash_entry_data(const char *full, int64_t size, EVP_MD_CTX *md, unsigned char *buf, struct archive *a,
+			   char hex[ARTIFACT_HEX_LEN + 1], struct rp_error *err)
+{
+	int fd = open(full, O_RDONLY | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return rp_error_set(err, RP_EIO, "cannot open %s: %s", full, strerror(errno));
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (int64_t left = size; left > 0;) {
+		ssize_t n = read(fd, buf, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK);
+		if (n <= 0) {
+			rc = rp_error_set(err, RP_EIO, "cannot read %s: %s", full,
+					  n < 0 ? strerror(errno) : "it shrank while being archived");
+			goto out;
+		}
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		if (a && archive_write_data(a, buf, (size_t)n) != n) {
+			rc = rp_error_set(err, RP_EIO, "cannot archive %s: %s", full, archive_error_string(a));
+			goto out;
+		}
+		left -= n;
+	}
+	finish_hex(md, hex);
+out:
+	close(fd);
+	return rc;
+}
+
 /*
- * Walks `dir` in normalized order; feeds the content hash and, when `a` is
- * non-NULL, the archive. The one routine behind both pack and hash, so the two
- * cannot disagree about what a prefix's content is.
+ * Walks `dir` in normalized order; feeds the content hash and what `io` asks
+ * for. The one routine behind pack, hash and layer scans, so they cannot
+ * disagree about what a prefix's content is.
  */
-static int walk(const char *dir, struct archive *a, char hash[ARTIFACT_HEX_LEN + 1], int64_t *files,
+static int walk(const char *dir, const struct walk_io *io, char hash[ARTIFACT_HEX_LEN + 1], int64_t *files,
 		struct rp_error *err)
 {
 	struct path_list paths = { 0 };
 	EVP_MD_CTX *content = EVP_MD_CTX_new(), *file_md = EVP_MD_CTX_new();
 	struct archive_entry *entry = archive_entry_new();
 	unsigned char *buf = malloc(COPY_CHUNK);
-	int rc = 0, fd = -1;
+	struct archive *a = io ? io->archive : NULL;
+	unsigned char *kept_below = NULL;
+	int64_t kept = 0;
+	int rc = 0;
 	if (!content || !file_md || !entry || !buf || !EVP_DigestInit_ex(content, EVP_sha256(), NULL)) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory archiving %s", dir);
 		goto out;
@@ -145,6 +223,29 @@ static int walk(const char *dir, struct archive *a, char hash[ARTIFACT_HEX_LEN +
 	if ((rc = collect(dir, "", &paths, err)) < 0)
 		goto out;
 	qsort(paths.items, paths.len, sizeof(*paths.items), by_bytes);
+	/*
+	 * A directory of the layer is kept when something kept lies below it, so
+	 * that unpacking the artifact alone gives exactly what its hash describes.
+	 */
+	if (io && io->exclude && !(kept_below = calloc(paths.len ? paths.len : 1, 1))) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory archiving %s", dir);
+		goto out;
+	}
+	for (size_t i = 0; kept_below && i < paths.len; i++) {
+		if (strmap_get(&io->exclude->records, paths.items[i], NULL))
+			continue;
+		/* Ancestors sort before their descendants: walk back to each. */
+		const char *rel = paths.items[i];
+		for (size_t j = i; j-- > 0;) {
+			size_t len = strlen(paths.items[j]);
+			if (strncmp(paths.items[j], rel, len) == 0 && rel[len] == '/') {
+				if (kept_below[j])
+					break;
+				kept_below[j] = 1;
+				rel = paths.items[j];
+			}
+		}
+	}
 	for (size_t i = 0; i < paths.len; i++) {
 		const char *rel = paths.items[i];
 		char full[PATH_MAX + 1], link[PATH_MAX], record[PATH_MAX + 128];
@@ -202,39 +303,37 @@ static int walk(const char *dir, struct archive *a, char hash[ARTIFACT_HEX_LEN +
 			goto out;
 		}
 		archive_entry_set_perm(entry, (mode_t)mode);
-		if (a && archive_write_header(a, entry) != ARCHIVE_OK) {
-			rc = rp_error_set(err, RP_EIO, "cannot archive %s: %s", full, archive_error_string(a));
+
+		/* An entry a dependency put there: left out when untouched, an error when changed. */
+		size_t at;
+		const char *layer_record = NULL;
+		if (io && io->exclude && !kept_below[i] && strmap_get(&io->exclude->records, rel, &at))
+			layer_record = io->exclude->record[at];
+		struct archive *sink = layer_record ? NULL : a;
+		if (sink && archive_write_header(sink, entry) != ARCHIVE_OK) {
+			rc = rp_error_set(err, RP_EIO, "cannot archive %s: %s", full, archive_error_string(sink));
 			goto out;
 		}
 		char file_hex[ARTIFACT_HEX_LEN + 1] = "-";
-		if (kind == 'f') {
-			if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0) {
-				rc = rp_error_set(err, RP_EIO, "cannot open %s: %s", full, strerror(errno));
-				goto out;
-			}
-			EVP_DigestInit_ex(file_md, EVP_sha256(), NULL);
-			int64_t left = size;
-			while (left > 0) {
-				ssize_t n = read(fd, buf, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK);
-				if (n <= 0) {
-					rc = rp_error_set(err, RP_EIO, "cannot read %s: %s", full,
-							  n < 0 ? strerror(errno) : "it shrank while being archived");
-					goto out;
-				}
-				EVP_DigestUpdate(file_md, buf, (size_t)n);
-				if (a && archive_write_data(a, buf, (size_t)n) != n) {
-					rc = rp_error_set(err, RP_EIO, "cannot archive %s: %s", full,
-							  archive_error_string(a));
-					goto out;
-				}
-				left -= n;
-			}
-			close(fd);
-			fd = -1;
-			finish_hex(file_md, file_hex);
-		}
+		if (kind == 'f' && (rc = hash_entry_data(full, size, file_md, buf, sink, file_hex, err)) < 0)
+			goto out;
 		int len = snprintf(record, sizeof(record), "%c %o %lld %s", kind, (unsigned)mode, (long long)size,
 				   kind == 'f' ? file_hex : link);
+		if (layer_record) {
+			if (strcmp(layer_record, record) != 0) {
+				rc = rp_error_set(err, RP_EINVAL,
+						  "%s: %s was installed by a dependency and the build changed it; a "
+						  "package may add files to the prefix, not replace its dependencies'",
+						  dir, rel);
+				goto out;
+			}
+			continue;
+		}
+		if (io && io->record_into && (rc = layer_add(io->record_into, rel, record)) < 0) {
+			rp_error_set(err, rc, "out of memory scanning %s", dir);
+			goto out;
+		}
+		kept++;
 		/* Path and record each end in NUL: no path can pass for another. */
 		EVP_DigestUpdate(content, rel, strlen(rel) + 1);
 		EVP_DigestUpdate(content, record, (size_t)len + 1);
@@ -244,10 +343,9 @@ static int walk(const char *dir, struct archive *a, char hash[ARTIFACT_HEX_LEN +
 		goto out;
 	}
 	if (files)
-		*files = (int64_t)paths.len;
+		*files = kept;
 out:
-	if (fd >= 0)
-		close(fd);
+	free(kept_below);
 	free(buf);
 	archive_entry_free(entry);
 	EVP_MD_CTX_free(content);
@@ -259,6 +357,25 @@ out:
 int artifact_hash_dir(const char *dir, char hash[ARTIFACT_HEX_LEN + 1], struct rp_error *err)
 {
 	return walk(dir, NULL, hash, NULL, err);
+}
+
+int artifact_layer_scan(const char *dir, struct artifact_layer **out, struct rp_error *err)
+{
+	char hash[ARTIFACT_HEX_LEN + 1];
+	struct artifact_layer *l = calloc(1, sizeof(*l));
+	*out = NULL;
+	if (!l)
+		return rp_error_set(err, RP_ENOMEM, "out of memory scanning %s", dir);
+	arena_init(&l->arena);
+	strmap_init(&l->records);
+	struct walk_io io = { .record_into = l };
+	int rc = walk(dir, &io, hash, NULL, err);
+	if (rc < 0) {
+		artifact_layer_free(l);
+		return rc;
+	}
+	*out = l;
+	return 0;
 }
 
 /* SHA-256 and size of a whole file. */
@@ -299,7 +416,8 @@ out:
 	return rc;
 }
 
-int artifact_pack(const char *dir, const char *archive_path, struct artifact_info *info, struct rp_error *err)
+int artifact_pack(const char *dir, const struct artifact_layer *exclude, const char *archive_path,
+		  struct artifact_info *info, struct rp_error *err)
 {
 	char tmp[PATH_MAX];
 	int rc;
@@ -321,7 +439,8 @@ int artifact_pack(const char *dir, const char *archive_path, struct artifact_inf
 		rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", tmp, archive_error_string(a));
 		goto out;
 	}
-	if ((rc = walk(dir, a, info->content_hash, &info->files, err)) < 0)
+	struct walk_io io = { .archive = a, .exclude = exclude };
+	if ((rc = walk(dir, &io, info->content_hash, &info->files, err)) < 0)
 		goto out;
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		rc = rp_error_set(err, RP_EIO, "cannot finish %s: %s", tmp, archive_error_string(a));
@@ -354,7 +473,7 @@ static int entry_name_is_safe(const char *name)
 }
 
 int artifact_unpack(const char *archive_path, const char *sha256, int64_t size, const char *dest_dir,
-		    struct rp_error *err)
+		    unsigned flags, struct rp_error *err)
 {
 	char actual[ARTIFACT_HEX_LEN + 1];
 	int64_t actual_size;
@@ -377,7 +496,7 @@ int artifact_unpack(const char *archive_path, const char *sha256, int64_t size, 
 	while (empty && (e = readdir(d)))
 		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
 	closedir(d);
-	if (!empty)
+	if (!empty && !(flags & ARTIFACT_UNPACK_MERGE))
 		return rp_error_set(err, RP_EEXISTS, "%s is not empty; expected a fresh directory to unpack into",
 				    dest_dir);
 
@@ -395,7 +514,8 @@ int artifact_unpack(const char *archive_path, const char *sha256, int64_t size, 
 	 * dest_dir itself); it still refuses to write through a symlink.
 	 */
 	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-						    ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+						    ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+						    ((flags & ARTIFACT_UNPACK_MERGE) ? ARCHIVE_EXTRACT_NO_OVERWRITE : 0));
 	if (archive_read_open_filename(in, archive_path, COPY_CHUNK) != ARCHIVE_OK) {
 		rc = rp_error_set(err, RP_EIO, "cannot open %s: %s", archive_path, archive_error_string(in));
 		goto out;
@@ -418,6 +538,13 @@ int artifact_unpack(const char *archive_path, const char *sha256, int64_t size, 
 			rc = rp_error_set(err, RP_EINTEGRITY, "%s: entry %s is absolute, climbs out of the prefix or is a "
 							      "hard link; expected only what artifact_pack writes",
 					  archive_path, name);
+			goto out;
+		}
+		/* Two layers shipping one file: the merge must not pick a winner silently. */
+		struct stat existing;
+		if ((flags & ARTIFACT_UNPACK_MERGE) && archive_entry_filetype(entry) != AE_IFDIR &&
+		    lstat(target, &existing) == 0) {
+			rc = rp_error_set(err, RP_EEXISTS, "cannot extract %s: another layer already installed it", target);
 			goto out;
 		}
 		archive_entry_set_pathname(entry, target);

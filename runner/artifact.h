@@ -34,7 +34,22 @@ struct artifact_info {
 	int64_t files;                           /* entries archived */
 };
 
-int artifact_pack(const char *dir, const char *archive_path, struct artifact_info *info, struct rp_error *err);
+/*
+ * The entries of a prefix before a build ran in it: its dependencies' files.
+ * Made by artifact_layer_scan(), freed by artifact_layer_free().
+ */
+struct artifact_layer;
+
+int artifact_layer_scan(const char *dir, struct artifact_layer **out, struct rp_error *err);
+void artifact_layer_free(struct artifact_layer *layer);
+
+/*
+ * Archives `dir` to `archive_path`. With `exclude` (may be NULL), entries
+ * identical to the layer's are left out, so the artifact holds what the build
+ * added; an entry of the layer that the build changed is an error (RP_EINVAL).
+ */
+int artifact_pack(const char *dir, const struct artifact_layer *exclude, const char *archive_path,
+		  struct artifact_info *info, struct rp_error *err);
 
 /*
  * The content hash of `dir` as artifact_pack() would compute it, without
@@ -42,11 +57,15 @@ int artifact_pack(const char *dir, const char *archive_path, struct artifact_inf
  */
 int artifact_hash_dir(const char *dir, char hash[ARTIFACT_HEX_LEN + 1], struct rp_error *err);
 
+/* Unpack into a directory that already holds other layers; a file in two layers is RP_EEXISTS. */
+#define ARTIFACT_UNPACK_MERGE 1u
+
 /*
  * Checks that `archive_path` has `size` bytes and SHA-256 `sha256` (RP_EINTEGRITY
- * otherwise, and nothing is extracted), then extracts it into `dest_dir`.
+ * otherwise, and nothing is extracted), then extracts it into `dest_dir`
+ * (created when missing; it must be empty unless ARTIFACT_UNPACK_MERGE).
  */
 int artifact_unpack(const char *archive_path, const char *sha256, int64_t size, const char *dest_dir,
-		    struct rp_error *err);
+		    unsigned flags, struct rp_error *err);
 
 #endif
