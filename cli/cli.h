@@ -39,6 +39,8 @@ int cmd_check(int argc, char **argv);
 int cmd_revdeps(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_db(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_test_change(int argc, char **argv);
 
 /* The manifest path used when a command is given none. */
 #define CLI_DEFAULT_MANIFEST "ripple.json"

@@ -11,6 +11,30 @@
 #include "core/banned.h"
 
 const struct cli_command cli_commands[] = {
+	{ "build", cmd_build, "build and test a change and everything downstream, locally",
+	  "usage: ripple build [-m FILE] (--change PACKAGE=REVISION... | --all) [-j N] [--target T]\n"
+	  "                    [--only PACKAGE] [--cache DIR] [--no-cache] [--keep] [--offline] [--json]\n"
+	  "\n"
+	  "Builds and tests the plan of a change (or of the whole universe with --all) on this\n"
+	  "machine, without a server: every job in its target's backend, against the exact builds\n"
+	  "of its dependencies, N jobs at once. A build whose key is in the cache is not built\n"
+	  "again. Prints a report: every job's result, and for each failure its category, first\n"
+	  "error line, log, a command that reproduces it and what it caused to be skipped.\n"
+	  "\n"
+	  "  -m, --manifest FILE   the universe manifest (default ripple.json)\n"
+	  "  --change PKG=REV      build PKG at REV and everything that depends on it (repeatable)\n"
+	  "  --all                 build the whole universe at its branch heads\n"
+	  "  -j, --jobs N          job slots (default 2)\n"
+	  "  --target T            only jobs on target T\n"
+	  "  --only PACKAGE        only PACKAGE's jobs (and the builds they need)\n"
+	  "  --cache DIR           mirrors, artifacts, logs and the build cache (default .ripple beside\n"
+	  "                        the manifest)\n"
+	  "  --no-cache            build even what the cache knows\n"
+	  "  --keep                keep each job's workspace and prefix\n"
+	  "  --offline             do not fetch repositories already mirrored\n"
+	  "  --json                print the report as JSON\n"
+	  "\n"
+	  "Exit status: 0 every job passed, 1 something failed, 2 bad usage or an invalid manifest.\n" },
 	{ "check", cmd_check, "validate a universe manifest",
 	  "usage: ripple check [--json] [FILE]\n"
 	  "\n"
@@ -59,6 +83,17 @@ const struct cli_command cli_commands[] = {
 	  "  --json                print {\"packages\": [...], \"revdeps\": [...]}\n"
 	  "\n"
 	  "Exit status: 0 ok, 2 bad usage, unknown package or an invalid manifest.\n" },
+	{ "test-change", cmd_test_change, "report what a change breaks downstream, against its base",
+	  "usage: ripple test-change [-m FILE] --change PACKAGE=REVISION... [-j N] [--target T]\n"
+	  "                          [--cache DIR] [--no-cache] [--offline] [--json]\n"
+	  "\n"
+	  "Builds the change's reverse-dependency closure twice: on the base (every package at its\n"
+	  "branch head; answered from the cache when it was built before) and with the change.\n"
+	  "Reports each package and target as regressed, fixed, still failing, passing, skipped\n"
+	  "(a dependency failed) or error, with the first error line. Markdown, or --json.\n"
+	  "Options as for 'ripple build'.\n"
+	  "\n"
+	  "Exit status: 0 nothing regressed, 1 something regressed, 2 bad usage.\n" },
 	{ "version", cmd_version, "print ripple's version",
 	  "usage: ripple version [--json]\n"
 	  "\n"

@@ -222,7 +222,8 @@ static int walk(const char *dir, const struct walk_io *io, char hash[ARTIFACT_HE
 	}
 	if ((rc = collect(dir, "", &paths, err)) < 0)
 		goto out;
-	qsort(paths.items, paths.len, sizeof(*paths.items), by_bytes);
+	if (paths.len)
+		qsort(paths.items, paths.len, sizeof(*paths.items), by_bytes);
 	/*
 	 * A directory of the layer is kept when something kept lies below it, so
 	 * that unpacking the artifact alone gives exactly what its hash describes.

@@ -1,0 +1,97 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build_common.h"
+#include "cli.h"
+#include "common.h"
+#include "reports/report.h"
+#include "core/banned.h"
+
+/*
+ * Runs the base (every package at its branch head) and then the head of the
+ * change over the change's reverse-dependency closure. The base side is
+ * answered from the cache whenever it was built before, so a change costs
+ * only its own side.
+ */
+int cmd_test_change(int argc, char **argv)
+{
+	struct cli_build_args args;
+	struct rp_universe *u = NULL;
+	struct graph g = { 0 };
+	struct build_session *s = NULL;
+	struct build_report base = { 0 }, head = { 0 };
+	struct report_comparison cmp = { 0 };
+	struct plan_change *changes = NULL, *baseline = NULL, *pins = NULL;
+	struct rp_error err;
+	char *reproduce = NULL, *title = NULL;
+	int status = cli_build_parse("test-change", argc, argv, &args);
+	if (status != RP_EXIT_OK)
+		goto out;
+	if (!args.n_changes || args.all) {
+		status = cli_usage_error("test-change", "expected at least one --change PACKAGE=REVISION, and no --all");
+		goto out;
+	}
+	if ((status = cli_load_universe(args.manifest, &u, &g)) != RP_EXIT_OK)
+		goto out;
+	args.u = u;
+	if ((status = cli_build_resolve(u, &args, &changes, &pins)) != RP_EXIT_OK)
+		goto out;
+	baseline = calloc(args.n_changes, sizeof(*baseline));
+	size_t title_len = 32;
+	for (size_t i = 0; i < args.n_changes; i++)
+		title_len += strlen(args.changes[i]) + 2;
+	title = calloc(1, title_len);
+	if (!baseline || !title) {
+		cli_error("out of memory");
+		status = RP_EXIT_FAILED;
+		goto out;
+	}
+	for (size_t i = 0; i < args.n_changes; i++) {
+		/* The base runs the same plan with each changed package at its baseline revision. */
+		baseline[i].package = changes[i].package;
+		baseline[i].rev = u->packages[changes[i].package].branch;
+		for (size_t k = 0; k < args.n_pins; k++)
+			if (pins[k].package == changes[i].package)
+				baseline[i].rev = pins[k].rev;
+		snprintf(title + strlen(title), title_len - strlen(title), "%s%s", i ? ", " : "", args.changes[i]);
+	}
+	if (build_session_open(u, &args.opts, &s, &err) < 0) {
+		cli_error("%s", err.msg);
+		status = RP_EXIT_FAILED;
+		goto out;
+	}
+	fprintf(stderr, "== base\n");
+	if (build_run(s, &g, baseline, args.n_changes, pins, args.n_pins, &base, &err) < 0) {
+		cli_error("%s", err.msg);
+		status = RP_EXIT_FAILED;
+		goto out;
+	}
+	fprintf(stderr, "== change: %s\n", title);
+	if (build_run(s, &g, changes, args.n_changes, pins, args.n_pins, &head, &err) < 0 || report_compare(&base, &head, &cmp, &err) < 0) {
+		cli_error("%s", err.msg);
+		status = RP_EXIT_FAILED;
+		goto out;
+	}
+	reproduce = cli_build_reproduce(&args);
+	int rc = args.json ? report_comparison_json(stdout, u, &cmp, title)
+			   : report_comparison_markdown(stdout, u, &cmp, title, reproduce);
+	if (rc < 0)
+		cli_error("cannot write the report");
+	status = cmp.counts[VERDICT_REGRESSED] || rc < 0 ? RP_EXIT_FAILED : RP_EXIT_OK;
+out:
+	free(reproduce);
+	free(title);
+	report_comparison_release(&cmp);
+	build_report_release(&base);
+	build_report_release(&head);
+	build_session_close(s);
+	free(changes);
+	free(baseline);
+	free(pins);
+	free(args.changes);
+	free(args.pins);
+	graph_release(&g);
+	manifest_free(u);
+	return status;
+}

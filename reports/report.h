@@ -1,0 +1,58 @@
+/*
+ * report.h — reports a person can act on: what a build run did, and what a
+ * change broke compared with its base.
+ *
+ * Contract: renderers write to a FILE and return 0 or RP_EIO (a write error).
+ * Failures are listed with their category, first error line, log and a
+ * command that reproduces exactly that job; jobs skipped because a dependency
+ * failed are collapsed under the root failure instead of listed one by one.
+ * `reproduce` is the command line prefix that reproduces the run
+ * ("ripple build -m ripple.json --change cstruct=abc"); the renderer adds
+ * what selects one job.
+ */
+#ifndef RIPPLE_REPORTS_REPORT_H
+#define RIPPLE_REPORTS_REPORT_H
+
+#include <stdio.h>
+
+#include "core/manifest.h"
+#include "runner/build.h"
+
+int report_build_markdown(FILE *out, const struct rp_universe *u, const struct build_report *r,
+			  const char *reproduce);
+int report_build_json(FILE *out, const struct rp_universe *u, const struct build_report *r, const char *reproduce);
+
+/* How a (package, target) fared with the change compared with its base. */
+enum report_verdict {
+	VERDICT_REGRESSED,      /* passed on the base, fails with the change */
+	VERDICT_FIXED,          /* failed on the base, passes with the change */
+	VERDICT_STILL_FAILING,  /* fails on both */
+	VERDICT_PASSING,        /* passes on both */
+	VERDICT_SKIPPED,        /* a dependency failed with the change */
+	VERDICT_ERROR,          /* infrastructure on either side: no verdict */
+};
+
+const char *report_verdict_name(enum report_verdict v);
+
+struct report_pair {
+	const struct build_job_report *base, *head; /* base may be NULL: not built on the base */
+	enum report_verdict verdict;
+};
+
+struct report_comparison {
+	struct report_pair *pairs; /* the head's jobs, in its order */
+	size_t n_pairs;
+	size_t counts[VERDICT_ERROR + 1];
+};
+
+/* Pairs each job of `head` with the base's job of the same package and target. */
+int report_compare(const struct build_report *base, const struct build_report *head, struct report_comparison *out,
+		   struct rp_error *err);
+void report_comparison_release(struct report_comparison *c);
+
+int report_comparison_markdown(FILE *out, const struct rp_universe *u, const struct report_comparison *c,
+			       const char *change, const char *reproduce);
+int report_comparison_json(FILE *out, const struct rp_universe *u, const struct report_comparison *c,
+			   const char *change);
+
+#endif

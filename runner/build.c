@@ -1,0 +1,918 @@
+/*
+ * build.c — the local build engine (see build.h).
+ *
+ * Threads: everything that decides (scheduling, backends, steps) runs on the
+ * loop's thread; what blocks (checkout, unpacking and packing artifacts, the
+ * store, classification) runs on libuv's thread pool, one work item per job
+ * phase. The store is one connection guarded by a mutex.
+ */
+#define _GNU_SOURCE /* asprintf, nftw */
+#include "build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "backend.h"
+#include "core/buildkey.h"
+#include "core/store.h"
+#include "artifact.h"
+#include "git.h"
+#include "build-internal.h"
+#include "core/banned.h"
+
+#define BUILD_CACHE_PATH_MAX 2048
+
+struct build_session {
+	const struct rp_universe *u;
+	struct build_options opts;
+	char cache[BUILD_CACHE_PATH_MAX]; /* short enough that every path under it fits PATH_MAX */
+	struct store *store;
+	pthread_mutex_t store_lock;
+	struct backend **backends; /* per target, opened on first use */
+	int *backend_rc;
+	char (*backend_err)[RP_ERROR_MAX];
+	struct build__classifier *classifier;
+};
+
+enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE };
+
+struct job {
+	struct run *run;
+	size_t index;
+	size_t package, target;
+	const char *rev; /* the change's revision, or NULL: the branch head */
+	size_t *deps;    /* direct dependencies: job indices, same target */
+	size_t n_deps;
+	size_t *layers; /* every dependency, transitively: whose artifacts make the prefix */
+	size_t n_layers;
+	size_t waiting;
+	enum job_state state;
+	char tree[41];
+	char workdir[PATH_MAX], src[PATH_MAX + 8], prefix[PATH_MAX + 8], tmp[PATH_MAX + 8];
+	struct artifact_layer *layer;
+	struct backend_job *bjob;
+	struct step *step;
+	int in_test; /* the running step is the test step */
+	struct step_result build_res, test_res;
+	char build_log[PATH_MAX], test_log[PATH_MAX];
+	uv_work_t work;
+	int work_rc;
+	struct rp_error work_err;
+	struct build_job_report *r;
+};
+
+struct run {
+	struct build_session *s;
+	uv_loop_t loop;
+	uv_signal_t sigint, sigterm;
+	struct job *jobs;
+	size_t n_jobs;
+	size_t running, done;
+	int cancelling;
+	uint64_t start_ns;
+	struct build_report *report;
+};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static int mkdirs(const char *path, struct rp_error *err)
+{
+	char buf[PATH_MAX];
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
+		return rp_error_set(err, RP_EINVAL, "path too long: %s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return rp_error_set(err, RP_EIO, "cannot create %s: %s", buf, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", buf, strerror(errno));
+	return 0;
+}
+
+static int remove_tree_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
+
+/* rm -rf, without a process: the build engine never shells out for itself. */
+static int remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(path, remove_tree_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+static int remove_tree_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP || flag == FTW_D) {
+		chmod(path, 0700);
+		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+	}
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static uint64_t elapsed_ms(const struct run *run)
+{
+	return (uv_hrtime() - run->start_ns) / 1000000;
+}
+
+/* Copies at most size - 1 bytes of `src`, as one line. */
+static void set_line(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+	for (; src[i] && i + 1 < size; i++)
+		dst[i] = src[i] == '\n' || src[i] == '\r' ? ' ' : src[i];
+	dst[i] = '\0';
+}
+
+/* ---- session --------------------------------------------------------------- */
+
+int build_session_open(const struct rp_universe *u, const struct build_options *opts, struct build_session **out,
+		       struct rp_error *err)
+{
+	struct build_session *s = calloc(1, sizeof(*s));
+	char path[PATH_MAX + 32];
+	int rc;
+	*out = NULL;
+	if (!s)
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	s->u = u;
+	s->opts = *opts;
+	if (!s->opts.jobs)
+		s->opts.jobs = 1;
+	pthread_mutex_init(&s->store_lock, NULL);
+	if ((rc = mkdirs(opts->cache_dir, err)) < 0)
+		goto fail;
+	/* Absolute: job directories are handed to libgit2 and bound into sandboxes. */
+	char *absolute = realpath(opts->cache_dir, NULL);
+	if (!absolute || strlen(absolute) >= sizeof(s->cache)) {
+		rc = rp_error_set(err, RP_EINVAL, "cache directory %s: %s", opts->cache_dir,
+				  absolute ? "path too long" : strerror(errno));
+		free(absolute);
+		goto fail;
+	}
+	memcpy(s->cache, absolute, strlen(absolute) + 1);
+	free(absolute);
+	s->opts.cache_dir = s->cache;
+	static const char *const subdirs[] = { "", "/mirrors", "/artifacts", "/logs", "/work", "/prefix" };
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", s->cache, subdirs[i]);
+		if ((rc = mkdirs(path, err)) < 0)
+			goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/ripple.db", s->cache);
+	if ((rc = store_open(path, 0, &s->store, err)) < 0)
+		goto fail;
+	s->backends = calloc(u->n_targets, sizeof(*s->backends));
+	s->backend_rc = calloc(u->n_targets, sizeof(*s->backend_rc));
+	s->backend_err = calloc(u->n_targets, sizeof(*s->backend_err));
+	if (!s->backends || !s->backend_rc || !s->backend_err) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = build__classifier_open(&s->classifier, err)) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	build_session_close(s);
+	return rc;
+}
+
+void build_session_close(struct build_session *s)
+{
+	if (!s)
+		return;
+	for (size_t t = 0; s->backends && t < s->u->n_targets; t++)
+		backend_close(s->backends[t]);
+	free(s->backends);
+	free(s->backend_rc);
+	free(s->backend_err);
+	build__classifier_close(s->classifier);
+	store_close(s->store);
+	pthread_mutex_destroy(&s->store_lock);
+	free(s);
+}
+
+/* The backend of target `t`, opened once; NULL with the reason in job's report when it cannot be. */
+static struct backend *session_backend(struct build_session *s, size_t t, const char **why)
+{
+	if (!s->backends[t] && !s->backend_rc[t]) {
+		struct rp_error err;
+		s->backend_rc[t] = backend_open(&s->u->targets[t], NULL, &s->backends[t], &err);
+		if (s->backend_rc[t] < 0)
+			snprintf(s->backend_err[t], sizeof(s->backend_err[t]), "target %.64s: %.900s",
+				 s->u->targets[t].name, err.msg);
+		else
+			s->backend_rc[t] = 1;
+	}
+	*why = s->backend_err[t];
+	return s->backends[t];
+}
+
+/* ---- planning the job set ------------------------------------------------- */
+
+/* Job index of (package, target), or -1; `index` maps package * n_targets + target. */
+static long job_of(const struct run *run, const long *index, size_t package, size_t target)
+{
+	return index[package * run->s->u->n_targets + target];
+}
+
+/*
+ * The plan's jobs plus, for each, its dependencies on the same target that the
+ * plan does not build (they are needed at their branch heads), in an order
+ * where every job comes after its dependencies.
+ */
+static int make_jobs(struct run *run, const struct graph *g, const struct plan *plan, const struct plan_change *pins,
+		     size_t n_pins, struct rp_error *err)
+{
+	const struct rp_universe *u = run->s->u;
+	size_t n_slots = u->n_packages * u->n_targets;
+	long *index = malloc(n_slots * sizeof(*index));
+	unsigned char *needed = calloc(n_slots, 1);
+	size_t *order = malloc(u->n_packages * sizeof(*order));
+	const char **rev = calloc(u->n_packages, sizeof(*rev));
+	unsigned char *changed = calloc(u->n_packages, 1);
+	size_t *stack = malloc((n_slots + 1) * sizeof(*stack));
+	int rc = 0;
+	if (!index || !needed || !order || !rev || !changed || !stack) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory planning jobs");
+		goto out;
+	}
+	for (size_t i = 0; i < n_slots; i++)
+		index[i] = -1;
+	for (size_t i = 0; i < n_pins; i++)
+		rev[pins[i].package] = pins[i].rev;
+	for (size_t j = 0; j < plan->n_jobs; j++) {
+		const struct plan_job *pj = &plan->jobs[j];
+		const char *only = run->s->opts.only_target, *only_pkg = run->s->opts.only_package;
+		if (only && strcmp(u->targets[pj->target].name, only) != 0)
+			continue;
+		if (only_pkg && strcmp(u->packages[pj->package].name, only_pkg) != 0)
+			continue;
+		if (pj->rev) {
+			rev[pj->package] = pj->rev;
+			changed[pj->package] = 1;
+		}
+		/* Mark the job and, depth first, every dependency it needs on its target. */
+		size_t top = 0;
+		stack[top++] = pj->package * u->n_targets + pj->target;
+		while (top) {
+			size_t slot = stack[--top];
+			if (needed[slot])
+				continue;
+			needed[slot] = 1;
+			const struct rp_package *p = &u->packages[slot / u->n_targets];
+			for (size_t d = 0; d < p->n_depends; d++)
+				stack[top++] = p->depends[d] * u->n_targets + slot % u->n_targets;
+		}
+	}
+	long n_order = graph_topo_order(g, NULL, order);
+	if (n_order < 0) {
+		rc = rp_error_set(err, (int)n_order, "cannot order the jobs");
+		goto out;
+	}
+	size_t n_jobs = 0;
+	for (size_t i = 0; i < n_slots; i++)
+		n_jobs += needed[i];
+	run->jobs = calloc(n_jobs ? n_jobs : 1, sizeof(*run->jobs));
+	run->report->jobs = calloc(n_jobs ? n_jobs : 1, sizeof(*run->report->jobs));
+	if (!run->jobs || !run->report->jobs) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory planning %zu jobs", n_jobs);
+		goto out;
+	}
+	for (long k = 0; k < n_order; k++) {
+		size_t p = order[k];
+		const struct rp_package *pkg = &u->packages[p];
+		for (size_t ti = 0; ti < pkg->n_targets; ti++) {
+			size_t t = pkg->targets[ti];
+			if (!needed[p * u->n_targets + t])
+				continue;
+			struct job *j = &run->jobs[run->n_jobs];
+			j->run = run;
+			j->index = run->n_jobs;
+			j->package = p;
+			j->target = t;
+			j->rev = rev[p];
+			j->r = &run->report->jobs[run->n_jobs];
+			j->r->package = p;
+			j->r->target = t;
+			j->r->changed = changed[p];
+			j->r->cause = -1;
+			index[p * u->n_targets + t] = (long)run->n_jobs;
+			j->deps = calloc(pkg->n_depends ? pkg->n_depends : 1, sizeof(*j->deps));
+			if (!j->deps) {
+				rc = rp_error_set(err, RP_ENOMEM, "out of memory planning jobs");
+				goto out;
+			}
+			for (size_t d = 0; d < pkg->n_depends; d++)
+				j->deps[j->n_deps++] = (size_t)job_of(run, index, pkg->depends[d], t);
+			j->waiting = j->n_deps;
+			/* The layers: the union of the dependencies' layers and the dependencies. */
+			size_t cap = 0;
+			for (size_t d = 0; d < j->n_deps; d++)
+				cap += 1 + run->jobs[j->deps[d]].n_layers;
+			j->layers = calloc(cap ? cap : 1, sizeof(*j->layers));
+			if (!j->layers) {
+				rc = rp_error_set(err, RP_ENOMEM, "out of memory planning jobs");
+				goto out;
+			}
+			for (size_t d = 0; d < j->n_deps; d++) {
+				const struct job *dj = &run->jobs[j->deps[d]];
+				for (size_t l = 0; l <= dj->n_layers; l++) {
+					size_t layer = l < dj->n_layers ? dj->layers[l] : dj->index;
+					size_t q;
+					for (q = 0; q < j->n_layers && j->layers[q] != layer; q++)
+						;
+					if (q == j->n_layers)
+						j->layers[j->n_layers++] = layer;
+				}
+			}
+			run->n_jobs++;
+		}
+	}
+	run->report->n_jobs = run->n_jobs;
+out:
+	free(index);
+	free(needed);
+	free(order);
+	free(rev);
+	free(changed);
+	free(stack);
+	return rc;
+}
+
+/* Resolves every package's revision in its mirror, once per package. */
+static void resolve_revisions(struct run *run)
+{
+	struct build_session *s = run->s;
+	char mirrors[PATH_MAX + 16];
+	snprintf(mirrors, sizeof(mirrors), "%s/mirrors", s->cache);
+	for (size_t i = 0; i < run->n_jobs; i++) {
+		struct job *j = &run->jobs[i];
+		/* Jobs of one package on other targets share the answer. */
+		size_t k;
+		for (k = 0; k < i && run->jobs[k].package != j->package; k++)
+			;
+		if (k < i) {
+			memcpy(j->r->commit, run->jobs[k].r->commit, sizeof(j->r->commit));
+			memcpy(j->tree, run->jobs[k].tree, sizeof(j->tree));
+			if (run->jobs[k].r->outcome == BUILD_ERROR && !j->r->commit[0]) {
+				j->r->outcome = BUILD_ERROR;
+				memcpy(j->r->first_error, run->jobs[k].r->first_error, sizeof(j->r->first_error));
+				memcpy(j->r->category, run->jobs[k].r->category, sizeof(j->r->category));
+			}
+			continue;
+		}
+		const struct rp_package *p = &s->u->packages[j->package];
+		struct mirror *m = NULL;
+		struct rp_error err;
+		git_oid commit, tree;
+		int rc = mirror_open(mirrors, p->repo, s->u->dir, &m, &err);
+		if (rc == 0 && !s->opts.offline)
+			rc = mirror_fetch(m, &err);
+		if (rc == 0)
+			rc = mirror_resolve(m, j->rev ? j->rev : p->branch, &commit, &err);
+		if (rc == 0)
+			rc = mirror_tree_of(m, &commit, &tree, &err);
+		mirror_close(m);
+		if (rc < 0) {
+			j->r->outcome = BUILD_ERROR;
+			snprintf(j->r->category, sizeof(j->r->category), "%s",
+				 rc == RP_EUNREACHABLE ? "infrastructure" : "revision");
+			set_line(j->r->first_error, sizeof(j->r->first_error), err.msg);
+			continue;
+		}
+		git_oid_tostr(j->r->commit, sizeof(j->r->commit), &commit);
+		git_oid_tostr(j->tree, sizeof(j->tree), &tree);
+	}
+}
+
+/* ---- scheduling ------------------------------------------------------------ */
+
+static void schedule(struct run *run);
+static void job_finished(struct job *j);
+
+static void progress(struct run *run, const struct build_job_report *finished)
+{
+	if (!run->s->opts.on_progress)
+		return;
+	struct build_progress p = { .done = run->done, .running = run->running, .cached = run->report->cached,
+				    .total = run->n_jobs, .elapsed_ms = elapsed_ms(run), .finished = finished };
+	p.queued = run->n_jobs - run->done - run->running;
+	run->s->opts.on_progress(&p, run->s->opts.data);
+}
+
+/* A dependency's outcome leaves an output to build against: a pass, or a build whose tests failed. */
+static int has_output(const struct build_job_report *r)
+{
+	return r->output_hash[0] != '\0';
+}
+
+static void finish_without_running(struct job *j, enum build_outcome outcome)
+{
+	j->r->outcome = outcome;
+	j->state = JOB_DONE;
+	j->run->done++;
+	job_finished(j);
+}
+
+static void work_prepare(uv_work_t *w);
+static void after_prepare(uv_work_t *w, int status);
+
+/* The job's dependencies are done: answer it from the cache, skip it, or start it. */
+static void start_job(struct job *j)
+{
+	struct run *run = j->run;
+	struct build_session *s = run->s;
+	const struct rp_package *p = &s->u->packages[j->package];
+	if (j->r->outcome == BUILD_ERROR) { /* its revision could not be resolved */
+		finish_without_running(j, BUILD_ERROR);
+		return;
+	}
+	if (run->cancelling) {
+		set_line(j->r->first_error, sizeof(j->r->first_error), "the run was cancelled before this job started");
+		finish_without_running(j, BUILD_CANCELLED);
+		return;
+	}
+	for (size_t d = 0; d < j->n_deps; d++) {
+		const struct job *dj = &run->jobs[j->deps[d]];
+		if (has_output(dj->r))
+			continue;
+		j->r->cause = dj->r->cause >= 0 ? dj->r->cause : (long)dj->index;
+		const struct job *root = &run->jobs[j->r->cause];
+		snprintf(j->r->first_error, sizeof(j->r->first_error), "dependency %s on %s: %s",
+			 s->u->packages[root->package].name, s->u->targets[root->target].name,
+			 build_outcome_name(root->r->outcome));
+		finish_without_running(j, BUILD_SKIPPED);
+		return;
+	}
+	struct buildkey_dep *deps = calloc(j->n_deps ? j->n_deps : 1, sizeof(*deps));
+	struct rp_error err;
+	if (!deps) {
+		set_line(j->r->first_error, sizeof(j->r->first_error), "out of memory");
+		finish_without_running(j, BUILD_ERROR);
+		return;
+	}
+	for (size_t d = 0; d < j->n_deps; d++) {
+		deps[d].name = s->u->packages[run->jobs[j->deps[d]].package].name;
+		deps[d].output_hash = run->jobs[j->deps[d]].r->output_hash;
+	}
+	struct buildkey_input in = { p, &s->u->targets[j->target], j->tree, "build", deps, j->n_deps };
+	int rc = buildkey_compute(&in, j->r->key, &err);
+	free(deps);
+	if (rc < 0) {
+		set_line(j->r->first_error, sizeof(j->r->first_error), err.msg);
+		finish_without_running(j, BUILD_ERROR);
+		return;
+	}
+	if (!s->opts.no_cache) {
+		struct store_build b;
+		pthread_mutex_lock(&s->store_lock);
+		rc = store_build_get(s->store, j->r->key, &b, &err);
+		pthread_mutex_unlock(&s->store_lock);
+		if (rc == 0) {
+			j->r->cached = 1;
+			run->report->cached++;
+			if (b.output_hash)
+				snprintf(j->r->output_hash, sizeof(j->r->output_hash), "%s", b.output_hash);
+			j->r->failed_step = !b.failed_step ? NULL : strcmp(b.failed_step, "build") == 0 ? "build" : "test";
+			snprintf(j->r->category, sizeof(j->r->category), "%s", b.category ? b.category : "");
+			set_line(j->r->first_error, sizeof(j->r->first_error), b.first_error ? b.first_error : "");
+			snprintf(j->r->log_path, sizeof(j->r->log_path), "%s", b.log_location ? b.log_location : "");
+			j->r->duration_ms = (uint64_t)b.duration_ms;
+			enum build_outcome outcome = strcmp(b.status, "pass") == 0 ? BUILD_PASS : BUILD_FAIL;
+			store_build_release(&b);
+			finish_without_running(j, outcome);
+			return;
+		}
+	}
+	const char *why;
+	if (!session_backend(s, j->target, &why)) {
+		snprintf(j->r->category, sizeof(j->r->category), "infrastructure");
+		set_line(j->r->first_error, sizeof(j->r->first_error), why);
+		finish_without_running(j, BUILD_ERROR);
+		return;
+	}
+	j->state = JOB_RUNNING;
+	run->running++;
+	j->work.data = j;
+	uv_queue_work(&run->loop, &j->work, work_prepare, after_prepare);
+	progress(run, NULL);
+}
+
+static void schedule(struct run *run)
+{
+	/* Starting a job may finish it at once (cache, skip), which frees a slot: loop until stable. */
+	int progressed = 1;
+	while (progressed) {
+		progressed = 0;
+		for (size_t i = 0; i < run->n_jobs && run->running < run->s->opts.jobs; i++) {
+			struct job *j = &run->jobs[i];
+			if (j->state != JOB_WAITING || j->waiting)
+				continue;
+			start_job(j);
+			progressed = 1;
+		}
+	}
+}
+
+static void job_finished(struct job *j)
+{
+	struct run *run = j->run;
+	run->report->counts[j->r->outcome]++;
+	for (size_t i = j->index + 1; i < run->n_jobs; i++) {
+		struct job *o = &run->jobs[i];
+		for (size_t d = 0; d < o->n_deps; d++)
+			if (o->deps[d] == j->index)
+				o->waiting--;
+	}
+	progress(run, j->r);
+}
+
+/* ---- one job's phases ------------------------------------------------------ */
+
+/* Thread pool: workspace, checkout, the dependencies' artifacts layered into the prefix. */
+static void work_prepare(uv_work_t *w)
+{
+	struct job *j = w->data;
+	struct run *run = j->run;
+	struct build_session *s = run->s;
+	const struct rp_package *p = &s->u->packages[j->package];
+	struct rp_error *err = &j->work_err;
+	struct mirror *m = NULL;
+	char mirrors[PATH_MAX + 16];
+	int rc;
+
+	snprintf(j->workdir, sizeof(j->workdir), "%s/work/%ld-%zu", s->cache, (long)getpid(), j->index);
+	snprintf(j->src, sizeof(j->src), "%s/src", j->workdir);
+	snprintf(j->tmp, sizeof(j->tmp), "%s/tmp", j->workdir);
+	/*
+	 * The process backend runs on host paths, so a package's prefix must stay
+	 * at one path for its outputs (pkg-config files name it) to be reproducible.
+	 */
+	if (s->backends[j->target]->runner == RP_RUNNER_PROCESS)
+		snprintf(j->prefix, sizeof(j->prefix), "%s/prefix/%.64s/%.64s", s->cache,
+			 s->u->targets[j->target].name, p->name);
+	else
+		snprintf(j->prefix, sizeof(j->prefix), "%s/prefix", j->workdir);
+	remove_tree(j->workdir);
+	remove_tree(j->prefix);
+	if ((rc = mkdirs(j->tmp, err)) < 0 || (rc = mkdirs(j->prefix, err)) < 0)
+		goto out;
+	snprintf(mirrors, sizeof(mirrors), "%s/mirrors", s->cache);
+	git_oid commit;
+	if ((rc = mirror_open(mirrors, p->repo, s->u->dir, &m, err)) < 0)
+		goto out;
+	if (git_oid_fromstr(&commit, j->r->commit) < 0) {
+		rc = rp_error_set(err, RP_EINVAL, "bad commit id %s", j->r->commit);
+		goto out;
+	}
+	if ((rc = workspace_checkout(m, &commit, j->src, err)) < 0)
+		goto out;
+	for (size_t l = 0; l < j->n_layers; l++) {
+		const struct job *dj = &run->jobs[j->layers[l]];
+		struct store_artifact a;
+		pthread_mutex_lock(&s->store_lock);
+		rc = store_artifact_get(s->store, dj->r->key, "prefix", &a, err);
+		pthread_mutex_unlock(&s->store_lock);
+		if (rc < 0)
+			goto out;
+		char archive[PATH_MAX + 32];
+		snprintf(archive, sizeof(archive), "%s/%s", s->cache, a.location);
+		rc = artifact_unpack(archive, a.sha256, a.size, j->prefix, ARTIFACT_UNPACK_MERGE, err);
+		store_artifact_release(&a);
+		if (rc < 0)
+			goto out;
+	}
+	rc = artifact_layer_scan(j->prefix, &j->layer, err);
+out:
+	mirror_close(m);
+	j->work_rc = rc;
+}
+
+static void job_done(struct job *j);
+static void start_step(struct job *j, int test);
+static void after_pack(uv_work_t *w, int status);
+static void work_pack(uv_work_t *w);
+
+static void fail_infrastructure(struct job *j, const char *why)
+{
+	j->r->outcome = BUILD_ERROR;
+	snprintf(j->r->category, sizeof(j->r->category), "infrastructure");
+	set_line(j->r->first_error, sizeof(j->r->first_error), why);
+}
+
+static void on_prepared(struct backend_job *bjob, int status, const struct rp_error *err, void *data)
+{
+	struct job *j = data;
+	if (status < 0) {
+		fail_infrastructure(j, err ? err->msg : "the backend could not prepare the job");
+		j->work.data = j;
+		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
+		return;
+	}
+	j->bjob = bjob;
+	start_step(j, 0);
+}
+
+static void after_prepare(uv_work_t *w, int status)
+{
+	struct job *j = w->data;
+	struct rp_error err;
+	if (status < 0 || j->work_rc < 0) {
+		fail_infrastructure(j, j->work_rc < 0 ? j->work_err.msg : "cancelled");
+		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
+		return;
+	}
+	struct backend_job_spec spec = { .workspace = j->src, .prefix = j->prefix, .sysroot = NULL, .tmp = j->tmp };
+	if (backend_prepare_job(j->run->s->backends[j->target], &j->run->loop, &spec, on_prepared, j, &err) < 0) {
+		fail_infrastructure(j, err.msg);
+		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
+	}
+}
+
+static void on_finished(struct backend_job *bjob, int status, const struct rp_error *err, void *data)
+{
+	struct job *j = data;
+	(void)bjob;
+	j->bjob = NULL;
+	if (status < 0 && j->r->outcome != BUILD_ERROR)
+		fail_infrastructure(j, err ? err->msg : "the backend could not finish the job");
+	j->work.data = j;
+	uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
+}
+
+static void end_steps(struct job *j)
+{
+	struct rp_error err;
+	if (backend_finish_job(j->bjob, on_finished, j, &err) < 0) {
+		fail_infrastructure(j, err.msg);
+		j->bjob = NULL;
+		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
+	}
+}
+
+static void on_step_done(struct step *step, const struct step_result *res, void *data)
+{
+	struct job *j = data;
+	(void)step;
+	j->step = NULL;
+	if (j->in_test)
+		j->test_res = *res;
+	else
+		j->build_res = *res;
+	const struct rp_package *p = &j->run->s->u->packages[j->package];
+	if (!j->in_test && res->status == STEP_PASSED && p->test && !j->run->cancelling) {
+		start_step(j, 1);
+		return;
+	}
+	end_steps(j);
+}
+
+/* The environment every step of a job sees (see docs/manifest.md). Returns a NULL-terminated list or NULL. */
+static char **job_env(struct job *j)
+{
+	const struct build_session *s = j->run->s;
+	const struct rp_package *p = &s->u->packages[j->package];
+	const struct backend_paths *paths = backend_job_paths(j->bjob);
+	const char *pre = paths->prefix;
+	size_t n = 0, cap = p->n_env + 16;
+	char **env = calloc(cap, sizeof(*env));
+	if (!env)
+		return NULL;
+#define ADD(...)                                                              \
+	do {                                                                  \
+		if (asprintf(&env[n], __VA_ARGS__) < 0) {                     \
+			env[n] = NULL;                                        \
+			goto fail;                                            \
+		}                                                             \
+		n++;                                                          \
+	} while (0)
+	ADD("PATH=%s/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", pre);
+	ADD("PKG_CONFIG_PATH=%s/lib/pkgconfig:%s/share/pkgconfig", pre, pre);
+	ADD("CPATH=%s/include", pre);
+	ADD("LIBRARY_PATH=%s/lib", pre);
+	ADD("LD_LIBRARY_PATH=%s/lib", pre);
+	ADD("HOME=%s", paths->tmp ? paths->tmp : "/tmp");
+	ADD("LANG=C.UTF-8");
+	ADD("SOURCE_DATE_EPOCH=0");
+	ADD("RIPPLE_PACKAGE=%s", p->name);
+	ADD("RIPPLE_TARGET=%s", s->u->targets[j->target].name);
+	ADD("RIPPLE_COMMIT=%s", j->r->commit);
+	for (size_t i = 0; i < p->n_env; i++)
+		ADD("%s=%s", p->env[i].name, p->env[i].value);
+#undef ADD
+	return env;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(env[i]);
+	free(env);
+	return NULL;
+}
+
+static void start_step(struct job *j, int test)
+{
+	struct build_session *s = j->run->s;
+	const struct rp_package *p = &s->u->packages[j->package];
+	struct rp_error err;
+	char **env = job_env(j);
+	j->in_test = test;
+	char *log = test ? j->test_log : j->build_log;
+	snprintf(log, PATH_MAX, "%s/logs/%.64s.%s.log", s->cache, j->r->key, test ? "test" : "build");
+	struct step_spec spec = {
+		.script = test ? p->test : p->build,
+		.env = (const char *const *)env,
+		.timeout_ms = (uint64_t)p->timeout * 1000,
+		.log_path = log,
+	};
+	int rc = env ? backend_start_step(j->bjob, &spec, on_step_done, j, &j->step, &err)
+		     : rp_error_set(&err, RP_ENOMEM, "out of memory");
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+	if (rc < 0) {
+		fail_infrastructure(j, err.msg);
+		end_steps(j);
+	}
+}
+
+/* Thread pool: archive the output, classify a failure, record the result, clean up. */
+static void work_pack(uv_work_t *w)
+{
+	struct job *j = w->data;
+	struct build_session *s = j->run->s;
+	struct build_job_report *r = j->r;
+	struct rp_error err;
+	r->duration_ms = j->build_res.duration_ms + j->test_res.duration_ms;
+	if (r->outcome != BUILD_ERROR) {
+		const struct step_result *failed = NULL;
+		if (j->build_res.status != STEP_PASSED) {
+			failed = &j->build_res;
+			r->failed_step = "build";
+		} else if (j->test_res.started_ns && j->test_res.status != STEP_PASSED) {
+			failed = &j->test_res;
+			r->failed_step = "test";
+		}
+		if (!failed)
+			r->outcome = BUILD_PASS;
+		else if (failed->status == STEP_TIMED_OUT)
+			r->outcome = BUILD_TIMEOUT;
+		else if (failed->status == STEP_CANCELLED)
+			r->outcome = BUILD_CANCELLED;
+		else
+			r->outcome = BUILD_FAIL;
+		const char *log = r->failed_step && strcmp(r->failed_step, "test") == 0 ? j->test_log : j->build_log;
+		if (!failed && s->u->packages[j->package].test)
+			log = j->test_log;
+		snprintf(r->log_path, sizeof(r->log_path), "%s", log);
+		if (failed && build__classify(s->classifier, log, r->failed_step, failed, r->category,
+					      sizeof(r->category), r->first_error, sizeof(r->first_error)) &&
+		    r->outcome == BUILD_FAIL)
+			r->outcome = BUILD_ERROR; /* the machine's fault: never cached, never blamed */
+		/* An output exists whenever the build step passed, whatever the tests said. */
+		if (j->build_res.status == STEP_PASSED && r->outcome != BUILD_CANCELLED) {
+			char rel[128], archive[PATH_MAX + 160], dir[PATH_MAX + 64];
+			struct artifact_info info;
+			snprintf(rel, sizeof(rel), "artifacts/%.2s/%s.tar.zst", r->key, r->key);
+			snprintf(dir, sizeof(dir), "%s/artifacts/%.2s", s->cache, r->key);
+			snprintf(archive, sizeof(archive), "%s/%s", s->cache, rel);
+			int rc = mkdirs(dir, &err);
+			if (rc == 0)
+				rc = artifact_pack(j->prefix, j->layer, archive, &info, &err);
+			if (rc == 0) {
+				struct store_artifact a = { .build_key = r->key, .name = "prefix", .size = info.size,
+							    .sha256 = info.sha256, .location = rel };
+				pthread_mutex_lock(&s->store_lock);
+				rc = store_artifact_put(s->store, &a, &err);
+				pthread_mutex_unlock(&s->store_lock);
+			}
+			if (rc < 0) {
+				/* A prefix that cannot be archived (an escaping symlink, a replaced file) is the package's fault. */
+				r->outcome = rc == RP_EINVAL ? BUILD_FAIL : BUILD_ERROR;
+				r->failed_step = "build";
+				snprintf(r->category, sizeof(r->category), "%s", rc == RP_EINVAL ? "install" : "infrastructure");
+				set_line(r->first_error, sizeof(r->first_error), err.msg);
+			} else {
+				memcpy(r->output_hash, info.content_hash, sizeof(r->output_hash));
+			}
+		}
+		if (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL) {
+			struct store_build b = { .build_key = r->key, .package = s->u->packages[j->package].name,
+						 .target = s->u->targets[j->target].name, .commit_id = r->commit,
+						 .status = r->outcome == BUILD_PASS ? "pass" : "fail",
+						 .failed_step = r->outcome == BUILD_PASS ? NULL : r->failed_step,
+						 .category = r->category[0] ? r->category : NULL,
+						 .first_error = r->first_error[0] ? r->first_error : NULL,
+						 .output_hash = r->output_hash[0] ? r->output_hash : NULL,
+						 .duration_ms = (int64_t)r->duration_ms,
+						 .log_location = r->log_path[0] ? r->log_path : NULL };
+			pthread_mutex_lock(&s->store_lock);
+			store_build_put(s->store, &b, &err);
+			pthread_mutex_unlock(&s->store_lock);
+		}
+	}
+	artifact_layer_free(j->layer);
+	j->layer = NULL;
+	if (!s->opts.keep_workdirs) {
+		remove_tree(j->workdir);
+		if (s->backends[j->target] && s->backends[j->target]->runner == RP_RUNNER_PROCESS)
+			remove_tree(j->prefix);
+	}
+}
+
+static void after_pack(uv_work_t *w, int status)
+{
+	struct job *j = w->data;
+	(void)status;
+	job_done(j);
+}
+
+static void job_done(struct job *j)
+{
+	struct run *run = j->run;
+	j->state = JOB_DONE;
+	run->running--;
+	run->done++;
+	run->report->built++;
+	job_finished(j);
+	schedule(run);
+	if (run->done == run->n_jobs) {
+		uv_close((uv_handle_t *)&run->sigint, NULL);
+		uv_close((uv_handle_t *)&run->sigterm, NULL);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct run *run = h->data;
+	(void)signum;
+	run->cancelling = 1;
+	for (size_t i = 0; i < run->n_jobs; i++)
+		if (run->jobs[i].step)
+			step_cancel(run->jobs[i].step);
+}
+
+int build_run(struct build_session *s, const struct graph *g, const struct plan_change *changes, size_t n_changes,
+	      const struct plan_change *pins, size_t n_pins, struct build_report *report, struct rp_error *err)
+{
+	struct run run = { .s = s, .report = report };
+	struct plan plan;
+	int rc;
+	memset(report, 0, sizeof(*report));
+	run.start_ns = uv_hrtime();
+	if ((rc = plan_build(s->u, g, changes, n_changes, &plan, err)) < 0)
+		return rc;
+	rc = make_jobs(&run, g, &plan, pins, n_pins, err);
+	plan_release(&plan);
+	if (rc < 0)
+		goto out;
+	resolve_revisions(&run);
+	if ((rc = uv_loop_init(&run.loop)) < 0) {
+		rc = rp_error_set(err, RP_EIO, "cannot start the event loop: %s", uv_strerror(rc));
+		goto out;
+	}
+	uv_signal_init(&run.loop, &run.sigint);
+	uv_signal_init(&run.loop, &run.sigterm);
+	run.sigint.data = run.sigterm.data = &run;
+	uv_signal_start(&run.sigint, on_signal, SIGINT);
+	uv_signal_start(&run.sigterm, on_signal, SIGTERM);
+	schedule(&run);
+	if (run.done == run.n_jobs) {
+		uv_close((uv_handle_t *)&run.sigint, NULL);
+		uv_close((uv_handle_t *)&run.sigterm, NULL);
+	}
+	uv_run(&run.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&run.loop);
+	report->elapsed_ms = elapsed_ms(&run);
+out:
+	for (size_t i = 0; i < run.n_jobs; i++) {
+		free(run.jobs[i].deps);
+		free(run.jobs[i].layers);
+	}
+	free(run.jobs);
+	if (rc < 0)
+		build_report_release(report);
+	return rc;
+}
+
+void build_report_release(struct build_report *report)
+{
+	free(report->jobs);
+	memset(report, 0, sizeof(*report));
+}

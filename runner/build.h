@@ -1,0 +1,122 @@
+/*
+ * build.h — the build engine: build and test jobs against their dependencies'
+ * builds, on one libuv loop, answering every known build key from the cache.
+ *
+ * Contract:
+ * - A session (build_session_open) holds what outlives one run: the cache
+ *   directory (git mirrors, artifacts, logs, the SQLite store with the build
+ *   cache), one backend per target, the failure classifier.
+ * - build_run() runs a set of jobs: every job of a plan, plus a job for each
+ *   dependency they need whose build is not in the plan (at its branch head),
+ *   in dependency order, at most `jobs` at once. For each job: the revision is
+ *   resolved in the package's mirror to a commit and tree; the build key is
+ *   computed from the tree, the recipe, the target and the dependencies'
+ *   output hashes; a key found in the cache is answered from it. Otherwise
+ *   the commit is checked out, the dependencies' artifacts (transitively) are
+ *   layered into the job's prefix, the build step and then the test step run
+ *   in the target's backend, what the build added to the prefix is archived,
+ *   and the result is recorded under the key (pass and fail only: an
+ *   infrastructure error, a timeout or a cancellation is never cached).
+ * - A job whose dependency's build failed is `skipped`, naming the root
+ *   failure it cascades from. A dependency whose tests failed still has an
+ *   output, so its dependents are built.
+ * - Results live in the report until build_report_release(); strings are
+ *   owned by it. Nothing here prints; progress goes to the `on_progress`
+ *   callback, called on the loop's thread.
+ *
+ * Calling sequence:
+ *	build_session_open(universe, &opts, &s, &err);
+ *	build_run(s, graph, changes, n_changes, &report, &err);
+ *	... report.jobs[i] ...
+ *	build_report_release(&report);
+ *	build_session_close(s);
+ */
+#ifndef RIPPLE_RUNNER_BUILD_H
+#define RIPPLE_RUNNER_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/graph.h"
+#include "core/manifest.h"
+#include "scheduler/plan.h"
+
+enum build_outcome {
+	BUILD_PASS,
+	BUILD_FAIL,      /* the code: a build or test step failed */
+	BUILD_SKIPPED,   /* a dependency's build failed */
+	BUILD_ERROR,     /* infrastructure: unreachable repository, no backend, disk ... */
+	BUILD_TIMEOUT,   /* a step ran past the package's timeout */
+	BUILD_CANCELLED, /* the run was interrupted */
+};
+
+/* "pass", "fail", ... as reports and the store spell them. Inline, so reports need no runner code. */
+static inline const char *build_outcome_name(enum build_outcome outcome)
+{
+	static const char *const names[] = { "pass", "fail", "skipped", "error", "timeout", "cancelled" };
+	return (unsigned)outcome < sizeof(names) / sizeof(names[0]) ? names[outcome] : "unknown";
+}
+
+struct build_job_report {
+	size_t package, target;   /* indices into the universe */
+	int changed;              /* the plan changed this package */
+	char commit[41];          /* "" when the revision could not be resolved */
+	char key[65];             /* "" when no key could be computed */
+	enum build_outcome outcome;
+	int cached;               /* answered from the build cache */
+	const char *failed_step;  /* "build", "test" or NULL */
+	char category[32];        /* failure category, "" for a pass */
+	char first_error[512];    /* the line to show; for skipped: why */
+	char output_hash[65];     /* "" when the build produced no output */
+	long cause;               /* skipped: index of the root failure; else -1 */
+	uint64_t duration_ms;
+	char log_path[4096];      /* the failed step's log (or the test log of a pass); "" when none */
+};
+
+struct build_report {
+	struct build_job_report *jobs; /* in the order they could run */
+	size_t n_jobs;
+	size_t counts[BUILD_CANCELLED + 1];
+	size_t cached, built;
+	uint64_t elapsed_ms;
+};
+
+struct build_progress {
+	size_t done, running, queued, cached, total;
+	uint64_t elapsed_ms;
+	const struct build_job_report *finished; /* the job that just finished, or NULL */
+};
+
+struct build_options {
+	const char *cache_dir;   /* created when missing */
+	unsigned jobs;           /* job slots; 0: 1 */
+	int keep_workdirs;       /* leave each job's workspace and prefix behind */
+	int no_cache;            /* build even what the cache knows (results are still recorded) */
+	int offline;             /* do not fetch mirrors that exist already */
+	const char *only_target; /* NULL: every target; else only jobs on this target */
+	const char *only_package; /* NULL: the whole plan; else only this package's jobs (and what they need) */
+	void (*on_progress)(const struct build_progress *p, void *data);
+	void *data;
+};
+
+struct build_session;
+
+int build_session_open(const struct rp_universe *u, const struct build_options *opts, struct build_session **out,
+		       struct rp_error *err);
+void build_session_close(struct build_session *s);
+
+/*
+ * Runs the plan of `changes` (the whole universe when n_changes is 0), every
+ * other package at its pinned revision in `pins` (the run's baseline) or else
+ * at its branch head. Returns
+ * 0 when every job got a result (whatever it is), or an error that stopped the
+ * run as a whole (the cache cannot be opened, out of memory). Cancelled by
+ * SIGINT or SIGTERM: running steps are stopped, and jobs not started are cancelled.
+ */
+int build_run(struct build_session *s, const struct graph *g, const struct plan_change *changes, size_t n_changes,
+	      const struct plan_change *pins, size_t n_pins, struct build_report *report, struct rp_error *err);
+
+void build_report_release(struct build_report *report);
+
+#endif
