@@ -27,6 +27,9 @@
 
 #define ARTIFACT_HEX_LEN 64
 
+/* The content hash of an empty prefix (SHA-256 of nothing): such an artifact need not be unpacked. */
+#define ARTIFACT_EMPTY_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 struct artifact_info {
 	char content_hash[ARTIFACT_HEX_LEN + 1]; /* the output hash of the build */
 	char sha256[ARTIFACT_HEX_LEN + 1];       /* of the archive file */

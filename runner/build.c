@@ -79,6 +79,13 @@ struct run {
 	struct job *jobs;
 	size_t n_jobs;
 	size_t running, done;
+	/*
+	 * Job slots bound the steps that run at once; checkouts, unpacking and
+	 * packing of other jobs overlap with them, so in-flight jobs may exceed
+	 * the slots. Prepared jobs wait here, first come first served.
+	 */
+	size_t stepping;
+	size_t *step_queue, queue_head, queue_tail;
 	int cancelling;
 	uint64_t start_ns;
 	struct build_report *report;
@@ -86,21 +93,24 @@ struct run {
 
 /* ---- helpers ---------------------------------------------------------------- */
 
+/* mkdir -p: the common case (the parent exists) costs one system call. */
 static int mkdirs(const char *path, struct rp_error *err)
 {
-	char buf[PATH_MAX];
-	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
-		return rp_error_set(err, RP_EINVAL, "path too long: %s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return rp_error_set(err, RP_EIO, "cannot create %s: %s", buf, strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return rp_error_set(err, RP_EIO, "cannot create %s: %s", buf, strerror(errno));
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", path, strerror(errno));
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(parent))
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", path, strerror(ENOENT));
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	int rc = mkdirs(parent, err);
+	if (rc < 0)
+		return rc;
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -120,6 +130,9 @@ static int remove_tree_entry(const char *path, const struct stat *st, int flag, 
 	(void)st;
 	(void)ftw;
 	if (flag == FTW_DP || flag == FTW_D) {
+		/* A build may leave a read-only directory; only then is chmod worth a call. */
+		if (rmdir(path) == 0 || errno == ENOENT)
+			return 0;
 		chmod(path, 0700);
 		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
 	}
@@ -357,7 +370,11 @@ out:
 	return rc;
 }
 
-/* Resolves every package's revision in its mirror, once per package. */
+/*
+ * Resolves every job's revision in its package's mirror: each repository is
+ * fetched once per run, and each (repository, revision) resolved once, so a
+ * universe of many packages in few repositories stays cheap.
+ */
 static void resolve_revisions(struct run *run)
 {
 	struct build_session *s = run->s;
@@ -365,29 +382,38 @@ static void resolve_revisions(struct run *run)
 	snprintf(mirrors, sizeof(mirrors), "%s/mirrors", s->cache);
 	for (size_t i = 0; i < run->n_jobs; i++) {
 		struct job *j = &run->jobs[i];
-		/* Jobs of one package on other targets share the answer. */
+		const struct rp_package *p = &s->u->packages[j->package];
+		const char *rev = j->rev ? j->rev : p->branch;
+		int fetched = 0;
 		size_t k;
-		for (k = 0; k < i && run->jobs[k].package != j->package; k++)
-			;
+		for (k = 0; k < i; k++) {
+			const struct job *o = &run->jobs[k];
+			const struct rp_package *op = &s->u->packages[o->package];
+			if (strcmp(op->repo, p->repo) != 0)
+				continue;
+			fetched = 1;
+			if (strcmp(o->rev ? o->rev : op->branch, rev) == 0)
+				break;
+		}
 		if (k < i) {
-			memcpy(j->r->commit, run->jobs[k].r->commit, sizeof(j->r->commit));
-			memcpy(j->tree, run->jobs[k].tree, sizeof(j->tree));
-			if (run->jobs[k].r->outcome == BUILD_ERROR && !j->r->commit[0]) {
+			const struct job *o = &run->jobs[k];
+			memcpy(j->r->commit, o->r->commit, sizeof(j->r->commit));
+			memcpy(j->tree, o->tree, sizeof(j->tree));
+			if (!o->r->commit[0]) {
 				j->r->outcome = BUILD_ERROR;
-				memcpy(j->r->first_error, run->jobs[k].r->first_error, sizeof(j->r->first_error));
-				memcpy(j->r->category, run->jobs[k].r->category, sizeof(j->r->category));
+				memcpy(j->r->first_error, o->r->first_error, sizeof(j->r->first_error));
+				memcpy(j->r->category, o->r->category, sizeof(j->r->category));
 			}
 			continue;
 		}
-		const struct rp_package *p = &s->u->packages[j->package];
 		struct mirror *m = NULL;
 		struct rp_error err;
 		git_oid commit, tree;
 		int rc = mirror_open(mirrors, p->repo, s->u->dir, &m, &err);
-		if (rc == 0 && !s->opts.offline)
+		if (rc == 0 && !s->opts.offline && !fetched)
 			rc = mirror_fetch(m, &err);
 		if (rc == 0)
-			rc = mirror_resolve(m, j->rev ? j->rev : p->branch, &commit, &err);
+			rc = mirror_resolve(m, rev, &commit, &err);
 		if (rc == 0)
 			rc = mirror_tree_of(m, &commit, &tree, &err);
 		mirror_close(m);
@@ -522,7 +548,7 @@ static void schedule(struct run *run)
 	int progressed = 1;
 	while (progressed) {
 		progressed = 0;
-		for (size_t i = 0; i < run->n_jobs && run->running < run->s->opts.jobs; i++) {
+		for (size_t i = 0; i < run->n_jobs && run->running < 2 * run->s->opts.jobs + 2; i++) {
 			struct job *j = &run->jobs[i];
 			if (j->state != JOB_WAITING || j->waiting)
 				continue;
@@ -588,6 +614,8 @@ static void work_prepare(uv_work_t *w)
 	for (size_t l = 0; l < j->n_layers; l++) {
 		const struct job *dj = &run->jobs[j->layers[l]];
 		struct store_artifact a;
+		if (strcmp(dj->r->output_hash, ARTIFACT_EMPTY_HASH) == 0)
+			continue;
 		pthread_mutex_lock(&s->store_lock);
 		rc = store_artifact_get(s->store, dj->r->key, "prefix", &a, err);
 		pthread_mutex_unlock(&s->store_lock);
@@ -628,7 +656,13 @@ static void on_prepared(struct backend_job *bjob, int status, const struct rp_er
 		return;
 	}
 	j->bjob = bjob;
-	start_step(j, 0);
+	struct run *run = j->run;
+	if (run->stepping < run->s->opts.jobs) {
+		run->stepping++;
+		start_step(j, 0);
+	} else {
+		run->step_queue[run->queue_tail++] = j->index;
+	}
 }
 
 static void after_prepare(uv_work_t *w, int status)
@@ -660,7 +694,13 @@ static void on_finished(struct backend_job *bjob, int status, const struct rp_er
 
 static void end_steps(struct job *j)
 {
+	struct run *run = j->run;
 	struct rp_error err;
+	/* The slot passes to the next prepared job. */
+	if (run->queue_head < run->queue_tail)
+		start_step(&run->jobs[run->step_queue[run->queue_head++]], 0);
+	else
+		run->stepping--;
 	if (backend_finish_job(j->bjob, on_finished, j, &err) < 0) {
 		fail_infrastructure(j, err.msg);
 		j->bjob = NULL;
@@ -731,6 +771,12 @@ static void start_step(struct job *j, int test)
 	struct build_session *s = j->run->s;
 	const struct rp_package *p = &s->u->packages[j->package];
 	struct rp_error err;
+	if (j->run->cancelling) {
+		/* Prepared while the run was being cancelled: it never starts. */
+		j->build_res.status = STEP_CANCELLED;
+		end_steps(j);
+		return;
+	}
 	char **env = job_env(j);
 	j->in_test = test;
 	char *log = test ? j->test_log : j->build_log;
@@ -882,6 +928,11 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	plan_release(&plan);
 	if (rc < 0)
 		goto out;
+	run.step_queue = malloc((run.n_jobs ? run.n_jobs : 1) * sizeof(*run.step_queue));
+	if (!run.step_queue) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto out;
+	}
 	resolve_revisions(&run);
 	if ((rc = uv_loop_init(&run.loop)) < 0) {
 		rc = rp_error_set(err, RP_EIO, "cannot start the event loop: %s", uv_strerror(rc));
@@ -906,6 +957,7 @@ out:
 		free(run.jobs[i].layers);
 	}
 	free(run.jobs);
+	free(run.step_queue);
 	if (rc < 0)
 		build_report_release(report);
 	return rc;

@@ -258,6 +258,10 @@ START_TEST(test_layers)
 	char again[ARTIFACT_HEX_LEN + 1];
 	ck_assert_int_eq(artifact_hash_dir(at("mine"), again, &err), 0);
 	ck_assert_str_eq(again, out.content_hash);
+	/* An empty prefix has the well-known empty hash. */
+	ck_assert_int_eq(mkdir(at("empty"), 0755), 0);
+	ck_assert_int_eq(artifact_hash_dir(at("empty"), again, &err), 0);
+	ck_assert_str_eq(again, ARTIFACT_EMPTY_HASH);
 	/* Replacing a dependency's file is refused. */
 	write_file(at("job/include/lib.h"), "int lib(int);\n", 0644);
 	ck_assert_int_eq(artifact_pack(at("job"), layer, at("bad.tar.zst"), &out, &err), RP_EINVAL);
