@@ -347,61 +347,118 @@ check_flags_and_reproducibility() {
         fail "unikernel: CFLAGS=--coverage was ignored (no .gcda)"
 }
 
+# commit_at NAME EPOCH: the last commit of NAME's branch made at or before EPOCH
+commit_at() {
+    local c t
+    while read -r c t; do
+        if [ "$t" -le "$2" ]; then
+            echo "$c"
+            return 0
+        fi
+    done < <(git -C "$U/repos/$1" log --format='%H %ct' main)
+    fail "$1 has no commit before $2"
+}
+
 check_api_break() {
-    local brk good pkg log other err ethif_before tcpip_before
+    local brk good pkg log other err before brk_time rev
     brk=$(one scenarios.api_break.commit)
     good=$(one scenarios.api_break.good)
     err=$(one scenarios.api_break.error_contains)
-    ethif_before=$(one scenarios.api_break.adapted.ethif.before)
-    tcpip_before=$(one scenarios.api_break.adapted.tcpip.before)
     [ "$(git -C "$U/repos/cstruct" rev-parse "$brk^")" = "$good" ] || fail "good is not the parent of the break"
-    [ "$(sget scenarios.api_break.breaks | xargs)" = "ethif tcpip" ] || fail "breaks is not [ethif, tcpip]"
+    [ "$(sget scenarios.api_break.breaks | xargs)" = "dns ethif" ] || fail "breaks is not [dns, ethif]"
+    [ "$(sget scenarios.api_break.still_build | xargs)" = "checkseum tcpip unikernel" ] ||
+        fail "still_build is not [checkseum, tcpip, unikernel]"
     git -C "$U/repos/cstruct" show "$brk:Makefile" | grep -q '^VERSION = 2\.0\.0$' || fail "no bump to 2.0.0"
     git -C "$U/repos/cstruct" show "$good:Makefile" | grep -q '^VERSION = 1\.' || fail "the parent is not 1.x"
+    # The two broken packages do not depend on each other, so that a CI
+    # reports two regressions, and skips what is downstream of them.
+    for pkg in dns ethif; do
+        case " ${CLOSURE[$pkg]} " in
+        *" dns "* | *" ethif "*) fail "$pkg depends on dns or ethif" ;;
+        esac
+    done
+    for pkg in dns ethif; do
+        before=$(one "scenarios.api_break.adapted.$pkg.before")
+        [ "$(git -C "$U/repos/$pkg" rev-parse "$(one "scenarios.api_break.adapted.$pkg.commit")^")" = "$before" ] ||
+            fail "$pkg: before is not the parent of the adapting commit"
+        [ "$(one "scenarios.api_break.adapted.$pkg.subject")" = "Adapt to cstruct 2.0 API" ] ||
+            fail "$pkg: the adapting commit has another subject"
+        git -C "$U/repos/$pkg" merge-base --is-ancestor "$(one "scenarios.api_break.adapted.$pkg.commit")" main ||
+            fail "$pkg: the adapting commit is not on main"
+    done
     build cstruct "$brk" cs@v2
     build cstruct "$good" cs@v1
 
-    # The packages before they adapted: they build against 1.x ...
-    build ethif "$ethif_before" ethif-old@v1 cs@v1
+    # The base: cstruct 1.x, dns and ethif before they adapted, the others at
+    # their heads. Everything builds and passes its tests ...
+    build dns "$(one scenarios.api_break.adapted.dns.before)" dns-old@v1 cs@v1
+    build ethif "$(one scenarios.api_break.adapted.ethif.before)" ethif-old@v1 cs@v1
     build checkseum main checkseum@v1 cs@v1
-    build tcpip "$tcpip_before" tcpip-old@v1 \
-        cs@v1 checkseum@v1 ipaddr@head ethif-old@v1
-    run_tests tcpip tcpip-old@v1 cs@v1 checkseum@v1 ipaddr@head ethif-old@v1 ||
-        fail "tcpip before adapting fails its tests against cstruct 1.x"
+    build tcpip main tcpip@v1 cs@v1 checkseum@v1 ipaddr@head ethif-old@v1
+    build unikernel main unikernel@v1 cs@v1 checkseum@v1 ipaddr@head ethif-old@v1 dns-old@v1 tcpip@v1
+    run_tests dns dns-old@v1 cs@v1 || fail "dns before adapting fails its tests against cstruct 1.x"
+    run_tests ethif ethif-old@v1 cs@v1 || fail "ethif before adapting fails its tests against cstruct 1.x"
+    run_tests tcpip tcpip@v1 cs@v1 checkseum@v1 ipaddr@head ethif-old@v1 ||
+        fail "tcpip at its head fails its tests against cstruct 1.x"
+    run_tests unikernel unikernel@v1 cs@v1 checkseum@v1 ipaddr@head ethif-old@v1 dns-old@v1 tcpip@v1 ||
+        fail "unikernel at its head fails its tests against cstruct 1.x"
 
-    # ... and not against 2.0.0, with a compile error about cs_get_be16.
-    build checkseum main checkseum@v2 cs@v2
-    build ethif main ethif@v2 cs@v2
-    if build ethif "$ethif_before" ethif-old@v2 cs@v2; then
-        fail "ethif before adapting builds against cstruct 2.0.0"
-    fi
-    if build tcpip "$tcpip_before" tcpip-old@v2 \
-        cs@v2 checkseum@v2 ipaddr@head ethif@v2; then
-        fail "tcpip before adapting builds against cstruct 2.0.0"
-    fi
-    for pkg in ethif-old@v2 tcpip-old@v2; do
-        log=$LOGS/build.$pkg.log
-        grep -qF "$err" "$log" || fail "$pkg: the error is not about cs_get_be16"
-        grep -Eq 'error: (too few arguments|incompatible)' "$log" || fail "$pkg: not a compile error"
+    # ... and with cstruct at the break, dns and ethif before they adapted
+    # fail, with a compile error about cs_get_be16.
+    for pkg in dns ethif; do
+        before=$(one "scenarios.api_break.adapted.$pkg.before")
+        if build "$pkg" "$before" "$pkg-old@v2" cs@v2; then
+            fail "$pkg before adapting builds against cstruct 2.0.0"
+        fi
+        log=$LOGS/build.$pkg-old@v2.log
+        grep -qF "$err" "$log" || fail "$pkg-old@v2: the error is not about cs_get_be16"
+        grep -Eq 'error: (too few arguments|incompatible)' "$log" || fail "$pkg-old@v2: not a compile error"
     done
 
-    # Every other direct reverse dependency of cstruct still builds.
-    [ "$(sget scenarios.api_break.still_build | xargs)" = "checkseum dns unikernel" ] ||
-        fail "still_build is not [checkseum, dns, unikernel]"
+    # Every other direct reverse dependency of cstruct still builds against
+    # 2.0.0, at its head and as it was when the break landed.
+    brk_time=$(git -C "$U/repos/cstruct" log -1 --format=%ct "$brk")
+    build checkseum main checkseum@v2 cs@v2
+    build ethif main ethif@v2 cs@v2
     build dns main dns@v2 cs@v2
     build tcpip main tcpip@v2 cs@v2 checkseum@v2 ipaddr@head ethif@v2
     build unikernel main unikernel@v2 cs@v2 checkseum@v2 ipaddr@head ethif@v2 dns@v2 tcpip@v2
+    rev=$(commit_at checkseum "$brk_time")
+    build checkseum "$rev" checkseum-at-break@v2 cs@v2
+    rev=$(commit_at tcpip "$brk_time")
+    build tcpip "$rev" tcpip-at-break@v2 cs@v2 checkseum@v2 ipaddr@head ethif@v2
     for other in $ORDER; do
         case " ${DIRECT[$other]} " in *" cstruct "*) ;; *) continue ;; esac
-        case $other in ethif | tcpip) continue ;; esac
+        case $other in dns | ethif) continue ;; esac
         case " $(sget scenarios.api_break.still_build | xargs) " in
         *" $other "*) ;;
         *) fail "$other depends on cstruct but is in neither breaks nor still_build" ;;
         esac
     done
-    # and the adapted commits are what the heads build from
-    for pkg in ethif tcpip; do
-        git -C "$U/repos/$pkg" merge-base --is-ancestor "$(one "scenarios.api_break.adapted.$pkg.commit")" main
+}
+
+# Only cstruct itself and the two packages the break names use cs_get_be16:
+# nothing else mentions it at its head, or at any commit since the break.
+check_api_break_callers() {
+    local p c t brk_time
+    brk_time=$(git -C "$U/repos/cstruct" log -1 --format=%ct "$(one scenarios.api_break.commit)")
+    for p in $ORDER; do
+        case $p in
+        cstruct) continue ;;
+        dns | ethif)
+            git -C "$U/repos/$p" grep -q 'cs_get_be16(.*&' main -- || fail "$p does not call the 2.0 cs_get_be16 at its head"
+            continue ;;
+        esac
+        if git -C "$U/repos/$p" grep -n cs_get_be16 main --; then
+            fail "$p mentions cs_get_be16 at its head"
+        fi
+        while read -r c t; do
+            [ "$t" -ge "$brk_time" ] || continue
+            if git -C "$U/repos/$p" grep -n cs_get_be16 "$c" --; then
+                fail "$p mentions cs_get_be16 at $c, after the break"
+            fi
+        done < <(git -C "$U/repos/$p" log --format='%H %ct' main)
+        echo "$p: no cs_get_be16"
     done
 }
 
@@ -568,7 +625,8 @@ run_check "ripple.json: versions of the heads, the dependency graph, not in topo
 run_check "every package builds and passes its tests at its head, in topological order" check_heads
 run_check "installs: pkg-config files, sonames, headers, no rpath" check_installs
 run_check "CFLAGS/LDFLAGS are honoured and builds do not depend on their directory" check_flags_and_reproducibility
-run_check "api_break: cstruct 2.0.0 breaks exactly ethif and tcpip, with a compile error" check_api_break
+run_check "api_break: cstruct 2.0.0 breaks exactly dns and ethif, with a compile error" check_api_break
+run_check "api_break: nothing but cstruct, dns and ethif uses cs_get_be16 at its head or since the break" check_api_break_callers
 run_check "api_addition: cstruct 1.1.0 only adds declarations" check_api_addition
 run_check "regression: ipaddr's own tests pass, tcpip's fail; before it tcpip passes" check_regression
 run_check "unbuildable: the WIP commit fails to build, its neighbours build" check_unbuildable
