@@ -91,13 +91,14 @@ int report_build_markdown(FILE *out, const struct rp_universe *u, const struct b
 
 static json_t *job_json(const struct rp_universe *u, const struct build_job_report *j)
 {
-	return json_pack("{s:s, s:s, s:s, s:b, s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?}", "package",
+	return json_pack("{s:s, s:s, s:s, s:b, s:b, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?, s:I}", "package",
 			 pkg_name(u, j), "target", target_name(u, j), "result", build_outcome_name(j->outcome), "cached",
 			 j->cached, "changed", j->changed, "commit", j->commit[0] ? j->commit : NULL, "build_key",
 			 j->key[0] ? j->key : NULL, "failed_step", j->failed_step, "category",
 			 j->category[0] ? j->category : NULL, "first_error", j->first_error[0] ? j->first_error : NULL,
 			 "output_hash", j->output_hash[0] ? j->output_hash : NULL, "duration_ms",
-			 (json_int_t)j->duration_ms, "log", j->log_path[0] ? j->log_path : NULL);
+			 (json_int_t)j->duration_ms, "log", j->log_path[0] ? j->log_path : NULL, "attempts",
+			 (json_int_t)j->attempts);
 }
 
 static int dump(FILE *out, json_t *doc)

@@ -536,6 +536,7 @@ static void start_job(struct job *j)
 		return;
 	}
 	j->state = JOB_RUNNING;
+	j->r->attempts = 1;
 	run->running++;
 	j->work.data = j;
 	uv_queue_work(&run->loop, &j->work, work_prepare, after_prepare);
@@ -885,7 +886,23 @@ static void work_pack(uv_work_t *w)
 static void after_pack(uv_work_t *w, int status)
 {
 	struct job *j = w->data;
+	struct run *run = j->run;
 	(void)status;
+	/*
+	 * The machine failed, not the code: run the job again from a fresh
+	 * workspace, up to BUILD_INFRA_ATTEMPTS times in all.
+	 */
+	if (j->r->outcome == BUILD_ERROR && j->r->attempts < BUILD_INFRA_ATTEMPTS && !run->cancelling) {
+		j->r->attempts++;
+		j->r->outcome = BUILD_PASS;
+		j->r->failed_step = NULL;
+		j->r->category[0] = j->r->first_error[0] = j->r->output_hash[0] = j->r->log_path[0] = '\0';
+		memset(&j->build_res, 0, sizeof(j->build_res));
+		memset(&j->test_res, 0, sizeof(j->test_res));
+		j->in_test = 0;
+		uv_queue_work(&run->loop, &j->work, work_prepare, after_prepare);
+		return;
+	}
 	job_done(j);
 }
 

@@ -16,7 +16,10 @@
  *   layered into the job's prefix, the build step and then the test step run
  *   in the target's backend, what the build added to the prefix is archived,
  *   and the result is recorded under the key (pass and fail only: an
- *   infrastructure error, a timeout or a cancellation is never cached).
+ *   infrastructure error, a timeout or a cancellation is never cached). A job
+ *   that failed for the infrastructure's sake (the backend, the disk, a log
+ *   the classifier calls infrastructure) is run again, up to
+ *   BUILD_INFRA_ATTEMPTS times, and is never blamed on the code.
  * - A job whose dependency's build failed is `skipped`, naming the root
  *   failure it cascades from. A dependency whose tests failed still has an
  *   output, so its dependents are built.
@@ -72,7 +75,11 @@ struct build_job_report {
 	long cause;               /* skipped: index of the root failure; else -1 */
 	uint64_t duration_ms;
 	char log_path[4096];      /* the failed step's log (or the test log of a pass); "" when none */
+	unsigned attempts;        /* runs of the job: more than one when infrastructure failed */
 };
+
+/* A job the infrastructure failed is run again, up to this many times in all. */
+#define BUILD_INFRA_ATTEMPTS 3
 
 struct build_report {
 	struct build_job_report *jobs; /* in the order they could run */

@@ -102,7 +102,18 @@ check "an unreachable repository is an error, not a failure" '[ "$(result gone i
 check "the error says why" \
 	'jq -r ".jobs[0].first_error" $work/gone.json | grep -q "cannot fetch.*no-such-repository"'
 
-# 9. At test time, shared libraries resolve to the job's dependency builds, not the host's.
+# 9. An infrastructure failure (the disk, here said by the step) is retried and never blamed on the code.
+jq '(.packages[] | select(.name == "ipaddr") | .build) = "echo \"write error: No space left on device\"; exit 1"' \
+	stable.json >disk.json
+run disk build -m disk.json --all --only ipaddr --target unix --no-cache
+check "a full disk is an error, not a failure" '[ "$(result disk ipaddr)" = error ]'
+check "it was tried 3 times" '[ "$(jq ".jobs[] | select(.package == \"ipaddr\") | .attempts" $work/disk.json)" -eq 3 ]'
+check "it is classified as infrastructure" \
+	'[ "$(jq -r ".jobs[] | select(.package == \"ipaddr\") | .category" $work/disk.json)" = infrastructure ]'
+run disk2 build -m disk.json --all --only ipaddr --target unix
+check "an infrastructure failure is never cached" '[ "$(jq .cached $work/disk2.json)" -eq 0 ]'
+
+# 10. At test time, shared libraries resolve to the job's dependency builds, not the host's.
 jq '(.packages[] | select(.name == "checkseum") | .test) = "make tests/test_random && ldd tests/test_random | grep -q \"libcstruct.* => /ripple/prefix/lib/libcstruct\""' \
 	stable.json >ldd.json
 run ldd build -m ldd.json --all --only checkseum --target unix --no-cache
