@@ -5,12 +5,13 @@
  * The scan (design notes: docs/internals/classify.md): lines are normalized
  * into a bounded chunk of about 64 KiB, one line after another separated by
  * '\n', and each rule runs ONCE over the whole chunk in multi-line mode, so
- * PCRE2's JIT does the searching instead of one call per rule per line. A match
- * is then checked against its line alone, which keeps the one-line semantics
- * the table promises even when a pattern could run past a '\n'. Rules are
- * sorted by priority, highest first; a chunk only runs the rules that can
- * still beat what earlier chunks found, and a rule of equal priority only the
- * lines before the chunk's own find.
+ * PCRE2's JIT does the searching instead of one call per rule per line; a rule
+ * with a literal prefilter (see "literal prefilters") has the literal searched
+ * instead. A match is then checked against its line alone, which keeps the
+ * one-line semantics the table promises even when a pattern could run past a
+ * '\n'. Rules are sorted by priority, highest first; a chunk only runs the
+ * rules that can still beat what earlier chunks found, and a rule of equal
+ * priority only the lines before the chunk's own find.
  */
 #include "reports/classify.h"
 
@@ -61,17 +62,19 @@ struct classify__rule {
 struct classifier {
 	struct classify__rule *rules; /* highest priority first; table order within a priority */
 	size_t n_rules;
-	uint32_t ovector_pairs;     /* enough for the rule with the most groups */
+	uint32_t ovector_pairs; /* enough for the rule with the most groups */
 	pcre2_match_context *mctx;
 };
 
 /* ---- categories ---- */
 
+/* clang-format off */
 static const char *const classify__category_names[] = {
 #define CLASSIFY__CAT_NAME(name, text) text,
 	CLASSIFY_CATEGORY_MAP(CLASSIFY__CAT_NAME)
 #undef CLASSIFY__CAT_NAME
 };
+/* clang-format on */
 
 const char *classify_category_name(enum classify_category category)
 {
@@ -232,7 +235,7 @@ static long classify__lint_classes(const char *re, size_t n)
  * anything it does not know it gives up, and the rule is searched with its own
  * regex. Whatever it derives is a necessary condition, never a guess:
  * - a sequence needs all its mandatory items, so any one item's set will do;
- *   the best (longest shortest literal, then fewest literals) is kept;
+ *   the best is kept (long literals, and one literal rather than several);
  * - an alternation needs one of its branches: the union of their sets;
  * - optional items (?, *, {0,}) and assertions need nothing;
  * - option settings ((?i), (?x) ...), verbs, conditionals, \Q and unknown
@@ -265,10 +268,22 @@ static unsigned classify__lits_min(const struct classify__lits *l)
 	return m;
 }
 
+/*
+ * How good a set is as a prefilter: its shortest literal, doubled for a single
+ * literal, which PCRE2's JIT searches with SIMD, while an alternation makes it
+ * try every position.
+ */
+static unsigned classify__lits_score(const struct classify__lits *l)
+{
+	return l->n == 1 ? 2 * classify__lits_min(l) : classify__lits_min(l);
+}
+
 static void classify__lits_consider(struct classify__lits *best, const struct classify__lits *x)
 {
-	unsigned mx = classify__lits_min(x), mb = classify__lits_min(best);
-	if (mx > mb || (mx == mb && mx > 0 && x->n < best->n))
+	unsigned sx = classify__lits_score(x), sb = classify__lits_score(best);
+	if (classify__lits_min(x) < CLASSIFY__LIT_MIN)
+		return;
+	if (sx > sb || (sx == sb && sx > 0 && x->n < best->n))
 		*best = *x;
 }
 
@@ -357,17 +372,18 @@ static void classify__rx_seq(struct classify__rx *rx, struct classify__lits *bes
 	best->n = 0;
 	run.n = 1;
 	run.len[0] = 0;
-#define CLASSIFY__FLUSH()                                                 \
-	do {                                                              \
-		if (run.len[0])                                           \
-			classify__lits_consider(best, &run);              \
-		run.len[0] = 0;                                           \
+#define CLASSIFY__FLUSH()                                                                                    \
+	do {                                                                                                 \
+		if (run.len[0])                                                                              \
+			classify__lits_consider(best, &run);                                                 \
+		run.len[0] = 0;                                                                              \
 	} while (0)
 	while (!rx->fail && rx->p < rx->end && *rx->p != '|' && *rx->p != ')') {
 		char c = *rx->p;
 		if (c == '\\') {
 			char e = rx->p + 1 < rx->end ? rx->p[1] : '\0';
-			if (e && !((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))) {
+			if (e &&
+			    !((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))) {
 				rx->p += 2;
 				goto literal;
 			}
@@ -410,7 +426,8 @@ static void classify__rx_seq(struct classify__rx *rx, struct classify__lits *bes
 				} else if (k == '<' && q + 2 < rx->end && (q[2] == '=' || q[2] == '!')) {
 					q += 3;
 					assertion = 1;
-				} else if (k == '<' || k == '\'' || (k == 'P' && q + 2 < rx->end && q[2] == '<')) {
+				} else if (k == '<' || k == '\'' ||
+					   (k == 'P' && q + 2 < rx->end && q[2] == '<')) {
 					char close = k == '\'' ? '\'' : '>';
 					q += k == 'P' ? 3 : 2;
 					while (q < rx->end && *q != close)
@@ -487,7 +504,8 @@ static size_t classify__prefilter_text(const char *re, size_t n, char *out, size
 		}
 		for (unsigned k = 0; k < lits.len[i]; k++) {
 			unsigned char b = (unsigned char)lits.s[i][k];
-			int alnum = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9');
+			int alnum =
+			    (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9');
 			int w = alnum ? 1 : 4;
 			if (o + (size_t)w >= size)
 				return 0;
@@ -526,7 +544,8 @@ static int classify__map_groups(struct classify__rule *rule, char *bad, size_t b
 			if (!strcmp(gname, classify__group_names[g]))
 				break;
 		if (g == G__N) {
-			snprintf(bad, bad_size, "unknown group name \"%s\" (expected file, line, col, msg or subject)",
+			snprintf(bad, bad_size,
+				 "unknown group name \"%s\" (expected file, line, col, msg or subject)",
 				 gname);
 			return -1;
 		}
@@ -534,7 +553,8 @@ static int classify__map_groups(struct classify__rule *rule, char *bad, size_t b
 		for (k = 0; k < CLASSIFY__MAX_DUPS && rule->groups[g][k]; k++)
 			;
 		if (k == CLASSIFY__MAX_DUPS) {
-			snprintf(bad, bad_size, "group \"%s\" is named more than %d times", gname, CLASSIFY__MAX_DUPS);
+			snprintf(bad, bad_size, "group \"%s\" is named more than %d times", gname,
+				 CLASSIFY__MAX_DUPS);
 			return -1;
 		}
 		rule->groups[g][k] = number;
@@ -566,68 +586,78 @@ static int classify__compile_rule(struct classifier *c, const char *line, const 
 	rule->table_line = lineno;
 	if (!classify__field(&p, end, cat, sizeof(cat)) || !classify__field(&p, end, prio, sizeof(prio)) ||
 	    !classify__field(&p, end, flags, sizeof(flags))) {
-		ret = rp_error_set(err, RP_EINVAL, "%s:%u: expected CATEGORY PRIORITY FLAGS ID REGEX", name, lineno);
+		ret = rp_error_set(err, RP_EINVAL, "%s:%u: expected CATEGORY PRIORITY FLAGS ID REGEX", name,
+				   lineno);
 		goto out;
 	}
 	if (!classify__field(&p, end, rule->id, sizeof(rule->id)) || !classify__valid_id(rule->id)) {
-		ret = rp_error_set(err, RP_EINVAL, "%s:%u: expected a rule id of 1 to %d characters a-z, 0-9 and -",
-				   name, lineno, CLASSIFY_RULE_MAX - 1);
+		ret = rp_error_set(err, RP_EINVAL,
+				   "%s:%u: expected a rule id of 1 to %d characters a-z, 0-9 and -", name,
+				   lineno, CLASSIFY_RULE_MAX - 1);
 		goto out;
 	}
 	category = classify_category_from_name(cat);
 	if (category < 0) {
-		ret = rp_error_set(err, RP_EINVAL, "%s:%u: rule \"%s\": unknown category \"%s\"", name, lineno,
-				   rule->id, cat);
+		ret = rp_error_set(err, RP_EINVAL, "%s:%u: rule \"%s\": unknown category \"%s\"", name,
+				   lineno, rule->id, cat);
 		goto out;
 	}
 	rule->category = (enum classify_category)category;
 	v = strtol(prio, &endp, 10);
 	if (*endp || v < 1 || v > CLASSIFY__PRIORITY_MAX) {
-		ret = rp_error_set(err, RP_EINVAL, "%s:%u: rule \"%s\": priority \"%s\" is not a number from 1 to %d",
-				   name, lineno, rule->id, prio, CLASSIFY__PRIORITY_MAX);
+		ret = rp_error_set(err, RP_EINVAL,
+				   "%s:%u: rule \"%s\": priority \"%s\" is not a number from 1 to %d", name,
+				   lineno, rule->id, prio, CLASSIFY__PRIORITY_MAX);
 		goto out;
 	}
 	rule->priority = (int)v;
 	if (classify__parse_flags(flags, &rule->flags) < 0) {
-		ret = rp_error_set(err, RP_EINVAL, "%s:%u: rule \"%s\": flags \"%s\": expected - or a list of infra, cont",
+		ret = rp_error_set(err, RP_EINVAL,
+				   "%s:%u: rule \"%s\": flags \"%s\": expected - or a list of infra, cont",
 				   name, lineno, rule->id, flags);
 		goto out;
 	}
 	while (p < end && classify__is_blank(*p))
 		p++;
 	if (p == end) {
-		ret = rp_error_set(err, RP_EINVAL, "%s:%u: rule \"%s\": the regex is missing", name, lineno, rule->id);
+		ret = rp_error_set(err, RP_EINVAL, "%s:%u: rule \"%s\": the regex is missing", name, lineno,
+				   rule->id);
 		goto out;
 	}
 	for (size_t i = 0; i < c->n_rules; i++)
 		if (!strcmp(c->rules[i].id, rule->id)) {
-			ret = rp_error_set(err, RP_EINVAL, "%s:%u: rule \"%s\" is defined twice (first on line %u)", name,
+			ret = rp_error_set(err, RP_EINVAL,
+					   "%s:%u: rule \"%s\" is defined twice (first on line %u)", name,
 					   lineno, rule->id, c->rules[i].table_line);
 			goto out;
 		}
 	long lint = classify__lint_classes(p, (size_t)(end - p));
 	if (lint >= 0) {
-		ret = rp_error_set(err, RP_EINVAL,
-				   "%s:%u:%ld: rule \"%s\": the negated class at offset %ld does not exclude \\n "
-				   "(write [^...\\n]: a match must stay on one line)",
-				   name, lineno, (long)(p - line) + lint + 1, rule->id, lint);
+		ret = rp_error_set(
+		    err, RP_EINVAL,
+		    "%s:%u:%ld: rule \"%s\": the negated class at offset %ld does not exclude \\n "
+		    "(write [^...\\n]: a match must stay on one line)",
+		    name, lineno, (long)(p - line) + lint + 1, rule->id, lint);
 		if (err)
 			err->line = (int)lineno, err->column = (int)((p - line) + lint + 1);
 		goto out;
 	}
 	rule->code = pcre2_compile((PCRE2_SPTR)p, (PCRE2_SIZE)(end - p),
-				   PCRE2_MULTILINE | PCRE2_DUPNAMES | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP, &errcode, &erroff,
-				   NULL);
+				   PCRE2_MULTILINE | PCRE2_DUPNAMES | PCRE2_NEVER_UTF | PCRE2_NEVER_UCP,
+				   &errcode, &erroff, NULL);
 	if (!rule->code) {
 		PCRE2_UCHAR msg[160];
-		if (errcode == PCRE2_ERROR_NOMEMORY || pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0) {
-			ret = rp_error_set(err, errcode == PCRE2_ERROR_NOMEMORY ? RP_ENOMEM : RP_EINVAL,
-					   "%s:%u: rule \"%s\": the regex cannot be compiled (PCRE2 error %d)", name, lineno,
-					   rule->id, errcode);
+		if (errcode == PCRE2_ERROR_NOMEMORY ||
+		    pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0) {
+			ret =
+			    rp_error_set(err, errcode == PCRE2_ERROR_NOMEMORY ? RP_ENOMEM : RP_EINVAL,
+					 "%s:%u: rule \"%s\": the regex cannot be compiled (PCRE2 error %d)",
+					 name, lineno, rule->id, errcode);
 		} else {
-			ret = rp_error_set(err, RP_EINVAL, "%s:%u:%ld: rule \"%s\": regex error at offset %lu: %s", name,
-					   lineno, (long)(p - line) + (long)erroff + 1, rule->id, (unsigned long)erroff,
-					   (const char *)msg);
+			ret = rp_error_set(err, RP_EINVAL,
+					   "%s:%u:%ld: rule \"%s\": regex error at offset %lu: %s", name,
+					   lineno, (long)(p - line) + (long)erroff + 1, rule->id,
+					   (unsigned long)erroff, (const char *)msg);
 		}
 		if (err)
 			err->line = (int)lineno, err->column = (int)((p - line) + (long)erroff + 1);
@@ -642,11 +672,13 @@ static int classify__compile_rule(struct classifier *c, const char *line, const 
 	char pf[CLASSIFY__LIT_MAX * (CLASSIFY__LIT_LEN * 4 + 1) + 1];
 	size_t pfn = classify__prefilter_text(p, (size_t)(end - p), pf, sizeof(pf));
 	if (pfn) {
-		rule->prefilter = pcre2_compile((PCRE2_SPTR)pf, pfn, PCRE2_NEVER_UTF | PCRE2_NEVER_UCP, &errcode, &erroff,
-						NULL);
+		rule->prefilter = pcre2_compile((PCRE2_SPTR)pf, pfn, PCRE2_NEVER_UTF | PCRE2_NEVER_UCP,
+						&errcode, &erroff, NULL);
 		if (!rule->prefilter) {
-			ret = rp_error_set(err, RP_ENOMEM, "%s:%u: rule \"%s\": cannot compile its prefilter (PCRE2 error %d)",
-					   name, lineno, rule->id, errcode);
+			ret =
+			    rp_error_set(err, RP_ENOMEM,
+					 "%s:%u: rule \"%s\": cannot compile its prefilter (PCRE2 error %d)",
+					 name, lineno, rule->id, errcode);
 			goto out;
 		}
 		(void)pcre2_jit_compile(rule->prefilter, PCRE2_JIT_COMPLETE);
@@ -693,7 +725,8 @@ int classify__compile_table(const char *text, size_t len, const char *name, stru
 			size_t ncap = cap ? cap * 2 : 64;
 			struct classify__rule *n = realloc(c->rules, ncap * sizeof(*n));
 			if (!n) {
-				ret = rp_error_set(err, RP_ENOMEM, "out of memory compiling the classification rules");
+				ret = rp_error_set(err, RP_ENOMEM,
+						   "out of memory compiling the classification rules");
 				goto out;
 			}
 			c->rules = n;
@@ -717,7 +750,8 @@ out:
 
 int classify_init(struct classifier **out, struct rp_error *err)
 {
-	return classify__compile_table(classify__patterns_txt, classify__patterns_txt_len, "patterns.txt", out, err);
+	return classify__compile_table(classify__patterns_txt, classify__patterns_txt_len, "patterns.txt",
+				       out, err);
 }
 
 /* ---- lines ---- */
@@ -867,7 +901,8 @@ static void classify__put(char *dst, size_t size, const char *src, size_t n, int
 			i += len;
 			if (cp == '\t' || cp == '\n')
 				from = &sp, len = 1;
-			else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
+			else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 ||
+				 cp == 0x2029)
 				from = &q, len = 1;
 		}
 		if (o + len > size - 1) {
@@ -900,7 +935,7 @@ struct classify__scan {
 	size_t orig[CLASSIFY__CHUNK_LINES];   /* offset of the raw line in the log */
 	size_t lineno[CLASSIFY__CHUNK_LINES]; /* its 1-based number */
 	/* the best line so far */
-	long best;                            /* rule index, or -1 */
+	long best; /* rule index, or -1 */
 	size_t best_len, best_orig, best_lineno;
 	char best_text[CLASSIFY_LINE_MAX];
 	char scratch[CLASSIFY_LINE_MAX];
@@ -908,13 +943,14 @@ struct classify__scan {
 	char chunk[CLASSIFY__CHUNK];
 };
 
-static int classify__match(const struct classify__scan *s, const struct classify__rule *rule, const char *text,
-			   size_t n)
+static int classify__match(const struct classify__scan *s, const struct classify__rule *rule,
+			   const char *text, size_t n)
 {
 	return pcre2_match(rule->code, (PCRE2_SPTR)text, n, 0, 0, s->md, s->c->mctx);
 }
 
-static int classify__line_matches(const struct classify__scan *s, const struct classify__rule *rule, size_t li)
+static int classify__line_matches(const struct classify__scan *s, const struct classify__rule *rule,
+				  size_t li)
 {
 	return classify__match(s, rule, s->chunk + s->start[li], s->start[li + 1] - 1 - s->start[li]) >= 0;
 }
@@ -1179,7 +1215,8 @@ int classify_log(const struct classifier *c, const char *log, size_t len, const 
 		classify__fill_match(s, out);
 		if (rule->category != CLASSIFY_UNKNOWN) {
 			out->category = rule->category;
-			out->infrastructure = rule->category == CLASSIFY_INFRASTRUCTURE || (rule->flags & CLASSIFY__F_INFRA);
+			out->infrastructure =
+			    rule->category == CLASSIFY_INFRASTRUCTURE || (rule->flags & CLASSIFY__F_INFRA);
 		}
 	} else {
 		size_t orig = 0, lineno = 0, k = classify__last_line(s, n_lines, &orig, &lineno);
@@ -1234,7 +1271,8 @@ int classify__self_test(const struct classifier *c, const char *text, size_t len
 		p = nl ? nl + 1 : end;
 		if (e - s >= 3 && !memcmp(s, "#> ", 3)) {
 			if (n_examples == 16)
-				return rp_error_set(err, RP_EINVAL, "%s:%u: more than 16 examples for one rule", name,
+				return rp_error_set(err, RP_EINVAL,
+						    "%s:%u: more than 16 examples for one rule", name,
 						    lineno);
 			examples[n_examples] = s + 3;
 			example_len[n_examples] = (size_t)(e - s - 3);
@@ -1246,21 +1284,24 @@ int classify__self_test(const struct classifier *c, const char *text, size_t len
 		if (s == e || *s == '#')
 			continue;
 		if (classify__rule_id(s, e, id, sizeof(id)) < 0)
-			return rp_error_set(err, RP_EINVAL, "%s:%u: expected CATEGORY PRIORITY FLAGS ID REGEX", name,
-					    lineno);
+			return rp_error_set(err, RP_EINVAL,
+					    "%s:%u: expected CATEGORY PRIORITY FLAGS ID REGEX", name, lineno);
 		if (n_examples == 0)
-			return rp_error_set(err, RP_EINVAL, "%s:%u: rule \"%s\" has no example (a \"#> \" line above it)",
+			return rp_error_set(err, RP_EINVAL,
+					    "%s:%u: rule \"%s\" has no example (a \"#> \" line above it)",
 					    name, lineno, id);
 		for (int i = 0; i < n_examples; i++) {
 			struct classification cl;
 			int ret = classify_log(c, examples[i], example_len[i], NULL, &cl);
 			if (ret < 0)
-				return rp_error_set(err, ret, "%s:%u: %s", name, example_line[i], rp_strerror(ret));
+				return rp_error_set(err, ret, "%s:%u: %s", name, example_line[i],
+						    rp_strerror(ret));
 			if (strcmp(cl.rule, id))
-				return rp_error_set(err, RP_EINVAL,
-						    "%s:%u: the example of rule \"%s\" is matched by %s%s%s instead", name,
-						    example_line[i], id, cl.rule[0] ? "rule \"" : "no rule", cl.rule,
-						    cl.rule[0] ? "\"" : "");
+				return rp_error_set(
+				    err, RP_EINVAL,
+				    "%s:%u: the example of rule \"%s\" is matched by %s%s%s instead", name,
+				    example_line[i], id, cl.rule[0] ? "rule \"" : "no rule", cl.rule,
+				    cl.rule[0] ? "\"" : "");
 		}
 		n_examples = 0;
 	}

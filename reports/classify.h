@@ -51,23 +51,25 @@
 
 #include "core/error.h"
 
-#define CLASSIFY_CATEGORY_MAP(X)                                  \
-	X(UNKNOWN, "unknown")                                     \
-	X(COMPILE_ERROR, "compile_error")                         \
-	X(LINK_ERROR, "link_error")                               \
-	X(MISSING_DEPENDENCY, "missing_dependency")               \
-	X(TEST_FAILURE, "test_failure")                           \
-	X(SANITIZER, "sanitizer")                                 \
-	X(TIMEOUT, "timeout")                                     \
-	X(OUT_OF_MEMORY, "out_of_memory")                         \
+#define CLASSIFY_CATEGORY_MAP(X)                                                                             \
+	X(UNKNOWN, "unknown")                                                                                \
+	X(COMPILE_ERROR, "compile_error")                                                                    \
+	X(LINK_ERROR, "link_error")                                                                          \
+	X(MISSING_DEPENDENCY, "missing_dependency")                                                          \
+	X(TEST_FAILURE, "test_failure")                                                                      \
+	X(SANITIZER, "sanitizer")                                                                            \
+	X(TIMEOUT, "timeout")                                                                                \
+	X(OUT_OF_MEMORY, "out_of_memory")                                                                    \
 	X(INFRASTRUCTURE, "infrastructure")
 
+/* clang-format off */
 enum classify_category {
 #define CLASSIFY__CAT_ENUM(name, text) CLASSIFY_##name,
 	CLASSIFY_CATEGORY_MAP(CLASSIFY__CAT_ENUM)
 #undef CLASSIFY__CAT_ENUM
 	CLASSIFY__N_CATEGORIES
 };
+/* clang-format on */
 
 /* The category's name as in patterns.txt and reports ("compile_error"); "unknown" when out of range. */
 const char *classify_category_name(enum classify_category category);
@@ -91,23 +93,23 @@ enum classify_step {
 /* What the runner knows about the failure besides the log. All zero: nothing. */
 struct classify_hints {
 	enum classify_step step;
-	int timed_out;   /* ripple ended the step: wall-clock or no-output timeout */
+	int timed_out;	 /* ripple ended the step: wall-clock or no-output timeout */
 	int term_signal; /* the signal that killed the step's own process; 0 when it exited */
 };
 
 struct classification {
 	enum classify_category category;
-	int infrastructure;                /* retry; never blame the code */
-	int matched;                       /* a rule matched; else the excerpt is the last non-empty line */
-	char rule[CLASSIFY_RULE_MAX];      /* the id of the rule that matched, "" when none */
+	int infrastructure;		    /* retry; never blame the code */
+	int matched;			    /* a rule matched; else the excerpt is the last non-empty line */
+	char rule[CLASSIFY_RULE_MAX];	    /* the id of the rule that matched, "" when none */
 	char excerpt[CLASSIFY_EXCERPT_MAX]; /* the first error line; "" for an empty log */
-	char file[CLASSIFY_FILE_MAX];      /* as the tool wrote it; "" when unknown or too long */
-	unsigned line, column;             /* 1-based; 0 when unknown */
-	char msg[CLASSIFY_EXCERPT_MAX];    /* the message without its location; the excerpt when the rule
-					      names no `msg` */
+	char file[CLASSIFY_FILE_MAX];	    /* as the tool wrote it; "" when unknown or too long */
+	unsigned line, column;		    /* 1-based; 0 when unknown */
+	char msg[CLASSIFY_EXCERPT_MAX];	    /* the message without its location; the excerpt when the rule
+					       names no `msg` */
 	char subject[CLASSIFY_SUBJECT_MAX]; /* symbol, package, header, test ...; "" when none */
-	size_t log_line;                   /* 1-based line number of the excerpt in the log; 0 when none */
-	size_t log_offset;                 /* byte offset of that line in the log */
+	size_t log_line;		    /* 1-based line number of the excerpt in the log; 0 when none */
+	size_t log_offset;		    /* byte offset of that line in the log */
 };
 
 struct classifier;
@@ -123,7 +125,7 @@ void classify_free(struct classifier *c);
 /*
  * Classifies the `len` bytes of `log` (any bytes; NUL is an ordinary byte)
  * into `*out`. `hints` may be NULL. Returns 0, or RP_ENOMEM when scratch
- * memory (about 100 KiB) cannot be had; `*out` then holds what the hints alone
+ * memory (about 160 KiB) cannot be had; `*out` then holds what the hints alone
  * say, with an empty excerpt.
  */
 int classify_log(const struct classifier *c, const char *log, size_t len, const struct classify_hints *hints,
