@@ -20,25 +20,17 @@ static char root[PATH_MAX];
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(root, sizeof(root), "%s/ripple-artifact-XXXXXX", tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	check_tmpdir_make(root, "artifact");
 }
 
 static void teardown(void)
 {
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	ck_assert_int_eq(system(cmd), 0);
+	check_tmpdir_remove(root);
 }
 
 static const char *at(const char *rel)
 {
-	static char paths[8][PATH_MAX + 64];
-	static int next;
-	char *p = paths[next++ % 8];
-	snprintf(p, PATH_MAX + 64, "%s/%s", root, rel);
-	return p;
+	return check_path(root, rel);
 }
 
 static void write_file(const char *path, const char *text, mode_t mode)

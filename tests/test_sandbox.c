@@ -60,9 +60,7 @@ static char *read_file(const char *path)
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(root, sizeof(root), "%s/ripple-sandbox-XXXXXX", tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	check_tmpdir_make(root, "sandbox");
 	ck_assert_int_eq(mkdir(at("ws"), 0755), 0);
 	ck_assert_int_eq(mkdir(at("ws/sub"), 0755), 0);
 	ck_assert_int_eq(mkdir(at("prefix"), 0755), 0);
@@ -76,9 +74,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[PATH_MAX + 16];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	ck_assert_int_eq(system(cmd), 0);
+	check_tmpdir_remove(root);
 }
 
 /* One job of one step on a loop of its own: prepare, run, finish. */
