@@ -18,11 +18,13 @@ int cli_build_parse(const char *command, int argc, char **argv, struct cli_build
 		{ "only", required_argument, NULL, 'o' },     { "no-cache", no_argument, NULL, 'n' },
 		{ "keep", no_argument, NULL, 'k' },	      { "offline", no_argument, NULL, 'O' },
 		{ "json", no_argument, NULL, 'J' },	      { "pin", required_argument, NULL, 'p' },
+		{ "retries", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(args, 0, sizeof(*args));
 	args->manifest = CLI_DEFAULT_MANIFEST;
 	args->opts.jobs = 2;
+	args->retries = 3;
 	args->changes = calloc((size_t)argc, sizeof(*args->changes));
 	args->pins = calloc((size_t)argc, sizeof(*args->pins));
 	if (!args->changes || !args->pins) {
@@ -44,6 +46,13 @@ int cli_build_parse(const char *command, int argc, char **argv, struct cli_build
 			break;
 		case 'p':
 			args->pins[args->n_pins++] = optarg;
+			break;
+		case 'r':
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 20)
+				return cli_usage_error(command, "--retries expects a number of runs from 1 to 20, got '%s'",
+						       optarg);
+			args->retries = (unsigned)n;
 			break;
 		case 'a':
 			args->all = 1;
@@ -77,7 +86,7 @@ int cli_build_parse(const char *command, int argc, char **argv, struct cli_build
 			args->json = 1;
 			break;
 		default:
-			if (strchr("mjCctop", optopt) && optopt)
+			if (strchr("mjCctopr", optopt) && optopt)
 				return cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
 			return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
 		}

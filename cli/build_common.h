@@ -15,6 +15,7 @@ struct cli_build_args {
 	char **pins; /* "PKG=REV": the baseline's revision of PKG, in the base and the change alike */
 	size_t n_pins;
 	int all;
+	unsigned retries; /* test-change: runs of each side before a test failure is called a regression */
 	int json;
 	int markdown;
 	char cache_buf[4096];

@@ -8,6 +8,38 @@
 #include "reports/report.h"
 #include "core/banned.h"
 
+/* How many of `runs` more runs of one package's job fail on one side. */
+static int rerun_failures(const struct rp_universe *u, const struct graph *g, const struct cli_build_args *args,
+			  const struct build_job_report *job, const struct plan_change *changes,
+			  const struct plan_change *pins, unsigned runs, unsigned *failures)
+{
+	struct build_options o = args->opts;
+	struct build_session *s;
+	struct rp_error err;
+	o.only_package = o.fresh_package = u->packages[job->package].name;
+	o.only_target = u->targets[job->target].name;
+	o.on_progress = NULL;
+	*failures = 0;
+	if (build_session_open(u, &o, &s, &err) < 0) {
+		cli_error("%s", err.msg);
+		return -1;
+	}
+	for (unsigned r = 0; r < runs; r++) {
+		struct build_report rep;
+		if (build_run(s, g, changes, args->n_changes, pins, args->n_pins, &rep, &err) < 0) {
+			cli_error("%s", err.msg);
+			build_session_close(s);
+			return -1;
+		}
+		for (size_t i = 0; i < rep.n_jobs; i++)
+			if (rep.jobs[i].package == job->package && rep.jobs[i].target == job->target)
+				*failures += rep.jobs[i].outcome == BUILD_FAIL || rep.jobs[i].outcome == BUILD_TIMEOUT;
+		build_report_release(&rep);
+	}
+	build_session_close(s);
+	return 0;
+}
+
 /*
  * Runs the base (every package at its branch head) and then the head of the
  * change over the change's reverse-dependency closure. The base side is
@@ -72,6 +104,25 @@ int cmd_test_change(int argc, char **argv)
 		cli_error("%s", err.msg);
 		status = RP_EXIT_FAILED;
 		goto out;
+	}
+	/*
+	 * A test failure is called a regression only when it fails on every run
+	 * with the change and on none without; otherwise it is flaky. Build
+	 * failures are deterministic (same key, same compiler): no re-runs.
+	 */
+	for (size_t i = 0; args.retries > 1 && i < cmp.n_pairs; i++) {
+		const struct report_pair *p = &cmp.pairs[i];
+		if (p->verdict != VERDICT_REGRESSED || !p->head->failed_step || strcmp(p->head->failed_step, "test") != 0)
+			continue;
+		unsigned head_failures, base_failures;
+		fprintf(stderr, "== re-running %s on %s %u more times on each side\n", u->packages[p->head->package].name,
+			u->targets[p->head->target].name, args.retries - 1);
+		if (rerun_failures(u, &g, &args, p->head, changes, pins, args.retries - 1, &head_failures) < 0 ||
+		    rerun_failures(u, &g, &args, p->head, baseline, pins, args.retries - 1, &base_failures) < 0) {
+			status = RP_EXIT_FAILED;
+			goto out;
+		}
+		report_settle(&cmp, i, args.retries, head_failures + 1, base_failures);
 	}
 	reproduce = cli_build_reproduce(&args);
 	int rc = args.json ? report_comparison_json(stdout, u, &cmp, title)

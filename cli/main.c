@@ -32,6 +32,7 @@ const struct cli_command cli_commands[] = {
 	  "  --no-cache            build even what the cache knows\n"
 	  "  --keep                keep each job's workspace and prefix\n"
 	  "  --offline             do not fetch repositories already mirrored\n"
+	  "  --pin PKG=REV         build PKG at REV instead of its branch head, as the baseline\n"
 	  "  --json                print the report as JSON\n"
 	  "\n"
 	  "Exit status: 0 every job passed, 1 something failed, 2 bad usage or an invalid manifest.\n" },
@@ -84,14 +85,18 @@ const struct cli_command cli_commands[] = {
 	  "\n"
 	  "Exit status: 0 ok, 2 bad usage, unknown package or an invalid manifest.\n" },
 	{ "test-change", cmd_test_change, "report what a change breaks downstream, against its base",
-	  "usage: ripple test-change [-m FILE] --change PACKAGE=REVISION... [-j N] [--target T]\n"
-	  "                          [--cache DIR] [--no-cache] [--offline] [--json]\n"
+	  "usage: ripple test-change [-m FILE] --change PACKAGE=REVISION... [--pin PACKAGE=REVISION...]\n"
+	  "                          [--retries K] [-j N] [--target T] [--cache DIR] [--no-cache]\n"
+	  "                          [--offline] [--json]\n"
 	  "\n"
 	  "Builds the change's reverse-dependency closure twice: on the base (every package at its\n"
 	  "branch head; answered from the cache when it was built before) and with the change.\n"
 	  "Reports each package and target as regressed, fixed, still failing, passing, skipped\n"
-	  "(a dependency failed) or error, with the first error line. Markdown, or --json.\n"
-	  "Options as for 'ripple build'.\n"
+	  "(a dependency failed), flaky or error, with the first error line. Markdown, or --json.\n"
+	  "A test failure that looks like a regression is re-run on both sides until each has run\n"
+	  "K times (--retries, default 3): it is a regression only when it fails every time with\n"
+	  "the change and never without, and flaky otherwise. --pin fixes a package's revision on\n"
+	  "both sides. Other options as for 'ripple build'.\n"
 	  "\n"
 	  "Exit status: 0 nothing regressed, 1 something regressed, 2 bad usage.\n" },
 	{ "version", cmd_version, "print ripple's version",

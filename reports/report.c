@@ -133,7 +133,8 @@ int report_build_json(FILE *out, const struct rp_universe *u, const struct build
 
 const char *report_verdict_name(enum report_verdict v)
 {
-	static const char *const names[] = { "regressed", "fixed", "still failing", "passing", "skipped", "error" };
+	static const char *const names[] = { "regressed", "fixed",  "still failing", "passing",
+					     "skipped",   "error", "flaky" };
 	return (size_t)v < sizeof(names) / sizeof(names[0]) ? names[v] : "unknown";
 }
 
@@ -169,10 +170,34 @@ int report_compare(const struct build_report *base, const struct build_report *h
 		out->pairs[out->n_pairs].base = b;
 		out->pairs[out->n_pairs].head = h;
 		out->pairs[out->n_pairs].verdict = v;
+		out->pairs[out->n_pairs].runs = 1;
+		out->pairs[out->n_pairs].head_failures = is_failure(h->outcome);
+		out->pairs[out->n_pairs].base_failures = b && is_failure(b->outcome);
 		out->n_pairs++;
 		out->counts[v]++;
 	}
 	return 0;
+}
+
+void report_settle(struct report_comparison *c, size_t pair, unsigned runs, unsigned head_failures,
+		   unsigned base_failures)
+{
+	struct report_pair *p = &c->pairs[pair];
+	c->counts[p->verdict]--;
+	p->runs = runs;
+	p->head_failures = head_failures;
+	p->base_failures = base_failures;
+	p->verdict = head_failures == runs && base_failures == 0 ? VERDICT_REGRESSED : VERDICT_FLAKY;
+	c->counts[p->verdict]++;
+}
+
+/* "3/3 new failures vs 0/3 before" or "flaky: 1/3 vs 0/3"; empty for a verdict from one run. */
+static void runs_note(char *buf, size_t size, const struct report_pair *p)
+{
+	buf[0] = '\0';
+	if (p->runs > 1)
+		snprintf(buf, size, "%s%u/%u failed with the change vs %u/%u before", p->verdict == VERDICT_FLAKY ? "flaky: " : "",
+			 p->head_failures, p->runs, p->base_failures, p->runs);
 }
 
 void report_comparison_release(struct report_comparison *c)
@@ -185,13 +210,15 @@ int report_comparison_markdown(FILE *out, const struct rp_universe *u, const str
 			       const char *change, const char *reproduce)
 {
 	fprintf(out, "## ripple: %s\n\n", change);
-	fprintf(out, "%zu regressed, %zu fixed, %zu still failing, %zu passing, %zu skipped, %zu error\n\n",
+	fprintf(out, "%zu regressed, %zu fixed, %zu still failing, %zu flaky, %zu passing, %zu skipped, %zu error\n\n",
 		c->counts[VERDICT_REGRESSED], c->counts[VERDICT_FIXED], c->counts[VERDICT_STILL_FAILING],
-		c->counts[VERDICT_PASSING], c->counts[VERDICT_SKIPPED], c->counts[VERDICT_ERROR]);
+		c->counts[VERDICT_FLAKY], c->counts[VERDICT_PASSING], c->counts[VERDICT_SKIPPED],
+		c->counts[VERDICT_ERROR]);
 	fputs("| package | target | verdict | base | change | first error |\n| --- | --- | --- | --- | --- | --- |\n",
 	      out);
 	static const enum report_verdict order[] = { VERDICT_REGRESSED, VERDICT_ERROR, VERDICT_STILL_FAILING,
-						     VERDICT_SKIPPED, VERDICT_FIXED, VERDICT_PASSING };
+						     VERDICT_FLAKY,     VERDICT_SKIPPED, VERDICT_FIXED,
+						     VERDICT_PASSING };
 	for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
 		for (size_t i = 0; i < c->n_pairs; i++) {
 			const struct report_pair *p = &c->pairs[i];
@@ -200,6 +227,10 @@ int report_comparison_markdown(FILE *out, const struct rp_universe *u, const str
 			fprintf(out, "| %s | %s | %s | %s | %s | ", pkg_name(u, p->head), target_name(u, p->head),
 				report_verdict_name(p->verdict), p->base ? build_outcome_name(p->base->outcome) : "-",
 				build_outcome_name(p->head->outcome));
+			char note[96];
+			runs_note(note, sizeof(note), p);
+			if (note[0])
+				fprintf(out, "%s; ", note);
 			if (p->head->outcome != BUILD_PASS)
 				cell(out, p->head->first_error);
 			fputs(" |\n", out);
@@ -211,8 +242,12 @@ int report_comparison_markdown(FILE *out, const struct rp_universe *u, const str
 		if (p->verdict != VERDICT_REGRESSED)
 			continue;
 		const struct build_job_report *h = p->head;
+		char note[96];
+		runs_note(note, sizeof(note), p);
 		fprintf(out, "### regressed: %s on %s (%s%s%s)\n\n    %s\n\n", pkg_name(u, h), target_name(u, h),
 			h->failed_step ? h->failed_step : "", h->category[0] ? ", " : "", h->category, h->first_error);
+		if (note[0])
+			fprintf(out, "- %s\n", note);
 		if (h->log_path[0])
 			fprintf(out, "- log: `%s`\n", h->log_path);
 		if (reproduce)
@@ -229,16 +264,19 @@ int report_comparison_json(FILE *out, const struct rp_universe *u, const struct 
 	json_t *pairs = json_array();
 	for (size_t i = 0; pairs && i < c->n_pairs; i++) {
 		const struct report_pair *p = &c->pairs[i];
-		json_t *e = json_pack("{s:s, s:s, s:s, s:o, s:o}", "package", pkg_name(u, p->head), "target",
-				      target_name(u, p->head), "verdict", report_verdict_name(p->verdict), "base",
-				      p->base ? job_json(u, p->base) : json_null(), "change", job_json(u, p->head));
+		json_t *e = json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:I, s:I, s:I}}", "package", pkg_name(u, p->head),
+				      "target", target_name(u, p->head), "verdict", report_verdict_name(p->verdict),
+				      "base", p->base ? job_json(u, p->base) : json_null(), "change",
+				      job_json(u, p->head), "runs", "each_side", (json_int_t)p->runs, "change_failures",
+				      (json_int_t)p->head_failures, "base_failures", (json_int_t)p->base_failures);
 		if (!e || json_array_append_new(pairs, e) < 0)
 			json_decref(pairs), pairs = NULL;
 	}
 	if (!pairs)
 		return RP_ENOMEM;
-	return dump(out, json_pack("{s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "universe", u->name, "change",
-				   change, "counts", "regressed", (json_int_t)c->counts[VERDICT_REGRESSED], "fixed",
+	return dump(out, json_pack("{s:s, s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "universe", u->name,
+				   "change", change, "counts", "flaky", (json_int_t)c->counts[VERDICT_FLAKY],
+				   "regressed", (json_int_t)c->counts[VERDICT_REGRESSED], "fixed",
 				   (json_int_t)c->counts[VERDICT_FIXED], "still_failing",
 				   (json_int_t)c->counts[VERDICT_STILL_FAILING], "passing",
 				   (json_int_t)c->counts[VERDICT_PASSING], "skipped", (json_int_t)c->counts[VERDICT_SKIPPED],

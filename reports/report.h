@@ -30,6 +30,7 @@ enum report_verdict {
 	VERDICT_PASSING,        /* passes on both */
 	VERDICT_SKIPPED,        /* a dependency failed with the change */
 	VERDICT_ERROR,          /* infrastructure on either side: no verdict */
+	VERDICT_FLAKY,          /* the test failed on some runs and passed on others */
 };
 
 const char *report_verdict_name(enum report_verdict v);
@@ -37,18 +38,29 @@ const char *report_verdict_name(enum report_verdict v);
 struct report_pair {
 	const struct build_job_report *base, *head; /* base may be NULL: not built on the base */
 	enum report_verdict verdict;
+	unsigned runs;                  /* runs of each side behind the verdict (1 unless re-run) */
+	unsigned head_failures, base_failures;
 };
+
 
 struct report_comparison {
 	struct report_pair *pairs; /* the head's jobs, in its order */
 	size_t n_pairs;
-	size_t counts[VERDICT_ERROR + 1];
+	size_t counts[VERDICT_FLAKY + 1];
 };
 
 /* Pairs each job of `head` with the base's job of the same package and target. */
 int report_compare(const struct build_report *base, const struct build_report *head, struct report_comparison *out,
 		   struct rp_error *err);
 void report_comparison_release(struct report_comparison *c);
+
+/*
+ * Re-runs on both sides decide a test failure that looks like a regression:
+ * failing on every run with the change and on none without is a regression;
+ * anything else is flaky. Updates the pair's verdict and the counts.
+ */
+void report_settle(struct report_comparison *c, size_t pair, unsigned runs, unsigned head_failures,
+		   unsigned base_failures);
 
 int report_comparison_markdown(FILE *out, const struct rp_universe *u, const struct report_comparison *c,
 			       const char *change, const char *reproduce);

@@ -507,7 +507,7 @@ static void start_job(struct job *j)
 		finish_without_running(j, BUILD_ERROR);
 		return;
 	}
-	if (!s->opts.no_cache) {
+	if (!s->opts.no_cache && !(s->opts.fresh_package && strcmp(s->opts.fresh_package, p->name) == 0)) {
 		struct store_build b;
 		pthread_mutex_lock(&s->store_lock);
 		rc = store_build_get(s->store, j->r->key, &b, &err);

@@ -100,6 +100,7 @@ struct build_options {
 	unsigned jobs;           /* job slots; 0: 1 */
 	int keep_workdirs;       /* leave each job's workspace and prefix behind */
 	int no_cache;            /* build even what the cache knows (results are still recorded) */
+	const char *fresh_package; /* NULL, or a package built even when the cache knows it (re-runs) */
 	int offline;             /* do not fetch mirrors that exist already */
 	const char *only_target; /* NULL: every target; else only jobs on this target */
 	const char *only_package; /* NULL: the whole plan; else only this package's jobs (and what they need) */

@@ -55,6 +55,12 @@ check "a comment-only change to cstruct rebuilds cstruct" \
 check "its output is identical, so every dependent is a cache hit" \
 	'[ "$(jq .built $work/cutoff.json)" -eq 1 ] && [ "$(jq "[.jobs[] | select(.cached)] | length" $work/cutoff.json)" -eq 6 ]'
 
+# 4b. Two commits with the same tree have the same key: an empty commit builds nothing.
+git -C repos/cstruct -c user.name=t -c user.email=t@example.org commit -q --allow-empty -m "Empty commit"
+run same_tree build -m stable.json --change "cstruct=$(git -C repos/cstruct rev-parse HEAD)" --target unix
+check "a commit with the same tree as a built one is a cache hit, and so is everything after it" \
+	'[ "$(jq .built $work/same_tree.json)" -eq 0 ] && [ "$(jq .cached $work/same_tree.json)" -eq 7 ]'
+
 # 5. The planted API break regresses exactly its two reverse dependencies, with their first error lines.
 s=scenarios.json
 pins=(--pin "cstruct=$(jq -r .scenarios.api_break.good $s)")
@@ -72,6 +78,24 @@ check "regressions are compile errors" \
 	'[ "$(jq -r "[.pairs[] | select(.verdict == \"regressed\") | .change.category] | unique | join(\",\")" $work/api.json)" = compile_error ]'
 check "nothing else regressed or errored" \
 	'[ "$(jq ".counts.error" $work/api.json)" -eq 0 ]'
+
+# 5b. A test that fails once and then passes is flaky, not a regression: re-runs on both sides decide.
+# (The process backend, so that the step can keep a counter across runs.)
+jq --arg c "$work/flaky-counter" '.targets.unix.runner = "process"
+	| (.packages[] | select(.name == "checkseum") | .env) = {"COUNTER": $c}
+	| (.packages[] | select(.name == "checkseum") | .test) = "n=$(cat \"$COUNTER\" 2>/dev/null || echo 0); echo $((n + 1)) > \"$COUNTER\"; [ $n -ne 1 ]"' \
+	stable.json >flaky.json
+# A compatible change to cstruct that changes its output, so that checkseum is built again.
+git -C repos/cstruct -c user.name=t -c user.email=t@example.org checkout -q -b extra main
+printf '\nint cs_extra(void);\nint cs_extra(void) { return 1; }\n' >>repos/cstruct/src/cstruct.c
+git -C repos/cstruct -c user.name=t -c user.email=t@example.org commit -qam "Add cs_extra"
+run flaky test-change -m flaky.json --target unix --change "cstruct=$(git -C repos/cstruct rev-parse HEAD)" \
+	--cache "$work/flaky-cache"
+check "a test failing once out of three runs is flaky (exit $status)" \
+	'[ "$(jq -r ".pairs[] | select(.package == \"checkseum\") | .verdict" $work/flaky.json)" = flaky ]'
+check "its runs are counted" \
+	'[ "$(jq -c ".pairs[] | select(.package == \"checkseum\") | .runs" $work/flaky.json)" = "{\"each_side\":3,\"change_failures\":1,\"base_failures\":0}" ]'
+check "nothing flaky makes test-change fail" '[ $status -eq 0 ]'
 
 # 6. A step past its timeout is a timeout, not a failure.
 jq '(.packages[] | select(.name == "ipaddr") | .build) = "sleep 30" | (.packages[] | select(.name == "ipaddr") | .timeout) = 1' \
