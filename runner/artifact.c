@@ -360,6 +360,24 @@ int artifact_hash_dir(const char *dir, char hash[ARTIFACT_HEX_LEN + 1], struct r
 	return walk(dir, NULL, hash, NULL, err);
 }
 
+int artifact_hash_dir_except(const char *dir, const struct artifact_layer *exclude, char hash[ARTIFACT_HEX_LEN + 1],
+			     struct rp_error *err)
+{
+	struct walk_io io = { .exclude = exclude };
+	return walk(dir, &io, hash, NULL, err);
+}
+
+int artifact_adds_entries(const char *dir, const struct artifact_layer *layer, struct rp_error *err)
+{
+	struct path_list paths = { 0 };
+	int rc = collect(dir, "", &paths, err);
+	for (size_t i = 0; rc == 0 && i < paths.len; i++)
+		if (!layer || !strmap_get(&layer->records, paths.items[i], NULL))
+			rc = 1;
+	path_list_release(&paths);
+	return rc;
+}
+
 int artifact_layer_scan(const char *dir, struct artifact_layer **out, struct rp_error *err)
 {
 	char hash[ARTIFACT_HEX_LEN + 1];
@@ -428,8 +446,13 @@ int artifact_pack(const char *dir, const struct artifact_layer *exclude, const c
 		archive_write_free(a);
 		return rp_error_set(err, RP_EINVAL, "archive path too long: %s", archive_path);
 	}
+	/*
+	 * Level 1: prefixes are small and written once per build; zstd's default
+	 * level costs several MiB of context per archive for little gain here.
+	 */
 	if (!a || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_add_filter_zstd(a) != ARCHIVE_OK) {
+	    archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
+	    archive_write_set_filter_option(a, "zstd", "compression-level", "1") != ARCHIVE_OK) {
 		rc = rp_error_set(err, RP_EIO, "cannot set up a zstd tar archive: %s",
 				  a ? archive_error_string(a) : "out of memory");
 		goto out;

@@ -63,6 +63,13 @@ int artifact_hash_dir(const char *dir, char hash[ARTIFACT_HEX_LEN + 1], struct r
 /* Unpack into a directory that already holds other layers; a file in two layers is RP_EEXISTS. */
 #define ARTIFACT_UNPACK_MERGE 1u
 
+/* The content hash artifact_pack() would give `dir` with `exclude`, without writing an archive. */
+int artifact_hash_dir_except(const char *dir, const struct artifact_layer *exclude, char hash[ARTIFACT_HEX_LEN + 1],
+			     struct rp_error *err);
+
+/* 1 when `dir` holds an entry that `layer` (may be NULL) does not, 0 when not; < 0 on error. */
+int artifact_adds_entries(const char *dir, const struct artifact_layer *layer, struct rp_error *err);
+
 /*
  * Checks that `archive_path` has `size` bytes and SHA-256 `sha256` (RP_EINTEGRITY
  * otherwise, and nothing is extracted), then extracts it into `dest_dir`

@@ -47,6 +47,11 @@ struct build_session {
 
 enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE };
 
+struct job_paths {
+	char workdir[PATH_MAX], src[PATH_MAX + 8], prefix[PATH_MAX + 8], tmp[PATH_MAX + 8];
+	char build_log[PATH_MAX], test_log[PATH_MAX];
+};
+
 struct job {
 	struct run *run;
 	size_t index;
@@ -54,18 +59,15 @@ struct job {
 	const char *rev; /* the change's revision, or NULL: the branch head */
 	size_t *deps;    /* direct dependencies: job indices, same target */
 	size_t n_deps;
-	size_t *layers; /* every dependency, transitively: whose artifacts make the prefix */
-	size_t n_layers;
 	size_t waiting;
 	enum job_state state;
 	char tree[41];
-	char workdir[PATH_MAX], src[PATH_MAX + 8], prefix[PATH_MAX + 8], tmp[PATH_MAX + 8];
+	struct job_paths *p; /* only while the job runs: a large universe keeps few alive */
 	struct artifact_layer *layer;
 	struct backend_job *bjob;
 	struct step *step;
 	int in_test; /* the running step is the test step */
 	struct step_result build_res, test_res;
-	char build_log[PATH_MAX], test_log[PATH_MAX];
 	uv_work_t work;
 	int work_rc;
 	struct rp_error work_err;
@@ -336,26 +338,6 @@ static int make_jobs(struct run *run, const struct graph *g, const struct plan *
 			for (size_t d = 0; d < pkg->n_depends; d++)
 				j->deps[j->n_deps++] = (size_t)job_of(run, index, pkg->depends[d], t);
 			j->waiting = j->n_deps;
-			/* The layers: the union of the dependencies' layers and the dependencies. */
-			size_t cap = 0;
-			for (size_t d = 0; d < j->n_deps; d++)
-				cap += 1 + run->jobs[j->deps[d]].n_layers;
-			j->layers = calloc(cap ? cap : 1, sizeof(*j->layers));
-			if (!j->layers) {
-				rc = rp_error_set(err, RP_ENOMEM, "out of memory planning jobs");
-				goto out;
-			}
-			for (size_t d = 0; d < j->n_deps; d++) {
-				const struct job *dj = &run->jobs[j->deps[d]];
-				for (size_t l = 0; l <= dj->n_layers; l++) {
-					size_t layer = l < dj->n_layers ? dj->layers[l] : dj->index;
-					size_t q;
-					for (q = 0; q < j->n_layers && j->layers[q] != layer; q++)
-						;
-					if (q == j->n_layers)
-						j->layers[j->n_layers++] = layer;
-				}
-			}
 			run->n_jobs++;
 		}
 	}
@@ -535,6 +517,11 @@ static void start_job(struct job *j)
 		finish_without_running(j, BUILD_ERROR);
 		return;
 	}
+	if (!(j->p = calloc(1, sizeof(*j->p)))) {
+		set_line(j->r->first_error, sizeof(j->r->first_error), "out of memory");
+		finish_without_running(j, BUILD_ERROR);
+		return;
+	}
 	j->state = JOB_RUNNING;
 	j->r->attempts = 1;
 	run->running++;
@@ -586,21 +573,21 @@ static void work_prepare(uv_work_t *w)
 	char mirrors[PATH_MAX + 16];
 	int rc;
 
-	snprintf(j->workdir, sizeof(j->workdir), "%s/work/%ld-%zu", s->cache, (long)getpid(), j->index);
-	snprintf(j->src, sizeof(j->src), "%s/src", j->workdir);
-	snprintf(j->tmp, sizeof(j->tmp), "%s/tmp", j->workdir);
+	snprintf(j->p->workdir, sizeof(j->p->workdir), "%s/work/%ld-%zu", s->cache, (long)getpid(), j->index);
+	snprintf(j->p->src, sizeof(j->p->src), "%s/src", j->p->workdir);
+	snprintf(j->p->tmp, sizeof(j->p->tmp), "%s/tmp", j->p->workdir);
 	/*
 	 * The process backend runs on host paths, so a package's prefix must stay
 	 * at one path for its outputs (pkg-config files name it) to be reproducible.
 	 */
 	if (s->backends[j->target]->runner == RP_RUNNER_PROCESS)
-		snprintf(j->prefix, sizeof(j->prefix), "%s/prefix/%.64s/%.64s", s->cache,
+		snprintf(j->p->prefix, sizeof(j->p->prefix), "%s/prefix/%.64s/%.64s", s->cache,
 			 s->u->targets[j->target].name, p->name);
 	else
-		snprintf(j->prefix, sizeof(j->prefix), "%s/prefix", j->workdir);
-	remove_tree(j->workdir);
-	remove_tree(j->prefix);
-	if ((rc = mkdirs(j->tmp, err)) < 0 || (rc = mkdirs(j->prefix, err)) < 0)
+		snprintf(j->p->prefix, sizeof(j->p->prefix), "%s/prefix", j->p->workdir);
+	remove_tree(j->p->workdir);
+	remove_tree(j->p->prefix);
+	if ((rc = mkdirs(j->p->tmp, err)) < 0 || (rc = mkdirs(j->p->prefix, err)) < 0)
 		goto out;
 	snprintf(mirrors, sizeof(mirrors), "%s/mirrors", s->cache);
 	git_oid commit;
@@ -610,26 +597,55 @@ static void work_prepare(uv_work_t *w)
 		rc = rp_error_set(err, RP_EINVAL, "bad commit id %s", j->r->commit);
 		goto out;
 	}
-	if ((rc = workspace_checkout(m, &commit, j->src, err)) < 0)
+	if ((rc = workspace_checkout(m, &commit, j->p->src, err)) < 0)
 		goto out;
-	for (size_t l = 0; l < j->n_layers; l++) {
-		const struct job *dj = &run->jobs[j->layers[l]];
+	/*
+	 * The layers: every dependency, transitively (computed here rather than
+	 * kept per job, so a large universe does not hold them all at once).
+	 */
+	size_t *stack = malloc((run->n_jobs + 1) * sizeof(*stack)), top = 0;
+	unsigned char *seen = calloc(run->n_jobs ? run->n_jobs : 1, 1);
+	if (!stack || !seen) {
+		free(stack);
+		free(seen);
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t d = 0; d < j->n_deps; d++)
+		if (!seen[j->deps[d]]++)
+			stack[top++] = j->deps[d];
+	while (top) {
+		const struct job *dj = &run->jobs[stack[--top]];
+		for (size_t d = 0; d < dj->n_deps; d++)
+			if (!seen[dj->deps[d]]++)
+				stack[top++] = dj->deps[d];
+	}
+	free(stack);
+	for (size_t l = 0; l < run->n_jobs; l++) {
+		if (!seen[l])
+			continue;
+		const struct job *dj = &run->jobs[l];
 		struct store_artifact a;
 		if (strcmp(dj->r->output_hash, ARTIFACT_EMPTY_HASH) == 0)
 			continue;
 		pthread_mutex_lock(&s->store_lock);
 		rc = store_artifact_get(s->store, dj->r->key, "prefix", &a, err);
 		pthread_mutex_unlock(&s->store_lock);
-		if (rc < 0)
+		if (rc < 0) {
+			free(seen);
 			goto out;
+		}
 		char archive[PATH_MAX + 32];
 		snprintf(archive, sizeof(archive), "%s/%s", s->cache, a.location);
-		rc = artifact_unpack(archive, a.sha256, a.size, j->prefix, ARTIFACT_UNPACK_MERGE, err);
+		rc = artifact_unpack(archive, a.sha256, a.size, j->p->prefix, ARTIFACT_UNPACK_MERGE, err);
 		store_artifact_release(&a);
-		if (rc < 0)
+		if (rc < 0) {
+			free(seen);
 			goto out;
+		}
 	}
-	rc = artifact_layer_scan(j->prefix, &j->layer, err);
+	free(seen);
+	rc = artifact_layer_scan(j->p->prefix, &j->layer, err);
 out:
 	mirror_close(m);
 	j->work_rc = rc;
@@ -675,7 +691,7 @@ static void after_prepare(uv_work_t *w, int status)
 		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
 		return;
 	}
-	struct backend_job_spec spec = { .workspace = j->src, .prefix = j->prefix, .sysroot = NULL, .tmp = j->tmp };
+	struct backend_job_spec spec = { .workspace = j->p->src, .prefix = j->p->prefix, .sysroot = NULL, .tmp = j->p->tmp };
 	if (backend_prepare_job(j->run->s->backends[j->target], &j->run->loop, &spec, on_prepared, j, &err) < 0) {
 		fail_infrastructure(j, err.msg);
 		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
@@ -780,7 +796,7 @@ static void start_step(struct job *j, int test)
 	}
 	char **env = job_env(j);
 	j->in_test = test;
-	char *log = test ? j->test_log : j->build_log;
+	char *log = test ? j->p->test_log : j->p->build_log;
 	snprintf(log, PATH_MAX, "%s/logs/%.64s.%s.log", s->cache, j->r->key, test ? "test" : "build");
 	struct step_spec spec = {
 		.script = test ? p->test : p->build,
@@ -824,9 +840,9 @@ static void work_pack(uv_work_t *w)
 			r->outcome = BUILD_CANCELLED;
 		else
 			r->outcome = BUILD_FAIL;
-		const char *log = r->failed_step && strcmp(r->failed_step, "test") == 0 ? j->test_log : j->build_log;
+		const char *log = r->failed_step && strcmp(r->failed_step, "test") == 0 ? j->p->test_log : j->p->build_log;
 		if (!failed && s->u->packages[j->package].test)
-			log = j->test_log;
+			log = j->p->test_log;
 		snprintf(r->log_path, sizeof(r->log_path), "%s", log);
 		if (failed && build__classify(s->classifier, log, r->failed_step, failed, r->category,
 					      sizeof(r->category), r->first_error, sizeof(r->first_error)) &&
@@ -839,10 +855,19 @@ static void work_pack(uv_work_t *w)
 			snprintf(rel, sizeof(rel), "artifacts/%.2s/%s.tar.zst", r->key, r->key);
 			snprintf(dir, sizeof(dir), "%s/artifacts/%.2s", s->cache, r->key);
 			snprintf(archive, sizeof(archive), "%s/%s", s->cache, rel);
-			int rc = mkdirs(dir, &err);
-			if (rc == 0)
-				rc = artifact_pack(j->prefix, j->layer, archive, &info, &err);
-			if (rc == 0) {
+			/*
+			 * A build that installs nothing has the empty output: no archive to
+			 * write or read (the dependencies' files are still checked unchanged).
+			 */
+			int adds = artifact_adds_entries(j->p->prefix, j->layer, &err);
+			int rc = adds < 0 ? adds : 0, empty = adds == 0;
+			if (empty)
+				rc = artifact_hash_dir_except(j->p->prefix, j->layer, info.content_hash, &err);
+			if (rc == 0 && !empty)
+				rc = mkdirs(dir, &err);
+			if (rc == 0 && !empty)
+				rc = artifact_pack(j->p->prefix, j->layer, archive, &info, &err);
+			if (rc == 0 && !empty) {
 				struct store_artifact a = { .build_key = r->key, .name = "prefix", .size = info.size,
 							    .sha256 = info.sha256, .location = rel };
 				pthread_mutex_lock(&s->store_lock);
@@ -877,9 +902,9 @@ static void work_pack(uv_work_t *w)
 	artifact_layer_free(j->layer);
 	j->layer = NULL;
 	if (!s->opts.keep_workdirs) {
-		remove_tree(j->workdir);
+		remove_tree(j->p->workdir);
 		if (s->backends[j->target] && s->backends[j->target]->runner == RP_RUNNER_PROCESS)
-			remove_tree(j->prefix);
+			remove_tree(j->p->prefix);
 	}
 }
 
@@ -909,6 +934,8 @@ static void after_pack(uv_work_t *w, int status)
 static void job_done(struct job *j)
 {
 	struct run *run = j->run;
+	free(j->p);
+	j->p = NULL;
 	j->state = JOB_DONE;
 	run->running--;
 	run->done++;
@@ -969,10 +996,8 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	uv_loop_close(&run.loop);
 	report->elapsed_ms = elapsed_ms(&run);
 out:
-	for (size_t i = 0; i < run.n_jobs; i++) {
+	for (size_t i = 0; i < run.n_jobs; i++)
 		free(run.jobs[i].deps);
-		free(run.jobs[i].layers);
-	}
 	free(run.jobs);
 	free(run.step_queue);
 	if (rc < 0)

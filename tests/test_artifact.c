@@ -254,6 +254,12 @@ START_TEST(test_layers)
 	ck_assert_int_eq(mkdir(at("empty"), 0755), 0);
 	ck_assert_int_eq(artifact_hash_dir(at("empty"), again, &err), 0);
 	ck_assert_str_eq(again, ARTIFACT_EMPTY_HASH);
+	/* What a build adds: nothing beyond the layer, or something. */
+	ck_assert_int_eq(artifact_adds_entries(at("job"), layer, &err), 1);
+	ck_assert_int_eq(unlink(at("job/include/mine.h")), 0);
+	ck_assert_int_eq(artifact_adds_entries(at("job"), layer, &err), 0);
+	ck_assert_int_eq(artifact_hash_dir_except(at("job"), layer, again, &err), 0);
+	ck_assert_str_eq(again, ARTIFACT_EMPTY_HASH);
 	/* Replacing a dependency's file is refused. */
 	write_file(at("job/include/lib.h"), "int lib(int);\n", 0644);
 	ck_assert_int_eq(artifact_pack(at("job"), layer, at("bad.tar.zst"), &out, &err), RP_EINVAL);
