@@ -91,6 +91,9 @@ int cli_build_parse(const char *command, int argc, char **argv, struct cli_build
 			return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	/* test-change takes its changes as operands too: ripple test-change cstruct=abc */
+	for (; optind < argc && strcmp(command, "test-change") == 0; optind++)
+		args->changes[args->n_changes++] = argv[optind];
 	if (optind < argc)
 		return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
 	if (!cache) {

@@ -85,7 +85,7 @@ const struct cli_command cli_commands[] = {
 	  "\n"
 	  "Exit status: 0 ok, 2 bad usage, unknown package or an invalid manifest.\n" },
 	{ "test-change", cmd_test_change, "report what a change breaks downstream, against its base",
-	  "usage: ripple test-change [-m FILE] --change PACKAGE=REVISION... [--pin PACKAGE=REVISION...]\n"
+	  "usage: ripple test-change [-m FILE] [--change] PACKAGE=REVISION... [--pin PACKAGE=REVISION...]\n"
 	  "                          [--retries K] [-j N] [--target T] [--cache DIR] [--no-cache]\n"
 	  "                          [--offline] [--json]\n"
 	  "\n"

@@ -109,6 +109,15 @@ else
 fi
 expect 2 "db without a subcommand" -- "$ripple" db
 
+expect 2 "build without --change or --all" -- "$ripple" build
+contains "$err" "nothing to build" "build says what it needs"
+expect 2 "build with a bad -j" -- "$ripple" build --all -j 0
+contains "$err" "-j expects a number of job slots from 1 to 256" "bad -j is explained"
+expect 2 "test-change of an unknown package" -- "$ripple" test-change lwo=1
+contains "$err" 'did you mean "low"?' "test-change takes its change as an operand and suggests the package"
+expect 2 "test-change with a bad --retries" -- "$ripple" test-change low=1 --retries 0
+contains "$err" "--retries expects a number of runs from 1 to 20" "bad --retries is explained"
+
 if [ -w /dev/full ]; then
 	expect 1 "write error on stdout is reported" -- sh -c "\"$ripple\" help >/dev/full"
 fi
