@@ -19,6 +19,7 @@ int cli_build_parse(const char *command, int argc, char **argv, struct cli_build
 		{ "keep", no_argument, NULL, 'k' },	      { "offline", no_argument, NULL, 'O' },
 		{ "json", no_argument, NULL, 'J' },	      { "pin", required_argument, NULL, 'p' },
 		{ "retries", required_argument, NULL, 'r' },
+		{ "rebuild", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(args, 0, sizeof(*args));
@@ -47,7 +48,12 @@ int cli_build_parse(const char *command, int argc, char **argv, struct cli_build
 		case 'p':
 			args->pins[args->n_pins++] = optarg;
 			break;
+		case 'R':
+			args->opts.fresh_package = optarg;
+			break;
 		case 'r':
+			if (strcmp(command, "test-change") != 0)
+				return cli_usage_error(command, "--retries is an option of test-change");
 			n = strtol(optarg, &end, 10);
 			if (*end || n < 1 || n > 20)
 				return cli_usage_error(command, "--retries expects a number of runs from 1 to 20, got '%s'",
@@ -86,7 +92,7 @@ int cli_build_parse(const char *command, int argc, char **argv, struct cli_build
 			args->json = 1;
 			break;
 		default:
-			if (strchr("mjCctopr", optopt) && optopt)
+			if (strchr("mjCctoprR", optopt) && optopt)
 				return cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
 			return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
 		}

@@ -8,7 +8,11 @@
 #include "reports/report.h"
 #include "core/banned.h"
 
-/* How many of `runs` more runs of one package's job fail on one side. */
+/*
+ * Runs one package's job `runs` more times on one side and counts its
+ * failures; returns -1 on an error that stops the command, 1 when a re-run
+ * ended without a verdict (infrastructure, cancelled), else 0.
+ */
 static int rerun_failures(const struct rp_universe *u, const struct graph *g, const struct cli_build_args *args,
 			  const struct build_job_report *job, const struct plan_change *changes,
 			  const struct plan_change *pins, unsigned runs, unsigned *failures)
@@ -16,6 +20,7 @@ static int rerun_failures(const struct rp_universe *u, const struct graph *g, co
 	struct build_options o = args->opts;
 	struct build_session *s;
 	struct rp_error err;
+	int inconclusive = 0;
 	o.only_package = o.fresh_package = u->packages[job->package].name;
 	o.only_target = u->targets[job->target].name;
 	o.on_progress = NULL;
@@ -24,20 +29,32 @@ static int rerun_failures(const struct rp_universe *u, const struct graph *g, co
 		cli_error("%s", err.msg);
 		return -1;
 	}
-	for (unsigned r = 0; r < runs; r++) {
+	for (unsigned r = 0; r < runs && !inconclusive; r++) {
 		struct build_report rep;
 		if (build_run(s, g, changes, args->n_changes, pins, args->n_pins, &rep, &err) < 0) {
 			cli_error("%s", err.msg);
 			build_session_close(s);
 			return -1;
 		}
-		for (size_t i = 0; i < rep.n_jobs; i++)
-			if (rep.jobs[i].package == job->package && rep.jobs[i].target == job->target)
-				*failures += rep.jobs[i].outcome == BUILD_FAIL || rep.jobs[i].outcome == BUILD_TIMEOUT;
+		int interrupted = rep.interrupted;
+		for (size_t i = 0; i < rep.n_jobs; i++) {
+			const struct build_job_report *j = &rep.jobs[i];
+			if (j->package != job->package || j->target != job->target)
+				continue;
+			if (j->outcome == BUILD_FAIL || j->outcome == BUILD_TIMEOUT)
+				(*failures)++;
+			else if (j->outcome != BUILD_PASS)
+				inconclusive = 1;
+		}
 		build_report_release(&rep);
+		if (interrupted) {
+			build_session_close(s);
+			cli_error("interrupted");
+			return -1;
+		}
 	}
 	build_session_close(s);
-	return 0;
+	return inconclusive;
 }
 
 /*
@@ -94,14 +111,15 @@ int cmd_test_change(int argc, char **argv)
 		goto out;
 	}
 	fprintf(stderr, "== base\n");
-	if (build_run(s, &g, baseline, args.n_changes, pins, args.n_pins, &base, &err) < 0) {
-		cli_error("%s", err.msg);
+	if (build_run(s, &g, baseline, args.n_changes, pins, args.n_pins, &base, &err) < 0 || base.interrupted) {
+		cli_error("%s", base.interrupted ? "interrupted while building the base" : err.msg);
 		status = RP_EXIT_FAILED;
 		goto out;
 	}
 	fprintf(stderr, "== change: %s\n", title);
-	if (build_run(s, &g, changes, args.n_changes, pins, args.n_pins, &head, &err) < 0 || report_compare(&base, &head, &cmp, &err) < 0) {
-		cli_error("%s", err.msg);
+	if (build_run(s, &g, changes, args.n_changes, pins, args.n_pins, &head, &err) < 0 || head.interrupted ||
+	    report_compare(&base, &head, &cmp, &err) < 0) {
+		cli_error("%s", head.interrupted ? "interrupted while building the change" : err.msg);
 		status = RP_EXIT_FAILED;
 		goto out;
 	}
@@ -117,19 +135,22 @@ int cmd_test_change(int argc, char **argv)
 		unsigned head_failures, base_failures;
 		fprintf(stderr, "== re-running %s on %s %u more times on each side\n", u->packages[p->head->package].name,
 			u->targets[p->head->target].name, args.retries - 1);
-		if (rerun_failures(u, &g, &args, p->head, changes, pins, args.retries - 1, &head_failures) < 0 ||
-		    rerun_failures(u, &g, &args, p->head, baseline, pins, args.retries - 1, &base_failures) < 0) {
+		int h = rerun_failures(u, &g, &args, p->head, changes, pins, args.retries - 1, &head_failures);
+		int b = h < 0 ? h : rerun_failures(u, &g, &args, p->head, baseline, pins, args.retries - 1, &base_failures);
+		if (h < 0 || b < 0) {
 			status = RP_EXIT_FAILED;
 			goto out;
 		}
-		report_settle(&cmp, i, args.retries, head_failures + 1, base_failures);
+		/* A re-run without a verdict leaves the pair without one too. */
+		report_settle(&cmp, i, args.retries, head_failures + 1, base_failures, h || b);
 	}
 	reproduce = cli_build_reproduce(&args);
 	int rc = args.json ? report_comparison_json(stdout, u, &cmp, title)
 			   : report_comparison_markdown(stdout, u, &cmp, title, reproduce);
 	if (rc < 0)
 		cli_error("cannot write the report");
-	status = cmp.counts[VERDICT_REGRESSED] || rc < 0 ? RP_EXIT_FAILED : RP_EXIT_OK;
+	/* No verdict (an infrastructure error on either side) is no success either. */
+	status = cmp.counts[VERDICT_REGRESSED] || cmp.counts[VERDICT_ERROR] || rc < 0 ? RP_EXIT_FAILED : RP_EXIT_OK;
 out:
 	free(reproduce);
 	free(title);

@@ -13,7 +13,8 @@
 const struct cli_command cli_commands[] = {
 	{ "build", cmd_build, "build and test a change and everything downstream, locally",
 	  "usage: ripple build [-m FILE] (--change PACKAGE=REVISION... | --all) [-j N] [--target T]\n"
-	  "                    [--only PACKAGE] [--cache DIR] [--no-cache] [--keep] [--offline] [--json]\n"
+	  "                    [--only PACKAGE] [--rebuild PACKAGE] [--pin PACKAGE=REVISION]...\n"
+	  "                    [--cache DIR] [--no-cache] [--keep] [--offline] [--json]\n"
 	  "\n"
 	  "Builds and tests the plan of a change (or of the whole universe with --all) on this\n"
 	  "machine, without a server: every job in its target's backend, against the exact builds\n"
@@ -30,6 +31,7 @@ const struct cli_command cli_commands[] = {
 	  "  --cache DIR           mirrors, artifacts, logs and the build cache (default .ripple beside\n"
 	  "                        the manifest)\n"
 	  "  --no-cache            build even what the cache knows\n"
+	  "  --rebuild PACKAGE     build PACKAGE even when the cache knows it\n"
 	  "  --keep                keep each job's workspace and prefix\n"
 	  "  --offline             do not fetch repositories already mirrored\n"
 	  "  --pin PKG=REV         build PKG at REV instead of its branch head, as the baseline\n"

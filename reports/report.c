@@ -48,8 +48,8 @@ static void failure_block(FILE *out, const struct rp_universe *u, const struct b
 	if (j->log_path[0])
 		fprintf(out, "- log: `%s`\n", j->log_path);
 	if (reproduce && j->outcome != BUILD_ERROR)
-		fprintf(out, "- reproduce: `%s --target %s --only %s --no-cache`\n", reproduce, target_name(u, j),
-			pkg_name(u, j));
+		fprintf(out, "- reproduce: `%s --target %s --only %s --rebuild %s`\n", reproduce, target_name(u, j),
+			pkg_name(u, j), pkg_name(u, j));
 	size_t skipped = 0;
 	for (size_t k = 0; k < r->n_jobs; k++)
 		if (r->jobs[k].outcome == BUILD_SKIPPED && r->jobs[k].cause == (long)i)
@@ -159,8 +159,8 @@ int report_compare(const struct build_report *base, const struct build_report *h
 		if (h->outcome == BUILD_SKIPPED)
 			v = VERDICT_SKIPPED;
 		else if (h->outcome == BUILD_ERROR || h->outcome == BUILD_CANCELLED || !b || b->outcome == BUILD_ERROR ||
-			 b->outcome == BUILD_CANCELLED)
-			v = VERDICT_ERROR;
+			 b->outcome == BUILD_CANCELLED || b->outcome == BUILD_SKIPPED)
+			v = VERDICT_ERROR; /* nothing to compare with */
 		else if (h->outcome == BUILD_PASS)
 			v = b->outcome == BUILD_PASS ? VERDICT_PASSING : VERDICT_FIXED;
 		else if (is_failure(h->outcome))
@@ -180,14 +180,17 @@ int report_compare(const struct build_report *base, const struct build_report *h
 }
 
 void report_settle(struct report_comparison *c, size_t pair, unsigned runs, unsigned head_failures,
-		   unsigned base_failures)
+		   unsigned base_failures, int inconclusive)
 {
 	struct report_pair *p = &c->pairs[pair];
 	c->counts[p->verdict]--;
 	p->runs = runs;
 	p->head_failures = head_failures;
 	p->base_failures = base_failures;
-	p->verdict = head_failures == runs && base_failures == 0 ? VERDICT_REGRESSED : VERDICT_FLAKY;
+	if (inconclusive)
+		p->verdict = VERDICT_ERROR;
+	else
+		p->verdict = head_failures == runs && base_failures == 0 ? VERDICT_REGRESSED : VERDICT_FLAKY;
 	c->counts[p->verdict]++;
 }
 
@@ -251,8 +254,8 @@ int report_comparison_markdown(FILE *out, const struct rp_universe *u, const str
 		if (h->log_path[0])
 			fprintf(out, "- log: `%s`\n", h->log_path);
 		if (reproduce)
-			fprintf(out, "- reproduce: `%s --target %s --only %s --no-cache`\n", reproduce, target_name(u, h),
-				pkg_name(u, h));
+			fprintf(out, "- reproduce: `%s --target %s --only %s --rebuild %s`\n", reproduce, target_name(u, h),
+				pkg_name(u, h), pkg_name(u, h));
 		fputc('\n', out);
 	}
 	return ferror(out) ? RP_EIO : 0;

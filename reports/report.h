@@ -29,7 +29,7 @@ enum report_verdict {
 	VERDICT_STILL_FAILING,  /* fails on both */
 	VERDICT_PASSING,        /* passes on both */
 	VERDICT_SKIPPED,        /* a dependency failed with the change */
-	VERDICT_ERROR,          /* infrastructure on either side: no verdict */
+	VERDICT_ERROR,          /* no verdict: infrastructure on either side, or no base result */
 	VERDICT_FLAKY,          /* the test failed on some runs and passed on others */
 };
 
@@ -57,10 +57,11 @@ void report_comparison_release(struct report_comparison *c);
 /*
  * Re-runs on both sides decide a test failure that looks like a regression:
  * failing on every run with the change and on none without is a regression;
- * anything else is flaky. Updates the pair's verdict and the counts.
+ * anything else is flaky; `inconclusive` (a re-run had no verdict) leaves no
+ * verdict. Updates the pair's verdict and the counts.
  */
 void report_settle(struct report_comparison *c, size_t pair, unsigned runs, unsigned head_failures,
-		   unsigned base_failures);
+		   unsigned base_failures, int inconclusive);
 
 int report_comparison_markdown(FILE *out, const struct rp_universe *u, const struct report_comparison *c,
 			       const char *change, const char *reproduce);

@@ -18,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "backend.h"
@@ -50,6 +52,7 @@ enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE };
 struct job_paths {
 	char workdir[PATH_MAX], src[PATH_MAX + 8], prefix[PATH_MAX + 8], tmp[PATH_MAX + 8];
 	char build_log[PATH_MAX], test_log[PATH_MAX];
+	int prefix_lock; /* process backend: the stable prefix's lock, held from prepare to pack; else -1 */
 };
 
 struct job {
@@ -87,7 +90,7 @@ struct run {
 	 * the slots. Prepared jobs wait here, first come first served.
 	 */
 	size_t stepping;
-	size_t *step_queue, queue_head, queue_tail;
+	size_t *step_queue, queue_head, queue_len; /* a ring of n_jobs entries: a job waits at most once at a time */
 	int cancelling;
 	uint64_t start_ns;
 	struct build_report *report;
@@ -231,8 +234,7 @@ static struct backend *session_backend(struct build_session *s, size_t t, const 
 		struct rp_error err;
 		s->backend_rc[t] = backend_open(&s->u->targets[t], NULL, &s->backends[t], &err);
 		if (s->backend_rc[t] < 0)
-			snprintf(s->backend_err[t], sizeof(s->backend_err[t]), "target %.64s: %.900s",
-				 s->u->targets[t].name, err.msg);
+			snprintf(s->backend_err[t], sizeof(s->backend_err[t]), "%.900s", err.msg);
 		else
 			s->backend_rc[t] = 1;
 	}
@@ -273,6 +275,13 @@ static int make_jobs(struct run *run, const struct graph *g, const struct plan *
 		index[i] = -1;
 	for (size_t i = 0; i < n_pins; i++)
 		rev[pins[i].package] = pins[i].rev;
+	/* Revisions first, from the whole plan: a filter below must not lose a change. */
+	for (size_t j = 0; j < plan->n_jobs; j++) {
+		if (plan->jobs[j].rev) {
+			rev[plan->jobs[j].package] = plan->jobs[j].rev;
+			changed[plan->jobs[j].package] = 1;
+		}
+	}
 	for (size_t j = 0; j < plan->n_jobs; j++) {
 		const struct plan_job *pj = &plan->jobs[j];
 		const char *only = run->s->opts.only_target, *only_pkg = run->s->opts.only_package;
@@ -280,21 +289,25 @@ static int make_jobs(struct run *run, const struct graph *g, const struct plan *
 			continue;
 		if (only_pkg && strcmp(u->packages[pj->package].name, only_pkg) != 0)
 			continue;
-		if (pj->rev) {
-			rev[pj->package] = pj->rev;
-			changed[pj->package] = 1;
-		}
-		/* Mark the job and, depth first, every dependency it needs on its target. */
-		size_t top = 0;
-		stack[top++] = pj->package * u->n_targets + pj->target;
+		/*
+		 * Mark the job and, depth first, every dependency it needs on its
+		 * target; marked when pushed, so the stack holds each slot once.
+		 */
+		size_t top = 0, first = pj->package * u->n_targets + pj->target;
+		if (needed[first])
+			continue;
+		needed[first] = 1;
+		stack[top++] = first;
 		while (top) {
 			size_t slot = stack[--top];
-			if (needed[slot])
-				continue;
-			needed[slot] = 1;
 			const struct rp_package *p = &u->packages[slot / u->n_targets];
-			for (size_t d = 0; d < p->n_depends; d++)
-				stack[top++] = p->depends[d] * u->n_targets + slot % u->n_targets;
+			for (size_t d = 0; d < p->n_depends; d++) {
+				size_t dep = p->depends[d] * u->n_targets + slot % u->n_targets;
+				if (!needed[dep]) {
+					needed[dep] = 1;
+					stack[top++] = dep;
+				}
+			}
 		}
 	}
 	long n_order = graph_topo_order(g, NULL, order);
@@ -443,6 +456,24 @@ static void finish_without_running(struct job *j, enum build_outcome outcome)
 static void work_prepare(uv_work_t *w);
 static void after_prepare(uv_work_t *w, int status);
 
+/* Whether the archive of a build's output is recorded and on disk with its recorded size. */
+static int artifact_present(struct build_session *s, const char *key)
+{
+	struct store_artifact a;
+	struct rp_error err;
+	char path[PATH_MAX + 64];
+	struct stat st;
+	pthread_mutex_lock(&s->store_lock);
+	int rc = store_artifact_get(s->store, key, "prefix", &a, &err);
+	pthread_mutex_unlock(&s->store_lock);
+	if (rc < 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%.200s", s->cache, a.location);
+	int present = stat(path, &st) == 0 && st.st_size == a.size;
+	store_artifact_release(&a);
+	return present;
+}
+
 /* The job's dependencies are done: answer it from the cache, skip it, or start it. */
 static void start_job(struct job *j)
 {
@@ -494,6 +525,12 @@ static void start_job(struct job *j)
 		pthread_mutex_lock(&s->store_lock);
 		rc = store_build_get(s->store, j->r->key, &b, &err);
 		pthread_mutex_unlock(&s->store_lock);
+		/* A cached output whose archive went missing is built again, which restores it. */
+		if (rc == 0 && b.output_hash && strcmp(b.output_hash, ARTIFACT_EMPTY_HASH) != 0 &&
+		    !artifact_present(s, j->r->key)) {
+			store_build_release(&b);
+			rc = RP_ENOTFOUND;
+		}
 		if (rc == 0) {
 			j->r->cached = 1;
 			run->report->cached++;
@@ -522,6 +559,7 @@ static void start_job(struct job *j)
 		finish_without_running(j, BUILD_ERROR);
 		return;
 	}
+	j->p->prefix_lock = -1;
 	j->state = JOB_RUNNING;
 	j->r->attempts = 1;
 	run->running++;
@@ -561,6 +599,86 @@ static void job_finished(struct job *j)
 
 /* ---- one job's phases ------------------------------------------------------ */
 
+/*
+ * The process backend's stable prefix of `package` on `target`: its files are
+ * at the paths the package's pkg-config files name, for every dependent.
+ * Guarded by "<prefix>.lock" (flock) against other jobs and other ripple
+ * processes; "<prefix>.output" holds the output hash of the build it holds.
+ */
+static void stable_prefix(const struct build_session *s, size_t target, size_t package, char *out, size_t size)
+{
+	snprintf(out, size, "%s/prefix/%.64s/%.64s", s->cache, s->u->targets[target].name,
+		 s->u->packages[package].name);
+}
+
+static int lock_prefix(const char *prefix, struct rp_error *err)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s.lock", prefix);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return rp_error_set(err, RP_EIO, "cannot open %s: %s", path, strerror(errno));
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			close(fd);
+			return rp_error_set(err, RP_EIO, "cannot lock %s: %s", path, strerror(errno));
+		}
+	}
+	return fd;
+}
+
+static void unlock_prefix(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* closing drops the flock */
+}
+
+static int prefix_holds(const char *prefix, const char *output_hash)
+{
+	char path[PATH_MAX + 32], held[ARTIFACT_HEX_LEN + 2] = "";
+	snprintf(path, sizeof(path), "%s.output", prefix);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(held, 1, ARTIFACT_HEX_LEN, f);
+	fclose(f);
+	held[n] = '\0';
+	return strcmp(held, output_hash) == 0;
+}
+
+static int mark_prefix(const char *prefix, const char *output_hash)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s.output", prefix);
+	if (!output_hash)
+		return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(output_hash, f);
+	return fclose(f);
+}
+
+/* Makes a dependency's stable prefix hold exactly its build, unless it already does. */
+static int materialize(struct build_session *s, const struct job *dep, const char *archive, const char *sha256,
+		       int64_t size, struct rp_error *err)
+{
+	char prefix[PATH_MAX + 8];
+	stable_prefix(s, dep->target, dep->package, prefix, sizeof(prefix));
+	int fd = lock_prefix(prefix, err), rc = 0;
+	if (fd < 0)
+		return fd;
+	if (!prefix_holds(prefix, dep->r->output_hash)) {
+		mark_prefix(prefix, NULL);
+		remove_tree(prefix);
+		rc = artifact_unpack(archive, sha256, size, prefix, 0, err);
+		if (rc == 0 && mark_prefix(prefix, dep->r->output_hash) < 0)
+			rc = rp_error_set(err, RP_EIO, "cannot mark %s: %s", prefix, strerror(errno));
+	}
+	unlock_prefix(fd);
+	return rc;
+}
+
 /* Thread pool: workspace, checkout, the dependencies' artifacts layered into the prefix. */
 static void work_prepare(uv_work_t *w)
 {
@@ -580,12 +698,19 @@ static void work_prepare(uv_work_t *w)
 	 * The process backend runs on host paths, so a package's prefix must stay
 	 * at one path for its outputs (pkg-config files name it) to be reproducible.
 	 */
-	if (s->backends[j->target]->runner == RP_RUNNER_PROCESS)
-		snprintf(j->p->prefix, sizeof(j->p->prefix), "%s/prefix/%.64s/%.64s", s->cache,
-			 s->u->targets[j->target].name, p->name);
+	int process = s->backends[j->target]->runner == RP_RUNNER_PROCESS;
+	if (process)
+		stable_prefix(s, j->target, j->package, j->p->prefix, sizeof(j->p->prefix));
 	else
 		snprintf(j->p->prefix, sizeof(j->p->prefix), "%s/prefix", j->p->workdir);
 	remove_tree(j->p->workdir);
+	if (process) {
+		char parent[PATH_MAX + 8];
+		snprintf(parent, sizeof(parent), "%s/prefix/%.64s", s->cache, s->u->targets[j->target].name);
+		if ((rc = mkdirs(parent, err)) < 0 || (rc = j->p->prefix_lock = lock_prefix(j->p->prefix, err)) < 0)
+			goto out;
+		mark_prefix(j->p->prefix, NULL);
+	}
 	remove_tree(j->p->prefix);
 	if ((rc = mkdirs(j->p->tmp, err)) < 0 || (rc = mkdirs(j->p->prefix, err)) < 0)
 		goto out;
@@ -637,7 +762,11 @@ static void work_prepare(uv_work_t *w)
 		}
 		char archive[PATH_MAX + 32];
 		snprintf(archive, sizeof(archive), "%s/%s", s->cache, a.location);
-		rc = artifact_unpack(archive, a.sha256, a.size, j->p->prefix, ARTIFACT_UNPACK_MERGE, err);
+		/* On host paths, a dependency's pkg-config file names its own prefix: it must hold it. */
+		if (process)
+			rc = materialize(s, dj, archive, a.sha256, a.size, err);
+		if (rc == 0)
+			rc = artifact_unpack(archive, a.sha256, a.size, j->p->prefix, ARTIFACT_UNPACK_MERGE, err);
 		store_artifact_release(&a);
 		if (rc < 0) {
 			free(seen);
@@ -678,8 +807,24 @@ static void on_prepared(struct backend_job *bjob, int status, const struct rp_er
 		run->stepping++;
 		start_step(j, 0);
 	} else {
-		run->step_queue[run->queue_tail++] = j->index;
+		run->step_queue[(run->queue_head + run->queue_len++) % run->n_jobs] = j->index;
 	}
+}
+
+/* The resource limits a target's options ask for (docs/manifest.md); 0 leaves one unset. */
+static struct step_limits target_limits(const struct rp_target *t)
+{
+	struct step_limits l = { 0 };
+	json_t *v;
+	if ((v = json_object_get(t->options, "cpu_seconds")) && json_is_integer(v) && json_integer_value(v) > 0)
+		l.cpu_seconds = (uint64_t)json_integer_value(v);
+	if ((v = json_object_get(t->options, "memory")) && json_is_integer(v) && json_integer_value(v) > 0)
+		l.address_space = (uint64_t)json_integer_value(v) << 20;
+	if ((v = json_object_get(t->options, "open_files")) && json_is_integer(v) && json_integer_value(v) > 0)
+		l.open_files = (uint64_t)json_integer_value(v);
+	if ((v = json_object_get(t->options, "file_size")) && json_is_integer(v) && json_integer_value(v) > 0)
+		l.file_size = (uint64_t)json_integer_value(v) << 20;
+	return l;
 }
 
 static void after_prepare(uv_work_t *w, int status)
@@ -691,7 +836,8 @@ static void after_prepare(uv_work_t *w, int status)
 		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
 		return;
 	}
-	struct backend_job_spec spec = { .workspace = j->p->src, .prefix = j->p->prefix, .sysroot = NULL, .tmp = j->p->tmp };
+	struct backend_job_spec spec = { .workspace = j->p->src, .prefix = j->p->prefix, .sysroot = NULL, .tmp = j->p->tmp,
+					 .limits = target_limits(&j->run->s->u->targets[j->target]) };
 	if (backend_prepare_job(j->run->s->backends[j->target], &j->run->loop, &spec, on_prepared, j, &err) < 0) {
 		fail_infrastructure(j, err.msg);
 		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
@@ -714,10 +860,14 @@ static void end_steps(struct job *j)
 	struct run *run = j->run;
 	struct rp_error err;
 	/* The slot passes to the next prepared job. */
-	if (run->queue_head < run->queue_tail)
-		start_step(&run->jobs[run->step_queue[run->queue_head++]], 0);
-	else
+	if (run->queue_len) {
+		size_t next = run->step_queue[run->queue_head];
+		run->queue_head = (run->queue_head + 1) % run->n_jobs;
+		run->queue_len--;
+		start_step(&run->jobs[next], 0);
+	} else {
 		run->stepping--;
+	}
 	if (backend_finish_job(j->bjob, on_finished, j, &err) < 0) {
 		fail_infrastructure(j, err.msg);
 		j->bjob = NULL;
@@ -735,8 +885,8 @@ static void on_step_done(struct step *step, const struct step_result *res, void 
 	else
 		j->build_res = *res;
 	const struct rp_package *p = &j->run->s->u->packages[j->package];
-	if (!j->in_test && res->status == STEP_PASSED && p->test && !j->run->cancelling) {
-		start_step(j, 1);
+	if (!j->in_test && res->status == STEP_PASSED && p->test) {
+		start_step(j, 1); /* which records a cancelled test when the run is being cancelled */
 		return;
 	}
 	end_steps(j);
@@ -789,15 +939,19 @@ static void start_step(struct job *j, int test)
 	const struct rp_package *p = &s->u->packages[j->package];
 	struct rp_error err;
 	if (j->run->cancelling) {
-		/* Prepared while the run was being cancelled: it never starts. */
-		j->build_res.status = STEP_CANCELLED;
+		/* The run is being cancelled: the step never starts, and the job is not a pass. */
+		struct step_result *res = test ? &j->test_res : &j->build_res;
+		res->status = STEP_CANCELLED;
+		res->started_ns = 1;
 		end_steps(j);
 		return;
 	}
 	char **env = job_env(j);
 	j->in_test = test;
 	char *log = test ? j->p->test_log : j->p->build_log;
-	snprintf(log, PATH_MAX, "%s/logs/%.64s.%s.log", s->cache, j->r->key, test ? "test" : "build");
+	/* Per process and attempt: a re-run or another ripple on this cache never truncates it. */
+	snprintf(log, PATH_MAX, "%s/logs/%.64s.%ld.%u.%s.log", s->cache, j->r->key, (long)getpid(), j->r->attempts,
+		 test ? "test" : "build");
 	struct step_spec spec = {
 		.script = test ? p->test : p->build,
 		.env = (const char *const *)env,
@@ -844,9 +998,12 @@ static void work_pack(uv_work_t *w)
 		if (!failed && s->u->packages[j->package].test)
 			log = j->p->test_log;
 		snprintf(r->log_path, sizeof(r->log_path), "%s", log);
-		if (failed && build__classify(s->classifier, log, r->failed_step, failed, r->category,
-					      sizeof(r->category), r->first_error, sizeof(r->first_error)) &&
-		    r->outcome == BUILD_FAIL)
+		if (r->outcome == BUILD_CANCELLED)
+			snprintf(r->first_error, sizeof(r->first_error), "the run was cancelled during the %s step",
+				 r->failed_step);
+		else if (failed && build__classify(s->classifier, log, r->failed_step, failed, r->category,
+						   sizeof(r->category), r->first_error, sizeof(r->first_error)) &&
+			 r->outcome == BUILD_FAIL)
 			r->outcome = BUILD_ERROR; /* the machine's fault: never cached, never blamed */
 		/* An output exists whenever the build step passed, whatever the tests said. */
 		if (j->build_res.status == STEP_PASSED && r->outcome != BUILD_CANCELLED) {
@@ -878,6 +1035,7 @@ static void work_pack(uv_work_t *w)
 				/* A prefix that cannot be archived (an escaping symlink, a replaced file) is the package's fault. */
 				r->outcome = rc == RP_EINVAL ? BUILD_FAIL : BUILD_ERROR;
 				r->failed_step = "build";
+				snprintf(r->log_path, sizeof(r->log_path), "%s", j->p->build_log);
 				snprintf(r->category, sizeof(r->category), "%s", rc == RP_EINVAL ? "install" : "infrastructure");
 				set_line(r->first_error, sizeof(r->first_error), err.msg);
 			} else {
@@ -895,17 +1053,29 @@ static void work_pack(uv_work_t *w)
 						 .duration_ms = (int64_t)r->duration_ms,
 						 .log_location = r->log_path[0] ? r->log_path : NULL };
 			pthread_mutex_lock(&s->store_lock);
-			store_build_put(s->store, &b, &err);
+			int put = store_build_put(s->store, &b, &err);
 			pthread_mutex_unlock(&s->store_lock);
+			if (put < 0) {
+				/* The result stands for this run; only the cache missed it. */
+				r->outcome = BUILD_ERROR;
+				snprintf(r->category, sizeof(r->category), "infrastructure");
+				set_line(r->first_error, sizeof(r->first_error), err.msg);
+			}
 		}
 	}
 	artifact_layer_free(j->layer);
 	j->layer = NULL;
-	if (!s->opts.keep_workdirs) {
-		remove_tree(j->p->workdir);
-		if (s->backends[j->target] && s->backends[j->target]->runner == RP_RUNNER_PROCESS)
-			remove_tree(j->p->prefix);
+	/*
+	 * A stable prefix stays: it holds this build (and its layers) for the
+	 * dependents whose pkg-config files point at it, when the build has an output.
+	 */
+	if (j->p->prefix_lock >= 0) {
+		mark_prefix(j->p->prefix, r->output_hash[0] ? r->output_hash : NULL);
+		unlock_prefix(j->p->prefix_lock);
+		j->p->prefix_lock = -1;
 	}
+	if (!s->opts.keep_workdirs)
+		remove_tree(j->p->workdir);
 }
 
 static void after_pack(uv_work_t *w, int status)
@@ -995,6 +1165,7 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	uv_run(&run.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&run.loop);
 	report->elapsed_ms = elapsed_ms(&run);
+	report->interrupted = run.cancelling;
 out:
 	for (size_t i = 0; i < run.n_jobs; i++)
 		free(run.jobs[i].deps);

@@ -87,6 +87,7 @@ struct build_report {
 	size_t counts[BUILD_CANCELLED + 1];
 	size_t cached, built;
 	uint64_t elapsed_ms;
+	int interrupted; /* SIGINT or SIGTERM stopped the run: its results are incomplete */
 };
 
 struct build_progress {

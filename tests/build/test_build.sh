@@ -38,6 +38,18 @@ check "a second identical run is 100% cache hits" \
 check "cached results keep their outputs" \
 	'[ "$(jq -r "[.jobs[].output_hash] | sort | join(\",\")" $work/all.json)" = "$(jq -r "[.jobs[].output_hash] | sort | join(\",\")" $work/again.json)" ]'
 
+# 2b. An archive that went missing from the cache is rebuilt, not trusted.
+rm -rf .ripple/artifacts
+run healed build -m stable.json --all --target unix
+check "a cache whose archives were deleted rebuilds them and passes" \
+	'[ $status -eq 0 ] && [ "$(jq .built $work/healed.json)" -gt 0 ] && [ -n "$(ls .ripple/artifacts)" ]'
+
+# 2c. A sandbox target's resource limits reach the steps.
+jq '.targets.unix.open_files = 77 | (.packages[] | select(.name == "ipaddr") | .build) = "[ $(ulimit -n) -eq 77 ]"' \
+	stable.json >limits.json
+run limits build -m limits.json --all --only ipaddr --target unix --no-cache
+check "open_files of the target is the steps' ulimit -n" '[ "$(result limits ipaddr)" = pass ]'
+
 # 3. A change to a leaf rebuilds nothing outside its closure.
 leaf_parent=$(git -C repos/unikernel rev-parse main~1)
 run leaf build -m stable.json --change "unikernel=$leaf_parent" --target unix
@@ -96,6 +108,34 @@ check "a test failing once out of three runs is flaky (exit $status)" \
 check "its runs are counted" \
 	'[ "$(jq -c ".pairs[] | select(.package == \"checkseum\") | .runs" $work/flaky.json)" = "{\"each_side\":3,\"change_failures\":1,\"base_failures\":0}" ]'
 check "nothing flaky makes test-change fail" '[ $status -eq 0 ]'
+
+# 5c. The process backend: dependencies' pkg-config files name their own stable prefixes,
+# which must hold their builds (CMake checks the include directories exist), even when
+# two ripple processes build on one cache at once.
+jq '.targets.unix.runner = "process"' stable.json >process.json
+"$ripple" build -m process.json --all --target unix --no-cache --json --cache "$work/process-cache" >"$work/p1.json" 2>/dev/null &
+"$ripple" build -m process.json --all --target unix --no-cache --json --cache "$work/process-cache" >"$work/p2.json" 2>/dev/null
+wait $!
+check "the whole universe passes on the process backend, twice at once on one cache" \
+	'[ "$(jq "[.jobs[] | select(.result == \"pass\")] | length" $work/p1.json)" -eq 7 ] && [ "$(jq "[.jobs[] | select(.result == \"pass\")] | length" $work/p2.json)" -eq 7 ]'
+run p3 build -m process.json --all --target unix --cache "$work/process-cache"
+check "and answers again from the cache" '[ "$(jq .cached $work/p3.json)" -eq 7 ]'
+
+# 5d. --only keeps the change: the dependency it names is built at the changed revision.
+run only build -m stable.json --change "cstruct=$(git -C repos/cstruct rev-parse extra)" --only checkseum --target unix
+check "--only builds the changed dependency at its change" \
+	'[ "$(jq -r ".jobs[] | select(.package == \"cstruct\") | .commit" $work/only.json)" = "$(git -C repos/cstruct rev-parse extra)" ]'
+
+run rebuild build -m stable.json --change "cstruct=$(git -C repos/cstruct rev-parse extra)" --only checkseum --rebuild checkseum --target unix
+check "--rebuild builds that package again and takes its dependencies from the cache" \
+	'[ "$(jq -r "[.jobs[] | select(.cached | not) | .package] | join(\",\")" $work/rebuild.json)" = checkseum ]'
+
+# 5e. Dense dependencies listed against the build order (each package on all the later ones).
+jq -n '{universe: "dense", targets: {unix: {runner: "sandbox"}},
+	packages: [range(1; 7) as $i | {name: "d\($i)", repo: "repos/ipaddr", build: "true",
+		depends: [range(6; $i; -1) | "d\(.)"]}]}' >dense.json
+run dense build -m dense.json --change d6=main --target unix
+check "a dense graph plans each job once" '[ $status -eq 0 ] && [ "$(jq ".jobs | length" $work/dense.json)" -eq 6 ]'
 
 # 6. A step past its timeout is a timeout, not a failure.
 jq '(.packages[] | select(.name == "ipaddr") | .build) = "sleep 30" | (.packages[] | select(.name == "ipaddr") | .timeout) = 1' \
