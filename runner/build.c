@@ -81,6 +81,7 @@ struct run {
 	struct build_session *s;
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
+	uv_timer_t tick; /* a live progress line: elapsed time moves even while nothing finishes */
 	struct job *jobs;
 	size_t n_jobs;
 	size_t running, done;
@@ -1115,7 +1116,13 @@ static void job_done(struct job *j)
 	if (run->done == run->n_jobs) {
 		uv_close((uv_handle_t *)&run->sigint, NULL);
 		uv_close((uv_handle_t *)&run->sigterm, NULL);
+		uv_close((uv_handle_t *)&run->tick, NULL);
 	}
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	progress(t->data, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -1157,10 +1164,15 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	run.sigint.data = run.sigterm.data = &run;
 	uv_signal_start(&run.sigint, on_signal, SIGINT);
 	uv_signal_start(&run.sigterm, on_signal, SIGTERM);
+	uv_timer_init(&run.loop, &run.tick);
+	run.tick.data = &run;
+	if (s->opts.on_progress)
+		uv_timer_start(&run.tick, on_tick, 1000, 1000);
 	schedule(&run);
 	if (run.done == run.n_jobs) {
 		uv_close((uv_handle_t *)&run.sigint, NULL);
 		uv_close((uv_handle_t *)&run.sigterm, NULL);
+		uv_close((uv_handle_t *)&run.tick, NULL);
 	}
 	uv_run(&run.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&run.loop);
