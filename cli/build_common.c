@@ -163,6 +163,20 @@ int cli_build_resolve(const struct rp_universe *u, const struct cli_build_args *
 		      struct plan_change **pins)
 {
 	struct rp_error err;
+	const struct build_options *o = &args->opts;
+	if (o->only_target && manifest_find_target(u, o->only_target) < 0) {
+		cli_error("--target %s: no such target in %s", o->only_target, args->manifest);
+		return RP_EXIT_USAGE;
+	}
+	const char *const named[] = { o->only_package, o->fresh_package };
+	for (size_t i = 0; i < 2; i++) {
+		if (named[i] && manifest_find_package(u, named[i]) < 0) {
+			const char *hint = manifest_suggest_package(u, named[i]);
+			cli_error("%s %s: no such package in %s%s%s%s", i ? "--rebuild" : "--only", named[i], args->manifest,
+				  hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+			return RP_EXIT_USAGE;
+		}
+	}
 	*changes = calloc(args->n_changes ? args->n_changes : 1, sizeof(**changes));
 	*pins = calloc(args->n_pins ? args->n_pins : 1, sizeof(**pins));
 	if (!*changes || !*pins) {

@@ -35,8 +35,9 @@ void cli_build_progress(const struct build_progress *p, void *data);
 char *cli_build_reproduce(const struct cli_build_args *args);
 
 /*
- * Parses args->changes and args->pins against `u` into arrays the caller
- * frees; prints the error and returns RP_EXIT_USAGE on a bad one.
+ * Checks the target and package names the options give, and parses
+ * args->changes and args->pins against `u` into arrays the caller frees;
+ * prints the error and returns RP_EXIT_USAGE on a bad one.
  */
 int cli_build_resolve(const struct rp_universe *u, const struct cli_build_args *args, struct plan_change **changes,
 		      struct plan_change **pins);

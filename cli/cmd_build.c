@@ -33,16 +33,6 @@ int cmd_build(int argc, char **argv)
 	args.u = u;
 	if ((status = cli_build_resolve(u, &args, &changes, &pins)) != RP_EXIT_OK)
 		goto out;
-	if (args.opts.only_target && manifest_find_target(u, args.opts.only_target) < 0) {
-		cli_error("--target %s: no such target in %s", args.opts.only_target, args.manifest);
-		status = RP_EXIT_USAGE;
-		goto out;
-	}
-	if (args.opts.only_package && manifest_find_package(u, args.opts.only_package) < 0) {
-		cli_error("--only %s: no such package in %s", args.opts.only_package, args.manifest);
-		status = RP_EXIT_USAGE;
-		goto out;
-	}
 	if (build_session_open(u, &args.opts, &s, &err) < 0 || build_run(s, &g, changes, args.n_changes, pins, args.n_pins, &report, &err) < 0) {
 		cli_error("%s", err.msg);
 		status = RP_EXIT_FAILED;

@@ -115,6 +115,10 @@ expect 2 "build with a bad -j" -- "$ripple" build --all -j 0
 contains "$err" "-j expects a number of job slots from 1 to 256" "bad -j is explained"
 expect 2 "test-change of an unknown package" -- "$ripple" test-change lwo=1
 contains "$err" 'did you mean "low"?' "test-change takes its change as an operand and suggests the package"
+expect 2 "build --only an unknown package" -- "$ripple" build --all --only lwo
+contains "$err" '--only lwo: no such package in ripple.json; did you mean "low"?' "--only suggests the package"
+expect 2 "test-change --target an unknown target" -- "$ripple" test-change low=1 --target vm
+contains "$err" "--target vm: no such target" "test-change checks --target"
 expect 2 "test-change with a bad --retries" -- "$ripple" test-change low=1 --retries 0
 contains "$err" "--retries expects a number of runs from 1 to 20" "bad --retries is explained"
 
