@@ -215,6 +215,7 @@ static int walk(const char *dir, const struct walk_io *io, char hash[ARTIFACT_HE
 	struct archive *a = io ? io->archive : NULL;
 	unsigned char *kept_below = NULL;
 	int64_t kept = 0;
+	size_t layer_seen = 0;
 	int rc = 0;
 	if (!content || !file_md || !entry || !buf || !EVP_DigestInit_ex(content, EVP_sha256(), NULL)) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory archiving %s", dir);
@@ -308,6 +309,8 @@ static int walk(const char *dir, const struct walk_io *io, char hash[ARTIFACT_HE
 		/* An entry a dependency put there: left out when untouched, an error when changed. */
 		size_t at;
 		const char *layer_record = NULL;
+		if (io && io->exclude && strmap_get(&io->exclude->records, rel, NULL))
+			layer_seen++;
 		if (io && io->exclude && !kept_below[i] && strmap_get(&io->exclude->records, rel, &at))
 			layer_record = io->exclude->record[at];
 		struct archive *sink = layer_record ? NULL : a;
@@ -338,6 +341,24 @@ static int walk(const char *dir, const struct walk_io *io, char hash[ARTIFACT_HE
 		/* Path and record each end in NUL: no path can pass for another. */
 		EVP_DigestUpdate(content, rel, strlen(rel) + 1);
 		EVP_DigestUpdate(content, record, (size_t)len + 1);
+	}
+	/* Every entry of the layer must still be there: a build may not remove its dependencies' files. */
+	if (io && io->exclude && layer_seen < io->exclude->len) {
+		const struct strmap *m = &io->exclude->records;
+		for (size_t i = 0; i < m->capacity; i++) {
+			char full[PATH_MAX + 1];
+			struct stat st;
+			if (!m->keys[i])
+				continue;
+			snprintf(full, sizeof(full), "%s/%s", dir, m->keys[i]);
+			if (lstat(full, &st) < 0) {
+				rc = rp_error_set(err, RP_EINVAL,
+						  "%s: %s was installed by a dependency and the build removed it; a "
+						  "package may add files to the prefix, not remove its dependencies'",
+						  dir, m->keys[i]);
+				goto out;
+			}
+		}
 	}
 	if (!finish_hex(content, hash)) {
 		rc = rp_error_set(err, RP_ENOMEM, "SHA-256 failed for %s", dir);

@@ -260,6 +260,11 @@ START_TEST(test_layers)
 	ck_assert_int_eq(artifact_adds_entries(at("job"), layer, &err), 0);
 	ck_assert_int_eq(artifact_hash_dir_except(at("job"), layer, again, &err), 0);
 	ck_assert_str_eq(again, ARTIFACT_EMPTY_HASH);
+	/* Removing a dependency's file is refused. */
+	ck_assert_int_eq(rename(at("job/include/lib.h"), at("lib.h.saved")), 0);
+	ck_assert_int_eq(artifact_hash_dir_except(at("job"), layer, again, &err), RP_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "include/lib.h was installed by a dependency and the build removed it"));
+	ck_assert_int_eq(rename(at("lib.h.saved"), at("job/include/lib.h")), 0);
 	/* Replacing a dependency's file is refused. */
 	write_file(at("job/include/lib.h"), "int lib(int);\n", 0644);
 	ck_assert_int_eq(artifact_pack(at("job"), layer, at("bad.tar.zst"), &out, &err), RP_EINVAL);
