@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
@@ -53,6 +54,9 @@ struct job_paths {
 	char workdir[PATH_MAX], src[PATH_MAX + 8], prefix[PATH_MAX + 8], tmp[PATH_MAX + 8];
 	char build_log[PATH_MAX], test_log[PATH_MAX];
 	int prefix_lock; /* process backend: the stable prefix's lock, held from prepare to pack; else -1 */
+	long slot;	 /* the run's work directory it uses, or -1: one of its own (--keep) */
+	int reused;	 /* that work directory exists and was emptied by the job before */
+	int clean;	 /* set by the job's last phase: the work directory is empty again and can be reused */
 };
 
 struct job {
@@ -92,6 +96,14 @@ struct run {
 	 */
 	size_t stepping;
 	size_t *step_queue, queue_head, queue_len; /* a ring of n_jobs entries: a job waits at most once at a time */
+	/*
+	 * Work directories are reused by the jobs of a run: creating and removing
+	 * a directory tree per job dominated a cold build of small packages (ext4
+	 * scans recently deleted inodes on every creation). A job leaves its work
+	 * directory empty, and the next job takes it from here. A slot is made only
+	 * when none is free, so there are never more than jobs in flight.
+	 */
+	size_t *free_slots, n_free, next_slot;
 	int cancelling;
 	uint64_t start_ns;
 	struct build_report *report;
@@ -143,6 +155,43 @@ static int remove_tree_entry(const char *path, const struct stat *st, int flag, 
 		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
 	}
 	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/*
+ * Empties directory `path` and keeps it, with its owner's permissions
+ * restored if a build took them: the entries named in `keep` (a
+ * NULL-terminated list, or NULL) are kept too when they are directories, and
+ * emptied the same way; every other entry is removed. 0, or -1 when `path` is
+ * not a directory or something could not be removed.
+ */
+static int empty_dir(const char *path, const char *const *keep)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+		return -1;
+	if ((st.st_mode & S_IRWXU) != S_IRWXU && chmod(path, st.st_mode | S_IRWXU) < 0)
+		return -1;
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	char child[PATH_MAX];
+	int rc = 0;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(child, sizeof(child), "%s/%s", path, e->d_name) >= sizeof(child)) {
+			rc = -1;
+			continue;
+		}
+		int kept = 0;
+		for (size_t k = 0; keep && keep[k] && !kept; k++)
+			kept = strcmp(e->d_name, keep[k]) == 0;
+		if ((!kept || empty_dir(child, NULL) < 0) && remove_tree(child) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
 }
 
 static uint64_t elapsed_ms(const struct run *run)
@@ -457,6 +506,29 @@ static void finish_without_running(struct job *j, enum build_outcome outcome)
 static void work_prepare(uv_work_t *w);
 static void after_prepare(uv_work_t *w, int status);
 
+/* Gives the job a work directory: a free one of the run's, else a new one (none with --keep). Loop thread. */
+static void take_slot(struct run *run, struct job *j)
+{
+	j->p->reused = 0;
+	j->p->clean = 0;
+	if (run->s->opts.keep_workdirs) {
+		j->p->slot = -1;
+	} else if (run->n_free) {
+		j->p->slot = (long)run->free_slots[--run->n_free];
+		j->p->reused = 1;
+	} else {
+		j->p->slot = (long)run->next_slot++;
+	}
+}
+
+/* Returns the job's work directory to the run when the job left it empty. Loop thread. */
+static void give_slot(struct run *run, struct job *j)
+{
+	if (j->p->slot >= 0 && j->p->clean)
+		run->free_slots[run->n_free++] = (size_t)j->p->slot;
+	j->p->slot = -1;
+}
+
 /* Whether the archive of a build's output is recorded and on disk with its recorded size. */
 static int artifact_present(struct build_session *s, const char *key)
 {
@@ -561,6 +633,7 @@ static void start_job(struct job *j)
 		return;
 	}
 	j->p->prefix_lock = -1;
+	take_slot(run, j);
 	j->state = JOB_RUNNING;
 	j->r->attempts = 1;
 	run->running++;
@@ -604,7 +677,9 @@ static void job_finished(struct job *j)
  * The process backend's stable prefix of `package` on `target`: its files are
  * at the paths the package's pkg-config files name, for every dependent.
  * Guarded by "<prefix>.lock" (flock) against other jobs and other ripple
- * processes; "<prefix>.output" holds the output hash of the build it holds.
+ * processes; the lock file also holds the output hash of the build the
+ * prefix holds, empty while it is being changed (one file per package, not
+ * two: creating files dominated a cold build of small packages).
  */
 static void stable_prefix(const struct build_session *s, size_t target, size_t package, char *out, size_t size)
 {
@@ -634,30 +709,26 @@ static void unlock_prefix(int fd)
 		close(fd); /* closing drops the flock */
 }
 
-static int prefix_holds(const char *prefix, const char *output_hash)
+/* Whether the prefix whose lock is `lock_fd` (held) holds the build of `output_hash`. */
+static int prefix_holds(int lock_fd, const char *output_hash)
 {
-	char path[PATH_MAX + 32], held[ARTIFACT_HEX_LEN + 2] = "";
-	snprintf(path, sizeof(path), "%s.output", prefix);
-	FILE *f = fopen(path, "r");
-	if (!f)
+	char held[ARTIFACT_HEX_LEN + 2];
+	ssize_t n = pread(lock_fd, held, ARTIFACT_HEX_LEN + 1, 0);
+	if (n <= 0)
 		return 0;
-	size_t n = fread(held, 1, ARTIFACT_HEX_LEN, f);
-	fclose(f);
 	held[n] = '\0';
 	return strcmp(held, output_hash) == 0;
 }
 
-static int mark_prefix(const char *prefix, const char *output_hash)
+/* Records the build the prefix holds (NULL: none, it is about to change) in its lock file `lock_fd` (held). */
+static int mark_prefix(int lock_fd, const char *output_hash)
 {
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s.output", prefix);
 	if (!output_hash)
-		return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-	FILE *f = fopen(path, "w");
-	if (!f)
+		return ftruncate(lock_fd, 0);
+	size_t len = strlen(output_hash);
+	if (pwrite(lock_fd, output_hash, len, 0) != (ssize_t)len)
 		return -1;
-	fputs(output_hash, f);
-	return fclose(f);
+	return ftruncate(lock_fd, (off_t)len);
 }
 
 /* Makes a dependency's stable prefix hold exactly its build, unless it already does. */
@@ -669,11 +740,11 @@ static int materialize(struct build_session *s, const struct job *dep, const cha
 	int fd = lock_prefix(prefix, err), rc = 0;
 	if (fd < 0)
 		return fd;
-	if (!prefix_holds(prefix, dep->r->output_hash)) {
-		mark_prefix(prefix, NULL);
+	if (!prefix_holds(fd, dep->r->output_hash)) {
+		mark_prefix(fd, NULL);
 		remove_tree(prefix);
 		rc = artifact_unpack(archive, sha256, size, prefix, 0, err);
-		if (rc == 0 && mark_prefix(prefix, dep->r->output_hash) < 0)
+		if (rc == 0 && mark_prefix(fd, dep->r->output_hash) < 0)
 			rc = rp_error_set(err, RP_EIO, "cannot mark %s: %s", prefix, strerror(errno));
 	}
 	unlock_prefix(fd);
@@ -692,7 +763,11 @@ static void work_prepare(uv_work_t *w)
 	char mirrors[PATH_MAX + 16];
 	int rc;
 
-	snprintf(j->p->workdir, sizeof(j->p->workdir), "%s/work/%ld-%zu", s->cache, (long)getpid(), j->index);
+	if (j->p->slot < 0)
+		snprintf(j->p->workdir, sizeof(j->p->workdir), "%s/work/%ld-%zu", s->cache, (long)getpid(), j->index);
+	else
+		snprintf(j->p->workdir, sizeof(j->p->workdir), "%s/work/%ld-w%ld", s->cache, (long)getpid(),
+			 j->p->slot);
 	snprintf(j->p->src, sizeof(j->p->src), "%s/src", j->p->workdir);
 	snprintf(j->p->tmp, sizeof(j->p->tmp), "%s/tmp", j->p->workdir);
 	/*
@@ -704,16 +779,21 @@ static void work_prepare(uv_work_t *w)
 		stable_prefix(s, j->target, j->package, j->p->prefix, sizeof(j->p->prefix));
 	else
 		snprintf(j->p->prefix, sizeof(j->p->prefix), "%s/prefix", j->p->workdir);
-	remove_tree(j->p->workdir);
+	/* A reused work directory was emptied by the job before; its src, tmp and prefix stay. */
+	if (!j->p->reused)
+		remove_tree(j->p->workdir);
 	if (process) {
 		char parent[PATH_MAX + 8];
 		snprintf(parent, sizeof(parent), "%s/prefix/%.64s", s->cache, s->u->targets[j->target].name);
 		if ((rc = mkdirs(parent, err)) < 0 || (rc = j->p->prefix_lock = lock_prefix(j->p->prefix, err)) < 0)
 			goto out;
-		mark_prefix(j->p->prefix, NULL);
+		mark_prefix(j->p->prefix_lock, NULL);
 	}
-	remove_tree(j->p->prefix);
-	if ((rc = mkdirs(j->p->tmp, err)) < 0 || (rc = mkdirs(j->p->prefix, err)) < 0)
+	/* Emptied rather than removed: a directory made again costs more than one kept. */
+	if (empty_dir(j->p->prefix, NULL) < 0)
+		remove_tree(j->p->prefix);
+	/* Only the process backend runs on the host's paths; a sandbox has a private /tmp. */
+	if ((process && (rc = mkdirs(j->p->tmp, err)) < 0) || (rc = mkdirs(j->p->prefix, err)) < 0)
 		goto out;
 	snprintf(mirrors, sizeof(mirrors), "%s/mirrors", s->cache);
 	git_oid commit;
@@ -837,7 +917,9 @@ static void after_prepare(uv_work_t *w, int status)
 		uv_queue_work(&j->run->loop, &j->work, work_pack, after_pack);
 		return;
 	}
-	struct backend_job_spec spec = { .workspace = j->p->src, .prefix = j->p->prefix, .sysroot = NULL, .tmp = j->p->tmp,
+	int process = j->run->s->backends[j->target]->runner == RP_RUNNER_PROCESS;
+	struct backend_job_spec spec = { .workspace = j->p->src, .prefix = j->p->prefix, .sysroot = NULL,
+					 .tmp = process ? j->p->tmp : NULL,
 					 .limits = target_limits(&j->run->s->u->targets[j->target]) };
 	if (backend_prepare_job(j->run->s->backends[j->target], &j->run->loop, &spec, on_prepared, j, &err) < 0) {
 		fail_infrastructure(j, err.msg);
@@ -1071,12 +1153,16 @@ static void work_pack(uv_work_t *w)
 	 * dependents whose pkg-config files point at it, when the build has an output.
 	 */
 	if (j->p->prefix_lock >= 0) {
-		mark_prefix(j->p->prefix, r->output_hash[0] ? r->output_hash : NULL);
+		mark_prefix(j->p->prefix_lock, r->output_hash[0] ? r->output_hash : NULL);
 		unlock_prefix(j->p->prefix_lock);
 		j->p->prefix_lock = -1;
 	}
-	if (!s->opts.keep_workdirs)
-		remove_tree(j->p->workdir);
+	if (!s->opts.keep_workdirs) {
+		static const char *const keep[] = { "src", "tmp", "prefix", NULL };
+		j->p->clean = j->p->slot >= 0 && empty_dir(j->p->workdir, keep) == 0;
+		if (!j->p->clean)
+			remove_tree(j->p->workdir);
+	}
 }
 
 static void after_pack(uv_work_t *w, int status)
@@ -1084,6 +1170,7 @@ static void after_pack(uv_work_t *w, int status)
 	struct job *j = w->data;
 	struct run *run = j->run;
 	(void)status;
+	give_slot(run, j);
 	/*
 	 * The machine failed, not the code: run the job again from a fresh
 	 * workspace, up to BUILD_INFRA_ATTEMPTS times in all.
@@ -1096,6 +1183,7 @@ static void after_pack(uv_work_t *w, int status)
 		memset(&j->build_res, 0, sizeof(j->build_res));
 		memset(&j->test_res, 0, sizeof(j->test_res));
 		j->in_test = 0;
+		take_slot(run, j);
 		uv_queue_work(&run->loop, &j->work, work_prepare, after_prepare);
 		return;
 	}
@@ -1150,7 +1238,9 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	if (rc < 0)
 		goto out;
 	run.step_queue = malloc((run.n_jobs ? run.n_jobs : 1) * sizeof(*run.step_queue));
-	if (!run.step_queue) {
+	/* A slot is made only when none is free, so at most one per job in flight. */
+	run.free_slots = malloc((run.n_jobs ? run.n_jobs : 1) * sizeof(*run.free_slots));
+	if (!run.step_queue || !run.free_slots) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1176,6 +1266,11 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	}
 	uv_run(&run.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&run.loop);
+	for (size_t k = 0; k < run.next_slot; k++) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/work/%ld-w%zu", s->cache, (long)getpid(), k);
+		remove_tree(dir);
+	}
 	report->elapsed_ms = elapsed_ms(&run);
 	report->interrupted = run.cancelling;
 out:
@@ -1183,6 +1278,7 @@ out:
 		free(run.jobs[i].deps);
 	free(run.jobs);
 	free(run.step_queue);
+	free(run.free_slots);
 	if (rc < 0)
 		build_report_release(report);
 	return rc;

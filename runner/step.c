@@ -16,6 +16,7 @@
  *               ▼
  *   close the timers → the last close callback calls done() and frees the step.
  */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np, POSIX_SPAWN_SETSID */
 #include "step.h"
 
 #include <ctype.h>
@@ -24,9 +25,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runner-internal.h"
@@ -44,7 +48,9 @@ enum kill_phase {
 
 struct step {
 	uv_loop_t *loop;
-	uv_process_t proc;
+	uv_process_t proc; /* the child, when uv_spawn() started it */
+	uv_poll_t exitw;   /* or its pidfd, when posix_spawn() did (see step_spawn()) */
+	int pidfd;
 	uv_pipe_t out;
 	uv_timer_t wall, idle, kill, poll;
 	int open_handles; /* handles initialized and not yet closed */
@@ -60,7 +66,7 @@ struct step {
 	int log_fd;
 
 	unsigned exited : 1, pipe_closed : 1, term_sent : 1, gave_up : 1, finished : 1, failed_start : 1,
-	    at_line_start : 1;
+	    at_line_start : 1, spawned : 1;
 	enum kill_phase phase;
 	struct step_result res;
 
@@ -257,6 +263,8 @@ static void step_on_close(uv_handle_t *h)
 		return;
 	if (s->log_fd >= 0)
 		close(s->log_fd);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
 	if (!s->failed_start)
 		s->done(s, &s->res, s->data);
 	free(s);
@@ -384,9 +392,8 @@ static void step_on_idle(uv_timer_t *t)
 	step_start_term(s);
 }
 
-static void step_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
+static void step_exited(struct step *s, int64_t exit_status, int term_signal)
 {
-	struct step *s = proc->data;
 	s->exited = 1;
 	s->res.ended_ns = uv_hrtime();
 	s->res.duration_ms = (s->res.ended_ns - s->res.started_ns) / 1000000u;
@@ -394,7 +401,7 @@ static void step_on_exit(uv_process_t *proc, int64_t exit_status, int term_signa
 	s->res.exit_status = term_signal ? -1 : (int)exit_status;
 	uv_timer_stop(&s->wall);
 	uv_timer_stop(&s->idle);
-	step_close(s, (uv_handle_t *)&s->proc);
+	step_close(s, s->spawned ? (uv_handle_t *)&s->exitw : (uv_handle_t *)&s->proc);
 	if (!s->term_sent && step__group_alive(s->pgid)) {
 		s->res.leftovers = 1;
 		step_start_term(s);
@@ -404,6 +411,117 @@ static void step_on_exit(uv_process_t *proc, int64_t exit_status, int term_signa
 		uv_timer_start(&s->kill, step_on_kill_timer, s->grace_ms, 0);
 	}
 	step_maybe_finish(s);
+}
+
+static void step_on_exit(uv_process_t *proc, int64_t exit_status, int term_signal)
+{
+	step_exited(proc->data, exit_status, term_signal);
+}
+
+/* The pidfd of a child started by step_spawn() is readable: it exited. */
+static void step_on_pidfd(uv_poll_t *h, int status, int events)
+{
+	struct step *s = h->data;
+	int wstatus = 0;
+	pid_t r;
+	(void)status;
+	(void)events;
+	while ((r = waitpid(s->pgid, &wstatus, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (r == 0)
+		return; /* not yet: readable only once it exited, but be sure */
+	uv_poll_stop(h);
+	if (r < 0) /* reaped by someone else: how it ended is unknown */
+		step_exited(s, -1, 0);
+	else
+		step_exited(s, WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 0,
+			    WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
+}
+
+#ifdef SYS_pidfd_open
+static int step_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+#else
+static int step_pidfd_open(pid_t pid)
+{
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+}
+#endif
+
+/*
+ * Starts the child as uv_spawn() would (a new session, stdin on /dev/null,
+ * stdout and stderr on `out_fd`, default signal dispositions, nothing
+ * blocked, exactly `opt->env`) but without forking the engine: posix_spawn()
+ * clones with CLONE_VM|CLONE_VFORK, so the engine's page tables are not
+ * copied and none of its pages fault copy-on-write afterwards, which made a
+ * fork cost more than a small step itself. The exit is watched on a pidfd.
+ * Returns 0 (s->pgid is the child), a negative errno when the child could not
+ * be started (a missing cwd or program), or 1 when this way is not available
+ * (no pidfd, a program to search in PATH, stdout of the engine closed):
+ * uv_spawn() is used then.
+ */
+static int step_spawn(struct step *s, const uv_process_options_t *opt, int out_fd)
+{
+	static int no_pidfd; /* the kernel has no pidfd_open: remembered */
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t all, none;
+	pid_t pid;
+	int r, fd;
+
+	if (__atomic_load_n(&no_pidfd, __ATOMIC_RELAXED) || !strchr(opt->file, '/') || out_fd <= 2)
+		return 1;
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -ENOMEM;
+	if (posix_spawnattr_init(&attr) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -ENOMEM;
+	}
+	sigfillset(&all);
+	sigemptyset(&none);
+	r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (!r)
+		r = posix_spawnattr_setsigmask(&attr, &none);
+	if (!r)
+		r = posix_spawnattr_setsigdefault(&attr, &all);
+	if (!r)
+		r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!r)
+		r = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	if (!r)
+		r = posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+	if (!r && opt->cwd)
+		r = posix_spawn_file_actions_addchdir_np(&fa, opt->cwd);
+	if (!r)
+		r = posix_spawn(&pid, opt->file, &fa, &attr, opt->args, opt->env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (r)
+		return -r;
+	/* The child stays a zombie until it is reaped here, so its pid cannot be reused meanwhile. */
+	fd = step_pidfd_open(pid);
+	if (fd < 0 || uv_poll_init(s->loop, &s->exitw, fd) < 0) {
+		r = fd < 0 ? errno : EIO;
+		if (r == ENOSYS)
+			__atomic_store_n(&no_pidfd, 1, __ATOMIC_RELAXED);
+		if (fd >= 0)
+			close(fd);
+		kill(-pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return -r;
+	}
+	s->pidfd = fd;
+	s->exitw.data = s;
+	s->open_handles++;
+	s->spawned = 1;
+	s->pgid = pid;
+	uv_poll_start(&s->exitw, UV_READABLE, step_on_pidfd);
+	return 0;
 }
 
 static void step_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -476,6 +594,7 @@ int step_start(uv_loop_t *loop, const struct step_spec *spec, step_done_cb done,
 	s->grace_ms = spec->grace_ms ? spec->grace_ms : STEP_GRACE_MS_DEFAULT;
 	s->at_line_start = 1;
 	s->log_fd = -1;
+	s->pidfd = -1;
 
 	if (!spec->argv) {
 		ret = step_shell_argv(spec->script, &spec->limits, &shell_argv, err);
@@ -524,8 +643,13 @@ int step_start(uv_loop_t *loop, const struct step_spec *spec, step_done_cb done,
 	s->proc.data = s;
 	s->res.started_ns = s->last_output_ns =
 	    uv_hrtime(); /* the script may run before uv_spawn() returns */
-	r = uv_spawn(loop, &s->proc, &opt);
-	s->open_handles++; /* uv_spawn initialized the handle, even on failure */
+	r = step_spawn(s, &opt, fds[1]);
+	if (r == 1) {
+		r = uv_spawn(loop, &s->proc, &opt);
+		s->open_handles++; /* uv_spawn initialized the handle, even on failure */
+		if (r >= 0)
+			s->pgid = s->proc.pid;
+	}
 	close(fds[1]);
 	fds[1] = -1;
 	if (r < 0) {
@@ -533,7 +657,6 @@ int step_start(uv_loop_t *loop, const struct step_spec *spec, step_done_cb done,
 				   spec->cwd ? " in " : "", spec->cwd ? spec->cwd : "", uv_strerror(r));
 		goto out;
 	}
-	s->pgid = s->proc.pid;
 	uv_update_time(loop); /* the timeouts count from now, not from the loop's last turn */
 
 	step_init_timer(s, &s->wall);
@@ -562,7 +685,7 @@ out:
 			s->failed_start = 1;
 			s->pipe_closed = 1;
 			uv_close((uv_handle_t *)&s->out, step_on_close);
-			if (s->open_handles > 1)
+			if (s->open_handles > 1) /* uv_spawn() failed; a failed step_spawn() leaves no handle */
 				uv_close((uv_handle_t *)&s->proc, step_on_close);
 		}
 	}
