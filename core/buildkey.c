@@ -87,6 +87,8 @@ int buildkey_compute(const struct buildkey_input *in, char key[BUILDKEY_HEX_LEN 
 	     put_string(md, "api.headers", p->has_api ? p->api_headers : NULL);
 	snprintf(number, sizeof(number), "%d", p->timeout);
 	ok = ok && put_string(md, "timeout", number);
+	snprintf(number, sizeof(number), "%d", p->output_timeout);
+	ok = ok && put_string(md, "output_timeout", number);
 	snprintf(number, sizeof(number), "%zu", p->n_env);
 	ok = ok && put_string(md, "env", number);
 	/* The manifest keeps env sorted by name. */

@@ -666,9 +666,9 @@ out:
 	return rc;
 }
 
-static const char *const package_keys[] = { "name",    "repo",    "branch",   "depends", "targets",
-					    "build",   "test",    "timeout",  "env",     "version",
-					    "coverage", "api",    "fuzz" };
+static const char *const package_keys[] = { "name",    "repo",     "branch",  "depends", "targets",
+					    "build",   "test",     "timeout", "output_timeout", "env",
+					    "version", "coverage", "api",     "fuzz" };
 
 /* Loads package `i`'s own fields; dependencies are resolved later, once all names are known. */
 static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u)
@@ -721,6 +721,9 @@ static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_univers
 		return rc;
 	p->timeout = MANIFEST_TIMEOUT_DEFAULT;
 	if ((rc = int_member(c, obj, "timeout", where, 1, MANIFEST_TIMEOUT_MAX, "seconds", &p->timeout)) < 0)
+		return rc;
+	p->output_timeout = MANIFEST_OUTPUT_TIMEOUT_DEFAULT;
+	if ((rc = int_member(c, obj, "output_timeout", where, 1, MANIFEST_TIMEOUT_MAX, "seconds", &p->output_timeout)) < 0)
 		return rc;
 	if ((rc = string_member(c, obj, "version", OPTIONAL, where, "a version such as 1.2.0", &p->version)) < 0)
 		return rc;

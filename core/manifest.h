@@ -36,6 +36,7 @@ const char *manifest_runner_name(enum rp_runner runner);
 #define MANIFEST_NAME_MAX 64
 #define MANIFEST_TIMEOUT_DEFAULT 1800
 #define MANIFEST_TIMEOUT_MAX 86400
+#define MANIFEST_OUTPUT_TIMEOUT_DEFAULT 600
 #define MANIFEST_FUZZ_SECONDS_MAX 86400
 
 struct rp_target {
@@ -63,6 +64,7 @@ struct rp_package {
 	char *build;
 	char *test; /* NULL when the package has no test step */
 	int timeout; /* seconds, per step */
+	int output_timeout; /* seconds a step may run without writing anything */
 	size_t *depends; /* indices into universe->packages, in manifest order */
 	size_t n_depends;
 	size_t *targets; /* indices into universe->targets; default: every target */

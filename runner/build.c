@@ -1039,6 +1039,7 @@ static void start_step(struct job *j, int test)
 		.script = test ? p->test : p->build,
 		.env = (const char *const *)env,
 		.timeout_ms = (uint64_t)p->timeout * 1000,
+		.idle_timeout_ms = (uint64_t)p->output_timeout * 1000,
 		.log_path = log,
 	};
 	int rc = env ? backend_start_step(j->bjob, &spec, on_step_done, j, &j->step, &err)

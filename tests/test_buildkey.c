@@ -71,7 +71,7 @@ START_TEST(test_every_input_changes_the_key)
 	struct buildkey_dep dep_output[] = { { "x", out_a }, { "y", out_c } };
 	struct buildkey_dep dep_name[] = { { "x", out_a }, { "z", out_b } };
 	struct buildkey_dep one_dep[] = { { "x", out_a } };
-	enum { N = 14 };
+	enum { N = 15 };
 	char keys[N][65];
 	struct buildkey_input in = base_input(deps, 2);
 	struct rp_package *p = &u->packages[0];
@@ -117,6 +117,10 @@ START_TEST(test_every_input_changes_the_key)
 	p->timeout = 61;
 	key_of(&in, keys[k++]);
 	p->timeout = 60;
+
+	p->output_timeout = 7;
+	key_of(&in, keys[k++]);
+	p->output_timeout = MANIFEST_OUTPUT_TIMEOUT_DEFAULT;
 
 	saved = p->env[1].value;
 	p->env[1].value = "3";

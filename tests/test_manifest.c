@@ -65,7 +65,7 @@ static const struct bad_case bad_cases[] = {
 	{ "unknown_pkg_key_far",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"colour\": \"red\"}]}",
-	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, env, version, coverage, api, fuzz" },
+	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, output_timeout, env, version, coverage, api, fuzz" },
 	{ "missing_build",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\"}]}",
@@ -136,6 +136,10 @@ static const struct bad_case bad_cases[] = {
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"timeout\": 0}]}",
 	  "m.json:2:58: \"timeout\" of package \"a\" must be between 1 and 86400 seconds, got 0" },
+	{ "output_timeout_zero",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"output_timeout\": 0}]}",
+	  "m.json:2:65: \"output_timeout\" of package \"a\" must be between 1 and 86400 seconds, got 0" },
 	{ "timeout_real",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"timeout\": 1.5}]}",
@@ -268,6 +272,7 @@ START_TEST(test_good_manifest)
 	ck_assert_str_eq(net->branch, "release/1.x");
 	ck_assert_str_eq(net->test, "make check");
 	ck_assert_int_eq(net->timeout, 60);
+	ck_assert_int_eq(net->output_timeout, MANIFEST_OUTPUT_TIMEOUT_DEFAULT);
 	ck_assert_str_eq(net->version, "1.2.3");
 	ck_assert_int_eq(net->coverage, 1);
 	ck_assert_int_eq(net->has_api, 1);

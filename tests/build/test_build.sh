@@ -143,6 +143,11 @@ jq '(.packages[] | select(.name == "ipaddr") | .build) = "sleep 30" | (.packages
 run slow build -m slow.json --all --only ipaddr --target unix --no-cache
 check "a step past its timeout is timeout" '[ "$(result slow ipaddr)" = timeout ]'
 
+jq '(.packages[] | select(.name == "ipaddr") | .build) = "echo started; sleep 30" | (.packages[] | select(.name == "ipaddr") | .output_timeout) = 1' \
+	stable.json >quiet.json
+run quiet build -m quiet.json --all --only ipaddr --target unix --no-cache
+check "a step silent past its output_timeout is timeout" '[ "$(result quiet ipaddr)" = timeout ]'
+
 # 7. A cancelled build leaves no process behind.
 jq --arg t "ripple-test-token-$$" '(.packages[] | select(.name == "ipaddr") | .build) = ("touch started; sleep 300 " + $t + " & sleep 301 " + $t + "; wait")' \
 	stable.json >hang.json
