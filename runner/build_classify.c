@@ -11,8 +11,12 @@
 #include "reports/classify.h"
 #include "core/banned.h"
 
-/* A log is capped at 16 MiB by the step runner; read no more than that and its marker. */
-#define BUILD_LOG_READ_MAX ((size_t)STEP_OUTPUT_CAP_DEFAULT + 4096)
+/*
+ * A log is capped at 16 MiB by the step runner, then a marker and the kept
+ * tail of the output (STEP_TAIL_KEEP bytes, each line stamped: at most 12 times
+ * as many bytes when every line is empty).
+ */
+#define BUILD_LOG_READ_MAX ((size_t)STEP_OUTPUT_CAP_DEFAULT + 13 * (size_t)STEP_TAIL_KEEP + 4096)
 
 struct build__classifier {
 	struct classifier *c;

@@ -72,6 +72,9 @@ struct step {
 
 	size_t olen;
 	char obuf[STEP_OUT_BUF];
+	/* The last STEP_TAIL_KEEP bytes of output past the cap: a ring, allocated on truncation. */
+	char *tail;
+	size_t tail_len, tail_end;
 	char rbuf[STEP_READ_BUF];
 };
 
@@ -214,9 +217,67 @@ static void step_truncate(struct step *s, uint64_t now_ns)
 		step_append(s, "\n", 1);
 	n = step_stamp(s, now_ns, line, sizeof(line));
 	k = snprintf(line + n, sizeof(line) - n,
-		     "ripple: output truncated at %" PRIu64 " bytes; the rest is dropped\n", s->cap);
+		     "ripple: output truncated at %" PRIu64 " bytes; the middle is dropped\n", s->cap);
 	step_append(s, line, n + (size_t)k);
 	s->at_line_start = 1;
+}
+
+/* Remembers the last STEP_TAIL_KEEP bytes of what is dropped past the cap. */
+static void step_tail_keep(struct step *s, const char *p, size_t n)
+{
+	if (!s->tail && !(s->tail = malloc(STEP_TAIL_KEEP)))
+		return; /* the tail is a courtesy; the cap still holds */
+	if (n > STEP_TAIL_KEEP) {
+		p += n - STEP_TAIL_KEEP;
+		n = STEP_TAIL_KEEP;
+	}
+	while (n) {
+		size_t k = STEP_TAIL_KEEP - s->tail_end < n ? STEP_TAIL_KEEP - s->tail_end : n;
+		memcpy(s->tail + s->tail_end, p, k);
+		s->tail_end = (s->tail_end + k) % STEP_TAIL_KEEP;
+		s->tail_len = s->tail_len + k > STEP_TAIL_KEEP ? STEP_TAIL_KEEP : s->tail_len + k;
+		p += k;
+		n -= k;
+	}
+}
+
+/* Writes the kept tail after a second marker, from its first line start, each line stamped. */
+static void step_tail_write(struct step *s)
+{
+	if (!s->tail_len)
+		return;
+	size_t len = s->tail_len, start = (s->tail_end + STEP_TAIL_KEEP - len) % STEP_TAIL_KEEP;
+	char *t = malloc(len + 1);
+	if (!t)
+		return;
+	for (size_t i = 0; i < len; i++)
+		t[i] = s->tail[(start + i) % STEP_TAIL_KEEP];
+	/* The first line is a piece of one that the cap or the ring cut: it starts after the first newline. */
+	char *from = memchr(t, '\n', len);
+	from = from && (size_t)(from - t) + 1 < len ? from + 1 : t;
+	size_t left = len - (size_t)(from - t);
+	uint64_t now = uv_hrtime();
+	char line[160];
+	size_t n = step_stamp(s, now, line, sizeof(line));
+	int k = snprintf(line + n, sizeof(line) - n, "ripple: the last %zu bytes of output follow\n", left);
+	step_append(s, line, n + (size_t)k);
+	int at_start = 1;
+	while (left) {
+		if (at_start) {
+			char stamp[32];
+			step_append(s, stamp, step_stamp(s, now, stamp, sizeof(stamp)));
+		}
+		char *nl = memchr(from, '\n', left);
+		size_t seg = nl ? (size_t)(nl - from) + 1 : left;
+		step_append(s, from, seg);
+		at_start = nl != NULL;
+		from += seg;
+		left -= seg;
+	}
+	if (!at_start)
+		step_append(s, "\n", 1);
+	step_flush(s);
+	free(t);
 }
 
 /* Appends what the step wrote, stamping each new line, until the cap. */
@@ -241,7 +302,10 @@ static void step_take_output(struct step *s, const char *p, size_t n, uint64_t n
 		nl = memchr(p, '\n', n);
 		seg = nl ? (size_t)(nl - p) + 1 : n;
 		if (seg > s->cap - logged) {
-			step_append(s, p, (size_t)(s->cap - logged));
+			size_t fits = (size_t)(s->cap - logged);
+			step_append(s, p, fits);
+			p += fits;
+			n -= fits;
 			step_truncate(s, now_ns);
 			break;
 		}
@@ -251,6 +315,8 @@ static void step_take_output(struct step *s, const char *p, size_t n, uint64_t n
 		if (nl)
 			s->at_line_start = 1;
 	}
+	if (s->res.truncated && n)
+		step_tail_keep(s, p, n);
 	step_flush(s);
 }
 
@@ -265,6 +331,7 @@ static void step_on_close(uv_handle_t *h)
 		close(s->log_fd);
 	if (s->pidfd >= 0)
 		close(s->pidfd);
+	free(s->tail);
 	if (!s->failed_start)
 		s->done(s, &s->res, s->data);
 	free(s);
@@ -291,6 +358,7 @@ static void step_finish(struct step *s)
 	if (s->finished)
 		return;
 	s->finished = 1;
+	step_tail_write(s);
 	if (r->cancelled)
 		r->status = STEP_CANCELLED;
 	else if (r->timeout != STEP_TIMEOUT_NONE)

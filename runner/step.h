@@ -16,8 +16,11 @@
  *   and, when `log_path` is set, written to that file.
  * - The output cap bounds the log itself (prefixes included): the log never
  *   holds more than `output_cap` bytes before a single truncation marker line
- *   ("[   1.234] ripple: output truncated at N bytes; the rest is dropped").
- *   Past the cap the output is read and counted but dropped; the step goes on.
+ *   ("[   1.234] ripple: output truncated at N bytes; the middle is dropped").
+ *   Past the cap the output is read and counted, and its last
+ *   STEP_TAIL_KEEP bytes are kept: when the step ends they follow a second
+ *   marker ("ripple: the last N bytes of output follow"), from their first
+ *   line start, so the error that ended a long log is still in it.
  * - A wall-clock timeout, a no-output timeout and step_cancel() all end the
  *   step the same way: SIGTERM to the whole process group, then SIGKILL to it
  *   once `grace_ms` have passed. When the step's own process exits while other
@@ -58,6 +61,8 @@
 #include "core/error.h"
 
 #define STEP_OUTPUT_CAP_DEFAULT (16u << 20)
+/* What a log keeps of the output past its cap: the end, where the error usually is. */
+#define STEP_TAIL_KEEP (64u << 10)
 #define STEP_GRACE_MS_DEFAULT 5000u
 /* The log line prefix "[SSSS.mmm] " for steps shorter than 10,000 s. */
 #define STEP_STAMP_LEN 11

@@ -711,7 +711,7 @@ START_TEST(test_hints)
 	struct classify_hints h = {.step = CLASSIFY_STEP_TEST, .timed_out = 1};
 	const char *truncated =
 	    "running t1\nt1 waits for the lock\n"
-	    "[  12.000] ripple: output truncated at 16777216 bytes; the rest is dropped\n\n";
+	    "[  12.000] ripple: output truncated at 16777216 bytes; the middle is dropped\n\n";
 
 	/* Nothing matches: the step decides, the last non-empty line is shown. */
 	classify_str(truncated, CLASSIFY_STEP_TEST, &cl);

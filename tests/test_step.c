@@ -225,7 +225,8 @@ END_TEST
 
 START_TEST(test_output_cap)
 {
-	static const char marker[] = "ripple: output truncated at 1000 bytes; the rest is dropped\n";
+	static const char marker[] = "ripple: output truncated at 1000 bytes; the middle is dropped\n";
+	static const char tail_marker[] = "ripple: the last 5 bytes of output follow\n";
 	struct step_spec spec = {.output_cap = 1000, .log_path = at("step.log")};
 	struct capture c = {0};
 	char *file;
@@ -236,14 +237,22 @@ START_TEST(test_output_cap)
 	ck_assert_int_eq(c.res.exit_status, 3);
 	ck_assert_int_eq(c.res.truncated, 1);
 	ck_assert_uint_eq(c.res.output_bytes, 5000 + 1 + 5);
-	/* 1000 bytes of log (an 11-byte stamp and 989 a's), a newline, the stamped marker. */
-	ck_assert_uint_eq(c.res.log_bytes, 1000 + 1 + STEP_STAMP_LEN + strlen(marker));
+	/*
+	 * 1000 bytes of log (an 11-byte stamp and 989 a's), a newline, the stamped
+	 * marker; then the end of the output from its first line start: the tail
+	 * marker and "done", each stamped.
+	 */
+	ck_assert_uint_eq(c.res.log_bytes, 1000 + 1 + STEP_STAMP_LEN + strlen(marker) + STEP_STAMP_LEN +
+						   strlen(tail_marker) + STEP_STAMP_LEN + 5);
 	ck_assert_uint_eq(c.len, c.res.log_bytes);
 	for (size_t i = STEP_STAMP_LEN; i < 1000; i++)
 		ck_assert_int_eq(c.log[i], 'a');
 	ck_assert_int_eq(c.log[1000], '\n');
-	ck_assert_str_eq(c.log + 1001 + STEP_STAMP_LEN, marker);
-	ck_assert_ptr_null(strstr(c.log, "done"));
+	ck_assert_int_eq(strncmp(c.log + 1001 + STEP_STAMP_LEN, marker, strlen(marker)), 0);
+	const char *rest = c.log + 1001 + STEP_STAMP_LEN + strlen(marker);
+	ck_assert_int_eq(strncmp(rest + STEP_STAMP_LEN, tail_marker, strlen(tail_marker)), 0);
+	rest += STEP_STAMP_LEN + strlen(tail_marker);
+	ck_assert_int_eq(strncmp(rest + STEP_STAMP_LEN, "done\n", 5), 0);
 	/* The log file holds the same bytes. */
 	f = fopen(at("step.log"), "r");
 	ck_assert_ptr_nonnull(f);

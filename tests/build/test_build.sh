@@ -148,6 +148,13 @@ jq '(.packages[] | select(.name == "ipaddr") | .build) = "echo started; sleep 30
 run quiet build -m quiet.json --all --only ipaddr --target unix --no-cache
 check "a step silent past its output_timeout is timeout" '[ "$(result quiet ipaddr)" = timeout ]'
 
+# 6b. An error at the end of a log longer than the output cap is still the first error line.
+jq '(.packages[] | select(.name == "ipaddr") | .build) = "yes line | head -c 20000000; echo \"src/x.c:3:1: error: the real error\" >&2; exit 1"' \
+	stable.json >long.json
+run long build -m long.json --all --only ipaddr --target unix --no-cache
+check "the error after 20 MB of output is found past the 16 MiB cap" \
+	'[ "$(jq -r ".jobs[] | select(.package == \"ipaddr\") | .first_error" $work/long.json)" = "src/x.c:3:1: error: the real error" ]'
+
 # 7. A cancelled build leaves no process behind.
 jq --arg t "ripple-test-token-$$" '(.packages[] | select(.name == "ipaddr") | .build) = ("touch started; sleep 300 " + $t + " & sleep 301 " + $t + "; wait")' \
 	stable.json >hang.json
