@@ -25,7 +25,8 @@
 	X(UNREACHABLE, "repository or service unreachable")               \
 	X(TIMEOUT, "timed out")                                           \
 	X(CANCELLED, "cancelled")                                         \
-	X(INTEGRITY, "stored data failed verification")
+	X(INTEGRITY, "stored data failed verification")                   \
+	X(BUSY, "in use by another job")
 
 enum rp_errno {
 	RP_OK = 0,

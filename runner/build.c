@@ -35,6 +35,8 @@
 #include "core/banned.h"
 
 #define BUILD_CACHE_PATH_MAX 2048
+/* How long a job that found a stable prefix busy waits before it is scheduled again. */
+#define BUILD_BUSY_RETRY_MS 100
 
 struct build_session {
 	const struct rp_universe *u;
@@ -77,6 +79,7 @@ struct job {
 	struct step_result build_res, test_res;
 	uv_work_t work;
 	int work_rc;
+	int waits; /* a stable prefix it needs was busy: it goes back to wait, not to fail */
 	struct rp_error work_err;
 	struct build_job_report *r;
 };
@@ -86,6 +89,7 @@ struct run {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
 	uv_timer_t tick; /* a live progress line: elapsed time moves even while nothing finishes */
+	uv_timer_t again; /* schedules again jobs that found a stable prefix busy */
 	struct job *jobs;
 	size_t n_jobs;
 	size_t running, done;
@@ -694,11 +698,18 @@ static int lock_prefix(const char *prefix, struct rp_error *err)
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return rp_error_set(err, RP_EIO, "cannot open %s: %s", path, strerror(errno));
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			close(fd);
-			return rp_error_set(err, RP_EIO, "cannot lock %s: %s", path, strerror(errno));
-		}
+	/*
+	 * Never wait here: this runs on the thread pool, and a pool thread blocked
+	 * on a lock another ripple holds could be the one that process's own job
+	 * needs to release it. A busy prefix sends the job back to wait (RP_EBUSY).
+	 */
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		int busy = errno == EWOULDBLOCK;
+		close(fd);
+		return busy ? rp_error_set(err, RP_EBUSY, "%s is in use by another job", path)
+			    : rp_error_set(err, RP_EIO, "cannot lock %s: %s", path, strerror(errno));
 	}
 	return fd;
 }
@@ -859,6 +870,7 @@ static void work_prepare(uv_work_t *w)
 out:
 	mirror_close(m);
 	j->work_rc = rc;
+	j->waits = rc == RP_EBUSY;
 }
 
 static void job_done(struct job *j);
@@ -1070,7 +1082,12 @@ static void work_pack(uv_work_t *w)
 			failed = &j->test_res;
 			r->failed_step = "test";
 		}
-		if (!failed)
+		if (failed && failed->lost) {
+			r->outcome = BUILD_ERROR; /* the machine lost the step's exit status: retried, never cached */
+			snprintf(r->category, sizeof(r->category), "infrastructure");
+			snprintf(r->first_error, sizeof(r->first_error),
+				 "the %s step's exit status was lost (another process reaped it)", r->failed_step);
+		} else if (!failed)
 			r->outcome = BUILD_PASS;
 		else if (failed->status == STEP_TIMED_OUT)
 			r->outcome = BUILD_TIMEOUT;
@@ -1082,7 +1099,9 @@ static void work_pack(uv_work_t *w)
 		if (!failed && s->u->packages[j->package].test)
 			log = j->p->test_log;
 		snprintf(r->log_path, sizeof(r->log_path), "%s", log);
-		if (r->outcome == BUILD_CANCELLED)
+		if (r->outcome == BUILD_ERROR)
+			; /* said above */
+		else if (r->outcome == BUILD_CANCELLED)
 			snprintf(r->first_error, sizeof(r->first_error), "the run was cancelled during the %s step",
 				 r->failed_step);
 		else if (failed && build__classify(s->classifier, log, r->failed_step, failed, r->category,
@@ -1166,12 +1185,33 @@ static void work_pack(uv_work_t *w)
 	}
 }
 
+static void on_again(uv_timer_t *t)
+{
+	schedule(t->data);
+}
+
 static void after_pack(uv_work_t *w, int status)
 {
 	struct job *j = w->data;
 	struct run *run = j->run;
 	(void)status;
 	give_slot(run, j);
+	if (j->waits) {
+		/* Not started after all: back to the queue, tried again after a short pause. */
+		j->waits = 0;
+		memset(j->r->category, 0, sizeof(j->r->category));
+		j->r->outcome = BUILD_PASS;
+		j->r->first_error[0] = j->r->log_path[0] = '\0';
+		memset(&j->build_res, 0, sizeof(j->build_res));
+		memset(&j->test_res, 0, sizeof(j->test_res));
+		free(j->p);
+		j->p = NULL;
+		j->state = JOB_WAITING;
+		run->running--;
+		if (!uv_is_active((uv_handle_t *)&run->again))
+			uv_timer_start(&run->again, on_again, BUILD_BUSY_RETRY_MS, 0);
+		return;
+	}
 	/*
 	 * The machine failed, not the code: run the job again from a fresh
 	 * workspace, up to BUILD_INFRA_ATTEMPTS times in all.
@@ -1206,6 +1246,7 @@ static void job_done(struct job *j)
 		uv_close((uv_handle_t *)&run->sigint, NULL);
 		uv_close((uv_handle_t *)&run->sigterm, NULL);
 		uv_close((uv_handle_t *)&run->tick, NULL);
+		uv_close((uv_handle_t *)&run->again, NULL);
 	}
 }
 
@@ -1256,6 +1297,8 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	uv_signal_start(&run.sigint, on_signal, SIGINT);
 	uv_signal_start(&run.sigterm, on_signal, SIGTERM);
 	uv_timer_init(&run.loop, &run.tick);
+	uv_timer_init(&run.loop, &run.again);
+	run.again.data = &run;
 	run.tick.data = &run;
 	if (s->opts.on_progress)
 		uv_timer_start(&run.tick, on_tick, 1000, 1000);
@@ -1264,6 +1307,7 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 		uv_close((uv_handle_t *)&run.sigint, NULL);
 		uv_close((uv_handle_t *)&run.sigterm, NULL);
 		uv_close((uv_handle_t *)&run.tick, NULL);
+		uv_close((uv_handle_t *)&run.again, NULL);
 	}
 	uv_run(&run.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&run.loop);

@@ -75,6 +75,7 @@ struct step {
 	/* The last STEP_TAIL_KEEP bytes of output past the cap: a ring, allocated on truncation. */
 	char *tail;
 	size_t tail_len, tail_end;
+	int tail_cut; /* the kept tail starts inside a line: the cap cut it, or the ring dropped its start */
 	char rbuf[STEP_READ_BUF];
 };
 
@@ -213,6 +214,7 @@ static void step_truncate(struct step *s, uint64_t now_ns)
 	size_t n;
 	int k;
 	s->res.truncated = 1;
+	s->tail_cut = !s->at_line_start;
 	if (!s->at_line_start)
 		step_append(s, "\n", 1);
 	n = step_stamp(s, now_ns, line, sizeof(line));
@@ -231,6 +233,8 @@ static void step_tail_keep(struct step *s, const char *p, size_t n)
 		p += n - STEP_TAIL_KEEP;
 		n = STEP_TAIL_KEEP;
 	}
+	if (s->tail_len + n > STEP_TAIL_KEEP)
+		s->tail_cut = 1;
 	while (n) {
 		size_t k = STEP_TAIL_KEEP - s->tail_end < n ? STEP_TAIL_KEEP - s->tail_end : n;
 		memcpy(s->tail + s->tail_end, p, k);
@@ -252,8 +256,8 @@ static void step_tail_write(struct step *s)
 		return;
 	for (size_t i = 0; i < len; i++)
 		t[i] = s->tail[(start + i) % STEP_TAIL_KEEP];
-	/* The first line is a piece of one that the cap or the ring cut: it starts after the first newline. */
-	char *from = memchr(t, '\n', len);
+	/* When the cap or the ring cut a line, the tail starts after the first newline. */
+	char *from = s->tail_cut ? memchr(t, '\n', len) : NULL;
 	from = from && (size_t)(from - t) + 1 < len ? from + 1 : t;
 	size_t left = len - (size_t)(from - t);
 	uint64_t now = uv_hrtime();
@@ -499,8 +503,10 @@ static void step_on_pidfd(uv_poll_t *h, int status, int events)
 	if (r == 0)
 		return; /* not yet: readable only once it exited, but be sure */
 	uv_poll_stop(h);
-	if (r < 0) /* reaped by someone else: how it ended is unknown */
+	if (r < 0) { /* reaped by someone else: how it ended is unknown, and no fault of the step's */
+		s->res.lost = 1;
 		step_exited(s, -1, 0);
+	}
 	else
 		step_exited(s, WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 0,
 			    WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
@@ -521,9 +527,37 @@ static int step_pidfd_open(pid_t pid)
 #endif
 
 /*
+ * Whether steps can be started with posix_spawn() and watched through a pidfd:
+ * the kernel must have pidfd_open (Linux 5.3) and let us use it (a seccomp
+ * filter may not), and the child must stay ours to reap: with SIGCHLD ignored
+ * or SA_NOCLDWAIT the kernel reaps it itself and its exit status is lost.
+ * Probed once per process for the first, checked every time for the second
+ * (a caller may change SIGCHLD). Otherwise uv_spawn() is used.
+ */
+static int step_spawn_usable(void)
+{
+	static int pidfd_state; /* 0: not probed, 1: works, 2: does not */
+	int state = __atomic_load_n(&pidfd_state, __ATOMIC_ACQUIRE);
+	if (!state) {
+		int fd = step_pidfd_open(getpid());
+		state = fd >= 0 ? 1 : 2;
+		if (fd >= 0)
+			close(fd);
+		__atomic_store_n(&pidfd_state, state, __ATOMIC_RELEASE);
+	}
+	if (state != 1)
+		return 0;
+	struct sigaction sa;
+	if (sigaction(SIGCHLD, NULL, &sa) < 0 || sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT))
+		return 0;
+	return 1;
+}
+
+/*
  * Starts the child as uv_spawn() would (a new session, stdin on /dev/null,
  * stdout and stderr on `out_fd`, default signal dispositions, nothing
- * blocked, exactly `opt->env`) but without forking the engine: posix_spawn()
+ * blocked, exactly `opt->env`; glibc's own real-time signals 32 and 33 arrive
+ * ignored, which it does not let a caller change) but without forking the engine: posix_spawn()
  * clones with CLONE_VM|CLONE_VFORK, so the engine's page tables are not
  * copied and none of its pages fault copy-on-write afterwards, which made a
  * fork cost more than a small step itself. The exit is watched on a pidfd.
@@ -534,14 +568,13 @@ static int step_pidfd_open(pid_t pid)
  */
 static int step_spawn(struct step *s, const uv_process_options_t *opt, int out_fd)
 {
-	static int no_pidfd; /* the kernel has no pidfd_open: remembered */
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t all, none;
 	pid_t pid;
 	int r, fd;
 
-	if (__atomic_load_n(&no_pidfd, __ATOMIC_RELAXED) || !strchr(opt->file, '/') || out_fd <= 2)
+	if (!step_spawn_usable() || !strchr(opt->file, '/') || out_fd <= 2)
 		return 1;
 	if (posix_spawn_file_actions_init(&fa) != 0)
 		return -ENOMEM;
@@ -574,8 +607,6 @@ static int step_spawn(struct step *s, const uv_process_options_t *opt, int out_f
 	fd = step_pidfd_open(pid);
 	if (fd < 0 || uv_poll_init(s->loop, &s->exitw, fd) < 0) {
 		r = fd < 0 ? errno : EIO;
-		if (r == ENOSYS)
-			__atomic_store_n(&no_pidfd, 1, __ATOMIC_RELAXED);
 		if (fd >= 0)
 			close(fd);
 		kill(-pid, SIGKILL);

@@ -20,7 +20,8 @@
  *   Past the cap the output is read and counted, and its last
  *   STEP_TAIL_KEEP bytes are kept: when the step ends they follow a second
  *   marker ("ripple: the last N bytes of output follow"), from their first
- *   line start, so the error that ended a long log is still in it.
+ *   line start, so the error that ended a long log is still in it. Those
+ *   lines carry the time the step ended, not the time they were written.
  * - A wall-clock timeout, a no-output timeout and step_cancel() all end the
  *   step the same way: SIGTERM to the whole process group, then SIGKILL to it
  *   once `grace_ms` have passed. When the step's own process exits while other
@@ -105,6 +106,7 @@ struct step_result {
 	uint64_t output_bytes;	   /* bytes the step wrote to stdout and stderr, dropped ones included */
 	uint64_t log_bytes;	   /* bytes of the log: prefixes and the marker included */
 	int truncated;		   /* the output cap was reached */
+	int lost;		   /* the process was reaped by someone else: its exit status is unknown */
 	int log_errno;		   /* the first error writing log_path (an errno), or 0 */
 	uint64_t started_ns;	   /* uv_hrtime() just before the spawn: time 0 of the log */
 	uint64_t ended_ns;	   /* uv_hrtime() when it exited */

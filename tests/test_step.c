@@ -264,6 +264,16 @@ START_TEST(test_output_cap)
 	free(file);
 	free(c.log);
 
+	/* Cut at a line start: the kept tail begins with the next whole line. */
+	struct step_spec at_line = {.output_cap = STEP_STAMP_LEN + 13};
+	struct capture c3 = {0};
+	run("printf '0123456789ab\\nERROR: real\\nlast\\n'", &at_line, &c3);
+	ck_assert_int_eq(c3.res.truncated, 1);
+	ck_assert_ptr_nonnull(strstr(c3.log, "ripple: the last 17 bytes of output follow\n"));
+	ck_assert_ptr_nonnull(strstr(c3.log, "] ERROR: real\n"));
+	ck_assert_ptr_nonnull(strstr(c3.log, "] last\n"));
+	free(c3.log);
+
 	/* Exactly at the cap: nothing is truncated. */
 	struct step_spec exact = {.output_cap = STEP_STAMP_LEN + 4};
 	struct capture c2 = {0};
