@@ -2,16 +2,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
+#include "core/store.h"
 #include "scheduler/plan.h"
 #include "core/banned.h"
 
+/*
+ * CPU time the plan is likely to take, from the latest recorded build of each
+ * job's package and target in the build cache beside the manifest (as
+ * `ripple build` keeps it). Returns how many jobs had a history; none without
+ * a cache. The cache is opened read-only and never created or migrated.
+ */
+static size_t plan_estimate(const struct rp_universe *u, const struct plan *p, const char *manifest, double *seconds)
+{
+	char db[4200];
+	const char *slash = strrchr(manifest, '/');
+	struct store *st;
+	size_t known = 0;
+	*seconds = 0;
+	if (slash)
+		snprintf(db, sizeof(db), "%.*s/.ripple/ripple.db", (int)(slash - manifest), manifest);
+	else
+		snprintf(db, sizeof(db), ".ripple/ripple.db");
+	if (access(db, R_OK) < 0 || store_open(db, STORE_READONLY, &st, NULL) < 0)
+		return 0;
+	for (size_t j = 0; j < p->n_jobs; j++) {
+		int64_t ms;
+		if (store_build_last_duration(st, u->packages[p->jobs[j].package].name,
+					      u->targets[p->jobs[j].target].name, &ms, NULL) == 0) {
+			*seconds += (double)ms / 1000;
+			known++;
+		}
+	}
+	store_close(st);
+	return known;
+}
+
 /* The plan as JSON; NULL when any part could not be built (cli_print_json says so). */
 static json_t *plan_json(const struct rp_universe *u, const struct plan *p, const struct plan_change *changes,
-			 size_t n_changes)
+			 size_t n_changes, const char *manifest)
 {
+	double seconds;
+	size_t known = plan_estimate(u, p, manifest, &seconds);
 	json_t *jchanges = json_array(), *jobs = json_array();
 	int ok = jchanges && jobs;
 	for (size_t i = 0; ok && i < n_changes; i++)
@@ -36,13 +71,14 @@ static json_t *plan_json(const struct rp_universe *u, const struct plan *p, cons
 		json_decref(jobs);
 		return NULL;
 	}
-	return json_pack("{s:s, s:o, s:I, s:I, s:I, s:n, s:o}", "universe", u->name, "changes", jchanges, "packages",
-			 (json_int_t)p->n_packages, "jobs_count", (json_int_t)p->n_jobs, "edges",
-			 (json_int_t)p->n_edges, "estimated_cpu_seconds", "jobs", jobs);
+	return json_pack("{s:s, s:o, s:I, s:I, s:I, s:o, s:I, s:o}", "universe", u->name, "changes", jchanges,
+			 "packages", (json_int_t)p->n_packages, "jobs_count", (json_int_t)p->n_jobs, "edges",
+			 (json_int_t)p->n_edges, "estimated_cpu_seconds", known ? json_real(seconds) : json_null(),
+			 "jobs_with_history", (json_int_t)known, "jobs", jobs);
 }
 
 static void plan_print(const struct rp_universe *u, const struct plan *p, const struct plan_change *changes,
-		       size_t n_changes)
+		       size_t n_changes, const char *manifest)
 {
 	printf("universe \"%s\": %zu packages, %zu targets\n", u->name, u->n_packages, u->n_targets);
 	for (size_t i = 0; i < n_changes; i++)
@@ -54,7 +90,13 @@ static void plan_print(const struct rp_universe *u, const struct plan *p, const 
 		       p->n_packages, p->n_changed, p->n_packages - p->n_changed, p->n_edges);
 	else
 		printf("plan: %zu jobs for %zu packages, %zu edges\n", p->n_jobs, p->n_packages, p->n_edges);
-	printf("estimated CPU time: unknown (no build history yet)\n\n");
+	double seconds;
+	size_t known = plan_estimate(u, p, manifest, &seconds);
+	if (known)
+		printf("estimated CPU time: %.1f s (from the last builds of %zu of the %zu jobs)\n\n", seconds, known,
+		       p->n_jobs);
+	else
+		printf("estimated CPU time: unknown (no build history yet)\n\n");
 	int name_width = 7, target_width = 6;
 	for (size_t j = 0; j < p->n_jobs; j++) {
 		int n = (int)strlen(u->packages[p->jobs[j].package].name);
@@ -152,9 +194,9 @@ int cmd_plan(int argc, char **argv)
 		goto out;
 	}
 	if (json)
-		status = cli_print_json(plan_json(u, &plan, changes, n_changes));
+		status = cli_print_json(plan_json(u, &plan, changes, n_changes, manifest));
 	else
-		plan_print(u, &plan, changes, n_changes);
+		plan_print(u, &plan, changes, n_changes, manifest);
 out:
 	plan_release(&plan);
 	free(changes);

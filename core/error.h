@@ -23,8 +23,6 @@
 	X(EXISTS, "already exists")                                       \
 	X(RANGE, "value out of range")                                    \
 	X(UNREACHABLE, "repository or service unreachable")               \
-	X(TIMEOUT, "timed out")                                           \
-	X(CANCELLED, "cancelled")                                         \
 	X(INTEGRITY, "stored data failed verification")                   \
 	X(BUSY, "in use by another job")
 

@@ -236,6 +236,7 @@ enum store__stmt_id {
 	S_ARTIFACT_INSERT,
 	S_BUILD_GET,
 	S_BUILD_INSERT,
+	S_BUILD_LAST_DURATION,
 	S__COUNT
 };
 
@@ -290,6 +291,8 @@ static const char *const store__sql[S__COUNT] = {
 			   " failed_step, category, first_error, output_hash, duration_ms, log_location, created_ms)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
 			   " ON CONFLICT (build_key) DO NOTHING",
+	[S_BUILD_LAST_DURATION] = "SELECT duration_ms FROM builds WHERE package = ?1 AND target = ?2"
+				  " AND duration_ms IS NOT NULL ORDER BY created_ms DESC LIMIT 1",
 	[S_ARTIFACT_INSERT] = "INSERT INTO artifacts (build_key, name, size, sha256, location, created_ms)"
 			      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
@@ -2152,4 +2155,24 @@ void store_build_release(struct store_build *b)
 {
 	store__mem_free(&b->mem_);
 	memset(b, 0, sizeof(*b));
+}
+
+int store_build_last_duration(struct store *st, const char *package, const char *target, int64_t *duration_ms,
+			      struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+	if (!(s = store__stmt(st, S_BUILD_LAST_DURATION, err)))
+		return store__code(sqlite3_errcode(st->db));
+	sqlite3_bind_text(s, 1, package, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, target, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*duration_ms = sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE)
+		ret = RP_ENOTFOUND;
+	else
+		ret = store__dberr(st, err, rc, "cannot read the build history of %s", package);
+	store__done(s);
+	return ret;
 }

@@ -384,4 +384,11 @@ int store_build_put(struct store *st, const struct store_build *b, struct rp_err
 int store_build_get(struct store *st, const char *build_key, struct store_build *b, struct rp_error *err);
 void store_build_release(struct store_build *b);
 
+/*
+ * The duration of the latest recorded build of `package` on `target`, for
+ * estimates; RP_ENOTFOUND when it was never built.
+ */
+int store_build_last_duration(struct store *st, const char *package, const char *target, int64_t *duration_ms,
+			      struct rp_error *err);
+
 #endif

@@ -798,6 +798,11 @@ START_TEST(test_build_cache)
 	ck_assert_ptr_null(got.output_hash);
 	ck_assert_str_eq(got.first_error, "src/tcpip.c:12:5: error: too few arguments");
 	store_build_release(&got);
+	/* The latest build of a package on a target gives the estimate of its next one. */
+	int64_t ms = 0;
+	ck_assert_int_eq(store_build_last_duration(st, "cstruct", "unix", &ms, &err), 0);
+	ck_assert_int_eq(ms, 1234);
+	ck_assert_int_eq(store_build_last_duration(st, "cstruct", "vm", &ms, &err), RP_ENOTFOUND);
 	/* The schema refuses what cannot be: a pass with a failed step, a test failure without output. */
 	struct store_build bad = fail;
 	bad.build_key = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";

@@ -38,6 +38,11 @@ check "a second identical run is 100% cache hits" \
 check "cached results keep their outputs" \
 	'[ "$(jq -r "[.jobs[].output_hash] | sort | join(\",\")" $work/all.json)" = "$(jq -r "[.jobs[].output_hash] | sort | join(\",\")" $work/again.json)" ]'
 
+# 2a. With a build history, the plan estimates its CPU time.
+"$ripple" plan -m stable.json --json >"$work/plan.json" 2>/dev/null
+check "plan estimates from the last builds of its jobs" \
+	'[ "$(jq .jobs_with_history $work/plan.json)" -ge 7 ] && jq -e ".estimated_cpu_seconds > 0" $work/plan.json >/dev/null'
+
 # 2b. An archive that went missing from the cache is rebuilt, not trusted.
 rm -rf .ripple/artifacts
 run healed build -m stable.json --all --target unix
