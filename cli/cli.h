@@ -41,6 +41,12 @@ int cmd_plan(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_test_change(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
 
 /* The manifest path used when a command is given none. */
 #define CLI_DEFAULT_MANIFEST "ripple.json"

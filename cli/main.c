@@ -38,6 +38,17 @@ const struct cli_command cli_commands[] = {
 	  "  --json                print the report as JSON\n"
 	  "\n"
 	  "Exit status: 0 every job passed, 1 something failed, 2 bad usage or an invalid manifest.\n" },
+	{ "cancel", cmd_cancel, "cancel a run on the scheduler",
+	  "usage: ripple cancel [--server URL] [--token-file F] RUN\n"
+	  "\n"
+	  "Cancels RUN: its queued jobs end cancelled; running jobs are told to stop on their\n"
+	  "next heartbeat and end cancelled within seconds.\n"
+	  "\n"
+	  "  --server URL        the scheduler (default $RIPPLE_SERVER, else http://127.0.0.1:8080)\n"
+	  "  --token-file F      the API token (default $RIPPLE_TOKEN_FILE, else ripple.db.api-token\n"
+	  "                      when it exists)\n"
+	  "\n"
+	  "Exit status: 0 cancelled, 1 the server failed, 2 bad usage or an unknown run.\n" },
 	{ "check", cmd_check, "validate a universe manifest",
 	  "usage: ripple check [--json] [FILE]\n"
 	  "\n"
@@ -63,6 +74,18 @@ const struct cli_command cli_commands[] = {
 	  "usage: ripple help [COMMAND]\n"
 	  "\n"
 	  "Lists the commands, or shows the full help of COMMAND.\n" },
+	{ "logs", cmd_logs, "print a job's log from the scheduler",
+	  "usage: ripple logs [--server URL] [--token-file F] [-f] JOB\n"
+	  "\n"
+	  "Prints the log of JOB's latest attempt; with -f keeps printing what the job writes\n"
+	  "until it ends.\n"
+	  "\n"
+	  "  --server URL        the scheduler (default $RIPPLE_SERVER, else http://127.0.0.1:8080)\n"
+	  "  --token-file F      the API token (default $RIPPLE_TOKEN_FILE, else ripple.db.api-token\n"
+	  "                      when it exists)\n"
+	  "  -f, --follow        follow the log while the job runs\n"
+	  "\n"
+	  "Exit status: 0 printed, 1 the server failed, 2 bad usage or an unknown job.\n" },
 	{ "plan", cmd_plan, "print the jobs a change causes",
 	  "usage: ripple plan [-m FILE] [--change PACKAGE=REVISION]... [--json]\n"
 	  "\n"
@@ -86,6 +109,66 @@ const struct cli_command cli_commands[] = {
 	  "  --json                print {\"packages\": [...], \"revdeps\": [...]}\n"
 	  "\n"
 	  "Exit status: 0 ok, 2 bad usage, unknown package or an invalid manifest.\n" },
+	{ "serve", cmd_serve, "run the scheduler: HTTP API, queue, leases and dashboard",
+	  "usage: ripple serve [--db PATH] [--listen ADDR:PORT] [--universe FILE] [--workers N]\n"
+	  "                    [--slots N] [--cache DIR] [--worker-token-file F] [--api-token-file F]\n"
+	  "                    [--public-read] [--lease-seconds S] [--url-file F]\n"
+	  "\n"
+	  "Serves the JSON API (docs/api.md) and the dashboard, plans submitted runs of the\n"
+	  "universe into the store, hands their jobs to workers under leases, and keeps their\n"
+	  "logs, artifacts and results. With --workers N it also starts N local `ripple worker`\n"
+	  "processes and stops them with itself: one command runs the whole farm.\n"
+	  "\n"
+	  "  --db PATH               the SQLite store (default ripple.db)\n"
+	  "  --listen ADDR:PORT      where to listen (default 127.0.0.1:8080; port 0 picks one)\n"
+	  "  --universe FILE         the universe manifest (default ripple.json)\n"
+	  "  --workers N             local workers to start (default 0)\n"
+	  "  --slots N               job slots of each local worker (default 1)\n"
+	  "  --cache DIR             mirrors, artifacts and local workers' caches (default PATH.cache)\n"
+	  "  --worker-token-file F   the workers' token (default PATH.worker-token, made when missing)\n"
+	  "  --api-token-file F      the token for submit and cancel (default PATH.api-token, made\n"
+	  "                          when missing)\n"
+	  "  --public-read           reading runs, jobs, logs and metrics needs no token\n"
+	  "  --lease-seconds S       a lease lasts S seconds unless renewed (default 30)\n"
+	  "  --url-file F            write the server's URL to F once it accepts requests\n"
+	  "\n"
+	  "SIGINT or SIGTERM stops it. Exit status: 0 stopped, 1 failed, 2 bad usage or input.\n" },
+	{ "status", cmd_status, "show runs, or one run's jobs, from the scheduler",
+	  "usage: ripple status [--server URL] [--token-file F] [--json] [RUN]\n"
+	  "\n"
+	  "Without RUN: the newest runs with their states and result counts. With RUN: its\n"
+	  "jobs, each with its result, whether it came from the cache, and its first error.\n"
+	  "\n"
+	  "  --server URL        the scheduler (default $RIPPLE_SERVER, else http://127.0.0.1:8080)\n"
+	  "  --token-file F      the API token (default $RIPPLE_TOKEN_FILE, else ripple.db.api-token\n"
+	  "                      when it exists)\n"
+	  "  --json              print the API's JSON\n"
+	  "\n"
+	  "Exit status: 0 shown, 1 the server failed, 2 bad usage or an unknown run.\n" },
+	{ "submit", cmd_submit, "submit a run to the scheduler",
+	  "usage: ripple submit [--server URL] [--token-file F] [--kind K] [--title T]\n"
+	  "                     [--change-ref REF] [--change PKG=REV]... [--pin PKG=REV]...\n"
+	  "                     [--target T]... [--request-id ID] [--wait] [--json]\n"
+	  "\n"
+	  "Plans a run on the scheduler: the changed packages and everything downstream (the\n"
+	  "whole universe without --change), every other package at its pin or branch head.\n"
+	  "\n"
+	  "  --server URL        the scheduler (default $RIPPLE_SERVER, else http://127.0.0.1:8080)\n"
+	  "  --token-file F      the API token (default $RIPPLE_TOKEN_FILE, else ripple.db.api-token\n"
+	  "                      when it exists)\n"
+	  "  --kind K            manual (default), nightly, bisect or pr (pr needs --change-ref)\n"
+	  "  --title T           one line shown with the run\n"
+	  "  --change-ref REF    what the run tests (\"github:owner/repo#12\"); a pr run\n"
+	  "                      supersedes earlier unfinished runs of the same REF\n"
+	  "  --change PKG=REV    test PKG at REV (repeatable)\n"
+	  "  --pin PKG=REV       the baseline's revision of PKG (repeatable)\n"
+	  "  --target T          only jobs on target T (repeatable)\n"
+	  "  --request-id ID     submitting again with the same ID returns the first run\n"
+	  "  --wait              wait for the run to end and print its jobs\n"
+	  "  --json              print the API's JSON\n"
+	  "\n"
+	  "Exit status: 0 submitted (with --wait: every job passed), 1 a job did not pass or\n"
+	  "the server failed, 2 bad usage or input the server refused.\n" },
 	{ "test-change", cmd_test_change, "report what a change breaks downstream, against its base",
 	  "usage: ripple test-change [-m FILE] [--change] PACKAGE=REVISION... [--pin PACKAGE=REVISION...]\n"
 	  "                          [--retries K] [-j N] [--target T] [--cache DIR] [--no-cache]\n"
@@ -105,6 +188,25 @@ const struct cli_command cli_commands[] = {
 	  "usage: ripple version [--json]\n"
 	  "\n"
 	  "Prints the version of ripple and of the libraries it was built with.\n" },
+	{ "worker", cmd_worker, "lease jobs from a ripple server and run them",
+	  "usage: ripple worker --server URL --token-file FILE [--slots N] [--targets T,...]\n"
+	  "                     [--name NAME] [--cache DIR]\n"
+	  "\n"
+	  "Registers with the scheduler at URL, leases jobs by long-poll, runs each against its\n"
+	  "dependencies' builds (downloaded by build key), streams its log, uploads its output\n"
+	  "and posts its result; heartbeats keep the leases. While the scheduler is unreachable\n"
+	  "the worker retries with backoff and its running jobs go on. SIGINT or SIGTERM: stop\n"
+	  "leasing, cancel what runs, and exit.\n"
+	  "\n"
+	  "  --server URL        the scheduler, e.g. http://127.0.0.1:8080\n"
+	  "  --token-file FILE   the worker token (first line of FILE)\n"
+	  "  --slots N           jobs at once (default 1)\n"
+	  "  --targets T,...     targets to serve (default unix)\n"
+	  "  --name NAME         the worker's name (default HOSTNAME-PID)\n"
+	  "  --cache DIR         mirrors, artifacts, logs and the build cache (default\n"
+	  "                      ripple-worker-NAME in the current directory)\n"
+	  "\n"
+	  "Exit status: 0 stopped by a signal, 2 bad usage or a refused token.\n" },
 	{ NULL, NULL, NULL, NULL },
 };
 

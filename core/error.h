@@ -24,7 +24,8 @@
 	X(RANGE, "value out of range")                                    \
 	X(UNREACHABLE, "repository or service unreachable")               \
 	X(INTEGRITY, "stored data failed verification")                   \
-	X(BUSY, "in use by another job")
+	X(BUSY, "in use by another job")                                  \
+	X(CONFLICT, "conflicts with the current state")
 
 enum rp_errno {
 	RP_OK = 0,

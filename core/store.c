@@ -175,6 +175,52 @@ static const char *const store__migrations[] = {
 	"	CHECK (failed_step = 'build' OR output_hash IS NOT NULL)\n"
 	") WITHOUT ROWID;\n"
 	"CREATE INDEX builds_by_package ON builds (package, target, created_ms);\n",
+
+	/*
+	 * 5: the queue (core/store_queue.c). A job row carries its final result
+	 * (status, output, failure, who ran it, the failure a skip cascades
+	 * from) and its cancellation flag, so the scheduler decides what is
+	 * ready and what ended from jobs alone; results keeps one row per
+	 * attempt, now with what an idempotent re-post is compared against and
+	 * whether the lease expired (for the expiry count). runs.request_id makes
+	 * a retried submit find its run. ADD COLUMN allows no non-constant
+	 * default and needs a NULL default on a REFERENCES column, hence none on
+	 * cause_id. The partial indexes make a lease, the unkeyed list and "is
+	 * this run finished" index lookups instead of scans over every job ever
+	 * queued (jobs_queue alone would still walk every ready job to find the
+	 * target, key and run the lease needs).
+	 */
+	"ALTER TABLE jobs ADD COLUMN tree_id TEXT CHECK (tree_id IS NULL\n"
+	"	OR (length(tree_id) = 40 AND tree_id NOT GLOB '*[^0-9a-f]*'));\n"
+	"ALTER TABLE jobs ADD COLUMN status TEXT CHECK (status IS NULL\n"
+	"	OR status IN ('pass', 'fail', 'skipped', 'error', 'timeout', 'cancelled'));\n"
+	"ALTER TABLE jobs ADD COLUMN cached INTEGER NOT NULL DEFAULT 0 CHECK (cached IN (0, 1));\n"
+	"ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0\n"
+	"	CHECK (cancel_requested IN (0, 1));\n"
+	"ALTER TABLE jobs ADD COLUMN output_hash TEXT CHECK (output_hash IS NULL\n"
+	"	OR (length(output_hash) = 64 AND output_hash NOT GLOB '*[^0-9a-f]*'));\n"
+	"ALTER TABLE jobs ADD COLUMN failed_step TEXT\n"
+	"	CHECK (failed_step IS NULL OR failed_step IN ('build', 'test'));\n"
+	"ALTER TABLE jobs ADD COLUMN category TEXT;\n"
+	"ALTER TABLE jobs ADD COLUMN first_error TEXT;\n"
+	"ALTER TABLE jobs ADD COLUMN worker TEXT;\n"
+	"ALTER TABLE jobs ADD COLUMN duration_ms INTEGER CHECK (duration_ms IS NULL OR duration_ms >= 0);\n"
+	"ALTER TABLE jobs ADD COLUMN cause_id INTEGER REFERENCES jobs (id) ON DELETE SET NULL;\n"
+	"CREATE INDEX jobs_ready ON jobs (run_id, target, id)\n"
+	"	WHERE state = 'queued' AND deps_left = 0 AND build_key IS NOT NULL AND cancel_requested = 0;\n"
+	"CREATE INDEX jobs_unkeyed ON jobs (state, deps_left, id) WHERE build_key IS NULL;\n"
+	"CREATE INDEX jobs_by_run_state ON jobs (run_id, state, status, cached);\n"
+	"ALTER TABLE runs ADD COLUMN request_id TEXT CHECK (request_id IS NULL OR request_id <> '');\n"
+	"CREATE UNIQUE INDEX runs_by_request ON runs (request_id) WHERE request_id IS NOT NULL;\n"
+	"CREATE INDEX runs_by_ref ON runs (change_ref, id) WHERE change_ref IS NOT NULL;\n"
+	"ALTER TABLE results ADD COLUMN failed_step TEXT\n"
+	"	CHECK (failed_step IS NULL OR failed_step IN ('build', 'test'));\n"
+	"ALTER TABLE results ADD COLUMN output_hash TEXT CHECK (output_hash IS NULL\n"
+	"	OR (length(output_hash) = 64 AND output_hash NOT GLOB '*[^0-9a-f]*'));\n"
+	"ALTER TABLE results ADD COLUMN lease_expired INTEGER NOT NULL DEFAULT 0\n"
+	"	CHECK (lease_expired IN (0, 1));\n"
+	"CREATE INDEX results_lease_expired ON results (job_id) WHERE lease_expired = 1;\n"
+	"ALTER TABLE workers ADD COLUMN slots INTEGER NOT NULL DEFAULT 1 CHECK (slots >= 1);\n",
 };
 /* clang-format on */
 
@@ -253,11 +299,11 @@ static const char *const store__sql[S__COUNT] = {
 			     " branch = excluded.branch, position = excluded.position",
 	[S_PACKAGE_NAMES] = "SELECT id, name FROM packages WHERE universe_id = ?1",
 	[S_PACKAGE_DELETE] = "DELETE FROM packages WHERE id = ?1",
-	[S_RUN_INSERT] = "INSERT INTO runs (universe_id, kind, priority, state, title, change_ref, created_ms)"
-			 " VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6)",
+	[S_RUN_INSERT] = "INSERT INTO runs (universe_id, kind, priority, state, title, change_ref, created_ms,"
+			 " request_id) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
 	[S_PIN_INSERT] = "INSERT INTO run_pins (run_id, role, package, commit_id) VALUES (?1, ?2, ?3, ?4)",
 	[S_JOB_INSERT] = "INSERT INTO jobs (run_id, package, target, commit_id, build_key, priority,"
-			 " deps_left, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			 " deps_left, created_ms, tree_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[S_EDGE_INSERT] = "INSERT INTO job_edges (job_id, dep_id) VALUES (?1, ?2)",
 	[S_RUN_GET] = "SELECT r.id, u.name, r.kind, r.priority, r.state, r.title, r.change_ref,"
 		      " r.created_ms, r.finished_ms"
@@ -266,9 +312,7 @@ static const char *const store__sql[S__COUNT] = {
 	[S_PINS_GET] = "SELECT package, commit_id FROM run_pins WHERE run_id = ?1 AND role = ?2"
 		       " ORDER BY package",
 	[S_JOB_COUNT] = "SELECT count(*) FROM jobs WHERE run_id = ?1",
-	[S_JOBS_GET] = "SELECT id, package, target, commit_id, build_key, priority, state, deps_left,"
-		       " attempt, lease_owner, lease_expires_ms, fence, created_ms, started_ms, finished_ms"
-		       " FROM jobs WHERE run_id = ?1 ORDER BY id",
+	[S_JOBS_GET] = "SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE run_id = ?1 ORDER BY id",
 	[S_EDGES_GET] = "SELECT e.job_id, e.dep_id FROM job_edges e JOIN jobs j ON j.id = e.job_id"
 			" WHERE j.run_id = ?1 ORDER BY e.job_id, e.dep_id",
 	[S_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE id = ?1",
@@ -303,6 +347,7 @@ struct store {
 	char *path;
 	unsigned flags;
 	sqlite3_stmt *stmts[S__COUNT];
+	sqlite3_stmt *ext_stmts[STORE__EXT_STMTS]; /* the other store files' statements */
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -372,14 +417,14 @@ static int store__parse_name(const char *const *names, size_t n, const unsigned 
 	return -1;
 }
 
-static int64_t store__now_ms(void)
+int64_t store__now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int store__is_hex64(const char *s)
+static int store__is_hex(const char *s, size_t len)
 {
 	size_t i;
 	if (!s)
@@ -387,7 +432,17 @@ static int store__is_hex64(const char *s)
 	for (i = 0; s[i]; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
-	return i == STORE_HEX_LEN;
+	return i == len;
+}
+
+int store__is_hex64(const char *s)
+{
+	return store__is_hex(s, STORE_HEX_LEN);
+}
+
+int store__is_hex40(const char *s)
+{
+	return store__is_hex(s, 40);
 }
 
 /*
@@ -399,7 +454,7 @@ struct store__mem {
 	max_align_t data[];
 };
 
-static void *store__alloc(void **mem, size_t size)
+void *store__alloc(void **mem, size_t size)
 {
 	struct store__mem *m = calloc(1, sizeof(*m) + size);
 	if (!m)
@@ -409,7 +464,7 @@ static void *store__alloc(void **mem, size_t size)
 	return m->data;
 }
 
-static void store__mem_free(void **mem)
+void store__mem_free(void **mem)
 {
 	struct store__mem *m = *mem;
 	while (m) {
@@ -420,7 +475,7 @@ static void store__mem_free(void **mem)
 	*mem = NULL;
 }
 
-static const char *store__strdup(void **mem, const char *s)
+const char *store__strdup(void **mem, const char *s)
 {
 	size_t len = strlen(s);
 	char *copy = store__alloc(mem, len + 1);
@@ -431,7 +486,7 @@ static const char *store__strdup(void **mem, const char *s)
 
 /* ---- errors ----------------------------------------------------------------- */
 
-static int store__code(int rc)
+int store__code(int rc)
 {
 	switch (rc) {
 	case SQLITE_CONSTRAINT_UNIQUE:
@@ -466,8 +521,7 @@ static int store__code(int rc)
  * failures of the file itself the operating system's reason is added,
  * because SQLite's "unable to open database file" alone does not say why.
  */
-__attribute__((format(printf, 4, 5))) static int store__dberr(struct store *st, struct rp_error *err, int rc,
-							      const char *fmt, ...)
+int store__dberr(struct store *st, struct rp_error *err, int rc, const char *fmt, ...)
 {
 	char what[256];
 	char sys[128] = "";
@@ -486,7 +540,7 @@ __attribute__((format(printf, 4, 5))) static int store__dberr(struct store *st, 
 			    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc), sys);
 }
 
-static int store__nomem(struct store *st, struct rp_error *err)
+int store__nomem(struct store *st, struct rp_error *err)
 {
 	return rp_error_set(err, RP_ENOMEM, "%s: out of memory", st->path);
 }
@@ -507,11 +561,28 @@ static sqlite3_stmt *store__stmt(struct store *st, enum store__stmt_id id, struc
 	return st->stmts[id];
 }
 
+sqlite3_stmt *store__stmt_ext(struct store *st, unsigned slot, const char *sql, struct rp_error *err)
+{
+	int rc;
+	if (slot >= STORE__EXT_STMTS) {
+		rp_error_set(err, RP_EDB, "%s: statement slot %u out of range", st->path, slot);
+		return NULL;
+	}
+	if (st->ext_stmts[slot])
+		return st->ext_stmts[slot];
+	rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->ext_stmts[slot], NULL);
+	if (rc != SQLITE_OK) {
+		store__dberr(st, err, rc, "cannot prepare statement");
+		return NULL;
+	}
+	return st->ext_stmts[slot];
+}
+
 /*
  * Ends a use of a cached statement. A statement left mid-iteration would keep
  * its read snapshot open, so every use ends here, on every path.
  */
-static void store__done(sqlite3_stmt *s)
+void store__done(sqlite3_stmt *s)
 {
 	if (s) {
 		sqlite3_reset(s);
@@ -520,7 +591,7 @@ static void store__done(sqlite3_stmt *s)
 }
 
 /* Runs a statement that returns no rows. */
-static int store__step_done(struct store *st, sqlite3_stmt *s, struct rp_error *err, const char *what)
+int store__step_done(struct store *st, sqlite3_stmt *s, struct rp_error *err, const char *what)
 {
 	int rc = sqlite3_step(s);
 	int ret = 0;
@@ -544,13 +615,13 @@ static int store__exec(struct store *st, const char *sql, struct rp_error *err, 
  * any wait when another connection committed in between, which the busy
  * timeout cannot cure.
  */
-static int store__begin_write(struct store *st, struct rp_error *err)
+int store__begin_write(struct store *st, struct rp_error *err)
 {
 	return store__exec(st, "BEGIN IMMEDIATE", err, "cannot begin a write transaction");
 }
 
 /* A read transaction makes several SELECTs see one snapshot. */
-static int store__begin_read(struct store *st, struct rp_error *err)
+int store__begin_read(struct store *st, struct rp_error *err)
 {
 	return store__exec(st, "BEGIN", err, "cannot begin a read transaction");
 }
@@ -567,7 +638,7 @@ static void store__rollback(struct store *st)
 }
 
 /* Ends a transaction: commits when `ret` is 0, rolls back otherwise. */
-static int store__end(struct store *st, int ret, struct rp_error *err)
+int store__end(struct store *st, int ret, struct rp_error *err)
 {
 	if (ret == 0)
 		ret = store__commit(st, err);
@@ -577,8 +648,8 @@ static int store__end(struct store *st, int ret, struct rp_error *err)
 }
 
 /* Steps `s`, a statement returning one row of one integer, into *out. */
-static int store__query_int64(struct store *st, sqlite3_stmt *s, int64_t *out, struct rp_error *err,
-			      const char *what)
+int store__query_int64(struct store *st, sqlite3_stmt *s, int64_t *out, struct rp_error *err,
+		       const char *what)
 {
 	int rc = sqlite3_step(s);
 	int ret = 0;
@@ -885,6 +956,8 @@ void store_close(struct store *st)
 		return;
 	for (size_t i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(st->stmts[i]);
+	for (size_t i = 0; i < STORE__EXT_STMTS; i++)
+		sqlite3_finalize(st->ext_stmts[i]);
 	sqlite3_close_v2(st->db);
 	free(st->path);
 	free(st);
@@ -1301,6 +1374,8 @@ static int store__check_spec(struct store *st, const struct store_run_spec *spec
 	if (!spec->universe || !store_run_kind_name(spec->kind))
 		return rp_error_set(err, RP_EINVAL, "%s: run spec lacks a universe or has an unknown kind",
 				    st->path);
+	if (spec->request_id && !*spec->request_id)
+		return rp_error_set(err, RP_EINVAL, "%s: run spec: request id is empty", st->path);
 	for (size_t i = 0; i < spec->nbaseline + spec->nchange; i++) {
 		const struct store_pin *p =
 		    i < spec->nbaseline ? &spec->baseline[i] : &spec->change[i - spec->nbaseline];
@@ -1320,6 +1395,10 @@ static int store__check_spec(struct store *st, const struct store_run_spec *spec
 			return rp_error_set(err, RP_EINVAL,
 					    "%s: run spec: job %zu: build key is not %d lowercase hex digits",
 					    st->path, i, STORE_HEX_LEN);
+		if (j->tree_id && !store__is_hex40(j->tree_id))
+			return rp_error_set(err, RP_EINVAL,
+					    "%s: run spec: job %zu: tree id is not 40 lowercase hex digits",
+					    st->path, i);
 	}
 	for (size_t i = 0; i < spec->nedges; i++)
 		if (spec->edges[i].job >= spec->njobs || spec->edges[i].dep >= spec->edges[i].job)
@@ -1403,7 +1482,11 @@ int store_run_create(struct store *st, const struct store_run_spec *spec, int64_
 	sqlite3_bind_text(s, 4, spec->title, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, spec->change_ref, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, now);
+	sqlite3_bind_text(s, 7, spec->request_id, -1, SQLITE_STATIC);
 	ret = store__step_done(st, s, err, "cannot write run");
+	if (ret == RP_EEXISTS && spec->request_id)
+		ret = rp_error_set(err, RP_EEXISTS, "%s: a run with request id '%s' already exists", st->path,
+				   spec->request_id);
 	if (ret < 0)
 		goto out;
 	rid = sqlite3_last_insert_rowid(st->db);
@@ -1427,6 +1510,7 @@ int store_run_create(struct store *st, const struct store_run_spec *spec, int64_
 		sqlite3_bind_int(s, 6, spec->priority);
 		sqlite3_bind_int(s, 7, deps_left[i]);
 		sqlite3_bind_int64(s, 8, now);
+		sqlite3_bind_text(s, 9, j->tree_id, -1, SQLITE_STATIC);
 		ret = store__step_done(st, s, err, "cannot write job");
 		if (ret < 0)
 			goto out;
@@ -1461,8 +1545,8 @@ out_free:
 }
 
 /* Copies column `col` (NULL stays NULL) into memory owned by `mem`. */
-static int store__col_str(struct store *st, void **mem, sqlite3_stmt *s, int col, const char **out,
-			  struct rp_error *err)
+int store__col_str(struct store *st, void **mem, sqlite3_stmt *s, int col, const char **out,
+		   struct rp_error *err)
 {
 	const unsigned char *v;
 
@@ -1590,13 +1674,12 @@ static int store__cmp_job_id(const void *key, const void *elem)
 	return k < id ? -1 : k > id;
 }
 
-static int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *j, int64_t run_id,
-			   struct rp_error *err)
+int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *j, struct rp_error *err)
 {
 	int ret, v;
 
 	j->id = sqlite3_column_int64(s, 0);
-	j->run_id = run_id;
+	j->run_id = sqlite3_column_int64(s, 15);
 	ret = store__col_str(st, &j->mem_, s, 1, &j->package, err);
 	if (ret == 0)
 		ret = store__col_str(st, &j->mem_, s, 2, &j->target, err);
@@ -1606,6 +1689,18 @@ static int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *
 		ret = store__col_str(st, &j->mem_, s, 4, &j->build_key, err);
 	if (ret == 0)
 		ret = store__col_str(st, &j->mem_, s, 9, &j->lease_owner, err);
+	if (ret == 0)
+		ret = store__col_str(st, &j->mem_, s, 16, &j->tree_id, err);
+	if (ret == 0)
+		ret = store__col_str(st, &j->mem_, s, 20, &j->output_hash, err);
+	if (ret == 0)
+		ret = store__col_str(st, &j->mem_, s, 21, &j->failed_step, err);
+	if (ret == 0)
+		ret = store__col_str(st, &j->mem_, s, 22, &j->category, err);
+	if (ret == 0)
+		ret = store__col_str(st, &j->mem_, s, 23, &j->first_error, err);
+	if (ret == 0)
+		ret = store__col_str(st, &j->mem_, s, 24, &j->worker, err);
 	if (ret < 0)
 		return ret;
 	j->priority = sqlite3_column_int(s, 5);
@@ -1622,6 +1717,20 @@ static int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *
 	j->created_ms = sqlite3_column_int64(s, 12);
 	j->started_ms = sqlite3_column_int64(s, 13);
 	j->finished_ms = sqlite3_column_int64(s, 14);
+	if (sqlite3_column_type(s, 17) != SQLITE_NULL) {
+		v = store__parse_name(store__result_statuses,
+				      sizeof(store__result_statuses) / sizeof(store__result_statuses[0]),
+				      sqlite3_column_text(s, 17));
+		if (v < 0)
+			return rp_error_set(err, RP_EDB, "%s: job %lld has an unknown status", st->path,
+					    (long long)j->id);
+		j->has_status = 1;
+		j->status = (enum store_result_status)v;
+	}
+	j->cached = sqlite3_column_int(s, 18);
+	j->cancel_requested = sqlite3_column_int(s, 19);
+	j->duration_ms = sqlite3_column_int64(s, 25);
+	j->cause_id = sqlite3_column_int64(s, 26);
 	return 0;
 }
 
@@ -1726,7 +1835,7 @@ int store_jobs_list(struct store *st, int64_t run_id, struct store_job **jobs, s
 		goto dberr;
 	sqlite3_bind_int64(s, 1, run_id);
 	while (n < (size_t)count && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ret = store__read_job(st, s, &list[n], run_id, err);
+		ret = store__read_job(st, s, &list[n], err);
 		n++;
 		if (ret < 0)
 			break;
@@ -2070,7 +2179,7 @@ void store_artifact_release(struct store_artifact *a)
 
 /* ---- the build cache ------------------------------------------------------ */
 
-static void store__bind_opt(sqlite3_stmt *s, int i, const char *v)
+void store__bind_opt(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v)
 		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);

@@ -47,7 +47,7 @@
 #include "error.h"
 
 /* The newest schema this build knows; one per entry of the migration table. */
-#define STORE_SCHEMA_LATEST 4
+#define STORE_SCHEMA_LATEST 5
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -208,6 +208,7 @@ struct store_job_spec {
 	const char *target;
 	const char *commit;
 	const char *build_key; /* 64 hex digits, or NULL until the dependencies' outputs are known */
+	const char *tree_id;   /* the commit's git tree (40 hex digits), or NULL when unknown */
 };
 
 /* Job `job` starts after job `dep`; both are indexes into the spec's jobs[]. */
@@ -235,6 +236,7 @@ struct store_run_spec {
 	const struct store_edge *edges;
 	size_t nedges;
 	int64_t created_ms;
+	const char *request_id; /* the submitter's idempotency id, unique among runs; or NULL */
 };
 
 /*
@@ -243,7 +245,8 @@ struct store_run_spec {
  * the id of each job, in the order of spec->jobs. Each job starts queued, at
  * attempt 0, with its count of unfinished dependencies set from the edges.
  * Returns 0, RP_ENOTFOUND for an unknown universe, RP_EINVAL for a bad spec
- * (missing field, edge out of order, duplicate edge or pin, bad build key).
+ * (missing field, edge out of order, duplicate edge or pin, bad build key),
+ * RP_EEXISTS when a run with the same request_id exists (nothing is written).
  */
 int store_run_create(struct store *st, const struct store_run_spec *spec, int64_t *run_id, int64_t *job_ids,
 		     struct rp_error *err);
@@ -291,6 +294,19 @@ struct store_job {
 	int64_t finished_ms; /* 0 until finished */
 	int64_t *deps;	     /* ids of the jobs this one waits for, ascending */
 	size_t ndeps;
+	/* Since schema 5: */
+	const char *tree_id;	  /* NULL when unknown */
+	int has_status;		  /* 1 once the job ended (state done or cancelled) */
+	enum store_result_status status; /* the final result; valid when has_status */
+	int cached;		  /* answered from the build cache, not run */
+	int cancel_requested;	  /* its run was cancelled while it was leased */
+	const char *output_hash;  /* the output of a finished build, NULL when none */
+	const char *failed_step;  /* "build", "test" or NULL */
+	const char *category;	  /* of a failure; NULL when none */
+	const char *first_error;  /* NULL when none */
+	const char *worker;	  /* who ran the final attempt; NULL when nobody did */
+	int64_t duration_ms;
+	int64_t cause_id;	  /* skipped: the job whose failure it cascades from; else 0 */
 	void *mem_; /* private */
 };
 
@@ -303,6 +319,181 @@ struct store_job {
 int store_jobs_list(struct store *st, int64_t run_id, struct store_job **jobs, size_t *njobs,
 		    struct rp_error *err);
 void store_jobs_free(struct store_job *jobs, size_t njobs);
+
+/* ---- the queue ------------------------------------------------------------ */
+/*
+ * The job life cycle the scheduler drives (docs/api.md says what workers see):
+ * a job is `queued` with deps_left > 0 until each of its dependencies ended;
+ * then the scheduler computes its build key (store_jobs_unkeyed,
+ * store_job_set_key) and either answers it from the build cache or skips it
+ * (store_job_finish without a worker), or lets a worker lease it
+ * (store_job_lease: `leased`, fence + 1), renew it (store_job_heartbeat) and
+ * end it (store_job_finish with the lease's worker and fence). A lease that
+ * is not renewed expires (store_leases_expire): the job is queued again with
+ * attempt + 1, or ends as `error` after max_attempts. Every call about a lease
+ * checks the worker and the fence, so nothing from a stale lease is stored.
+ */
+
+/* The run created with `request_id` (RP_ENOTFOUND when none). */
+int store_run_find_request(struct store *st, const char *request_id, int64_t *run_id, struct rp_error *err);
+
+/* Reads job `id` with its dependencies into *job (release with store_job_release). RP_ENOTFOUND. */
+int store_job_get(struct store *st, int64_t id, struct store_job *job, struct rp_error *err);
+void store_job_release(struct store_job *job);
+
+/*
+ * Ids of up to `cap` jobs that are queued, have every dependency ended
+ * (deps_left 0) and no build key yet, ascending; *n receives the count.
+ */
+int store_jobs_unkeyed(struct store *st, int64_t *ids, size_t cap, size_t *n, struct rp_error *err);
+
+/* Sets the key of a queued job that has none; RP_ECONFLICT otherwise, RP_EINVAL for a malformed key. */
+int store_job_set_key(struct store *st, int64_t id, const char *build_key, struct rp_error *err);
+
+struct store_job_result {
+	enum store_result_status status;
+	int cached;		 /* answered from the build cache */
+	const char *worker;	 /* the lease's worker; NULL for what the scheduler decides itself */
+	int64_t fence;		 /* the lease's fencing token (ignored without a worker) */
+	const char *failed_step; /* "build", "test" or NULL */
+	const char *category, *first_error;
+	const char *output_hash; /* 64 hex digits, NULL when the build produced no output */
+	int64_t duration_ms;
+	int64_t cause_id; /* skipped: the root failure's job; else 0 */
+	int64_t now_ms;
+};
+
+/*
+ * Ends the current attempt of job `id` with `res`, in one transaction:
+ * - With res->worker: the job must be leased (or running) by that worker
+ *   under that fence, else RP_ECONFLICT and nothing is written; except that
+ *   posting again exactly the result already stored for that worker and fence
+ *   returns 0 (a retried upload).
+ * - Without a worker (cached, skipped, cancelled, error decided by the
+ *   scheduler): the job must be queued, else RP_ECONFLICT.
+ * A results row is written for the attempt. Status `error` while
+ * attempt + 1 < max_attempts queues the job again with attempt + 1 (lease
+ * cleared) and sets *requeued (when non-NULL) to 1. Otherwise the job ends:
+ * state `done` (`cancelled` for a cancelled result), its status and result
+ * columns set, lease cleared; a pass or fail that was built (not cached) and
+ * has a build key is recorded in the build cache (store_build_put semantics);
+ * every dependent's deps_left drops by one, and when the job has no output
+ * (output_hash NULL) every queued dependent ends `skipped` with cause_id the
+ * root failure (this job, or its own cause when it was skipped), transitively.
+ * When no job of the run is left unfinished the run becomes `done` (or stays
+ * `cancelled`) with finished_ms set.
+ */
+int store_job_finish(struct store *st, int64_t id, const struct store_job_result *res, int max_attempts,
+		     int *requeued, struct rp_error *err);
+
+struct store_lease_request {
+	const char *worker;
+	const char *const *targets; /* the targets the worker serves */
+	size_t ntargets;
+	int64_t now_ms;
+	int64_t lease_ms; /* the lease's length */
+};
+
+/*
+ * Leases the next job a worker may run: queued, deps_left 0, a build key
+ * set, its target among req->targets, its run not cancelled; highest priority
+ * first, then the universe with the fewest leased jobs (fairness), then the
+ * oldest. The job becomes `leased` by req->worker until now + lease_ms, its
+ * fence is increased, started_ms set, and its run becomes `running`. *job
+ * receives it (release with store_job_release). RP_ENOTFOUND when no job is
+ * ready.
+ */
+int store_job_lease(struct store *st, const struct store_lease_request *req, struct store_job *job,
+		    struct rp_error *err);
+
+/*
+ * Renews the lease of job `id` to now + lease_ms. *expires_ms receives the
+ * new expiry and *cancel 1 when the job's run was cancelled (the worker must
+ * stop it and post a cancelled result). RP_ECONFLICT when the job is not
+ * leased by `worker` under `fence` (expired and requeued, or ended).
+ */
+int store_job_heartbeat(struct store *st, int64_t id, const char *worker, int64_t fence, int64_t now_ms,
+			int64_t lease_ms, int64_t *expires_ms, int *cancel, struct rp_error *err);
+
+/*
+ * Ends every lease that expired before now_ms: a results row `error`
+ * ("lease expired on WORKER") for the attempt, then as store_job_finish does
+ * for an error (queued again, or ended after max_attempts with its
+ * dependents skipped). *n_expired receives the count.
+ */
+int store_leases_expire(struct store *st, int64_t now_ms, int max_attempts, size_t *n_expired,
+			struct rp_error *err);
+
+/*
+ * Cancels run `run_id`: its queued jobs end `cancelled`, its leased jobs get
+ * cancel_requested (the worker learns it on its next heartbeat), and the run's
+ * state becomes `cancelled` (finished_ms set once no job is leased). A
+ * finished run is left as it is (0, zero counts). RP_ENOTFOUND.
+ */
+int store_run_cancel(struct store *st, int64_t run_id, int64_t now_ms, size_t *n_queued, size_t *n_running,
+		     struct rp_error *err);
+
+/* Ids of the unfinished runs (queued or running) with `change_ref`, ascending; *ids malloc'd. */
+int store_runs_active_by_ref(struct store *st, const char *change_ref, int64_t **ids, size_t *n,
+			     struct rp_error *err);
+
+struct store_run_summary {
+	int64_t id;
+	const char *universe;
+	enum store_run_kind kind;
+	enum store_run_state state;
+	const char *title, *change_ref; /* NULL when none */
+	int64_t created_ms, finished_ms;
+	size_t njobs;
+	size_t by_status[STORE_RESULT_CANCELLED + 1]; /* ended jobs by result */
+	size_t cached;				      /* of them, answered from the cache */
+	size_t queued, leased;			      /* unfinished jobs */
+};
+
+/*
+ * Up to `limit` runs, newest first, with an id below `before_id` (0: from
+ * the newest). *runs is an array of *n the caller frees with store_runs_free().
+ */
+int store_runs_list(struct store *st, int64_t before_id, size_t limit, struct store_run_summary **runs, size_t *n,
+		    struct rp_error *err);
+void store_runs_free(struct store_run_summary *runs, size_t n);
+
+/* ---- workers ------------------------------------------------------------- */
+
+/*
+ * Records worker `name` (creating or updating its row): the SHA-256 of its
+ * token as 64 hex digits, its targets joined by commas, its slots.
+ */
+int store_worker_register(struct store *st, const char *name, const char *token_hash, const char *targets,
+			  int slots, int64_t now_ms, struct rp_error *err);
+
+/* A heartbeat or lease call from `name`: last seen, free disk and memory, load. RP_ENOTFOUND. */
+int store_worker_seen(struct store *st, const char *name, int64_t now_ms, int64_t free_disk_bytes,
+		      int64_t free_mem_bytes, double load, struct rp_error *err);
+
+struct store_worker {
+	const char *name, *targets;
+	int slots;
+	int64_t last_seen_ms, free_disk_bytes, free_mem_bytes;
+	double load;
+	size_t running; /* jobs leased to it now */
+};
+
+/* Every worker by name; *workers freed with store_workers_free(). */
+int store_workers_list(struct store *st, struct store_worker **workers, size_t *n, struct rp_error *err);
+void store_workers_free(struct store_worker *workers, size_t n);
+
+struct store_queue_stats {
+	size_t by_state[STORE_JOB_CANCELLED + 1]; /* every job, by state */
+	struct {
+		int priority;
+		size_t ready; /* queued with deps_left 0 */
+	} queued[8];	      /* by priority, highest first */
+	size_t npriorities;
+	size_t lease_expiries; /* results rows written by store_leases_expire, ever */
+};
+
+int store_queue_stats(struct store *st, struct store_queue_stats *stats, struct rp_error *err);
 
 /* ---- logs ---------------------------------------------------------------- */
 

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,17 @@
 struct build_session {
 	const struct rp_universe *u;
 	struct build_options opts;
+	const char *expect_key; /* build_session_select() */
 	char cache[BUILD_CACHE_PATH_MAX]; /* short enough that every path under it fits PATH_MAX */
+	/*
+	 * Work directories and logs are named "<pid>-<serial>": sessions of one
+	 * process (a worker's slots) share the cache directory but never a name.
+	 */
+	unsigned long serial;
+	/* build_cancel() from other threads: the active run's wake-up, or a cancel kept for the next run. */
+	pthread_mutex_t cancel_lock;
+	struct run *active;
+	int cancel_pending;
 	struct store *store;
 	pthread_mutex_t store_lock;
 	struct backend **backends; /* per target, opened on first use */
@@ -88,6 +99,7 @@ struct run {
 	struct build_session *s;
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
+	uv_async_t cancel; /* build_cancel() from another thread */
 	uv_timer_t tick; /* a live progress line: elapsed time moves even while nothing finishes */
 	uv_timer_t again; /* schedules again jobs that found a stable prefix busy */
 	struct job *jobs;
@@ -223,11 +235,14 @@ int build_session_open(const struct rp_universe *u, const struct build_options *
 	*out = NULL;
 	if (!s)
 		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	static atomic_ulong next_serial;
 	s->u = u;
 	s->opts = *opts;
 	if (!s->opts.jobs)
 		s->opts.jobs = 1;
+	s->serial = atomic_fetch_add(&next_serial, 1) + 1;
 	pthread_mutex_init(&s->store_lock, NULL);
+	pthread_mutex_init(&s->cancel_lock, NULL);
 	if ((rc = mkdirs(opts->cache_dir, err)) < 0)
 		goto fail;
 	/* Absolute: job directories are handed to libgit2 and bound into sandboxes. */
@@ -278,7 +293,16 @@ void build_session_close(struct build_session *s)
 	build__classifier_close(s->classifier);
 	store_close(s->store);
 	pthread_mutex_destroy(&s->store_lock);
+	pthread_mutex_destroy(&s->cancel_lock);
 	free(s);
+}
+
+void build_session_select(struct build_session *s, const struct build_select *sel)
+{
+	s->opts.only_package = sel->only_package;
+	s->opts.only_target = sel->only_target;
+	s->opts.fresh_package = sel->fresh_package;
+	s->expect_key = sel->expect_key;
 }
 
 /* The backend of target `t`, opened once; NULL with the reason in job's report when it cannot be. */
@@ -482,6 +506,7 @@ static void resolve_revisions(struct run *run)
 
 static void schedule(struct run *run);
 static void job_finished(struct job *j);
+static void close_handles(struct run *run);
 
 static void progress(struct run *run, const struct build_job_report *finished)
 {
@@ -597,6 +622,16 @@ static void start_job(struct job *j)
 		finish_without_running(j, BUILD_ERROR);
 		return;
 	}
+	/* The one job a worker was asked for: its key must be the scheduler's. */
+	int selected = s->opts.only_package && strcmp(s->opts.only_package, p->name) == 0;
+	if (selected && s->expect_key && strcmp(s->expect_key, j->r->key) != 0 &&
+	    (!s->opts.only_target || strcmp(s->opts.only_target, s->u->targets[j->target].name) == 0)) {
+		snprintf(j->r->category, sizeof(j->r->category), "infrastructure");
+		snprintf(j->r->first_error, sizeof(j->r->first_error),
+			 "build key mismatch: computed %s, expected %.64s", j->r->key, s->expect_key);
+		finish_without_running(j, BUILD_ERROR);
+		return;
+	}
 	if (!s->opts.no_cache && !(s->opts.fresh_package && strcmp(s->opts.fresh_package, p->name) == 0)) {
 		struct store_build b;
 		pthread_mutex_lock(&s->store_lock);
@@ -623,6 +658,14 @@ static void start_job(struct job *j)
 			finish_without_running(j, outcome);
 			return;
 		}
+	}
+	if (s->opts.cached_deps_only && s->opts.only_package && !selected) {
+		snprintf(j->r->category, sizeof(j->r->category), "infrastructure");
+		snprintf(j->r->first_error, sizeof(j->r->first_error),
+			 "not in the build cache (build key %s), and only %.64s is built here", j->r->key,
+			 s->opts.only_package);
+		finish_without_running(j, BUILD_ERROR);
+		return;
 	}
 	const char *why;
 	if (!session_backend(s, j->target, &why)) {
@@ -775,10 +818,11 @@ static void work_prepare(uv_work_t *w)
 	int rc;
 
 	if (j->p->slot < 0)
-		snprintf(j->p->workdir, sizeof(j->p->workdir), "%s/work/%ld-%zu", s->cache, (long)getpid(), j->index);
+		snprintf(j->p->workdir, sizeof(j->p->workdir), "%s/work/%ld-%lu-%zu", s->cache,
+			 (long)getpid(), s->serial, j->index);
 	else
-		snprintf(j->p->workdir, sizeof(j->p->workdir), "%s/work/%ld-w%ld", s->cache, (long)getpid(),
-			 j->p->slot);
+		snprintf(j->p->workdir, sizeof(j->p->workdir), "%s/work/%ld-%lu-w%ld", s->cache,
+			 (long)getpid(), s->serial, j->p->slot);
 	snprintf(j->p->src, sizeof(j->p->src), "%s/src", j->p->workdir);
 	snprintf(j->p->tmp, sizeof(j->p->tmp), "%s/tmp", j->p->workdir);
 	/*
@@ -1044,9 +1088,9 @@ static void start_step(struct job *j, int test)
 	char **env = job_env(j);
 	j->in_test = test;
 	char *log = test ? j->p->test_log : j->p->build_log;
-	/* Per process and attempt: a re-run or another ripple on this cache never truncates it. */
-	snprintf(log, PATH_MAX, "%s/logs/%.64s.%ld.%u.%s.log", s->cache, j->r->key, (long)getpid(), j->r->attempts,
-		 test ? "test" : "build");
+	/* Per process, session and attempt: a re-run, another slot or another ripple never truncates it. */
+	snprintf(log, PATH_MAX, "%s/logs/%.64s.%ld-%lu.%u.%s.log", s->cache, j->r->key, (long)getpid(),
+		 s->serial, j->r->attempts, test ? "test" : "build");
 	struct step_spec spec = {
 		.script = test ? p->test : p->build,
 		.env = (const char *const *)env,
@@ -1062,7 +1106,10 @@ static void start_step(struct job *j, int test)
 	if (rc < 0) {
 		fail_infrastructure(j, err.msg);
 		end_steps(j);
+		return;
 	}
+	if (s->opts.on_step)
+		s->opts.on_step(j->package, j->target, test ? "test" : "build", log, s->opts.data);
 }
 
 /* Thread pool: archive the output, classify a failure, record the result, clean up. */
@@ -1242,12 +1289,8 @@ static void job_done(struct job *j)
 	run->report->built++;
 	job_finished(j);
 	schedule(run);
-	if (run->done == run->n_jobs) {
-		uv_close((uv_handle_t *)&run->sigint, NULL);
-		uv_close((uv_handle_t *)&run->sigterm, NULL);
-		uv_close((uv_handle_t *)&run->tick, NULL);
-		uv_close((uv_handle_t *)&run->again, NULL);
-	}
+	if (run->done == run->n_jobs)
+		close_handles(run);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1255,14 +1298,56 @@ static void on_tick(uv_timer_t *t)
 	progress(t->data, NULL);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void cancel_run(struct run *run)
 {
-	struct run *run = h->data;
-	(void)signum;
 	run->cancelling = 1;
 	for (size_t i = 0; i < run->n_jobs; i++)
 		if (run->jobs[i].step)
 			step_cancel(run->jobs[i].step);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	cancel_run(h->data);
+}
+
+static void on_cancel(uv_async_t *h)
+{
+	cancel_run(h->data);
+}
+
+/* Once every job is done: the loop ends when these are closed. */
+static void close_handles(struct run *run)
+{
+	/* No build_cancel() may touch the async handle once it closes: a later one waits for the next run. */
+	pthread_mutex_lock(&run->s->cancel_lock);
+	run->s->active = NULL;
+	pthread_mutex_unlock(&run->s->cancel_lock);
+	uv_close((uv_handle_t *)&run->cancel, NULL);
+	if (!run->s->opts.no_signal_handlers) {
+		uv_close((uv_handle_t *)&run->sigint, NULL);
+		uv_close((uv_handle_t *)&run->sigterm, NULL);
+	}
+	uv_close((uv_handle_t *)&run->tick, NULL);
+	uv_close((uv_handle_t *)&run->again, NULL);
+}
+
+void build_cancel(struct build_session *s)
+{
+	pthread_mutex_lock(&s->cancel_lock);
+	if (s->active)
+		uv_async_send(&s->active->cancel);
+	else
+		s->cancel_pending = 1;
+	pthread_mutex_unlock(&s->cancel_lock);
+}
+
+void build_cancel_reset(struct build_session *s)
+{
+	pthread_mutex_lock(&s->cancel_lock);
+	s->cancel_pending = 0;
+	pthread_mutex_unlock(&s->cancel_lock);
 }
 
 int build_run(struct build_session *s, const struct graph *g, const struct plan_change *changes, size_t n_changes,
@@ -1291,11 +1376,22 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 		rc = rp_error_set(err, RP_EIO, "cannot start the event loop: %s", uv_strerror(rc));
 		goto out;
 	}
-	uv_signal_init(&run.loop, &run.sigint);
-	uv_signal_init(&run.loop, &run.sigterm);
-	run.sigint.data = run.sigterm.data = &run;
-	uv_signal_start(&run.sigint, on_signal, SIGINT);
-	uv_signal_start(&run.sigterm, on_signal, SIGTERM);
+	if (!s->opts.no_signal_handlers) {
+		uv_signal_init(&run.loop, &run.sigint);
+		uv_signal_init(&run.loop, &run.sigterm);
+		run.sigint.data = run.sigterm.data = &run;
+		uv_signal_start(&run.sigint, on_signal, SIGINT);
+		uv_signal_start(&run.sigterm, on_signal, SIGTERM);
+	}
+	uv_async_init(&run.loop, &run.cancel, on_cancel);
+	run.cancel.data = &run;
+	pthread_mutex_lock(&s->cancel_lock);
+	s->active = &run;
+	if (s->cancel_pending) {
+		s->cancel_pending = 0;
+		run.cancelling = 1; /* before any job starts: every one ends cancelled */
+	}
+	pthread_mutex_unlock(&s->cancel_lock);
 	uv_timer_init(&run.loop, &run.tick);
 	uv_timer_init(&run.loop, &run.again);
 	run.again.data = &run;
@@ -1303,17 +1399,13 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	if (s->opts.on_progress)
 		uv_timer_start(&run.tick, on_tick, 1000, 1000);
 	schedule(&run);
-	if (run.done == run.n_jobs) {
-		uv_close((uv_handle_t *)&run.sigint, NULL);
-		uv_close((uv_handle_t *)&run.sigterm, NULL);
-		uv_close((uv_handle_t *)&run.tick, NULL);
-		uv_close((uv_handle_t *)&run.again, NULL);
-	}
+	if (run.done == run.n_jobs)
+		close_handles(&run);
 	uv_run(&run.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&run.loop);
 	for (size_t k = 0; k < run.next_slot; k++) {
 		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s/work/%ld-w%zu", s->cache, (long)getpid(), k);
+		snprintf(dir, sizeof(dir), "%s/work/%ld-%lu-w%zu", s->cache, (long)getpid(), s->serial, k);
 		remove_tree(dir);
 	}
 	report->elapsed_ms = elapsed_ms(&run);

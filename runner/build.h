@@ -25,14 +25,23 @@
  *   output, so its dependents are built.
  * - Results live in the report until build_report_release(); strings are
  *   owned by it. Nothing here prints; progress goes to the `on_progress`
- *   callback, called on the loop's thread.
+ *   callback and step starts to `on_step`, both called on the loop's thread.
+ * - Several sessions may run at once in one process (a worker runs one per
+ *   slot thread), on one cache directory or several: work directories and
+ *   logs are named by process and session, never shared. A session runs one
+ *   build_run() at a time; build_cancel() is its only function that another
+ *   thread may call meanwhile.
  *
  * Calling sequence:
  *	build_session_open(universe, &opts, &s, &err);
- *	build_run(s, graph, changes, n_changes, &report, &err);
+ *	build_run(s, graph, changes, n_changes, pins, n_pins, &report, &err);
  *	... report.jobs[i] ...
  *	build_report_release(&report);
  *	build_session_close(s);
+ * A worker, per leased job:
+ *	build_cancel_reset(s);			(forget a cancel meant for the last job)
+ *	build_session_select(s, &(struct build_select){ pkg, target, pkg, key });
+ *	build_run(...);				(another thread may build_cancel(s))
  */
 #ifndef RIPPLE_RUNNER_BUILD_H
 #define RIPPLE_RUNNER_BUILD_H
@@ -105,8 +114,30 @@ struct build_options {
 	int offline;             /* do not fetch mirrors that exist already */
 	const char *only_target; /* NULL: every target; else only jobs on this target */
 	const char *only_package; /* NULL: the whole plan; else only this package's jobs (and what they need) */
+	/*
+	 * With only_package: a dependency job the cache cannot answer ends as
+	 * BUILD_ERROR ("not in the build cache") instead of being built, so the
+	 * run builds that one package or nothing (a worker has its dependencies'
+	 * builds from the scheduler).
+	 */
+	int cached_deps_only;
+	/*
+	 * Leave SIGINT and SIGTERM alone: the caller handles them and calls
+	 * build_cancel(). Otherwise a run cancels itself on either signal, and
+	 * libuv restores their default action once it ends (a process that
+	 * handles them itself must set this).
+	 */
+	int no_signal_handlers;
 	void (*on_progress)(const struct build_progress *p, void *data);
-	void *data;
+	/*
+	 * Called when a step of a job that is really run (not answered from the
+	 * cache) starts: `step` is "build" or "test", `log_path` the file its log
+	 * is being written to (it grows until the step ends; the next call, or
+	 * the end of build_run(), says it ended). An infrastructure retry of a
+	 * job starts its steps again, with new logs. NULL: none.
+	 */
+	void (*on_step)(size_t package, size_t target, const char *step, const char *log_path, void *data);
+	void *data; /* for on_progress and on_step */
 };
 
 struct build_session;
@@ -121,10 +152,38 @@ void build_session_close(struct build_session *s);
  * at its branch head. Returns
  * 0 when every job got a result (whatever it is), or an error that stopped the
  * run as a whole (the cache cannot be opened, out of memory). Cancelled by
- * SIGINT or SIGTERM: running steps are stopped, and jobs not started are cancelled.
+ * SIGINT or SIGTERM (unless no_signal_handlers) or build_cancel(): running
+ * steps are stopped, and jobs not started are cancelled.
  */
 int build_run(struct build_session *s, const struct graph *g, const struct plan_change *changes, size_t n_changes,
 	      const struct plan_change *pins, size_t n_pins, struct build_report *report, struct rp_error *err);
+
+/*
+ * Cancels the session's run as SIGINT does; callable from any thread, at any
+ * time while the session is open. When no run is active the cancel is
+ * remembered and the next build_run() starts cancelled (every job ends
+ * BUILD_CANCELLED without running), which closes the race with a run about
+ * to start; build_cancel_reset() forgets it. A run that ends clears nothing:
+ * a cancel that arrives as it returns is remembered for the next one, so a
+ * caller that reuses the session for other work calls build_cancel_reset()
+ * first.
+ */
+void build_cancel(struct build_session *s);
+void build_cancel_reset(struct build_session *s);
+
+/*
+ * What the session's next runs build, replacing the options' only_package,
+ * only_target and fresh_package (NULL members clear them). `expect_key`
+ * (NULL: none) is the build key the only_package job on only_target must
+ * get: when the computed key differs the job ends as BUILD_ERROR, category
+ * "infrastructure", first_error "build key mismatch: computed X, expected Y",
+ * without running. Strings are borrowed: they must outlive the runs. Not
+ * while a run is active.
+ */
+struct build_select {
+	const char *only_package, *only_target, *fresh_package, *expect_key;
+};
+void build_session_select(struct build_session *s, const struct build_select *sel);
 
 void build_report_release(struct build_report *report);
 

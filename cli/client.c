@@ -1,0 +1,76 @@
+/*
+ * client.c — the commands' side of the HTTP API (client.h).
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/banned.h"
+
+void cli_client_init(struct cli_client *c)
+{
+	const char *env_server = getenv("RIPPLE_SERVER"), *env_token = getenv("RIPPLE_TOKEN_FILE");
+	memset(c, 0, sizeof(*c));
+	c->server = env_server && *env_server ? env_server : "http://127.0.0.1:8080";
+	c->token_file = env_token && *env_token ? env_token : NULL;
+	if (!c->token_file && access("ripple.db.api-token", R_OK) == 0)
+		c->token_file = "ripple.db.api-token";
+}
+
+int cli_client_open(struct cli_client *c, const char *command)
+{
+	char token[600] = "";
+	struct rp_error err;
+	if (c->token_file) {
+		FILE *fp = fopen(c->token_file, "r");
+		if (!fp) {
+			cli_error("%s: token file %s: %s", command, c->token_file, strerror(errno));
+			return RP_EXIT_USAGE;
+		}
+		if (!fgets(token, sizeof(token), fp))
+			token[0] = '\0';
+		fclose(fp);
+		token[strcspn(token, "\r\n")] = '\0';
+		if (!token[0]) {
+			cli_error("%s: token file %s: expected the token on its first line", command, c->token_file);
+			return RP_EXIT_USAGE;
+		}
+	}
+	struct http_client_options o = { .base_url = c->server, .token = token[0] ? token : NULL };
+	int rc = http_client_new(&o, &c->http, &err);
+	explicit_bzero(token, sizeof(token));
+	if (rc < 0) {
+		cli_error("%s: --server %s: %s", command, c->server, err.msg);
+		return RP_EXIT_USAGE;
+	}
+	return RP_EXIT_OK;
+}
+
+void cli_client_close(struct cli_client *c)
+{
+	http_client_free(c->http);
+	c->http = NULL;
+}
+
+json_t *cli_client_call(struct cli_client *c, const char *command, const char *method, const char *path,
+			const char *query, const json_t *body, int *exit_status)
+{
+	struct http_request req = { .method = method, .path = path, .query = query };
+	struct http_retry retry = { .base_ms = 100, .cap_ms = 1000, .deadline_ms = 5000 };
+	struct rp_error err;
+	json_t *out = NULL;
+	int status = http_request_json(c->http, &req, body, &retry, &out, &err);
+	if (status >= 200 && status < 300) {
+		*exit_status = RP_EXIT_OK;
+		return out ? out : json_object();
+	}
+	json_decref(out);
+	cli_error("%s: %s", command, err.msg);
+	*exit_status = status >= 400 && status < 500 ? RP_EXIT_USAGE : RP_EXIT_FAILED;
+	return NULL;
+}

@@ -1,0 +1,89 @@
+/*
+ * cmd_logs.c — `ripple logs JOB [-f]`: a job's log, and with -f what it
+ * writes next until the job ends (read by offset, so nothing is shown twice).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "client.h"
+#include "core/banned.h"
+
+int cmd_logs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 'S' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_client client;
+	int follow = 0, c, status;
+	cli_client_init(&client);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+hf", opts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			client.server = optarg;
+			break;
+		case 'T':
+			client.token_file = optarg;
+			break;
+		case 'f':
+			follow = 1;
+			break;
+		case 'h':
+			fputs(cli_find_command("logs")->usage, stdout);
+			return RP_EXIT_OK;
+		default:
+			return cli_usage_error("logs", "see `ripple help logs`");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error("logs", "expected one job id");
+	char *end, path[64], query[64];
+	long long id = strtoll(argv[optind], &end, 10);
+	if (end == argv[optind] || *end || id <= 0)
+		return cli_usage_error("logs", "%s: expected a job id", argv[optind]);
+	snprintf(path, sizeof(path), "/api/v1/jobs/%lld/log", id);
+	if ((status = cli_client_open(&client, "logs")) != RP_EXIT_OK)
+		return status;
+	static const char *const want[] = { "X-Ripple-Log-Done", NULL };
+	long long offset = 0;
+	for (;;) {
+		snprintf(query, sizeof(query), "offset=%lld", offset);
+		struct http_request req = { .method = "GET", .path = path, .query = query, .want_headers = want,
+					    .response_cap = 17u << 20 };
+		struct http_retry retry = { .base_ms = 100, .cap_ms = 1000, .deadline_ms = 5000 };
+		struct http_response resp;
+		struct rp_error err;
+		int rc = http_request_retry(client.http, &req, &retry, &resp, &err);
+		if (rc != 200) {
+			cli_error("logs: %s", err.msg);
+			http_response_release(&resp);
+			status = rc >= 400 && rc < 500 ? RP_EXIT_USAGE : RP_EXIT_FAILED;
+			break;
+		}
+		if (resp.body_len && fwrite(resp.body, 1, resp.body_len, stdout) != resp.body_len) {
+			http_response_release(&resp);
+			status = RP_EXIT_FAILED;
+			break;
+		}
+		fflush(stdout);
+		offset += (long long)resp.body_len;
+		int done = resp.headers[0] && strcmp(resp.headers[0], "1") == 0;
+		http_response_release(&resp);
+		if (!follow || (done && resp.body_len == 0))
+			break;
+		if (!resp.body_len) {
+			struct timespec ts = { 0, 300 * 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	cli_client_close(&client);
+	return status;
+}

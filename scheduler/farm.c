@@ -1,0 +1,1519 @@
+/*
+ * farm.c — the scheduler's core (farm.h). The store holds every state; this
+ * file decides transitions: planning, keying, cache answers, leases.
+ *
+ * Concurrency: libmicrohttpd runs each connection on its own thread; they
+ * meet here under `lock`. A long-poll lease waits on `changed`, which is
+ * broadcast whenever a job may have become leasable, a log grew or a run was
+ * cancelled, so an idle farm hands out a submitted job within one wake-up
+ * instead of a polling interval.
+ */
+#include "farm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buildkey.h"
+#include "core/graph.h"
+#include "core/store.h"
+#include "runner/git.h"
+#include "scheduler/plan.h"
+#include "core/banned.h"
+
+#define EMPTY_OUTPUT_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define ARTIFACT_MAX_BYTES (2LL << 30)
+
+/* Upper bounds of the job duration histogram, in seconds. */
+static const double duration_buckets[] = { 1, 5, 15, 60, 300, 1800 };
+#define N_BUCKETS (sizeof(duration_buckets) / sizeof(duration_buckets[0]))
+
+struct farm {
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* on CLOCK_MONOTONIC */
+	struct store *st;
+	struct rp_universe *u;
+	struct graph g;
+	json_t *manifest;
+	struct farm_options o;
+	char *cache_dir, *mirrors_dir, *blobs_dir;
+	char worker_token_hash[65];
+	int shutting_down;
+	uint64_t duration_counts[N_BUCKETS + 1];
+	double duration_sum;
+	uint64_t durations;
+};
+
+struct farm_upload {
+	struct farm *f;
+	char key[65], name[65], sha256[65];
+	char tmp_path[PATH_MAX];
+	FILE *fp;
+	EVP_MD_CTX *md;
+	int64_t size;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int mkdir_p(const char *path, struct rp_error *err)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+	if (len >= sizeof(buf))
+		return rp_error_set(err, RP_EINVAL, "%s: path too long", path);
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return rp_error_set(err, RP_EIO, "cannot create %s: %s", buf, strerror(errno));
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", buf, strerror(errno));
+	return 0;
+}
+
+static char *join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s/%s", a, b);
+	return s;
+}
+
+int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *err)
+{
+	struct farm *f = calloc(1, sizeof(*f));
+	int rc;
+	*out = NULL;
+	if (!f)
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	f->o = *o;
+	if (!f->o.lease_ms)
+		f->o.lease_ms = 30000;
+	if (!f->o.min_free_disk)
+		f->o.min_free_disk = 256LL << 20;
+	if (!f->o.min_free_mem)
+		f->o.min_free_mem = 64LL << 20;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->changed, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((rc = mirror_global_init(err)) < 0)
+		goto fail;
+	if ((rc = manifest_load_file(o->universe_path, &f->u, err)) < 0)
+		goto fail;
+	json_error_t jerr;
+	f->manifest = json_load_file(o->universe_path, 0, &jerr);
+	if (!f->manifest) {
+		rc = rp_error_set(err, RP_EIO, "%s: %s", o->universe_path, jerr.text);
+		goto fail;
+	}
+	if ((rc = graph_init_universe(&f->g, f->u, err)) < 0)
+		goto fail;
+	if ((rc = mkdir_p(o->cache_dir, err)) < 0)
+		goto fail;
+	f->cache_dir = realpath(o->cache_dir, NULL);
+	if (!f->cache_dir) {
+		rc = rp_error_set(err, RP_EIO, "%s: %s", o->cache_dir, strerror(errno));
+		goto fail;
+	}
+	f->mirrors_dir = join(f->cache_dir, "mirrors");
+	f->blobs_dir = join(f->cache_dir, "artifacts");
+	if (!f->mirrors_dir || !f->blobs_dir) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto fail;
+	}
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s/tmp", f->blobs_dir);
+	if ((rc = mkdir_p(f->mirrors_dir, err)) < 0 || (rc = mkdir_p(tmp, err)) < 0)
+		goto fail;
+	if ((rc = store_open(o->db_path, 0, &f->st, err)) < 0)
+		goto fail;
+	struct store_package_row *rows = calloc(f->u->n_packages ? f->u->n_packages : 1, sizeof(*rows));
+	if (!rows) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < f->u->n_packages; i++)
+		rows[i] = (struct store_package_row){ f->u->packages[i].name, f->u->packages[i].repo,
+						      f->u->packages[i].branch, (int)i };
+	rc = store_sync_universe(f->st, f->u->name, rows, f->u->n_packages, NULL, err);
+	free(rows);
+	if (rc < 0)
+		goto fail;
+	*out = f;
+	return 0;
+fail:
+	farm_close(f);
+	return rc;
+}
+
+void farm_shutdown(struct farm *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->shutting_down = 1;
+	pthread_cond_broadcast(&f->changed);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void farm_close(struct farm *f)
+{
+	if (!f)
+		return;
+	store_close(f->st);
+	if (f->u) {
+		graph_release(&f->g);
+		manifest_free(f->u);
+	}
+	json_decref(f->manifest);
+	free(f->cache_dir);
+	free(f->mirrors_dir);
+	free(f->blobs_dir);
+	pthread_cond_destroy(&f->changed);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+void farm_set_worker_token_hash(struct farm *f, const char *hash)
+{
+	snprintf(f->worker_token_hash, sizeof(f->worker_token_hash), "%s", hash);
+}
+
+json_t *farm_universe_json(struct farm *f)
+{
+	return json_pack("{s:s, s:s, s:O}", "name", f->u->name, "dir", f->u->dir, "manifest", f->manifest);
+}
+
+/* ---- reading request documents ---------------------------------------------- */
+
+/* The string member `key`, NULL when absent or null; RP_EINVAL for another type. */
+static int opt_string(const json_t *obj, const char *key, const char **out, struct rp_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return rp_error_set(err, RP_EINVAL, "member \"%s\": expected a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int need_string(const json_t *obj, const char *key, const char **out, struct rp_error *err)
+{
+	int rc = opt_string(obj, key, out, err);
+	if (rc == 0 && (!*out || !**out))
+		rc = rp_error_set(err, RP_EINVAL, "member \"%s\": expected a non-empty string", key);
+	return rc;
+}
+
+static int opt_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
+		   struct rp_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return rp_error_set(err, RP_EINVAL, "member \"%s\": expected an integer from %lld to %lld", key,
+				    (long long)min, (long long)max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int need_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
+		    struct rp_error *err)
+{
+	if (!json_object_get(obj, key))
+		return rp_error_set(err, RP_EINVAL, "member \"%s\": missing; expected an integer", key);
+	return opt_int(obj, key, min, max, out, err);
+}
+
+static int opt_number(const json_t *obj, const char *key, double *out, struct rp_error *err)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_number(v) || json_number_value(v) < 0)
+		return rp_error_set(err, RP_EINVAL, "member \"%s\": expected a number >= 0", key);
+	*out = json_number_value(v);
+	return 0;
+}
+
+static int is_hex(const char *s, size_t len)
+{
+	if (!s || strlen(s) != len)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int valid_worker_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+		      *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+static int need_object(const json_t *req, struct rp_error *err)
+{
+	if (!json_is_object(req))
+		return rp_error_set(err, RP_EINVAL, "expected a JSON object");
+	return 0;
+}
+
+/* ---- planning ----------------------------------------------------------------- */
+
+struct resolved {
+	const char *rev;
+	char commit[41], tree[41];
+	int done;
+};
+
+static int kind_of(const char *name, enum store_run_kind *kind, int *priority)
+{
+	static const struct {
+		const char *name;
+		enum store_run_kind kind;
+		int priority;
+	} kinds[] = { { "pr", STORE_RUN_PR, 40 },
+		      { "bisect", STORE_RUN_BISECT, 30 },
+		      { "nightly", STORE_RUN_NIGHTLY, 20 },
+		      { "manual", STORE_RUN_MANUAL, 10 } };
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(kinds[i].name, name) == 0) {
+			*kind = kinds[i].kind;
+			*priority = kinds[i].priority;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int valid_rev(const char *rev)
+{
+	size_t n = strlen(rev);
+	if (n == 0 || n > PLAN_REV_MAX)
+		return 0;
+	for (; *rev; rev++)
+		if (*rev <= ' ' || *rev > '~')
+			return 0;
+	return 1;
+}
+
+/* Reads "changes" or "pins" into `out` (room for every package); duplicates refused. */
+static int read_revs(struct farm *f, const json_t *req, const char *member, struct plan_change *out, size_t *n,
+		     struct rp_error *err)
+{
+	json_t *arr = json_object_get(req, member);
+	*n = 0;
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return rp_error_set(err, RP_EINVAL, "member \"%s\": expected an array of {\"package\", \"rev\"}",
+				    member);
+	if (json_array_size(arr) > f->u->n_packages)
+		return rp_error_set(err, RP_EINVAL, "member \"%s\": more entries than the universe has packages",
+				    member);
+	size_t i;
+	json_t *e;
+	json_array_foreach(arr, i, e)
+	{
+		const char *pkg, *rev;
+		json_t *p = json_object_get(e, "package"), *r = json_object_get(e, "rev");
+		if (!json_is_object(e) || !json_is_string(p) || !json_is_string(r))
+			return rp_error_set(err, RP_EINVAL,
+					    "%s[%zu]: expected {\"package\": string, \"rev\": string}", member, i);
+		pkg = json_string_value(p);
+		rev = json_string_value(r);
+		long idx = manifest_find_package(f->u, pkg);
+		if (idx < 0) {
+			const char *hint = manifest_suggest_package(f->u, pkg);
+			return rp_error_set(err, RP_EINVAL, "%s[%zu]: no package \"%.100s\" in universe %s%s%s%s",
+					    member, i, pkg, f->u->name, hint ? " (did you mean " : "",
+					    hint ? hint : "", hint ? "?)" : "");
+		}
+		if (!valid_rev(rev))
+			return rp_error_set(err, RP_EINVAL,
+					    "%s[%zu].rev: expected 1 to %d printable characters without spaces",
+					    member, i, PLAN_REV_MAX);
+		for (size_t k = 0; k < *n; k++)
+			if (out[k].package == (size_t)idx)
+				return rp_error_set(err, RP_EINVAL, "%s[%zu]: package %s given twice", member,
+						    i, pkg);
+		out[(*n)++] = (struct plan_change){ (size_t)idx, rev };
+	}
+	return 0;
+}
+
+/* Marks the targets a run is limited to ("targets": [...]); every target when absent. */
+static int read_target_filter(struct farm *f, const json_t *req, unsigned char *only, struct rp_error *err)
+{
+	json_t *arr = json_object_get(req, "targets"), *e;
+	size_t i;
+	if (!arr || json_is_null(arr)) {
+		memset(only, 1, f->u->n_targets);
+		return 0;
+	}
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return rp_error_set(err, RP_EINVAL, "member \"targets\": expected a non-empty array of target names");
+	json_array_foreach(arr, i, e)
+	{
+		long t = json_is_string(e) ? manifest_find_target(f->u, json_string_value(e)) : -1;
+		if (t < 0)
+			return rp_error_set(err, RP_EINVAL, "targets[%zu]: expected a target of universe %s", i,
+					    f->u->name);
+		only[t] = 1;
+	}
+	return 0;
+}
+
+/* Resolves the revision of every package in `needed` to a commit and tree, fetching each repository once. */
+static int resolve(struct farm *f, const unsigned char *needed, struct resolved *res, struct rp_error *err)
+{
+	const struct rp_universe *u = f->u;
+	for (size_t p = 0; p < u->n_packages; p++) {
+		if (!needed[p] || res[p].done)
+			continue;
+		const struct rp_package *pkg = &u->packages[p];
+		int fetched = 0;
+		for (size_t q = 0; q < p; q++)
+			if (needed[q] && strcmp(u->packages[q].repo, pkg->repo) == 0)
+				fetched = 1;
+		struct mirror *m = NULL;
+		git_oid commit, tree;
+		int rc = mirror_open(f->mirrors_dir, pkg->repo, u->dir, &m, err);
+		if (rc == 0 && !fetched)
+			rc = mirror_fetch(m, err);
+		if (rc == 0)
+			rc = mirror_resolve(m, res[p].rev, &commit, err);
+		if (rc == 0)
+			rc = mirror_tree_of(m, &commit, &tree, err);
+		mirror_close(m);
+		if (rc < 0) {
+			struct rp_error inner = *err;
+			if (rc == RP_EUNREACHABLE)
+				return rp_error_set(err, RP_EUNREACHABLE, "package %s: %s", pkg->name, inner.msg);
+			return rp_error_set(err, RP_EINVAL, "package %s at \"%s\": %s", pkg->name, res[p].rev,
+					    inner.msg);
+		}
+		git_oid_tostr(res[p].commit, sizeof(res[p].commit), &commit);
+		git_oid_tostr(res[p].tree, sizeof(res[p].tree), &tree);
+		res[p].done = 1;
+	}
+	return 0;
+}
+
+static int advance(struct farm *f, struct rp_error *err);
+
+/* Cancels the unfinished runs of the same pull request that `run_id` supersedes. */
+static void supersede(struct farm *f, const char *change_ref, int64_t run_id)
+{
+	int64_t *ids = NULL;
+	size_t n = 0, q, r;
+	struct rp_error err;
+	if (store_runs_active_by_ref(f->st, change_ref, &ids, &n, &err) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] < run_id)
+			store_run_cancel(f->st, ids[i], now_ms(), &q, &r, &err);
+	free(ids);
+}
+
+int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njobs, int *created,
+		struct rp_error *err)
+{
+	const struct rp_universe *u = f->u;
+	const char *kind_name = "manual", *title, *change_ref, *request_id;
+	enum store_run_kind kind;
+	int priority, rc;
+	size_t n_changes = 0, n_pins = 0, n_slots = u->n_packages * u->n_targets;
+	struct plan_change *changes = calloc(u->n_packages + 1, sizeof(*changes));
+	struct plan_change *pins = calloc(u->n_packages + 1, sizeof(*pins));
+	struct resolved *res = calloc(u->n_packages + 1, sizeof(*res));
+	unsigned char *needed = calloc(n_slots + 1, 1), *pkg_needed = calloc(u->n_packages + 1, 1);
+	unsigned char *changed = calloc(u->n_packages + 1, 1);
+	size_t *order = malloc((u->n_packages + 1) * sizeof(*order));
+	long *job_of = malloc((n_slots + 1) * sizeof(*job_of));
+	struct store_job_spec *jobs = calloc(n_slots + 1, sizeof(*jobs));
+	struct store_edge *edges = NULL;
+	struct store_pin *baseline = calloc(u->n_packages + 1, sizeof(*baseline));
+	struct store_pin *change_pins = calloc(u->n_packages + 1, sizeof(*change_pins));
+	unsigned char *only_target = calloc(u->n_targets + 1, 1);
+	struct plan plan = { 0 };
+	size_t n_jobs = 0, n_edges = 0, n_base = 0, n_change = 0, cap_edges = 0;
+	*created = 0;
+	*njobs = 0;
+	if (!changes || !pins || !res || !needed || !pkg_needed || !changed || !order || !job_of || !jobs ||
+	    !baseline || !change_pins || !only_target) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = need_object(req, err)) < 0 || (rc = opt_string(req, "kind", &title, err)) < 0)
+		goto out;
+	if (title)
+		kind_name = title;
+	if (kind_of(kind_name, &kind, &priority) < 0) {
+		rc = rp_error_set(err, RP_EINVAL, "member \"kind\": expected \"pr\", \"bisect\", \"nightly\" or \"manual\"");
+		goto out;
+	}
+	if ((rc = opt_string(req, "title", &title, err)) < 0 || (rc = opt_string(req, "change_ref", &change_ref, err)) < 0 ||
+	    (rc = opt_string(req, "request_id", &request_id, err)) < 0)
+		goto out;
+	if ((title && strlen(title) > 500) || (change_ref && strlen(change_ref) > 500) ||
+	    (request_id && (strlen(request_id) > 200 || !*request_id))) {
+		rc = rp_error_set(err, RP_EINVAL, "title, change_ref and request_id: expected at most 500, 500 and 1-200 bytes");
+		goto out;
+	}
+	if (kind == STORE_RUN_PR && !change_ref) {
+		rc = rp_error_set(err, RP_EINVAL, "member \"change_ref\": a pr run needs one (\"forge:owner/repo#N\")");
+		goto out;
+	}
+	if ((rc = read_revs(f, req, "changes", changes, &n_changes, err)) < 0 ||
+	    (rc = read_revs(f, req, "pins", pins, &n_pins, err)) < 0)
+		goto out;
+	if ((rc = read_target_filter(f, req, only_target, err)) < 0)
+		goto out;
+	if (request_id) {
+		pthread_mutex_lock(&f->lock);
+		rc = store_run_find_request(f->st, request_id, run_id, err);
+		pthread_mutex_unlock(&f->lock);
+		if (rc == 0)
+			goto out;
+		if (rc != RP_ENOTFOUND)
+			goto out;
+	}
+	if ((rc = plan_build(u, &f->g, changes, n_changes, &plan, err)) < 0)
+		goto out;
+	/* The plan's jobs and, on each job's target, every dependency they need. */
+	for (size_t j = 0; j < plan.n_jobs; j++) {
+		size_t stack_top = 0;
+		size_t first = plan.jobs[j].package * u->n_targets + plan.jobs[j].target;
+		if (plan.jobs[j].rev)
+			changed[plan.jobs[j].package] = 1;
+		if (!only_target[plan.jobs[j].target])
+			continue;
+		if (needed[first])
+			continue;
+		needed[first] = 1;
+		job_of[stack_top++] = (long)first; /* job_of doubles as the stack here */
+		while (stack_top) {
+			size_t slot = (size_t)job_of[--stack_top];
+			const struct rp_package *p = &u->packages[slot / u->n_targets];
+			for (size_t d = 0; d < p->n_depends; d++) {
+				size_t dep = p->depends[d] * u->n_targets + slot % u->n_targets;
+				if (!needed[dep]) {
+					needed[dep] = 1;
+					job_of[stack_top++] = (long)dep;
+				}
+			}
+		}
+	}
+	for (size_t p = 0; p < u->n_packages; p++) {
+		res[p].rev = u->packages[p].branch;
+		for (size_t t = 0; t < u->n_targets; t++)
+			pkg_needed[p] |= needed[p * u->n_targets + t];
+	}
+	for (size_t i = 0; i < n_pins; i++)
+		res[pins[i].package].rev = pins[i].rev;
+	for (size_t i = 0; i < n_changes; i++)
+		res[changes[i].package].rev = changes[i].rev;
+	if ((rc = resolve(f, pkg_needed, res, err)) < 0)
+		goto out;
+	long n_order = graph_topo_order(&f->g, NULL, order);
+	if (n_order < 0) {
+		rc = rp_error_set(err, (int)n_order, "cannot order the universe");
+		goto out;
+	}
+	for (size_t i = 0; i < n_slots; i++)
+		job_of[i] = -1;
+	for (long k = 0; k < n_order; k++) {
+		size_t p = order[k];
+		const struct rp_package *pkg = &u->packages[p];
+		for (size_t ti = 0; ti < pkg->n_targets; ti++) {
+			size_t t = pkg->targets[ti];
+			if (!needed[p * u->n_targets + t])
+				continue;
+			job_of[p * u->n_targets + t] = (long)n_jobs;
+			jobs[n_jobs] = (struct store_job_spec){ .package = pkg->name,
+								.target = u->targets[t].name,
+								.commit = res[p].commit,
+								.tree_id = res[p].tree };
+			for (size_t d = 0; d < pkg->n_depends; d++) {
+				long dj = job_of[pkg->depends[d] * u->n_targets + t];
+				if (dj < 0)
+					continue; /* a dependency without this target: nothing to wait for */
+				if (n_edges == cap_edges) {
+					size_t cap = cap_edges ? 2 * cap_edges : 64;
+					struct store_edge *e = realloc(edges, cap * sizeof(*e));
+					if (!e) {
+						rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+						goto out;
+					}
+					edges = e;
+					cap_edges = cap;
+				}
+				edges[n_edges++] = (struct store_edge){ n_jobs, (size_t)dj };
+			}
+			n_jobs++;
+		}
+	}
+	if (n_jobs == 0) { /* a run without jobs would never end */
+		rc = rp_error_set(err, RP_EINVAL, "the plan has no job: no package of it has the targets asked for");
+		goto out;
+	}
+	for (size_t p = 0; p < u->n_packages; p++) {
+		if (!pkg_needed[p])
+			continue;
+		baseline[n_base++] = (struct store_pin){ u->packages[p].name, res[p].commit };
+		if (changed[p])
+			change_pins[n_change++] = (struct store_pin){ u->packages[p].name, res[p].commit };
+	}
+	struct store_run_spec spec = { .universe = u->name,
+				       .kind = kind,
+				       .priority = priority,
+				       .title = title,
+				       .change_ref = change_ref,
+				       .baseline = baseline,
+				       .nbaseline = n_base,
+				       .change = change_pins,
+				       .nchange = n_change,
+				       .jobs = jobs,
+				       .njobs = n_jobs,
+				       .edges = edges,
+				       .nedges = n_edges,
+				       .created_ms = now_ms(),
+				       .request_id = request_id };
+	pthread_mutex_lock(&f->lock);
+	rc = store_run_create(f->st, &spec, run_id, NULL, err);
+	if (rc == RP_EEXISTS && request_id) /* a concurrent submit with the same id won */
+		rc = store_run_find_request(f->st, request_id, run_id, err);
+	else if (rc == 0) {
+		*created = 1;
+		if (kind == STORE_RUN_PR)
+			supersede(f, change_ref, *run_id);
+		struct rp_error adv;
+		advance(f, &adv);
+		pthread_cond_broadcast(&f->changed);
+	}
+	pthread_mutex_unlock(&f->lock);
+	*njobs = n_jobs;
+out:
+	plan_release(&plan);
+	free(changes);
+	free(pins);
+	free(res);
+	free(needed);
+	free(pkg_needed);
+	free(changed);
+	free(order);
+	free(job_of);
+	free(jobs);
+	free(edges);
+	free(baseline);
+	free(change_pins);
+	free(only_target);
+	return rc;
+}
+
+int farm_cancel(struct farm *f, int64_t run_id, size_t *n_queued, size_t *n_running, struct rp_error *err)
+{
+	pthread_mutex_lock(&f->lock);
+	int rc = store_run_cancel(f->st, run_id, now_ms(), n_queued, n_running, err);
+	if (rc == 0) {
+		struct rp_error adv;
+		advance(f, &adv);
+		pthread_cond_broadcast(&f->changed);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+/* ---- keying and cache answers (lock held) -------------------------------------- */
+
+/* Whether the server holds the prefix archive of `key` (or needs none). */
+static int output_present(struct farm *f, const char *key, const char *output_hash)
+{
+	if (!output_hash || strcmp(output_hash, EMPTY_OUTPUT_HASH) == 0)
+		return 1;
+	struct store_artifact a;
+	struct rp_error err;
+	struct stat st;
+	char path[PATH_MAX];
+	if (store_artifact_get(f->st, key, "prefix", &a, &err) < 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", f->blobs_dir, a.location);
+	int ok = stat(path, &st) == 0 && st.st_size == a.size;
+	store_artifact_release(&a);
+	return ok;
+}
+
+static int end_by_scheduler(struct farm *f, int64_t id, enum store_result_status status, const char *category,
+			    const char *why, struct rp_error *err)
+{
+	struct store_job_result r = { .status = status, .category = category, .first_error = why, .now_ms = now_ms() };
+	return store_job_finish(f->st, id, &r, 1, NULL, err);
+}
+
+static int key_job(struct farm *f, int64_t id, struct rp_error *err)
+{
+	struct store_job job, dep;
+	struct buildkey_dep *deps = NULL;
+	struct store_job *dep_jobs = NULL;
+	size_t n_dep_jobs = 0;
+	char key[BUILDKEY_HEX_LEN + 1], why[600];
+	int rc = store_job_get(f->st, id, &job, err);
+	if (rc < 0)
+		return rc;
+	long p = manifest_find_package(f->u, job.package), t = manifest_find_target(f->u, job.target);
+	if (p < 0 || t < 0 || !job.tree_id) {
+		snprintf(why, sizeof(why), "%s on %s is not in the universe the scheduler has now", job.package,
+			 job.target);
+		rc = end_by_scheduler(f, id, STORE_RESULT_ERROR, "infrastructure", why, err);
+		goto out;
+	}
+	deps = calloc(job.ndeps + 1, sizeof(*deps));
+	dep_jobs = calloc(job.ndeps + 1, sizeof(*dep_jobs));
+	if (!deps || !dep_jobs) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t d = 0; d < job.ndeps; d++) {
+		if ((rc = store_job_get(f->st, job.deps[d], &dep_jobs[d], err)) < 0)
+			goto out;
+		n_dep_jobs++;
+		if (!dep_jobs[d].output_hash) { /* the store skips these; be safe if it did not */
+			struct store_job_result r = { .status = STORE_RESULT_SKIPPED,
+						      .cause_id = dep_jobs[d].cause_id ? dep_jobs[d].cause_id
+										       : dep_jobs[d].id,
+						      .now_ms = now_ms() };
+			snprintf(why, sizeof(why), "dependency %s has no output", dep_jobs[d].package);
+			r.first_error = why;
+			rc = store_job_finish(f->st, id, &r, 1, NULL, err);
+			goto out;
+		}
+		deps[d] = (struct buildkey_dep){ dep_jobs[d].package, dep_jobs[d].output_hash };
+	}
+	struct buildkey_input in = { &f->u->packages[p], &f->u->targets[t], job.tree_id, "build", deps, job.ndeps };
+	if ((rc = buildkey_compute(&in, key, err)) < 0) {
+		rc = end_by_scheduler(f, id, STORE_RESULT_ERROR, "infrastructure", err->msg, err);
+		goto out;
+	}
+	if ((rc = store_job_set_key(f->st, id, key, err)) < 0)
+		goto out;
+	struct store_build b;
+	if (store_build_get(f->st, key, &b, err) == 0) {
+		if (output_present(f, key, b.output_hash)) {
+			struct store_job_result r = {
+				.status = strcmp(b.status, "pass") == 0 ? STORE_RESULT_PASS : STORE_RESULT_FAIL,
+				.cached = 1,
+				.failed_step = b.failed_step,
+				.category = b.category,
+				.first_error = b.first_error,
+				.output_hash = b.output_hash,
+				.duration_ms = b.duration_ms,
+				.now_ms = now_ms(),
+			};
+			rc = store_job_finish(f->st, id, &r, 1, NULL, err);
+		}
+		store_build_release(&b);
+	}
+out:
+	(void)dep;
+	for (size_t d = 0; d < n_dep_jobs; d++)
+		store_job_release(&dep_jobs[d]);
+	free(dep_jobs);
+	free(deps);
+	store_job_release(&job);
+	return rc;
+}
+
+/* Keys every job whose dependencies all ended; answers the cached ones, which may release more. */
+static int advance(struct farm *f, struct rp_error *err)
+{
+	for (;;) {
+		int64_t ids[64];
+		size_t n;
+		int rc = store_jobs_unkeyed(f->st, ids, sizeof(ids) / sizeof(ids[0]), &n, err);
+		if (rc < 0)
+			return rc;
+		if (n == 0)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if ((rc = key_job(f, ids[i], err)) < 0)
+				return rc; /* never spin on a job that cannot be keyed */
+	}
+}
+
+int farm_tick(struct farm *f, struct rp_error *err)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_leases_expire(f->st, now_ms(), FARM_MAX_ATTEMPTS, &n, err);
+	if (rc == 0)
+		rc = advance(f, err);
+	if (n)
+		pthread_cond_broadcast(&f->changed);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+/* ---- documents ------------------------------------------------------------------- */
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *job_json(const struct store_job *j)
+{
+	json_t *deps = json_array();
+	for (size_t d = 0; d < j->ndeps; d++)
+		json_array_append_new(deps, json_integer(j->deps[d]));
+	json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:b, s:i, s:o, s:o, s:o, s:o, s:o, s:o, "
+			      "s:o, s:I, s:I, s:I, s:I, s:b}",
+			      "id", (json_int_t)j->id, "run", (json_int_t)j->run_id, "package", j->package, "target",
+			      j->target, "commit", j->commit, "build_key", str_or_null(j->build_key), "state",
+			      store_job_state_name(j->state), "status",
+			      j->has_status ? json_string(store_result_status_name(j->status)) : json_null(),
+			      "cached", j->cached, "attempt", j->attempt, "worker",
+			      str_or_null(j->worker ? j->worker : j->lease_owner), "failed_step",
+			      str_or_null(j->failed_step), "category", str_or_null(j->category), "first_error",
+			      str_or_null(j->first_error), "output_hash", str_or_null(j->output_hash), "cause",
+			      j->cause_id ? json_integer(j->cause_id) : json_null(), "deps", deps, "created_ms",
+			      (json_int_t)j->created_ms, "started_ms", (json_int_t)j->started_ms, "finished_ms",
+			      (json_int_t)j->finished_ms, "duration_ms", (json_int_t)j->duration_ms, "cancel_requested",
+			      j->cancel_requested);
+	return o;
+}
+
+int farm_runs_json(struct farm *f, int64_t before, size_t limit, json_t **out, struct rp_error *err)
+{
+	struct store_run_summary *runs = NULL;
+	size_t n = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_runs_list(f->st, before, limit, &runs, &n, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct store_run_summary *r = &runs[i];
+		json_t *counts = json_object();
+		for (int s = STORE_RESULT_PASS; s <= STORE_RESULT_CANCELLED; s++)
+			json_object_set_new(counts, store_result_status_name((enum store_result_status)s),
+					    json_integer((json_int_t)r->by_status[s]));
+		json_array_append_new(
+			arr, json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:I, s:I, s:I}", "id",
+				       (json_int_t)r->id, "universe", r->universe, "kind", store_run_kind_name(r->kind),
+				       "state", store_run_state_name(r->state), "title", str_or_null(r->title),
+				       "change_ref", str_or_null(r->change_ref), "created_ms", (json_int_t)r->created_ms,
+				       "finished_ms", (json_int_t)r->finished_ms, "jobs", (json_int_t)r->njobs,
+				       "counts", counts, "cached", (json_int_t)r->cached, "queued",
+				       (json_int_t)r->queued, "running", (json_int_t)r->leased));
+	}
+	store_runs_free(runs, n);
+	*out = json_pack("{s:o}", "runs", arr);
+	return 0;
+}
+
+static json_t *pins_json(const struct store_pin *pins, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "package", pins[i].package, "commit", pins[i].commit));
+	return arr;
+}
+
+int farm_run_json(struct farm *f, int64_t run_id, json_t **out, struct rp_error *err)
+{
+	struct store_run run;
+	struct store_job *jobs = NULL;
+	size_t n = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_run_get(f->st, run_id, &run, err);
+	if (rc == 0)
+		rc = store_jobs_list(f->st, run_id, &jobs, &n, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0) {
+		store_run_release(&run);
+		return rc;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, job_json(&jobs[i]));
+	json_t *targets = json_array();
+	for (size_t t = 0; t < f->u->n_targets; t++)
+		json_array_append_new(targets, json_string(f->u->targets[t].name));
+	*out = json_pack("{s:{s:I, s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:I, s:I}, s:o, s:o}", "run", "id",
+			 (json_int_t)run.id, "universe", run.universe, "kind", store_run_kind_name(run.kind),
+			 "priority", run.priority, "state", store_run_state_name(run.state), "title",
+			 str_or_null(run.title), "change_ref", str_or_null(run.change_ref), "baseline",
+			 pins_json(run.baseline, run.nbaseline), "change", pins_json(run.change, run.nchange),
+			 "created_ms", (json_int_t)run.created_ms, "finished_ms", (json_int_t)run.finished_ms, "jobs",
+			 arr, "targets", targets);
+	store_jobs_free(jobs, n);
+	store_run_release(&run);
+	return 0;
+}
+
+int farm_job_json(struct farm *f, int64_t job_id, json_t **out, struct rp_error *err)
+{
+	struct store_job job;
+	int64_t size = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_job_get(f->st, job_id, &job, err);
+	if (rc == 0)
+		rc = store_log_size(f->st, job_id, job.attempt, &size, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc == 0) {
+		*out = job_json(&job);
+		json_object_set_new(*out, "log_size", json_integer(size));
+	}
+	store_job_release(&job);
+	return rc;
+}
+
+int farm_workers_json(struct farm *f, json_t **out, struct rp_error *err)
+{
+	struct store_worker *w = NULL;
+	size_t n = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_workers_list(f->st, &w, &n, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:f, s:I}", "name", w[i].name,
+						     "targets", w[i].targets, "slots", w[i].slots, "last_seen_ms",
+						     (json_int_t)w[i].last_seen_ms, "free_disk_bytes",
+						     (json_int_t)w[i].free_disk_bytes, "free_mem_bytes",
+						     (json_int_t)w[i].free_mem_bytes, "load", w[i].load, "running",
+						     (json_int_t)w[i].running));
+	store_workers_free(w, n);
+	*out = json_pack("{s:o}", "workers", arr);
+	return 0;
+}
+
+/* A growable text buffer for the metrics page. */
+struct text {
+	char *s;
+	size_t len, cap;
+	int failed;
+};
+
+static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		if (t->failed)
+			return;
+		va_start(ap, fmt);
+		int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = 1;
+			return;
+		}
+		if (t->s && t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+		char *s = realloc(t->s, cap);
+		if (!s) {
+			t->failed = 1;
+			return;
+		}
+		t->s = s;
+		t->cap = cap;
+	}
+}
+
+int farm_metrics(struct farm *f, const uint64_t http_counts[6], char **out, struct rp_error *err)
+{
+	struct store_queue_stats qs;
+	struct text t = { 0 };
+	pthread_mutex_lock(&f->lock);
+	int rc = store_queue_stats(f->st, &qs, err);
+	uint64_t counts[N_BUCKETS + 1], n = f->durations;
+	double sum = f->duration_sum;
+	memcpy(counts, f->duration_counts, sizeof(counts));
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	text_add(&t, "# HELP ripple_queue_depth Jobs ready to be leased, by priority.\n"
+		     "# TYPE ripple_queue_depth gauge\n");
+	for (size_t i = 0; i < qs.npriorities; i++)
+		text_add(&t, "ripple_queue_depth{priority=\"%d\"} %zu\n", qs.queued[i].priority, qs.queued[i].ready);
+	text_add(&t, "# HELP ripple_jobs Jobs in the store, by state.\n# TYPE ripple_jobs gauge\n");
+	for (int s = STORE_JOB_QUEUED; s <= STORE_JOB_CANCELLED; s++)
+		text_add(&t, "ripple_jobs{state=\"%s\"} %zu\n", store_job_state_name((enum store_job_state)s),
+			 qs.by_state[s]);
+	text_add(&t,
+		 "# HELP ripple_lease_expiries_total Leases that expired before their job ended.\n"
+		 "# TYPE ripple_lease_expiries_total counter\nripple_lease_expiries_total %zu\n",
+		 qs.lease_expiries);
+	text_add(&t, "# HELP ripple_job_duration_seconds Duration of jobs run by workers since the server started.\n"
+		     "# TYPE ripple_job_duration_seconds histogram\n");
+	uint64_t cumulative = 0;
+	for (size_t b = 0; b < N_BUCKETS; b++) {
+		cumulative += counts[b];
+		text_add(&t, "ripple_job_duration_seconds_bucket{le=\"%g\"} %llu\n", duration_buckets[b],
+			 (unsigned long long)cumulative);
+	}
+	text_add(&t, "ripple_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)n);
+	text_add(&t, "ripple_job_duration_seconds_sum %.3f\nripple_job_duration_seconds_count %llu\n", sum,
+		 (unsigned long long)n);
+	text_add(&t, "# HELP ripple_http_requests_total HTTP requests answered, by status class.\n"
+		     "# TYPE ripple_http_requests_total counter\n");
+	for (int c = 1; c <= 5; c++)
+		text_add(&t, "ripple_http_requests_total{code=\"%dxx\"} %llu\n", c, (unsigned long long)http_counts[c]);
+	if (t.failed) {
+		free(t.s);
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	}
+	*out = t.s;
+	return 0;
+}
+
+/* ---- worker calls ------------------------------------------------------------------ */
+
+static int read_targets(const json_t *req, const char **targets, size_t cap, size_t *n, struct rp_error *err)
+{
+	json_t *arr = json_object_get(req, "targets"), *e;
+	size_t i;
+	*n = 0;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > cap)
+		return rp_error_set(err, RP_EINVAL, "member \"targets\": expected an array of 1 to %zu target names",
+				    cap);
+	json_array_foreach(arr, i, e)
+	{
+		if (!json_is_string(e) || !manifest_valid_name(json_string_value(e)))
+			return rp_error_set(err, RP_EINVAL, "targets[%zu]: expected a target name", i);
+		targets[(*n)++] = json_string_value(e);
+	}
+	return 0;
+}
+
+static int read_worker(const json_t *req, const char **worker, struct rp_error *err)
+{
+	int rc = need_object(req, err);
+	if (rc == 0)
+		rc = need_string(req, "worker", worker, err);
+	if (rc == 0 && !valid_worker_name(*worker))
+		rc = rp_error_set(err, RP_EINVAL, "member \"worker\": expected 1 to 64 of A-Z a-z 0-9 . _ -");
+	return rc;
+}
+
+int farm_register(struct farm *f, const json_t *req, json_t **out, struct rp_error *err)
+{
+	const char *worker, *targets[16];
+	size_t n;
+	int64_t slots = 1;
+	int rc;
+	if ((rc = read_worker(req, &worker, err)) < 0 || (rc = read_targets(req, targets, 16, &n, err)) < 0 ||
+	    (rc = opt_int(req, "slots", 1, 1024, &slots, err)) < 0)
+		return rc;
+	char joined[16 * 70] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%s", i ? "," : "", targets[i]);
+	pthread_mutex_lock(&f->lock);
+	rc = store_worker_register(f->st, worker, f->worker_token_hash[0] ? f->worker_token_hash : "none", joined,
+				   (int)slots, now_ms(), err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	*out = json_pack("{s:s, s:I, s:I}", "worker", worker, "lease_ms", (json_int_t)f->o.lease_ms, "heartbeat_ms",
+			 (json_int_t)(f->o.lease_ms / 3));
+	return 0;
+}
+
+struct resources {
+	int64_t disk, mem;
+	double load;
+};
+
+static int read_resources(const json_t *req, struct resources *r, struct rp_error *err)
+{
+	int rc;
+	r->disk = r->mem = -1;
+	r->load = 0;
+	if ((rc = opt_int(req, "free_disk_bytes", 0, INT64_MAX, &r->disk, err)) < 0 ||
+	    (rc = opt_int(req, "free_mem_bytes", 0, INT64_MAX, &r->mem, err)) < 0 ||
+	    (rc = opt_number(req, "load", &r->load, err)) < 0)
+		return rc;
+	return 0;
+}
+
+/* The lease document: the job, the commits of everything it builds against, and their builds. */
+static int lease_json(struct farm *f, const struct store_job *job, json_t **out, struct rp_error *err)
+{
+	json_t *pins = json_array(), *deps = json_array();
+	int64_t *queue = malloc(4096 * sizeof(*queue));
+	size_t head = 0, tail = 0;
+	int rc = 0;
+	if (!queue) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto out;
+	}
+	json_array_append_new(pins, json_pack("{s:s, s:s}", "package", job->package, "commit", job->commit));
+	for (size_t d = 0; d < job->ndeps && tail < 4096; d++)
+		queue[tail++] = job->deps[d];
+	while (head < tail) {
+		struct store_job dj;
+		int64_t id = queue[head++];
+		int seen = 0;
+		for (size_t k = 0; k + 1 < head; k++)
+			seen |= queue[k] == id;
+		if (seen)
+			continue;
+		if ((rc = store_job_get(f->st, id, &dj, err)) < 0)
+			goto out;
+		json_array_append_new(pins, json_pack("{s:s, s:s}", "package", dj.package, "commit", dj.commit));
+		json_array_append_new(
+			deps, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "package", dj.package, "target", dj.target,
+					"commit", dj.commit, "build_key", str_or_null(dj.build_key), "output_hash",
+					str_or_null(dj.output_hash), "status",
+					dj.has_status ? json_string(store_result_status_name(dj.status)) : json_null(),
+					"failed_step", str_or_null(dj.failed_step)));
+		for (size_t d = 0; d < dj.ndeps && tail < 4096; d++)
+			queue[tail++] = dj.deps[d];
+		store_job_release(&dj);
+	}
+	*out = json_pack("{s:{s:I, s:I, s:i, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:o}}", "job", "id",
+			 (json_int_t)job->id, "run", (json_int_t)job->run_id, "attempt", job->attempt, "fence",
+			 (json_int_t)job->fence, "lease_expires_ms", (json_int_t)job->lease_expires_ms, "package",
+			 job->package, "target", job->target, "commit", job->commit, "build_key", job->build_key,
+			 "pins", pins, "deps", deps);
+	pins = deps = NULL;
+out:
+	json_decref(pins);
+	json_decref(deps);
+	free(queue);
+	return rc;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static int passed(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+int farm_lease(struct farm *f, const json_t *req, json_t **out, struct rp_error *err)
+{
+	const char *worker, *targets[16];
+	size_t n;
+	int64_t wait_ms = 0;
+	struct resources res;
+	struct timespec deadline;
+	int rc;
+	*out = NULL;
+	if ((rc = read_worker(req, &worker, err)) < 0 || (rc = read_targets(req, targets, 16, &n, err)) < 0 ||
+	    (rc = opt_int(req, "wait_ms", 0, FARM_MAX_WAIT_MS, &wait_ms, err)) < 0 ||
+	    (rc = read_resources(req, &res, err)) < 0)
+		return rc;
+	deadline_after(&deadline, wait_ms);
+	pthread_mutex_lock(&f->lock);
+	rc = store_worker_seen(f->st, worker, now_ms(), res.disk, res.mem, res.load, err);
+	if (rc == RP_ENOTFOUND)
+		rc = rp_error_set(err, RP_ENOTFOUND, "worker %s is not registered: POST /api/v1/workers/register first",
+				  worker);
+	if (rc < 0)
+		goto out;
+	/* Under pressure: no job now, and no waiting either, so the worker reports again soon. */
+	if ((res.disk >= 0 && res.disk < f->o.min_free_disk) || (res.mem >= 0 && res.mem < f->o.min_free_mem))
+		goto out;
+	for (;;) {
+		struct store_job job;
+		struct store_lease_request lr = { worker, targets, n, now_ms(), f->o.lease_ms };
+		rc = store_job_lease(f->st, &lr, &job, err);
+		if (rc == 0) {
+			rc = lease_json(f, &job, out, err);
+			store_job_release(&job);
+			goto out;
+		}
+		if (rc != RP_ENOTFOUND)
+			goto out;
+		rc = 0;
+		if (f->shutting_down || passed(&deadline))
+			goto out;
+		pthread_cond_timedwait(&f->changed, &f->lock, &deadline);
+	}
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int farm_heartbeat(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err)
+{
+	const char *worker;
+	int64_t fence = 0, expires = 0;
+	struct resources res;
+	int cancel = 0, rc;
+	if ((rc = read_worker(req, &worker, err)) < 0 || (rc = need_int(req, "fence", 1, INT64_MAX, &fence, err)) < 0 ||
+	    (rc = read_resources(req, &res, err)) < 0)
+		return rc;
+	pthread_mutex_lock(&f->lock);
+	store_worker_seen(f->st, worker, now_ms(), res.disk, res.mem, res.load, NULL);
+	rc = store_job_heartbeat(f->st, job_id, worker, fence, now_ms(), f->o.lease_ms, &expires, &cancel, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	*out = json_pack("{s:I, s:b}", "lease_expires_ms", (json_int_t)expires, "cancel", cancel);
+	return 0;
+}
+
+/* The job leased by `worker` under `fence`: its attempt. RP_ECONFLICT otherwise (lock held). */
+static int leased_attempt(struct farm *f, int64_t job_id, const char *worker, int64_t fence, int *attempt,
+			  struct rp_error *err)
+{
+	struct store_job job;
+	int rc = store_job_get(f->st, job_id, &job, err);
+	if (rc < 0)
+		return rc;
+	if ((job.state != STORE_JOB_LEASED && job.state != STORE_JOB_RUNNING) || !job.lease_owner ||
+	    strcmp(job.lease_owner, worker) != 0 || job.fence != fence)
+		rc = rp_error_set(err, RP_ECONFLICT, "job %lld is not leased to %s under fence %lld",
+				  (long long)job_id, worker, (long long)fence);
+	*attempt = job.attempt;
+	store_job_release(&job);
+	return rc;
+}
+
+int farm_log_put(struct farm *f, int64_t job_id, const char *worker, int64_t fence, int64_t offset,
+		 const void *data, size_t len, int64_t *size, struct rp_error *err)
+{
+	int attempt;
+	*size = 0;
+	if (!valid_worker_name(worker))
+		return rp_error_set(err, RP_EINVAL, "query \"worker\": expected a worker name");
+	pthread_mutex_lock(&f->lock);
+	int rc = leased_attempt(f, job_id, worker, fence, &attempt, err);
+	if (rc == 0) {
+		rc = len ? store_log_append(f->st, job_id, attempt, offset, data, len, size, err)
+			 : store_log_size(f->st, job_id, attempt, size, err);
+		if (rc == RP_ERANGE || rc == RP_EEXISTS) {
+			struct rp_error inner = *err;
+			store_log_size(f->st, job_id, attempt, size, NULL);
+			rc = rp_error_set(err, RP_ECONFLICT, "%s", inner.msg);
+		}
+		if (rc == 0 && len)
+			pthread_cond_broadcast(&f->changed);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static enum store_result_status status_named(const char *s, int *ok)
+{
+	static const char *const names[] = { "pass", "fail", "skipped", "error", "timeout", "cancelled" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(names[i], s) == 0 && i != STORE_RESULT_SKIPPED) {
+			*ok = 1;
+			return (enum store_result_status)i;
+		}
+	*ok = 0;
+	return STORE_RESULT_ERROR;
+}
+
+int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err)
+{
+	const char *worker, *status, *key, *output_hash, *failed_step, *category, *first_error;
+	int64_t fence = 0, duration = 0;
+	int ok, rc, requeued = 0;
+	if ((rc = read_worker(req, &worker, err)) < 0 || (rc = need_int(req, "fence", 1, INT64_MAX, &fence, err)) < 0 ||
+	    (rc = need_string(req, "status", &status, err)) < 0 || (rc = opt_string(req, "build_key", &key, err)) < 0 ||
+	    (rc = opt_string(req, "output_hash", &output_hash, err)) < 0 ||
+	    (rc = opt_string(req, "failed_step", &failed_step, err)) < 0 ||
+	    (rc = opt_string(req, "category", &category, err)) < 0 ||
+	    (rc = opt_string(req, "first_error", &first_error, err)) < 0 ||
+	    (rc = opt_int(req, "duration_ms", 0, INT64_MAX / 2, &duration, err)) < 0)
+		return rc;
+	enum store_result_status st = status_named(status, &ok);
+	if (!ok)
+		return rp_error_set(err, RP_EINVAL,
+				    "member \"status\": expected \"pass\", \"fail\", \"error\", \"timeout\" or \"cancelled\"");
+	if (output_hash && !is_hex(output_hash, 64))
+		return rp_error_set(err, RP_EINVAL, "member \"output_hash\": expected 64 lowercase hex digits or null");
+	if (failed_step && strcmp(failed_step, "build") != 0 && strcmp(failed_step, "test") != 0)
+		return rp_error_set(err, RP_EINVAL, "member \"failed_step\": expected \"build\", \"test\" or null");
+	if (st == STORE_RESULT_PASS && (failed_step || !output_hash))
+		return rp_error_set(err, RP_EINVAL, "a pass has an output_hash and no failed_step");
+	if (st == STORE_RESULT_FAIL && !failed_step)
+		return rp_error_set(err, RP_EINVAL, "a fail names its failed_step");
+	if ((category && strlen(category) > 64) || (first_error && strlen(first_error) > 2000))
+		return rp_error_set(err, RP_EINVAL, "category or first_error: expected at most 64 and 2000 bytes");
+	pthread_mutex_lock(&f->lock);
+	struct store_job job;
+	if ((rc = store_job_get(f->st, job_id, &job, err)) < 0)
+		goto unlock;
+	if (key && job.build_key && strcmp(key, job.build_key) != 0)
+		rc = rp_error_set(err, RP_EINVAL, "member \"build_key\": the job's key is %s", job.build_key);
+	else if (output_hash && (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) && job.build_key &&
+		 !output_present(f, job.build_key, output_hash))
+		rc = rp_error_set(err, RP_EINVAL, "the prefix artifact of %s is not uploaded: PUT it first",
+				  job.build_key);
+	store_job_release(&job);
+	if (rc < 0)
+		goto unlock;
+	struct store_job_result r = { .status = st,
+				      .worker = worker,
+				      .fence = fence,
+				      .failed_step = failed_step,
+				      .category = category,
+				      .first_error = first_error,
+				      .output_hash = (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) ? output_hash : NULL,
+				      .duration_ms = duration,
+				      .now_ms = now_ms() };
+	if ((rc = store_job_finish(f->st, job_id, &r, FARM_MAX_ATTEMPTS, &requeued, err)) < 0)
+		goto unlock;
+	if (!requeued) {
+		double s = (double)duration / 1000.0;
+		size_t b = 0;
+		while (b < N_BUCKETS && s > duration_buckets[b])
+			b++;
+		f->duration_counts[b]++;
+		f->duration_sum += s;
+		f->durations++;
+	}
+	struct rp_error adv;
+	advance(f, &adv);
+	pthread_cond_broadcast(&f->changed);
+	if (store_job_get(f->st, job_id, &job, err) == 0) {
+		*out = json_pack("{s:o}", "job", job_json(&job));
+		store_job_release(&job);
+	}
+unlock:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int farm_log_read(struct farm *f, int64_t job_id, int attempt, int64_t offset, void *buf, size_t cap,
+		  size_t *n, int64_t *size, int *ended, int wait_ms, struct rp_error *err)
+{
+	struct timespec deadline;
+	int rc;
+	*n = 0;
+	deadline_after(&deadline, wait_ms);
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		struct store_job job;
+		if ((rc = store_job_get(f->st, job_id, &job, err)) < 0)
+			break;
+		int a = attempt < 0 ? job.attempt : attempt;
+		*ended = a < job.attempt || job.state == STORE_JOB_DONE || job.state == STORE_JOB_CANCELLED;
+		if (a > job.attempt)
+			rc = rp_error_set(err, RP_ENOTFOUND, "job %lld has no attempt %d", (long long)job_id, a);
+		store_job_release(&job);
+		if (rc < 0)
+			break;
+		if ((rc = store_log_size(f->st, job_id, a, size, err)) < 0)
+			break;
+		if (offset < *size || *ended || f->shutting_down || wait_ms <= 0 || passed(&deadline)) {
+			if (offset < *size)
+				rc = store_log_read(f->st, job_id, a, offset, buf, cap, n, err);
+			break;
+		}
+		pthread_cond_timedwait(&f->changed, &f->lock, &deadline);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+/* ---- artifacts ------------------------------------------------------------------------ */
+
+static int valid_artifact_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+			return 0;
+	return 1;
+}
+
+int farm_artifact_begin(struct farm *f, const char *build_key, const char *name, const char *sha256,
+			struct farm_upload **out, struct rp_error *err)
+{
+	*out = NULL;
+	if (!is_hex(build_key, 64))
+		return rp_error_set(err, RP_EINVAL, "build key: expected 64 lowercase hex digits");
+	if (!valid_artifact_name(name))
+		return rp_error_set(err, RP_EINVAL, "artifact name: expected 1 to 64 of a-z 0-9 -");
+	if (!sha256 || !is_hex(sha256, 64))
+		return rp_error_set(err, RP_EINVAL, "query \"sha256\": expected 64 lowercase hex digits");
+	struct farm_upload *up = calloc(1, sizeof(*up));
+	if (!up)
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	up->f = f;
+	snprintf(up->key, sizeof(up->key), "%s", build_key);
+	snprintf(up->name, sizeof(up->name), "%s", name);
+	snprintf(up->sha256, sizeof(up->sha256), "%s", sha256);
+	snprintf(up->tmp_path, sizeof(up->tmp_path), "%s/tmp/upload-XXXXXX", f->blobs_dir);
+	int fd = mkstemp(up->tmp_path);
+	if (fd < 0 || !(up->fp = fdopen(fd, "wb"))) {
+		int e = errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(up->tmp_path);
+		}
+		free(up);
+		return rp_error_set(err, RP_EIO, "cannot create an upload file: %s", strerror(e));
+	}
+	up->md = EVP_MD_CTX_new();
+	if (!up->md || EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1) {
+		farm_artifact_abort(up);
+		return rp_error_set(err, RP_ENOMEM, "cannot start SHA-256");
+	}
+	*out = up;
+	return 0;
+}
+
+int farm_artifact_write(struct farm_upload *up, const void *data, size_t len, struct rp_error *err)
+{
+	if (up->size + (int64_t)len > ARTIFACT_MAX_BYTES)
+		return rp_error_set(err, RP_ERANGE, "artifact larger than %lld bytes", (long long)ARTIFACT_MAX_BYTES);
+	if (fwrite(data, 1, len, up->fp) != len)
+		return rp_error_set(err, RP_EIO, "cannot write the upload: %s", strerror(errno));
+	EVP_DigestUpdate(up->md, data, len);
+	up->size += (int64_t)len;
+	return 0;
+}
+
+void farm_artifact_abort(struct farm_upload *up)
+{
+	if (!up)
+		return;
+	if (up->fp) {
+		fclose(up->fp);
+		unlink(up->tmp_path);
+	}
+	EVP_MD_CTX_free(up->md);
+	free(up);
+}
+
+int farm_artifact_commit(struct farm_upload *up, struct rp_error *err)
+{
+	struct farm *f = up->f;
+	unsigned char digest[32];
+	unsigned int dlen = 0;
+	char hex[65], rel[200], dir[PATH_MAX + 8], path[PATH_MAX + 208];
+	int rc = 0;
+	if (fflush(up->fp) != 0 || fsync(fileno(up->fp)) != 0) {
+		rc = rp_error_set(err, RP_EIO, "cannot write the upload: %s", strerror(errno));
+		goto out;
+	}
+	EVP_DigestFinal_ex(up->md, digest, &dlen);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	if (strcmp(hex, up->sha256) != 0) {
+		rc = rp_error_set(err, RP_EINVAL, "the body's SHA-256 is %s, not the announced %s", hex, up->sha256);
+		goto out;
+	}
+	snprintf(rel, sizeof(rel), "%.2s/%s.%s", up->key, up->key, up->name);
+	snprintf(dir, sizeof(dir), "%s/%.2s", f->blobs_dir, up->key);
+	snprintf(path, sizeof(path), "%s/%s", f->blobs_dir, rel);
+	if ((rc = mkdir_p(dir, err)) < 0)
+		goto out;
+	pthread_mutex_lock(&f->lock);
+	struct store_artifact a;
+	rc = store_artifact_get(f->st, up->key, up->name, &a, err);
+	if (rc == 0) {
+		struct stat st;
+		int same = strcmp(a.sha256, hex) == 0 && a.size == up->size;
+		char old[PATH_MAX];
+		snprintf(old, sizeof(old), "%s/%s", f->blobs_dir, a.location);
+		if (!same)
+			rc = rp_error_set(err, RP_EEXISTS, "artifact %s of %s is recorded with other content", up->name,
+					  up->key);
+		else if (stat(old, &st) != 0 || st.st_size != a.size) /* recorded but lost: heal it */
+			rc = rename(up->tmp_path, old) == 0 ? 0 : rp_error_set(err, RP_EIO, "%s: %s", old, strerror(errno));
+		store_artifact_release(&a);
+	} else if (rc == RP_ENOTFOUND) {
+		if (rename(up->tmp_path, path) != 0)
+			rc = rp_error_set(err, RP_EIO, "%s: %s", path, strerror(errno));
+		else {
+			struct store_artifact na = { .build_key = up->key, .name = up->name, .size = up->size,
+						     .sha256 = hex, .location = rel, .created_ms = now_ms() };
+			rc = store_artifact_put(f->st, &na, err);
+			if (rc == 0)
+				pthread_cond_broadcast(&f->changed);
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+out:
+	farm_artifact_abort(up); /* unlinks the temporary file when it was not renamed */
+	return rc;
+}
+
+int farm_artifact_open(struct farm *f, const char *build_key, const char *name, FILE **fp, int64_t *size,
+		       char sha256[65], struct rp_error *err)
+{
+	struct store_artifact a;
+	char path[PATH_MAX];
+	struct stat st;
+	*fp = NULL;
+	if (!is_hex(build_key, 64) || !valid_artifact_name(name))
+		return rp_error_set(err, RP_ENOTFOUND, "no such artifact");
+	pthread_mutex_lock(&f->lock);
+	int rc = store_artifact_get(f->st, build_key, name, &a, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", f->blobs_dir, a.location);
+	*fp = fopen(path, "rb");
+	if (!*fp || fstat(fileno(*fp), &st) != 0 || st.st_size != a.size) {
+		if (*fp)
+			fclose(*fp);
+		*fp = NULL;
+		rc = rp_error_set(err, RP_ENOTFOUND, "artifact %s of %s is recorded but its file is missing or damaged",
+				  name, build_key);
+	} else {
+		*size = a.size;
+		memcpy(sha256, a.sha256, 65);
+	}
+	store_artifact_release(&a);
+	return rc;
+}

@@ -1,0 +1,119 @@
+/*
+ * farm.h — the scheduler's core: plans runs into the store, computes build
+ * keys as dependencies finish, answers known keys from the build cache, hands
+ * jobs to workers under leases, and takes their logs, artifacts and results.
+ * The HTTP server (server.c) is a thin layer over it.
+ *
+ * Contract:
+ * - One `struct farm` per scheduler process, shared by every request thread:
+ *   every function takes the farm's lock for the store calls it makes (one
+ *   SQLite connection). Slow work — resolving revisions in git mirrors,
+ *   hashing an uploaded artifact — happens outside the lock.
+ * - The store is the truth: after a crash, a new farm on the same database
+ *   carries on (leases expire, unkeyed jobs are keyed again); nothing kept
+ *   only in memory matters for correctness.
+ * - A job is given a build key once every dependency ended with an output;
+ *   a key the build cache knows ends the job at once (`cached`), without a
+ *   worker. Only keyed jobs are leased.
+ * - Functions return 0 or a negative RP_E* code with `err` filled:
+ *   RP_EINVAL bad input (→ 400), RP_ENOTFOUND (→ 404), RP_ECONFLICT a stale
+ *   lease or fence (→ 409), RP_EEXISTS different content under a known key
+ *   (→ 409), RP_EUNREACHABLE a repository that cannot be fetched (→ 503),
+ *   RP_EDB / RP_EIO (→ 503).
+ * - JSON documents returned are new references the caller decrefs.
+ */
+#ifndef RIPPLE_SCHEDULER_FARM_H
+#define RIPPLE_SCHEDULER_FARM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "core/error.h"
+#include "core/manifest.h"
+
+/* Infrastructure attempts of a job before it ends as `error`. */
+#define FARM_MAX_ATTEMPTS 3
+/* The longest a lease request may wait for a job. */
+#define FARM_MAX_WAIT_MS 30000
+
+struct farm_options {
+	const char *db_path;
+	const char *universe_path;
+	const char *cache_dir;	 /* mirrors and artifact blobs; created when missing */
+	int64_t lease_ms;	 /* 0: 30 s */
+	int64_t min_free_disk;	 /* a worker reporting less gets no job; 0: 256 MiB */
+	int64_t min_free_mem;	 /* likewise; 0: 64 MiB */
+};
+
+struct farm;
+
+int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *err);
+/* Wakes every waiting lease request (they answer 204) and frees the farm; no call may be running. */
+void farm_close(struct farm *f);
+
+/* The SHA-256 (hex) of the worker token, recorded with each registered worker. */
+void farm_set_worker_token_hash(struct farm *f, const char *hash);
+
+/* Makes every waiting lease request return; later ones return at once. */
+void farm_shutdown(struct farm *f);
+
+/* {"name", "dir", "manifest"} for workers. */
+json_t *farm_universe_json(struct farm *f);
+
+/*
+ * Plans a run from a submit document (docs/api.md, POST /runs). *created is
+ * 0 when its request_id named an earlier run, which *run_id then is.
+ */
+int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njobs, int *created,
+		struct rp_error *err);
+
+int farm_cancel(struct farm *f, int64_t run_id, size_t *n_queued, size_t *n_running, struct rp_error *err);
+
+/* GET documents. */
+int farm_runs_json(struct farm *f, int64_t before, size_t limit, json_t **out, struct rp_error *err);
+int farm_run_json(struct farm *f, int64_t run_id, json_t **out, struct rp_error *err);
+int farm_job_json(struct farm *f, int64_t job_id, json_t **out, struct rp_error *err);
+int farm_workers_json(struct farm *f, json_t **out, struct rp_error *err);
+/* Prometheus text; *out malloc'd. `http_counts` is indexed by status code / 100 (1..5). */
+int farm_metrics(struct farm *f, const uint64_t http_counts[6], char **out, struct rp_error *err);
+
+/* Worker calls. */
+int farm_register(struct farm *f, const json_t *req, json_t **out, struct rp_error *err);
+/* *out NULL after the wait: no job (204). */
+int farm_lease(struct farm *f, const json_t *req, json_t **out, struct rp_error *err);
+int farm_heartbeat(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err);
+/* *size receives the log's size afterwards, also on RP_ECONFLICT for a gap or a mismatch. */
+int farm_log_put(struct farm *f, int64_t job_id, const char *worker, int64_t fence, int64_t offset,
+		 const void *data, size_t len, int64_t *size, struct rp_error *err);
+int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err);
+
+/*
+ * Reads up to `cap` bytes of job `job_id`'s log (attempt -1: the latest) from
+ * `offset`, waiting up to wait_ms for bytes past `offset` while the attempt
+ * is unfinished. *size is the log's size, *ended 1 when the attempt ended.
+ */
+int farm_log_read(struct farm *f, int64_t job_id, int attempt, int64_t offset, void *buf, size_t cap,
+		  size_t *n, int64_t *size, int *ended, int wait_ms, struct rp_error *err);
+
+/*
+ * Artifacts. An upload arrives in pieces: farm_artifact_begin opens a
+ * temporary file, _write appends and hashes, _commit checks the size and
+ * sha256 against what the worker announced and records it, _abort drops it.
+ */
+struct farm_upload;
+int farm_artifact_begin(struct farm *f, const char *build_key, const char *name, const char *sha256,
+			struct farm_upload **out, struct rp_error *err);
+int farm_artifact_write(struct farm_upload *up, const void *data, size_t len, struct rp_error *err);
+int farm_artifact_commit(struct farm_upload *up, struct rp_error *err);
+void farm_artifact_abort(struct farm_upload *up);
+
+/* Opens the artifact for reading: *fp, its size and sha256 (65 bytes). RP_ENOTFOUND. */
+int farm_artifact_open(struct farm *f, const char *build_key, const char *name, FILE **fp, int64_t *size,
+		       char sha256[65], struct rp_error *err);
+
+/* Ends expired leases and keys what became ready; called about once a second. */
+int farm_tick(struct farm *f, struct rp_error *err);
+
+#endif

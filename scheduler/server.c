@@ -1,0 +1,946 @@
+/*
+ * server.c — the HTTP layer of `ripple serve` (serve.h): routes, auth, body
+ * caps and status codes; everything else is the farm's.
+ *
+ * Why a thread per connection: a lease is a long-poll and a live log is an
+ * endless response; with libmicrohttpd's thread-per-connection mode each may
+ * simply block on the farm's condition variable, and a slow client stalls
+ * only its own thread. Workers hold one keep-alive connection each, so the
+ * thread count is the number of workers plus a few browsers.
+ */
+#include "serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "farm.h"
+#include "web.h"
+#include "core/banned.h"
+
+extern char **environ;
+
+#define JSON_BODY_MAX (1u << 20)
+#define LOG_CHUNK_MAX (1u << 20)
+#define LOG_READ_MAX (16u << 20)
+#define SSE_WAIT_MS 15000
+
+enum auth { AUTH_NONE, AUTH_WORKER, AUTH_API };
+enum need { NEED_NONE, NEED_READ, NEED_WORKER, NEED_API };
+
+struct server {
+	struct farm *farm;
+	struct MHD_Daemon *daemon;
+	unsigned char worker_hash[32], api_hash[32];
+	int public_read;
+	_Atomic uint64_t http_counts[6];
+};
+
+/* What one request accumulates between the access handler's calls. */
+struct request {
+	int routed;
+	enum { BODY_NONE, BODY_BUFFER, BODY_UPLOAD } body_kind;
+	char *body;
+	size_t len, cap, limit;
+	int too_big;
+	struct farm_upload *upload;
+	struct rp_error upload_err;
+	int upload_rc;
+};
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+static enum MHD_Result respond(struct server *s, struct MHD_Connection *c, unsigned status, const char *type,
+			       char *body, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ok = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	if (status / 100 < 6)
+		atomic_fetch_add(&s->http_counts[status / 100], 1);
+	return ok;
+}
+
+static enum MHD_Result respond_json(struct server *s, struct MHD_Connection *c, unsigned status, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text)
+		return MHD_NO;
+	size_t len = strlen(text);
+	return respond(s, c, status, "application/json", text, len);
+}
+
+static enum MHD_Result respond_error(struct server *s, struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	return respond_json(s, c, status, json_pack("{s:s}", "error", msg));
+}
+
+static enum MHD_Result respond_empty(struct server *s, struct MHD_Connection *c, unsigned status)
+{
+	char *none = malloc(1);
+	if (!none)
+		return MHD_NO;
+	return respond(s, c, status, "text/plain", none, 0);
+}
+
+static unsigned status_of(int rc)
+{
+	switch (rc) {
+	case RP_EINVAL:
+		return 400;
+	case RP_ENOTFOUND:
+		return 404;
+	case RP_ECONFLICT:
+	case RP_EEXISTS:
+		return 409;
+	case RP_ERANGE:
+		return 413;
+	default:
+		return 503;
+	}
+}
+
+static enum MHD_Result respond_rc(struct server *s, struct MHD_Connection *c, int rc, const struct rp_error *err)
+{
+	return respond_error(s, c, status_of(rc), err->msg);
+}
+
+/* ---- auth ------------------------------------------------------------------------------ */
+
+static void sha256(const void *data, size_t len, unsigned char out[32])
+{
+	unsigned int n = 32;
+	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
+/* 401 when the header is missing or malformed, 403 when the token is wrong; 0 and *who otherwise. */
+static unsigned authenticate(const struct server *s, struct MHD_Connection *c, enum auth *who)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	*who = AUTH_NONE;
+	if (!h)
+		return 401;
+	if (strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) == 0 || strlen(h + 7) > 512)
+		return 401;
+	unsigned char digest[32];
+	sha256(h + 7, strlen(h + 7), digest);
+	/* Both compared, always, so timing says nothing about which kind nearly matched. */
+	int worker = CRYPTO_memcmp(digest, s->worker_hash, 32) == 0;
+	int api = CRYPTO_memcmp(digest, s->api_hash, 32) == 0;
+	*who = api ? AUTH_API : worker ? AUTH_WORKER : AUTH_NONE;
+	return *who == AUTH_NONE ? 403 : 0;
+}
+
+static int allowed(const struct server *s, struct MHD_Connection *c, enum need need, unsigned *status,
+		   const char **why)
+{
+	enum auth who;
+	*status = 0;
+	if (need == NEED_NONE || (need == NEED_READ && s->public_read))
+		return 1;
+	unsigned st = authenticate(s, c, &who);
+	if (st) {
+		*status = st;
+		*why = st == 401 ? "missing or malformed Authorization header; expected \"Bearer TOKEN\""
+				 : "the token is not valid here";
+		return 0;
+	}
+	if ((need == NEED_WORKER && who != AUTH_WORKER) || (need == NEED_API && who != AUTH_API)) {
+		*status = 403;
+		*why = need == NEED_WORKER ? "this endpoint needs the worker token" : "this endpoint needs the API token";
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- routing ---------------------------------------------------------------------------- */
+
+enum route {
+	R_NONE,
+	R_HEALTH,
+	R_METRICS,
+	R_UNIVERSE,
+	R_REGISTER,
+	R_LEASE,
+	R_HEARTBEAT,
+	R_LOG_PUT,
+	R_RESULT,
+	R_ARTIFACT,
+	R_RUNS,
+	R_RUN,
+	R_CANCEL,
+	R_JOB,
+	R_LOG,
+	R_LOG_STREAM,
+	R_WORKERS,
+	R_WEB,
+};
+
+struct match {
+	enum route route;
+	int64_t id;
+	char key[80], name[80];
+	int method_ok;
+	enum need need;
+	int body; /* 0 none, 1 JSON, 2 log bytes, 3 artifact */
+};
+
+/* A positive decimal id of at most 18 digits; -1 otherwise. */
+static int64_t parse_id(const char *s, size_t len)
+{
+	if (len == 0 || len > 18)
+		return -1;
+	int64_t v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v > 0 ? v : -1;
+}
+
+/* Splits `url` into at most 8 segments; 0 for anything unusual (empty segments, dot segments, long). */
+static size_t split(const char *url, const char *seg[8], size_t len[8])
+{
+	size_t n = 0;
+	if (url[0] != '/' || strlen(url) > 512)
+		return 0;
+	const char *p = url + 1;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (n == 8 || l == 0 || (l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		seg[n] = p;
+		len[n++] = l;
+		p += l;
+		if (*p == '/')
+			p++;
+		if (*p == '\0' && e)
+			return 0; /* trailing slash */
+	}
+	return n;
+}
+
+static int is(const char *seg, size_t len, const char *word)
+{
+	return strlen(word) == len && memcmp(seg, word, len) == 0;
+}
+
+static void route(const char *url, const char *method, struct match *m)
+{
+	const char *seg[8];
+	size_t len[8];
+	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0, post = strcmp(method, "POST") == 0,
+	    put = strcmp(method, "PUT") == 0;
+	memset(m, 0, sizeof(*m));
+	if (web_find(url)) {
+		m->route = R_WEB;
+		m->method_ok = get;
+		m->need = NEED_NONE; /* the page itself; what it shows comes from the API */
+		return;
+	}
+	size_t n = split(url, seg, len);
+	if (n == 1 && is(seg[0], len[0], "healthz")) {
+		*m = (struct match){ .route = R_HEALTH, .method_ok = get, .need = NEED_NONE };
+		return;
+	}
+	if (n == 1 && is(seg[0], len[0], "metrics")) {
+		*m = (struct match){ .route = R_METRICS, .method_ok = get, .need = NEED_READ };
+		return;
+	}
+	if (n < 3 || !is(seg[0], len[0], "api") || !is(seg[1], len[1], "v1"))
+		return;
+	const char *a = seg[2];
+	size_t al = len[2];
+	if (n == 3 && is(a, al, "universe"))
+		*m = (struct match){ .route = R_UNIVERSE, .method_ok = get, .need = NEED_WORKER };
+	else if (n == 4 && is(a, al, "workers") && is(seg[3], len[3], "register"))
+		*m = (struct match){ .route = R_REGISTER, .method_ok = post, .need = NEED_WORKER, .body = 1 };
+	else if (n == 3 && is(a, al, "workers"))
+		*m = (struct match){ .route = R_WORKERS, .method_ok = get, .need = NEED_READ };
+	else if (n == 3 && is(a, al, "lease"))
+		*m = (struct match){ .route = R_LEASE, .method_ok = post, .need = NEED_WORKER, .body = 1 };
+	else if (n == 3 && is(a, al, "runs"))
+		*m = (struct match){ .route = R_RUNS, .method_ok = get || post, .need = post ? NEED_API : NEED_READ,
+				     .body = post };
+	else if (n == 4 && is(a, al, "runs"))
+		*m = (struct match){ .route = R_RUN, .method_ok = get, .need = NEED_READ };
+	else if (n == 5 && is(a, al, "runs") && is(seg[4], len[4], "cancel"))
+		*m = (struct match){ .route = R_CANCEL, .method_ok = post, .need = NEED_API };
+	else if (n == 4 && is(a, al, "jobs"))
+		*m = (struct match){ .route = R_JOB, .method_ok = get, .need = NEED_READ };
+	else if (n == 5 && is(a, al, "jobs") && is(seg[4], len[4], "heartbeat"))
+		*m = (struct match){ .route = R_HEARTBEAT, .method_ok = post, .need = NEED_WORKER, .body = 1 };
+	else if (n == 5 && is(a, al, "jobs") && is(seg[4], len[4], "result"))
+		*m = (struct match){ .route = R_RESULT, .method_ok = post, .need = NEED_WORKER, .body = 1 };
+	else if (n == 5 && is(a, al, "jobs") && is(seg[4], len[4], "log"))
+		*m = (struct match){ .route = put ? R_LOG_PUT : R_LOG, .method_ok = get || put,
+				     .need = put ? NEED_WORKER : NEED_READ, .body = put ? 2 : 0 };
+	else if (n == 6 && is(a, al, "jobs") && is(seg[4], len[4], "log") && is(seg[5], len[5], "stream"))
+		*m = (struct match){ .route = R_LOG_STREAM, .method_ok = get, .need = NEED_READ };
+	else if (n == 5 && is(a, al, "artifacts") && len[3] < sizeof(m->key) && len[4] < sizeof(m->name)) {
+		*m = (struct match){ .route = R_ARTIFACT, .method_ok = get || put, .need = NEED_WORKER,
+				     .body = put ? 3 : 0 };
+		memcpy(m->key, seg[3], len[3]);
+		memcpy(m->name, seg[4], len[4]);
+		return;
+	}
+	if (m->route == R_RUN || m->route == R_CANCEL || m->route == R_JOB || m->route == R_HEARTBEAT ||
+	    m->route == R_RESULT || m->route == R_LOG_PUT || m->route == R_LOG || m->route == R_LOG_STREAM) {
+		m->id = parse_id(seg[3], len[3]);
+		if (m->id < 0)
+			m->route = R_NONE;
+	}
+}
+
+/* ---- query parameters ------------------------------------------------------------------- */
+
+/* An integer query parameter in [min, max]; `def` when absent. -1 return: malformed. */
+static int query_int(struct MHD_Connection *c, const char *name, int64_t min, int64_t max, int64_t def,
+		     int64_t *out)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	*out = def;
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || end == v || *end || x < min || x > max)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* ---- handlers ----------------------------------------------------------------------------- */
+
+static json_t *parse_body(const struct request *rq, struct rp_error *err)
+{
+	json_error_t jerr;
+	json_t *doc = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc)
+		rp_error_set(err, RP_EINVAL, "malformed JSON body at line %d column %d: %s", jerr.line, jerr.column,
+			     jerr.text);
+	return doc;
+}
+
+struct sse {
+	struct server *s;
+	int64_t job;
+	int64_t offset;
+	int ended_sent;
+};
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct sse *e = cls;
+	(void)pos;
+	if (e->ended_sent)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	size_t room = max > 128 ? (max - 128) / 8 : 0;
+	if (room == 0)
+		return 0;
+	char chunk[4096];
+	size_t want = room < sizeof(chunk) ? room : sizeof(chunk), n = 0;
+	int64_t size = 0;
+	int ended = 0;
+	struct rp_error err;
+	int rc = farm_log_read(e->s->farm, e->job, -1, e->offset, chunk, want, &n, &size, &ended, SSE_WAIT_MS, &err);
+	if (rc < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (n == 0) {
+		if (ended) {
+			e->ended_sent = 1;
+			return snprintf(buf, max, "event: end\ndata: %lld\n\n", (long long)size);
+		}
+		return snprintf(buf, max, ": waiting\n\n"); /* also finds out when the client left */
+	}
+	e->offset += (int64_t)n;
+	size_t w = (size_t)snprintf(buf, max, "id: %lld\ndata: ", (long long)e->offset);
+	for (size_t i = 0; i < n; i++) {
+		if (chunk[i] == '\n' || chunk[i] == '\r') {
+			memcpy(buf + w, "\ndata: ", 7);
+			w += 7;
+		} else {
+			buf[w++] = chunk[i];
+		}
+	}
+	memcpy(buf + w, "\n\n", 2);
+	return (ssize_t)(w + 2);
+}
+
+static enum MHD_Result handle_log_stream(struct server *s, struct MHD_Connection *c, int64_t job)
+{
+	struct sse *e = calloc(1, sizeof(*e));
+	int64_t from = 0;
+	if (!e)
+		return MHD_NO;
+	e->s = s;
+	e->job = job;
+	const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+	if (last) {
+		char *end;
+		long long v = strtoll(last, &end, 10);
+		if (end != last && !*end && v >= 0)
+			from = v;
+	}
+	if (query_int(c, "offset", 0, INT64_MAX, from, &from) < 0) {
+		free(e);
+		return respond_error(s, c, 400, "query \"offset\": expected a byte offset");
+	}
+	e->offset = from;
+	json_t *probe;
+	struct rp_error err;
+	int rc = farm_job_json(s->farm, job, &probe, &err);
+	if (rc < 0) {
+		free(e);
+		return respond_rc(s, c, rc, &err);
+	}
+	json_decref(probe);
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sse_read, e, free);
+	if (!r) {
+		free(e);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	enum MHD_Result ok = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	atomic_fetch_add(&s->http_counts[2], 1);
+	return ok;
+}
+
+static enum MHD_Result handle_log_get(struct server *s, struct MHD_Connection *c, int64_t job)
+{
+	int64_t attempt, offset, length;
+	if (query_int(c, "attempt", 0, 1000, -1, &attempt) < 0 || query_int(c, "offset", 0, INT64_MAX, 0, &offset) < 0 ||
+	    query_int(c, "length", 0, LOG_READ_MAX, LOG_READ_MAX, &length) < 0)
+		return respond_error(s, c, 400, "query: attempt, offset and length must be integers in range (length <= 16 MiB)");
+	char *buf = malloc(length ? (size_t)length : 1);
+	size_t n = 0;
+	int64_t size = 0;
+	int ended = 0;
+	struct rp_error err;
+	if (!buf)
+		return MHD_NO;
+	int rc = farm_log_read(s->farm, job, (int)attempt, offset, buf, (size_t)length, &n, &size, &ended, 0, &err);
+	if (rc < 0) {
+		free(buf);
+		return respond_rc(s, c, rc, &err);
+	}
+	struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(buf);
+		return MHD_NO;
+	}
+	char sz[32];
+	snprintf(sz, sizeof(sz), "%lld", (long long)size);
+	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Ripple-Log-Size", sz);
+	MHD_add_response_header(r, "X-Ripple-Log-Done", ended ? "1" : "0");
+	enum MHD_Result ok = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	atomic_fetch_add(&s->http_counts[2], 1);
+	return ok;
+}
+
+static enum MHD_Result handle_artifact_get(struct server *s, struct MHD_Connection *c, const struct match *m)
+{
+	FILE *fp;
+	int64_t size;
+	char sha[65];
+	struct rp_error err;
+	int rc = farm_artifact_open(s->farm, m->key, m->name, &fp, &size, sha, &err);
+	if (rc < 0)
+		return respond_rc(s, c, rc, &err);
+	int fd = dup(fileno(fp));
+	fclose(fp);
+	if (fd < 0)
+		return respond_error(s, c, 503, "cannot open the artifact");
+	struct MHD_Response *r = MHD_create_response_from_fd64((uint64_t)size, fd);
+	if (!r) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+	MHD_add_response_header(r, "X-Ripple-Sha256", sha);
+	enum MHD_Result ok = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	atomic_fetch_add(&s->http_counts[2], 1);
+	return ok;
+}
+
+/* The request is complete: answer it. */
+static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, const struct match *m,
+				struct request *rq, const char *url)
+{
+	struct rp_error err = { 0 };
+	json_t *out = NULL, *req = NULL;
+	int rc = 0;
+	unsigned ok_status = 200;
+	if (rq->too_big)
+		return respond_error(s, c, 413, "request body too large");
+	if (m->body == 1) {
+		if (!(req = parse_body(rq, &err)))
+			return respond_error(s, c, 400, err.msg);
+	}
+	switch (m->route) {
+	case R_WEB: {
+		const struct web_file *wf = web_find(url);
+		char *copy = malloc(wf->size ? wf->size : 1);
+		if (!copy)
+			return MHD_NO;
+		memcpy(copy, wf->data, wf->size);
+		return respond(s, c, 200, wf->type, copy, wf->size);
+	}
+	case R_HEALTH: {
+		char *t = strdup("ok\n");
+		return t ? respond(s, c, 200, "text/plain", t, 3) : MHD_NO;
+	}
+	case R_METRICS: {
+		uint64_t counts[6];
+		char *text;
+		for (int i = 0; i < 6; i++)
+			counts[i] = atomic_load(&s->http_counts[i]);
+		if ((rc = farm_metrics(s->farm, counts, &text, &err)) < 0)
+			break;
+		return respond(s, c, 200, "text/plain; version=0.0.4", text, strlen(text));
+	}
+	case R_UNIVERSE:
+		out = farm_universe_json(s->farm);
+		break;
+	case R_REGISTER:
+		rc = farm_register(s->farm, req, &out, &err);
+		break;
+	case R_LEASE:
+		rc = farm_lease(s->farm, req, &out, &err);
+		if (rc == 0 && !out) {
+			json_decref(req);
+			return respond_empty(s, c, 204);
+		}
+		break;
+	case R_HEARTBEAT:
+		rc = farm_heartbeat(s->farm, m->id, req, &out, &err);
+		break;
+	case R_RESULT:
+		rc = farm_result(s->farm, m->id, req, &out, &err);
+		break;
+	case R_LOG_PUT: {
+		int64_t fence, offset, size = 0;
+		const char *worker = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "worker");
+		if (!worker || query_int(c, "fence", 1, INT64_MAX, -1, &fence) < 0 || fence < 0 ||
+		    query_int(c, "offset", 0, INT64_MAX, -1, &offset) < 0 || offset < 0)
+			return respond_error(s, c, 400, "query: expected worker=NAME&fence=F&offset=N");
+		rc = farm_log_put(s->farm, m->id, worker, fence, offset, rq->body, rq->len, &size, &err);
+		if (rc == RP_ECONFLICT)
+			return respond_json(s, c, 409, json_pack("{s:s, s:I}", "error", err.msg, "size", (json_int_t)size));
+		if (rc == 0)
+			out = json_pack("{s:I}", "size", (json_int_t)size);
+		break;
+	}
+	case R_ARTIFACT:
+		if (m->body == 3) {
+			if (rq->upload_rc < 0) {
+				rc = rq->upload_rc;
+				err = rq->upload_err;
+				break;
+			}
+			rc = farm_artifact_commit(rq->upload, &err);
+			rq->upload = NULL;
+			if (rc == 0)
+				out = json_pack("{s:s, s:s}", "build_key", m->key, "name", m->name);
+			break;
+		}
+		return handle_artifact_get(s, c, m);
+	case R_RUNS:
+		if (m->body) {
+			int64_t run = 0;
+			size_t njobs = 0;
+			int created = 0;
+			rc = farm_submit(s->farm, req, &run, &njobs, &created, &err);
+			if (rc == 0) {
+				out = json_pack("{s:I, s:I, s:b}", "run", (json_int_t)run, "jobs", (json_int_t)njobs,
+						"created", created);
+				ok_status = created ? 201 : 200;
+			}
+		} else {
+			int64_t limit, before;
+			if (query_int(c, "limit", 1, 1000, 50, &limit) < 0 || query_int(c, "before", 1, INT64_MAX, 0, &before) < 0)
+				return respond_error(s, c, 400, "query: limit is 1..1000, before a run id");
+			rc = farm_runs_json(s->farm, before, (size_t)limit, &out, &err);
+		}
+		break;
+	case R_RUN:
+		rc = farm_run_json(s->farm, m->id, &out, &err);
+		break;
+	case R_CANCEL: {
+		size_t q = 0, r = 0;
+		rc = farm_cancel(s->farm, m->id, &q, &r, &err);
+		if (rc == 0)
+			out = json_pack("{s:I, s:I, s:I}", "run", (json_int_t)m->id, "cancelled_queued", (json_int_t)q,
+					"signalled_running", (json_int_t)r);
+		break;
+	}
+	case R_JOB:
+		rc = farm_job_json(s->farm, m->id, &out, &err);
+		break;
+	case R_LOG:
+		return handle_log_get(s, c, m->id);
+	case R_LOG_STREAM:
+		return handle_log_stream(s, c, m->id);
+	case R_WORKERS:
+		rc = farm_workers_json(s->farm, &out, &err);
+		break;
+	case R_NONE:
+		break;
+	}
+	json_decref(req);
+	if (rc < 0) {
+		json_decref(out);
+		return respond_rc(s, c, rc, &err);
+	}
+	if (!out)
+		return respond_error(s, c, 503, "out of memory");
+	return respond_json(s, c, ok_status, out);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct server *s = cls;
+	struct request *rq = *con_cls;
+	struct match m;
+	(void)version;
+	route(url, method, &m);
+	if (!rq) {
+		if (!(rq = calloc(1, sizeof(*rq))))
+			return MHD_NO;
+		*con_cls = rq;
+		if (m.route == R_NONE)
+			return respond_error(s, c, 404, "no such endpoint; see docs/api.md");
+		if (!m.method_ok)
+			return respond_error(s, c, 405, "method not allowed on this endpoint");
+		unsigned status;
+		const char *why;
+		if (!allowed(s, c, m.need, &status, &why))
+			return respond_error(s, c, status, why);
+		rq->routed = 1;
+		if (m.body == 3) {
+			const char *sha = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sha256");
+			rq->body_kind = BODY_UPLOAD;
+			rq->upload_rc = farm_artifact_begin(s->farm, m.key, m.name, sha, &rq->upload, &rq->upload_err);
+		} else if (m.body) {
+			rq->body_kind = BODY_BUFFER;
+			rq->limit = m.body == 2 ? LOG_CHUNK_MAX : JSON_BODY_MAX;
+		} else {
+			rq->limit = 0;
+		}
+		return MHD_YES;
+	}
+	if (!rq->routed)
+		return MHD_YES; /* answered already; drain what the client still sends */
+	if (*upload_size) {
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (rq->body_kind == BODY_UPLOAD) {
+			if (rq->upload_rc == 0 && farm_artifact_write(rq->upload, upload_data, n, &rq->upload_err) < 0) {
+				rq->upload_rc = RP_ERANGE;
+				farm_artifact_abort(rq->upload);
+				rq->upload = NULL;
+			}
+			return MHD_YES;
+		}
+		if (rq->too_big || rq->len + n > rq->limit) {
+			rq->too_big = 1;
+			return MHD_YES;
+		}
+		if (rq->len + n > rq->cap) {
+			size_t cap = rq->cap ? rq->cap : 4096;
+			while (cap < rq->len + n)
+				cap *= 2;
+			char *b = realloc(rq->body, cap);
+			if (!b)
+				return MHD_NO;
+			rq->body = b;
+			rq->cap = cap;
+		}
+		memcpy(rq->body + rq->len, upload_data, n);
+		rq->len += n;
+		return MHD_YES;
+	}
+	rq->routed = 0; /* one answer per request */
+	return dispatch(s, c, &m, rq, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code)
+{
+	struct request *rq = *con_cls;
+	(void)cls;
+	(void)c;
+	(void)code;
+	if (!rq)
+		return;
+	farm_artifact_abort(rq->upload);
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+/* ---- tokens ------------------------------------------------------------------------------ */
+
+static int read_token(const char *path, unsigned char hash[32], char hex[65], struct rp_error *err)
+{
+	FILE *fp = fopen(path, "r");
+	char line[600];
+	if (!fp)
+		return rp_error_set(err, RP_EIO, "token file %s: %s", path, strerror(errno));
+	int ok = fgets(line, sizeof(line), fp) != NULL;
+	fclose(fp);
+	line[ok ? strcspn(line, "\r\n") : 0] = '\0';
+	if (!ok || !line[0] || strlen(line) > 512)
+		return rp_error_set(err, RP_EINVAL, "token file %s: expected the token (1 to 512 bytes) on its first line",
+				    path);
+	sha256(line, strlen(line), hash);
+	if (hex)
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+	explicit_bzero(line, sizeof(line));
+	return 0;
+}
+
+/* Makes `path` with a fresh random token unless it exists. */
+static int make_token(const char *path, struct rp_error *err)
+{
+	unsigned char raw[32];
+	char hex[66];
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? 0 : rp_error_set(err, RP_EIO, "cannot create %s: %s", path, strerror(errno));
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		close(fd);
+		unlink(path);
+		return rp_error_set(err, RP_EIO, "no random bytes for a token");
+	}
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	hex[64] = '\n';
+	int ok = write(fd, hex, 65) == 65;
+	ok &= close(fd) == 0;
+	explicit_bzero(hex, sizeof(hex));
+	if (!ok) {
+		unlink(path);
+		return rp_error_set(err, RP_EIO, "cannot write %s", path);
+	}
+	return 0;
+}
+
+/* ---- listening ------------------------------------------------------------------------------ */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct rp_error *err)
+{
+	char host[128];
+	const char *colon = strrchr(listen, ':');
+	if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host))
+		return rp_error_set(err, RP_EINVAL, "--listen %s: expected ADDR:PORT or [V6ADDR]:PORT", listen);
+	size_t hl = (size_t)(colon - listen);
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	if (host[0] == '[' && hl >= 2 && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end || port < 0 || port > 65535)
+		return rp_error_set(err, RP_EINVAL, "--listen %s: expected a port from 0 to 65535", listen);
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM }, *ai;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return rp_error_set(err, RP_EINVAL, "--listen %s: expected a numeric IPv4 or IPv6 address", listen);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	return 0;
+}
+
+/* ---- the serve loop ------------------------------------------------------------------------ */
+
+static void say(const struct serve_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct serve_options *o, const char *fmt, ...)
+{
+	char line[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (o->on_line)
+		o->on_line(line, o->data);
+}
+
+static int spawn_worker(const struct serve_options *o, const char *url, const char *token_file,
+			const char *cache_root, unsigned k, pid_t *pid, struct rp_error *err)
+{
+	char name[64], cache[PATH_MAX + 32], slots[16];
+	snprintf(name, sizeof(name), "local-%u", k + 1);
+	snprintf(cache, sizeof(cache), "%s/worker-%u", cache_root, k + 1);
+	snprintf(slots, sizeof(slots), "%u", o->worker_slots ? o->worker_slots : 1);
+	char *argv[] = { (char *)o->self_exe, "worker", "--server", (char *)url, "--token-file", (char *)token_file,
+			 "--name", name, "--cache", cache, "--slots", slots, NULL };
+	int rc = posix_spawn(pid, o->self_exe, NULL, NULL, argv, environ);
+	if (rc != 0)
+		return rp_error_set(err, RP_EIO, "cannot start worker %s: %s", name, strerror(rc));
+	return 0;
+}
+
+static void stop_workers(pid_t *pids, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		if (pids[k] > 0)
+			kill(pids[k], SIGTERM);
+	/* They cancel their jobs and post the results: give them a grace, then kill. */
+	for (int waited = 0; waited < 150; waited++) {
+		unsigned left = 0;
+		for (unsigned k = 0; k < n; k++) {
+			if (pids[k] <= 0)
+				continue;
+			if (waitpid(pids[k], NULL, WNOHANG) == pids[k])
+				pids[k] = 0;
+			else
+				left++;
+		}
+		if (!left)
+			return;
+		struct timespec ts = { 0, 100 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	for (unsigned k = 0; k < n; k++) {
+		if (pids[k] > 0) {
+			kill(pids[k], SIGKILL);
+			waitpid(pids[k], NULL, 0);
+			pids[k] = 0;
+		}
+	}
+}
+
+int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct rp_error *err)
+{
+	struct server s = { .public_read = o->public_read };
+	struct sockaddr_storage addr;
+	char worker_token[PATH_MAX], api_token[PATH_MAX], cache[PATH_MAX], url[200], worker_hex[65];
+	pid_t *pids = NULL;
+	unsigned n_pids = 0;
+	int rc;
+	if ((rc = parse_listen(o->listen, &addr, err)) < 0)
+		return rc;
+	snprintf(worker_token, sizeof(worker_token), "%s", o->worker_token_file ? o->worker_token_file : "");
+	snprintf(api_token, sizeof(api_token), "%s", o->api_token_file ? o->api_token_file : "");
+	if (!o->worker_token_file) {
+		snprintf(worker_token, sizeof(worker_token), "%s.worker-token", o->db_path);
+		if ((rc = make_token(worker_token, err)) < 0)
+			return rc;
+	}
+	if (!o->api_token_file) {
+		snprintf(api_token, sizeof(api_token), "%s.api-token", o->db_path);
+		if ((rc = make_token(api_token, err)) < 0)
+			return rc;
+	}
+	if ((rc = read_token(worker_token, s.worker_hash, worker_hex, err)) < 0 ||
+	    (rc = read_token(api_token, s.api_hash, NULL, err)) < 0)
+		return rc;
+	if (CRYPTO_memcmp(s.worker_hash, s.api_hash, 32) == 0)
+		return rp_error_set(err, RP_EINVAL, "the worker token and the API token must differ");
+	snprintf(cache, sizeof(cache), "%s", o->cache_dir ? o->cache_dir : "");
+	if (!o->cache_dir)
+		snprintf(cache, sizeof(cache), "%s.cache", o->db_path);
+	struct farm_options fo = { .db_path = o->db_path, .universe_path = o->universe_path, .cache_dir = cache,
+				   .lease_ms = o->lease_ms };
+	if ((rc = farm_open(&fo, &s.farm, err)) < 0)
+		return rc;
+	farm_set_worker_token_hash(s.farm, worker_hex);
+	s.daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+					    (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				    0, NULL, NULL, on_request, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_TIMEOUT,
+				    (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+				    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+	if (!s.daemon) {
+		rc = rp_error_set(err, RP_EIO, "cannot listen on %s (in use, or not an address of this machine)",
+				  o->listen);
+		goto out;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(s.daemon, MHD_DAEMON_INFO_BIND_PORT);
+	char host[INET6_ADDRSTRLEN];
+	if (addr.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, host, sizeof(host));
+		snprintf(url, sizeof(url), "http://%s:%u", host, info ? info->port : 0);
+	} else {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, host, sizeof(host));
+		snprintf(url, sizeof(url), "http://[%s]:%u", host, info ? info->port : 0);
+	}
+	if (o->local_workers) {
+		if (!(pids = calloc(o->local_workers, sizeof(*pids)))) {
+			rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (; n_pids < o->local_workers; n_pids++)
+			if ((rc = spawn_worker(o, url, worker_token, cache, n_pids, &pids[n_pids], err)) < 0)
+				goto out;
+		say(o, "started %u local worker%s", n_pids, n_pids == 1 ? "" : "s");
+	}
+	if (o->on_ready)
+		o->on_ready(url, o->data);
+	while (!*stop) {
+		struct rp_error terr;
+		if (farm_tick(s.farm, &terr) < 0)
+			say(o, "tick: %s", terr.msg);
+		struct timespec ts = { 0, 250 * 1000000 };
+		nanosleep(&ts, NULL);
+		for (unsigned k = 0; k < n_pids; k++) {
+			int status;
+			if (pids[k] > 0 && waitpid(pids[k], &status, WNOHANG) == pids[k]) {
+				pids[k] = 0;
+				say(o, "local worker %u exited (%s %d)", k + 1, WIFEXITED(status) ? "status" : "signal",
+				    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+			}
+		}
+	}
+	rc = 0;
+out:
+	stop_workers(pids, n_pids);
+	free(pids);
+	farm_shutdown(s.farm);
+	if (s.daemon)
+		MHD_stop_daemon(s.daemon);
+	farm_close(s.farm);
+	return rc;
+}
