@@ -382,6 +382,7 @@ struct outcome {
 	char first_error[512];
 	char output_hash[65];
 	uint64_t duration_ms;
+	const char *step; /* a cancelled job: the step it was in ("build", "test"), or NULL */
 };
 
 static void outcome_set(struct outcome *r, const char *status, const char *category, const char *fmt, ...)
@@ -759,6 +760,7 @@ static void judge(struct slot *sl, const struct lease *l, const struct build_rep
 	}
 	if (me->outcome == BUILD_CANCELLED) {
 		outcome_set(res, "cancelled", NULL, "%s", me->first_error);
+		res->step = me->failed_step;
 		return;
 	}
 	/* Every dependency must have come from the cache the lease filled: the scheduler's builds, not ours. */
@@ -931,9 +933,17 @@ static void run_job(struct slot *sl, json_t *job)
 		if (cancelled)
 			outcome_set(&res, "cancelled", NULL, "cancelled by the scheduler before the job started");
 		else if (stopped)
-			outcome_set(&res, "cancelled", NULL, "worker %s stopped", w->o->name);
+			outcome_set(&res, "cancelled", NULL, "worker %s stopped before the job started", w->o->name);
 		else
 			outcome_set(&res, "error", "infrastructure", "the job was abandoned");
+	} else if (res.status && strcmp(res.status, "cancelled") == 0 && stopped && !cancelled) {
+		/* Nobody cancelled the run: say who stopped the job. */
+		if (res.step)
+			snprintf(res.first_error, sizeof(res.first_error), "worker %s stopped during the %s step",
+				 w->o->name, res.step);
+		else
+			snprintf(res.first_error, sizeof(res.first_error), "worker %s stopped before the job started",
+				 w->o->name);
 	}
 
 	/* The log: what the steps wrote, or else the reason the job did not run; flushed before the result. */

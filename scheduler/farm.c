@@ -295,6 +295,26 @@ struct resolved {
 	int done;
 };
 
+static const char *const submit_members[] = { "kind",	"title", "change_ref", "changes",
+					      "pins", "targets", "request_id", NULL };
+
+/* A submit with a member it does not know is refused: a typo must not plan the wrong run. */
+static int known_members(const json_t *req, const char *const *known, struct rp_error *err)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)req, key, v)
+	{
+		size_t i = 0;
+		while (known[i] && strcmp(known[i], key) != 0)
+			i++;
+		if (!known[i])
+			return rp_error_set(err, RP_EINVAL, "member \"%.64s\" is not known here; expected kind, title, "
+					    "change_ref, changes, pins, targets or request_id", key);
+	}
+	return 0;
+}
+
 static int kind_of(const char *name, enum store_run_kind *kind, int *priority)
 {
 	static const struct {
@@ -474,7 +494,8 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = need_object(req, err)) < 0 || (rc = opt_string(req, "kind", &title, err)) < 0)
+	if ((rc = need_object(req, err)) < 0 || (rc = known_members(req, submit_members, err)) < 0 ||
+	    (rc = opt_string(req, "kind", &title, err)) < 0)
 		goto out;
 	if (title)
 		kind_name = title;

@@ -713,6 +713,37 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 	*con_cls = NULL;
 }
 
+/*
+ * Decodes %HH in the path and in query values. A NUL or a malformed escape
+ * turns the whole string into "\x7f", which no route or parameter accepts:
+ * libmicrohttpd's own decoder would let "/jobs/1%00x" reach us as "/jobs/1".
+ */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	size_t r = 0, w = 0;
+	(void)cls;
+	(void)c;
+	while (s[r]) {
+		if (s[r] != '%') {
+			s[w++] = s[r++];
+			continue;
+		}
+		int hi = s[r + 1] ? (s[r + 1] >= '0' && s[r + 1] <= '9' ? s[r + 1] - '0'
+				    : (s[r + 1] | 32) >= 'a' && (s[r + 1] | 32) <= 'f' ? (s[r + 1] | 32) - 'a' + 10 : -1) : -1;
+		int lo = hi >= 0 && s[r + 2] ? (s[r + 2] >= '0' && s[r + 2] <= '9' ? s[r + 2] - '0'
+				    : (s[r + 2] | 32) >= 'a' && (s[r + 2] | 32) <= 'f' ? (s[r + 2] | 32) - 'a' + 10 : -1) : -1;
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+			s[0] = 0x7f;
+			s[1] = '\0';
+			return 1;
+		}
+		s[w++] = (char)(hi * 16 + lo);
+		r += 3;
+	}
+	s[w] = '\0';
+	return w;
+}
+
 /* ---- tokens ------------------------------------------------------------------------------ */
 
 static int read_token(const char *path, unsigned char hash[32], char hex[65], struct rp_error *err)
@@ -892,7 +923,8 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 				    0, NULL, NULL, on_request, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_TIMEOUT,
 				    (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-				    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+				    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+				    NULL, MHD_OPTION_END);
 	if (!s.daemon) {
 		rc = rp_error_set(err, RP_EIO, "cannot listen on %s (in use, or not an address of this machine)",
 				  o->listen);
