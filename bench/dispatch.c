@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -514,6 +515,24 @@ static int proc_mem(pid_t pid, double *hwm_mib, double *rss_mib)
 	return *hwm_mib < 0 ? -1 : 0;
 }
 
+/* User + system CPU seconds of `pid` so far, from /proc/PID/stat; -1 when unknown. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+	unsigned long long ut = 0, st = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* {"kind": "nightly", "changes": every dispatch package at `commit`}: the whole of p* at one commit. */
 static json_t *run_body(int n, const char *commit, const char *title)
 {
@@ -758,6 +777,7 @@ int main(int argc, char **argv)
 	}
 	sleep_ms(200); /* every load process parked in its first long-poll */
 	int64_t first_run = -1, last_run = -1;
+	double cpu0 = proc_cpu_s(serve_pid);
 	double t0 = now_s();
 	atomic_store(&sh->t0_ns, to_ns(t0));
 	for (int r = 0; r < runs && !interrupted; r++) {
@@ -782,7 +802,12 @@ int main(int argc, char **argv)
 	while (atomic_load(&sh->done) < total && now_s() - t0 < DISPATCH_LIMIT_S && !interrupted)
 		sleep_ms(5);
 	uint64_t done = atomic_load(&sh->done);
+	double serve_cpu = proc_cpu_s(serve_pid) - cpu0;
 	stop_workers();
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru); /* the load processes, reaped just now */
+	double load_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+			  (double)ru.ru_stime.tv_usec / 1e6;
 	double t_last = 0;
 	size_t nlat = 0, nres = 0;
 	uint64_t empty = 0, errors = 0;
@@ -930,6 +955,8 @@ int main(int argc, char **argv)
 	printf("  lease latency max:          %8.2f ms       (%zu leases; %llu long-polls found nothing ready, %llu errors)\n",
 	       lease_max * 1000, nlat, (unsigned long long)empty, (unsigned long long)errors);
 	printf("  result post p50 / p99:      %8.2f / %.2f ms\n", res_p50 * 1000, res_p99 * 1000);
+	printf("  CPU: ripple serve %.2f s (%.2f ms per job), the load processes %.2f s, over %.2f s wall on %ld cores\n",
+	       serve_cpu, serve_cpu * 1000 / (double)(done ? done : 1), load_cpu, wall, sysconf(_SC_NPROCESSORS_ONLN));
 	printf("submit-to-start, idle farm, %d one-job runs (%d not parked before the submit):\n", reps, not_parked);
 	printf("  p50:                        %8.2f ms       (target < 20 ms)  %s\n", pct(s2s, (size_t)reps, 0.5) * 1000,
 	       verdict(pct(s2s, (size_t)reps, 0.5) < 0.020));

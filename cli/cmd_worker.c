@@ -53,7 +53,8 @@ static int read_token(const char *path, char *token, size_t size)
 	while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r'))
 		token[--len] = '\0';
 	if (!len) {
-		cli_error("worker: the token file %s is empty; expected the worker token on its first line", path);
+		cli_error("worker: the token file %s is empty; expected the worker token on its first line",
+			  path);
 		return RP_EXIT_USAGE;
 	}
 	return RP_EXIT_OK;
@@ -67,8 +68,8 @@ static void default_name(char *name, size_t size)
 		snprintf(host, sizeof(host), "worker");
 	host[sizeof(host) - 1] = '\0';
 	for (char *c = host; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
-		      *c == '-' || *c == '.'))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '_' || *c == '-' || *c == '.'))
 			*c = '-';
 	/* The pid keeps its digits: the host name gives way when both do not fit. */
 	char pid[24];
@@ -79,9 +80,12 @@ static void default_name(char *name, size_t size)
 int cmd_worker(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "server", required_argument, NULL, 's' }, { "token-file", required_argument, NULL, 't' },
-		{ "slots", required_argument, NULL, 'n' },  { "targets", required_argument, NULL, 'T' },
-		{ "name", required_argument, NULL, 'N' },   { "cache", required_argument, NULL, 'C' },
+		{ "server", required_argument, NULL, 's' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "slots", required_argument, NULL, 'n' },
+		{ "targets", required_argument, NULL, 'T' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "cache", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *server = NULL, *token_file = NULL, *targets_arg = "unix", *name = NULL, *cache = NULL;
@@ -100,8 +104,10 @@ int cmd_worker(int argc, char **argv)
 		case 'n':
 			errno = 0;
 			slots = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || slots < 1 || slots > WORKER_SLOTS_MAX)
-				return cli_usage_error("worker", "--slots expects a number from 1 to %d, got '%s'",
+			if (errno || end == optarg || *end || optarg[0] == '-' || slots < 1 ||
+			    slots > WORKER_SLOTS_MAX)
+				return cli_usage_error("worker",
+						       "--slots expects a number from 1 to %d, got '%s'",
 						       WORKER_SLOTS_MAX, optarg);
 			break;
 		case 'T':
@@ -115,7 +121,8 @@ int cmd_worker(int argc, char **argv)
 			break;
 		default:
 			if (optopt)
-				return cli_usage_error("worker", "option '%s' needs a value", argv[optind - 1]);
+				return cli_usage_error("worker", "option '%s' needs a value",
+						       argv[optind - 1]);
 			return cli_usage_error("worker", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
@@ -151,7 +158,8 @@ int cmd_worker(int argc, char **argv)
 			if (strcmp(targets[i], p) == 0)
 				return cli_usage_error("worker", "--targets names %s twice", p);
 		if (n_targets == WORKER_SLOTS_MAX)
-			return cli_usage_error("worker", "--targets names more than %d targets", WORKER_SLOTS_MAX);
+			return cli_usage_error("worker", "--targets names more than %d targets",
+					       WORKER_SLOTS_MAX);
 		targets[n_targets++] = p;
 		if (!comma)
 			break;
@@ -168,12 +176,27 @@ int cmd_worker(int argc, char **argv)
 	if (status != RP_EXIT_OK)
 		return status;
 
+	/*
+	 * Every slot's build engine queues checkouts and archive work on libuv's
+	 * one thread pool (4 threads unless told): give each slot its own share.
+	 * Read by libuv when the pool starts, so before any build runs.
+	 */
+	if (!getenv("UV_THREADPOOL_SIZE")) {
+		char pool[16];
+		snprintf(pool, sizeof(pool), "%lu", slots * 2 + 2 > 1024 ? 1024 : slots * 2 + 2);
+		setenv("UV_THREADPOOL_SIZE", pool, 0);
+	}
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	struct worker_options o = { .server = server, .token = token, .name = name, .slots = (unsigned)slots,
-				    .targets = targets, .n_targets = n_targets, .cache_dir = cache,
+	struct worker_options o = { .server = server,
+				    .token = token,
+				    .name = name,
+				    .slots = (unsigned)slots,
+				    .targets = targets,
+				    .n_targets = n_targets,
+				    .cache_dir = cache,
 				    .on_line = on_line };
 	struct rp_error err;
 	int rc = worker_run(&o, &worker_stop, &err);

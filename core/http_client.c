@@ -78,12 +78,14 @@ int http_client_new(const struct http_client_options *o, struct http_client **ou
 		return rp_error_set(err, RP_EINVAL, "server URL '%.200s' must start with http:// or https://",
 				    o->base_url);
 	if (url_has_userinfo(o->base_url))
-		return rp_error_set(err, RP_EINVAL, "server URL must not carry a user or password; use a token file");
+		return rp_error_set(err, RP_EINVAL,
+				    "server URL must not carry a user or password; use a token file");
 	if (o->token && strpbrk(o->token, "\r\n"))
 		return rp_error_set(err, RP_EINVAL, "the token holds a line break");
 	pthread_once(&global_once, global_init);
 	if (global_rc != CURLE_OK)
-		return rp_error_set(err, RP_EIO, "cannot initialize libcurl: %s", curl_easy_strerror(global_rc));
+		return rp_error_set(err, RP_EIO, "cannot initialize libcurl: %s",
+				    curl_easy_strerror(global_rc));
 	struct http_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return rp_error_set(err, RP_ENOMEM, "out of memory");
@@ -99,7 +101,8 @@ int http_client_new(const struct http_client_options *o, struct http_client **ou
 		http_client_free(c);
 		return rp_error_set(err, RP_ENOMEM, "out of memory");
 	}
-	c->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : HTTP_CONNECT_TIMEOUT_DEFAULT_MS;
+	c->connect_timeout_ms =
+	    o->connect_timeout_ms ? o->connect_timeout_ms : HTTP_CONNECT_TIMEOUT_DEFAULT_MS;
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms : HTTP_TIMEOUT_DEFAULT_MS;
 	c->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : HTTP_IDLE_TIMEOUT_DEFAULT_MS;
 	*out = c;
@@ -228,7 +231,8 @@ static size_t write_body(char *src, size_t size, size_t nmemb, void *data)
 	}
 	if (t->len + n > t->cap) {
 		if (t->out) {
-			/* An error answer during a download: keep its start for the message, drain the rest. */
+			/* An error answer during a download: keep its start for the message, drain the rest.
+			 */
 			size_t keep = t->cap - t->len;
 			if (keep && append(t, src, keep) < 0)
 				return 0;
@@ -287,7 +291,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *data)
 		value_len = HTTP_HEADER_VALUE_MAX;
 	for (size_t i = 0; i < t->n_want; i++) {
 		const char *want = t->req->want_headers[i];
-		if (strlen(want) == name_len && strncasecmp(want, line, name_len) == 0 && !t->resp->headers[i])
+		if (strlen(want) == name_len && strncasecmp(want, line, name_len) == 0 &&
+		    !t->resp->headers[i])
 			t->resp->headers[i] = strndup(value, value_len); /* NULL on no memory: absent */
 	}
 	if (name_len == 11 && strncasecmp(line, "Retry-After", 11) == 0) {
@@ -307,12 +312,13 @@ static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_of
 	return *abort ? 1 : 0;
 }
 
-/* "METHOD /path" for messages: never the query (it may name a worker or a fence, never a secret, but short is better). */
+/* "METHOD /path" for messages: never the query (it may name a worker or a fence, never a secret, but short is
+ * better). */
 static void describe(const struct http_request *req, char *out, size_t size)
 {
 	size_t path_len = strcspn(req->path ? req->path : "", "?");
-	snprintf(out, size, "%.16s %.*s", req->method ? req->method : "?", (int)(path_len > 300 ? 300 : path_len),
-		 req->path ? req->path : "");
+	snprintf(out, size, "%.16s %.*s", req->method ? req->method : "?",
+		 (int)(path_len > 300 ? 300 : path_len), req->path ? req->path : "");
 }
 
 /* The one line an error answer says: its JSON "error" member, else the start of its body. */
@@ -362,8 +368,8 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 	t.cap = req->response_cap ? req->response_cap : HTTP_RESPONSE_CAP_DEFAULT;
 	for (; req->want_headers && req->want_headers[t.n_want]; t.n_want++)
 		if (t.n_want == HTTP_WANT_HEADERS_MAX)
-			return rp_error_set(err, RP_EINVAL, "%s: more than %d response headers asked for", what,
-					    HTTP_WANT_HEADERS_MAX);
+			return rp_error_set(err, RP_EINVAL, "%s: more than %d response headers asked for",
+					    what, HTTP_WANT_HEADERS_MAX);
 
 	const char *sep = req->path[0] == '/' ? "" : "/";
 	const char *qsep = !req->query || !*req->query ? "" : strchr(req->path, '?') ? "&" : "?";
@@ -379,7 +385,8 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 	if (req->body_file) {
 		struct stat st;
 		if (!(t.in = fopen(req->body_file, "rb")) || fstat(fileno(t.in), &st) < 0) {
-			rc = rp_error_set(err, RP_EIO, "%s: cannot read %s: %s", what, req->body_file, strerror(errno));
+			rc = rp_error_set(err, RP_EIO, "%s: cannot read %s: %s", what, req->body_file,
+					  strerror(errno));
 			goto out;
 		}
 		body_size = (curl_off_t)st.st_size;
@@ -389,7 +396,8 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 		body_size = (curl_off_t)req->body_len;
 	}
 	if (req->response_file && !(t.out = fopen(req->response_file, "wb"))) {
-		rc = rp_error_set(err, RP_EIO, "%s: cannot write %s: %s", what, req->response_file, strerror(errno));
+		rc = rp_error_set(err, RP_EIO, "%s: cannot write %s: %s", what, req->response_file,
+				  strerror(errno));
 		goto out;
 	}
 
@@ -399,8 +407,8 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 	int is_post = strcmp(req->method, "POST") == 0, is_put = strcmp(req->method, "PUT") == 0;
 	if (has_body || is_post || is_put) {
 		const char *type = req->content_type ? req->content_type
-				   : req->body_file	    ? "application/octet-stream"
-							    : "application/json";
+				   : req->body_file  ? "application/octet-stream"
+						     : "application/json";
 		if (strpbrk(type, "\r\n")) {
 			rc = rp_error_set(err, RP_EINVAL, "%s: a content type with a line break", what);
 			goto out;
@@ -497,7 +505,8 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 		goto out;
 	}
 	if (t.read_failed) {
-		rc = rp_error_set(err, RP_EIO, "%s: cannot read %s: %s", what, req->body_file, strerror(t.read_failed));
+		rc = rp_error_set(err, RP_EIO, "%s: cannot read %s: %s", what, req->body_file,
+				  strerror(t.read_failed));
 		goto out;
 	}
 	if (t.overflow > 0) {
@@ -510,8 +519,10 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 		const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
 		if (cc == CURLE_ABORTED_BY_CALLBACK)
 			why = "aborted: stopping";
-		rc = rp_error_set(err, cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ? RP_EINVAL
-												: RP_EUNREACHABLE,
+		rc = rp_error_set(err,
+				  cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL
+				      ? RP_EINVAL
+				      : RP_EUNREACHABLE,
 				  "%s %s: %s", what, c->base, why);
 		goto out;
 	}
@@ -649,7 +660,8 @@ int http_request_json(struct http_client *c, const struct http_request *req, con
 	describe(req, what, sizeof(what));
 	if (body) {
 		if (!(text = json_dumps(body, JSON_COMPACT)))
-			return rp_error_set(err, RP_ENOMEM, "%s: cannot serialize the request (out of memory?)", what);
+			return rp_error_set(err, RP_ENOMEM,
+					    "%s: cannot serialize the request (out of memory?)", what);
 		r.body = text;
 		r.body_len = strlen(text);
 		r.body_file = NULL;

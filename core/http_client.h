@@ -26,10 +26,10 @@
  *   truncated by every call, so callers download to a temporary name and
  *   rename it once they have checked it.
  * - http_request_retry() repeats a request while the server is unreachable or
- *   answers 5xx or 429: exponential backoff with full jitter (a random delay
- *   in [0, min(cap, base * 2^attempt))), never less than a Retry-After the
- *   server sent, until a deadline or a stop flag. 2xx, 3xx and other 4xx
- *   answers end it at once.
+ *   answers 5xx or 429: exponential backoff with full jitter (the n-th wait
+ *   is uniform in [0, min(cap, base * 2^(n-1))]), never less than a
+ *   Retry-After the server sent, until a deadline or a stop flag. 2xx, 3xx
+ *   and other 4xx answers end it at once.
  * - curl_global_init() runs once per process (pthread_once) on the first
  *   http_client_new(); the process keeps it initialized.
  *
@@ -80,19 +80,21 @@ int http_client_new(const struct http_client_options *o, struct http_client **ou
 void http_client_free(struct http_client *c);
 
 struct http_request {
-	const char *method; /* "GET", "POST", "PUT", "DELETE", ... */
-	const char *path;   /* joined to the base URL: "/api/v1/lease"; already URL-encoded */
-	const char *query;  /* "a=1&b=2" (encoded, no '?'), or NULL */
+	const char *method;	    /* "GET", "POST", "PUT", "DELETE", ... */
+	const char *path;	    /* joined to the base URL: "/api/v1/lease"; already URL-encoded */
+	const char *query;	    /* "a=1&b=2" (encoded, no '?'), or NULL */
 	const char *const *headers; /* NULL-terminated "Name: value" lines to add, or NULL */
 	/* The body: from memory, or streamed from a file; neither for none. */
 	const void *body;
 	size_t body_len;
 	const char *body_file;
-	const char *content_type; /* NULL: application/json for a memory body, application/octet-stream for a file */
+	const char
+	    *content_type; /* NULL: application/json for a memory body, application/octet-stream for a file */
 	/* The answer's body: streamed into response_file (2xx only), else kept in memory up to the cap. */
 	const char *response_file;
 	size_t response_cap; /* 0: HTTP_RESPONSE_CAP_DEFAULT */
-	/* Response headers to capture, by name (case-insensitive); NULL-terminated, at most HTTP_WANT_HEADERS_MAX. */
+	/* Response headers to capture, by name (case-insensitive); NULL-terminated, at most
+	 * HTTP_WANT_HEADERS_MAX. */
 	const char *const *want_headers;
 	uint64_t timeout_ms; /* 0: the client's; HTTP_TIMEOUT_NONE: no limit */
 	/* Non-zero: end the transfer within about a second; the call returns RP_EUNREACHABLE ("aborted"). */
@@ -100,12 +102,12 @@ struct http_request {
 };
 
 struct http_response {
-	int status;	     /* the HTTP status; 0 when no answer came */
-	char *body;	     /* NUL-terminated; malloc'd, owned by the response; "" when streamed or empty */
-	size_t body_len;     /* bytes in `body` */
-	uint64_t received;   /* body bytes received, to memory or to the file */
+	int status;	   /* the HTTP status; 0 when no answer came */
+	char *body;	   /* NUL-terminated; malloc'd, owned by the response; "" when streamed or empty */
+	size_t body_len;   /* bytes in `body` */
+	uint64_t received; /* body bytes received, to memory or to the file */
 	char *headers[HTTP_WANT_HEADERS_MAX]; /* values of want_headers[i]; NULL when absent */
-	int64_t retry_after_ms; /* from Retry-After (seconds or an HTTP date); -1 when absent */
+	int64_t retry_after_ms;		      /* from Retry-After (seconds or an HTTP date); -1 when absent */
 };
 
 /*
@@ -122,7 +124,8 @@ struct http_retry {
 	uint64_t base_ms;     /* the first backoff's upper bound; 0: 250 ms */
 	uint64_t cap_ms;      /* the largest backoff; 0: 30 s */
 	uint64_t deadline_ms; /* give up this long after the first try (monotonic); 0: never */
-	const volatile sig_atomic_t *stop; /* non-zero: give up, also aborting a transfer in progress; may be NULL */
+	const volatile sig_atomic_t
+	    *stop; /* non-zero: give up, also aborting a transfer in progress; may be NULL */
 	/* Called before each wait (optional): the attempt that failed (1, 2, ...), its result, the wait. */
 	void (*on_retry)(unsigned attempt, int rc, uint64_t delay_ms, const struct rp_error *err, void *data);
 	void *data;

@@ -210,6 +210,8 @@ static const char *const store__migrations[] = {
 	"	WHERE state = 'queued' AND deps_left = 0 AND build_key IS NOT NULL AND cancel_requested = 0;\n"
 	"CREATE INDEX jobs_unkeyed ON jobs (state, deps_left, id) WHERE build_key IS NULL;\n"
 	"CREATE INDEX jobs_by_run_state ON jobs (run_id, state, status, cached);\n"
+	/* Cache affinity: what a worker built, by package (store_job_lease). */
+	"CREATE INDEX jobs_by_worker ON jobs (worker, package, target) WHERE worker IS NOT NULL;\n"
 	"ALTER TABLE runs ADD COLUMN request_id TEXT CHECK (request_id IS NULL OR request_id <> '');\n"
 	"CREATE UNIQUE INDEX runs_by_request ON runs (request_id) WHERE request_id IS NOT NULL;\n"
 	"CREATE INDEX runs_by_ref ON runs (change_ref, id) WHERE change_ref IS NOT NULL;\n"

@@ -398,7 +398,10 @@ struct store_lease_request {
  * Leases the next job a worker may run: queued, deps_left 0, a build key
  * set, its target among req->targets, its run not cancelled; highest priority
  * first, then the universe with the fewest leased jobs (fairness), then the
- * oldest. The job becomes `leased` by req->worker until now + lease_ms, its
+ * oldest run; within that run, among its four oldest ready jobs, the one with
+ * the most dependencies this worker built plus one when it built the same
+ * package before (cache affinity: it holds those artifacts and that mirror),
+ * then the oldest. The job becomes `leased` by req->worker until now + lease_ms, its
  * fence is increased, started_ms set, and its run becomes `running`. *job
  * receives it (release with store_job_release). RP_ENOTFOUND when no job is
  * ready.

@@ -54,6 +54,7 @@ enum store__qid {
 	Q_RUN_FINISH,
 	Q_ACTIVE_RUNS,
 	Q_READY_PROBE,
+	Q_AFFINITY,
 	Q_LEASED_BY_UNIVERSE,
 	Q_LEASE_TAKE,
 	Q_RUN_START,
@@ -123,6 +124,20 @@ static const char *const store__qsql[Q__COUNT] = {
 	[Q_READY_PROBE] = "SELECT id FROM jobs WHERE run_id = ?1 AND target = ?2 AND state = 'queued'"
 			  " AND deps_left = 0 AND build_key IS NOT NULL AND cancel_requested = 0"
 			  " ORDER BY id LIMIT 1",
+	/*
+	 * Cache affinity among the first ready jobs of a run on a target: a job
+	 * scores one per dependency whose build this worker made (it holds the
+	 * artifact) and one when it built the same package before (it holds the
+	 * mirror). The inner query is the jobs_ready probe's; the EXISTS is one
+	 * seek in jobs_by_worker.
+	 */
+	[Q_AFFINITY] = "SELECT c.id, (SELECT count(*) FROM job_edges e JOIN jobs d ON d.id = e.dep_id"
+		       " WHERE e.job_id = c.id AND d.worker = ?3)"
+		       " + EXISTS (SELECT 1 FROM jobs p WHERE p.worker = ?3 AND p.package = c.package"
+		       " AND p.target = ?2) AS score"
+		       " FROM (SELECT id, package FROM jobs WHERE run_id = ?1 AND target = ?2 AND state = 'queued'"
+		       " AND deps_left = 0 AND build_key IS NOT NULL AND cancel_requested = 0"
+		       " ORDER BY id LIMIT 4) c ORDER BY score DESC, c.id LIMIT 1",
 	/* Index jobs_queue on state: walks the leased jobs only (at most the farm's slots). */
 	[Q_LEASED_BY_UNIVERSE] = "SELECT r.universe_id, count(*) FROM jobs j JOIN runs r ON r.id = j.run_id"
 				 " WHERE j.state IN " Q_LEASED_STATES " GROUP BY r.universe_id",
@@ -919,6 +934,37 @@ static int64_t store__load_of(const struct store__universe_load *loads, size_t n
  * the first priority that has a ready job, the universe with the fewest
  * leased jobs, then the oldest job. *job is 0 when nothing is ready.
  */
+/* Among the ready jobs of `run_id` on the worker's targets, the one it has most of in its caches. */
+static int store__affinity(struct store *st, int64_t run_id, const struct store_lease_request *req, int64_t *job,
+			   struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int64_t best_score = -1;
+	int rc, ret;
+
+	if ((ret = store__q(st, Q_AFFINITY, &s, err)) < 0)
+		return ret;
+	for (size_t t = 0; t < req->ntargets; t++) {
+		sqlite3_bind_int64(s, 1, run_id);
+		sqlite3_bind_text(s, 2, req->targets[t], -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, req->worker, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(s, 0), score = sqlite3_column_int64(s, 1);
+			if (score > best_score || (score == best_score && id < *job)) {
+				best_score = score;
+				*job = id;
+			}
+		} else if (rc != SQLITE_DONE) {
+			ret = store__dberr(st, err, rc, "cannot weigh cache affinity");
+		}
+		store__done(s);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 static int store__pick(struct store *st, const struct store_lease_request *req, int64_t *job, int64_t *run_id,
 		       struct rp_error *err)
 {
@@ -969,6 +1015,8 @@ static int store__pick(struct store *st, const struct store_lease_request *req, 
 		}
 		*job = cands[best].job;
 		*run_id = cands[best].run_id;
+		if ((ret = store__affinity(st, *run_id, req, job, err)) < 0)
+			goto out;
 	}
 out:
 	free(runs);

@@ -85,14 +85,14 @@ struct slot {
 	pthread_cond_t cond;  /* new log data, a flushed log, quitting */
 	int has_job;
 	int64_t job_id, fence;
-	int cancel;			  /* the scheduler said cancel */
-	int lost;			  /* the lease is not ours any more (409): report nothing */
-	int stopped;			  /* the worker is stopping: the job is cancelled */
-	volatile sig_atomic_t job_abort;  /* any of the three: downloads give up */
+	int cancel;			 /* the scheduler said cancel */
+	int lost;			 /* the lease is not ours any more (409): report nothing */
+	int stopped;			 /* the worker is stopping: the job is cancelled */
+	volatile sig_atomic_t job_abort; /* any of the three: downloads give up */
 	struct log_segment seg[WORKER_LOG_SEGMENTS];
 	size_t n_seg;
 	int streaming, finished, flushed, broken, stream_quit;
-	uint64_t acked;			    /* bytes of the job log the scheduler has */
+	uint64_t acked;			   /* bytes of the job log the scheduler has */
 	volatile sig_atomic_t stream_stop; /* the streamer's retries give up */
 };
 
@@ -197,14 +197,17 @@ static void on_retry(unsigned attempt, int rc, uint64_t delay_ms, const struct r
 		w->unreachable_line_ms = now;
 	pthread_mutex_unlock(&w->line_lock);
 	if (say)
-		line(w, WORKER_LINE_ERROR, "%s; retrying (next in %.1f s)", err ? err->msg : "scheduler unreachable",
-		     (double)delay_ms / 1000);
+		line(w, WORKER_LINE_ERROR, "%s; retrying (next in %.1f s)",
+		     err ? err->msg : "scheduler unreachable", (double)delay_ms / 1000);
 }
 
 static struct http_retry retry_until(struct worker *w, const volatile sig_atomic_t *stop)
 {
-	struct http_retry r = { .base_ms = WORKER_RETRY_BASE_MS, .cap_ms = WORKER_RETRY_CAP_MS, .stop = stop,
-				.on_retry = on_retry, .data = w };
+	struct http_retry r = { .base_ms = WORKER_RETRY_BASE_MS,
+				.cap_ms = WORKER_RETRY_CAP_MS,
+				.stop = stop,
+				.on_retry = on_retry,
+				.data = w };
 	return r;
 }
 
@@ -213,8 +216,8 @@ int worker_valid_name(const char *name)
 	size_t n = 0;
 	for (; name[n]; n++) {
 		char c = name[n];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return 0;
 	}
 	return n >= 1 && n <= WORKER_NAME_MAX;
@@ -312,7 +315,8 @@ static int lease_parse(const struct worker *w, json_t *job, struct lease *l, str
 	json_error_t jerr;
 	json_int_t id = 0, fence = 0;
 	memset(l, 0, sizeof(*l));
-	if (!json_is_object(job) || json_unpack_ex(job, &jerr, 0, "{s:I, s:I}", "id", &id, "fence", &fence) < 0)
+	if (!json_is_object(job) ||
+	    json_unpack_ex(job, &jerr, 0, "{s:I, s:I}", "id", &id, "fence", &fence) < 0)
 		return rp_error_set(err, RP_EINVAL, "a lease without a job id and fence");
 	l->id = id;
 	l->fence = fence;
@@ -320,19 +324,23 @@ static int lease_parse(const struct worker *w, json_t *job, struct lease *l, str
 	if (!l->have_id)
 		return rp_error_set(err, RP_EINVAL, "a lease with job id %" PRId64, l->id);
 	if (json_unpack_ex(job, &jerr, 0, "{s:s, s:s, s:s, s:s, s:o, s:o}", "package", &l->package, "target",
-			   &l->target, "commit", &l->commit, "build_key", &l->build_key, "pins", &pins, "deps",
-			   &deps) < 0)
-		return rp_error_set(err, RP_EINVAL, "malformed lease of job %" PRId64 ": %s", l->id, jerr.text);
+			   &l->target, "commit", &l->commit, "build_key", &l->build_key, "pins", &pins,
+			   "deps", &deps) < 0)
+		return rp_error_set(err, RP_EINVAL, "malformed lease of job %" PRId64 ": %s", l->id,
+				    jerr.text);
 	if (!is_hex(l->commit, 40) || !is_hex(l->build_key, 64))
-		return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": a malformed commit or build key", l->id);
+		return rp_error_set(err, RP_EINVAL,
+				    "lease of job %" PRId64 ": a malformed commit or build key", l->id);
 	long p = manifest_find_package(w->u, l->package), t = manifest_find_target(w->u, l->target);
 	if (p < 0 || t < 0)
-		return rp_error_set(err, RP_EINVAL, "%s on %s is not in the worker's universe (restart the worker?)",
+		return rp_error_set(err, RP_EINVAL,
+				    "%s on %s is not in the worker's universe (restart the worker?)",
 				    l->package, l->target);
 	l->pkg = (size_t)p;
 	l->tgt = (size_t)t;
 	if (!json_is_array(pins) || !json_is_array(deps))
-		return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": pins and deps must be arrays", l->id);
+		return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": pins and deps must be arrays",
+				    l->id);
 	l->pins = calloc(json_array_size(pins) + 1, sizeof(*l->pins));
 	l->deps = calloc(json_array_size(deps) + 1, sizeof(*l->deps));
 	if (!l->pins || !l->deps)
@@ -344,10 +352,12 @@ static int lease_parse(const struct worker *w, json_t *job, struct lease *l, str
 		const char *name, *commit;
 		if (json_unpack_ex(v, &jerr, 0, "{s:s, s:s}", "package", &name, "commit", &commit) < 0 ||
 		    !is_hex(commit, 40))
-			return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": malformed pin %zu", l->id, i);
+			return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": malformed pin %zu",
+					    l->id, i);
 		long pi = manifest_find_package(w->u, name);
 		if (pi < 0)
-			return rp_error_set(err, RP_EINVAL, "pinned package %s is not in the worker's universe", name);
+			return rp_error_set(err, RP_EINVAL,
+					    "pinned package %s is not in the worker's universe", name);
 		l->pins[l->n_pins].package = (size_t)pi;
 		l->pins[l->n_pins++].rev = commit;
 	}
@@ -355,18 +365,22 @@ static int lease_parse(const struct worker *w, json_t *job, struct lease *l, str
 	{
 		struct lease_dep *d = &l->deps[l->n_deps];
 		json_t *failed = NULL;
-		if (json_unpack_ex(v, &jerr, 0, "{s:s, s:s, s:s, s:s, s:s, s:s, s?o}", "package", &d->package, "target",
-				   &d->target, "commit", &d->commit, "build_key", &d->build_key, "output_hash",
-				   &d->output_hash, "status", &d->status, "failed_step", &failed) < 0)
-			return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": malformed dependency %zu: %s",
-					    l->id, i, jerr.text);
+		if (json_unpack_ex(v, &jerr, 0, "{s:s, s:s, s:s, s:s, s:s, s:s, s?o}", "package", &d->package,
+				   "target", &d->target, "commit", &d->commit, "build_key", &d->build_key,
+				   "output_hash", &d->output_hash, "status", &d->status, "failed_step",
+				   &failed) < 0)
+			return rp_error_set(err, RP_EINVAL,
+					    "lease of job %" PRId64 ": malformed dependency %zu: %s", l->id,
+					    i, jerr.text);
 		d->failed_step = json_is_string(failed) ? json_string_value(failed) : NULL;
 		if (!is_hex(d->commit, 40) || !is_hex(d->build_key, 64) || !is_hex(d->output_hash, 64))
-			return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": malformed dependency %s", l->id,
+			return rp_error_set(err, RP_EINVAL,
+					    "lease of job %" PRId64 ": malformed dependency %s", l->id,
 					    d->package);
 		if (strcmp(d->status, "pass") != 0 && strcmp(d->status, "fail") != 0)
 			return rp_error_set(err, RP_EINVAL,
-					    "lease of job %" PRId64 ": dependency %s ended %.16s; expected pass or fail",
+					    "lease of job %" PRId64
+					    ": dependency %s ended %.16s; expected pass or fail",
 					    l->id, d->package, d->status);
 		l->n_deps++;
 	}
@@ -455,8 +469,11 @@ static int artifact_here(struct slot *sl, const char *key)
 static int dep_fetch(struct slot *sl, const struct lease_dep *d, struct rp_error *err)
 {
 	struct worker *w = sl->w;
-	struct store_build b = { .build_key = d->build_key, .package = d->package, .target = d->target,
-				 .commit_id = d->commit, .status = d->status,
+	struct store_build b = { .build_key = d->build_key,
+				 .package = d->package,
+				 .target = d->target,
+				 .commit_id = d->commit,
+				 .status = d->status,
 				 .failed_step = strcmp(d->status, "pass") == 0 ? NULL : d->failed_step,
 				 .output_hash = d->output_hash };
 	int rc = store_build_put(sl->store, &b, err);
@@ -468,9 +485,10 @@ static int dep_fetch(struct slot *sl, const struct lease_dep *d, struct rp_error
 		return rc;
 	int same = have.output_hash && strcmp(have.output_hash, d->output_hash) == 0;
 	if (!same)
-		rc = rp_error_set(err, RP_EINTEGRITY,
-				  "the worker's cache records output %.12s for build key %.12s, the scheduler %.12s",
-				  have.output_hash ? have.output_hash : "(none)", d->build_key, d->output_hash);
+		rc = rp_error_set(
+		    err, RP_EINTEGRITY,
+		    "the worker's cache records output %.12s for build key %.12s, the scheduler %.12s",
+		    have.output_hash ? have.output_hash : "(none)", d->build_key, d->output_hash);
 	store_build_release(&have);
 	if (rc < 0 || strcmp(d->output_hash, ARTIFACT_EMPTY_HASH) == 0 || artifact_here(sl, d->build_key))
 		return rc;
@@ -484,7 +502,10 @@ static int dep_fetch(struct slot *sl, const struct lease_dep *d, struct rp_error
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return rp_error_set(err, RP_EIO, "cannot create %s: %s", dir, strerror(errno));
 	static const char *const want[] = { "X-Ripple-Sha256", NULL };
-	struct http_request req = { .method = "GET", .path = path, .response_file = tmp, .want_headers = want,
+	struct http_request req = { .method = "GET",
+				    .path = path,
+				    .response_file = tmp,
+				    .want_headers = want,
 				    .timeout_ms = HTTP_TIMEOUT_NONE };
 	struct http_retry retry = retry_until(w, &sl->job_abort);
 	struct http_response resp;
@@ -496,10 +517,12 @@ static int dep_fetch(struct slot *sl, const struct lease_dep *d, struct rp_error
 	} else if (rc == 200) {
 		const char *announced = resp.headers[0];
 		if (!announced || !is_hex(announced, 64))
-			rc = rp_error_set(err, RP_EINTEGRITY, "GET %s: no valid X-Ripple-Sha256 header", path);
+			rc =
+			    rp_error_set(err, RP_EINTEGRITY, "GET %s: no valid X-Ripple-Sha256 header", path);
 		else if ((rc = sha256_file(tmp, sha, &size, err)) == 0 && strcmp(sha, announced) != 0)
-			rc = rp_error_set(err, RP_EINTEGRITY, "GET %s: received bytes hash to %.12s, announced %.12s",
-					  path, sha, announced);
+			rc = rp_error_set(err, RP_EINTEGRITY,
+					  "GET %s: received bytes hash to %.12s, announced %.12s", path, sha,
+					  announced);
 		if (rc == 0 && rename(tmp, final) < 0)
 			rc = rp_error_set(err, RP_EIO, "cannot rename %s: %s", tmp, strerror(errno));
 	}
@@ -508,8 +531,9 @@ static int dep_fetch(struct slot *sl, const struct lease_dep *d, struct rp_error
 		unlink(tmp);
 		return rc;
 	}
-	struct store_artifact a = { .build_key = d->build_key, .name = "prefix", .size = size, .sha256 = sha,
-				    .location = rel };
+	struct store_artifact a = {
+		.build_key = d->build_key, .name = "prefix", .size = size, .sha256 = sha, .location = rel
+	};
 	return store_artifact_put(sl->store, &a, err);
 }
 
@@ -591,7 +615,8 @@ static void on_step(size_t package, size_t target, const char *step, const char 
 	(void)target;
 	pthread_mutex_lock(&sl->lock);
 	if (sl->n_seg) {
-		int again = strcmp(step, "build") == 0; /* the engine retries a job the infrastructure failed */
+		int again =
+		    strcmp(step, "build") == 0; /* the engine retries a job the infrastructure failed */
 		seal_last(sl);
 		const struct log_segment *prev = &sl->seg[sl->n_seg - 1];
 		int nl = !prev->path || ends_with_newline(prev->path, prev->len);
@@ -606,7 +631,8 @@ static void on_step(size_t package, size_t target, const char *step, const char 
 	pthread_mutex_unlock(&sl->lock);
 }
 
-/* Reads up to `cap` bytes of the job log from `offset`; 0 at its current end, -1 on a read error. Under the lock. */
+/* Reads up to `cap` bytes of the job log from `offset`; 0 at its current end, -1 on a read error. Under the
+ * lock. */
 static ssize_t log_read(struct slot *sl, uint64_t offset, char *buf, size_t cap)
 {
 	for (size_t i = 0; i < sl->n_seg; i++) {
@@ -660,8 +686,9 @@ static void *streamer_main(void *arg)
 			sl->broken = sl->flushed = 1;
 			pthread_cond_broadcast(&sl->cond);
 			pthread_mutex_unlock(&sl->lock);
-			line(w, WORKER_LINE_ERROR, "job %" PRId64 ": cannot read its log at byte %" PRIu64 "; not streamed",
-			     id, offset);
+			line(w, WORKER_LINE_ERROR,
+			     "job %" PRId64 ": cannot read its log at byte %" PRIu64 "; not streamed", id,
+			     offset);
 			pthread_mutex_lock(&sl->lock);
 			continue;
 		}
@@ -672,8 +699,10 @@ static void *streamer_main(void *arg)
 		}
 		/* Small pieces wait for more, up to the period: a chatty build makes a few PUTs a second. */
 		uint64_t now = now_ms();
-		if (n == 0 || ((size_t)n < WORKER_LOG_CHUNK && !finished && now - last_put < WORKER_LOG_PERIOD_MS)) {
-			uint64_t wait = n == 0 ? WORKER_LOG_PERIOD_MS : WORKER_LOG_PERIOD_MS - (now - last_put);
+		if (n == 0 ||
+		    ((size_t)n < WORKER_LOG_CHUNK && !finished && now - last_put < WORKER_LOG_PERIOD_MS)) {
+			uint64_t wait =
+			    n == 0 ? WORKER_LOG_PERIOD_MS : WORKER_LOG_PERIOD_MS - (now - last_put);
 			struct timespec until = deadline_in(wait);
 			pthread_cond_timedwait(&sl->cond, &sl->lock, &until);
 			continue;
@@ -682,9 +711,14 @@ static void *streamer_main(void *arg)
 
 		char path[64], query[WORKER_NAME_MAX + 96];
 		snprintf(path, sizeof(path), API "/jobs/%" PRId64 "/log", id);
-		snprintf(query, sizeof(query), "worker=%s&fence=%" PRId64 "&offset=%" PRIu64, w->o->name, fence, offset);
-		struct http_request req = { .method = "PUT", .path = path, .query = query, .body = buf,
-					    .body_len = (size_t)n, .content_type = "application/octet-stream" };
+		snprintf(query, sizeof(query), "worker=%s&fence=%" PRId64 "&offset=%" PRIu64, w->o->name,
+			 fence, offset);
+		struct http_request req = { .method = "PUT",
+					    .path = path,
+					    .query = query,
+					    .body = buf,
+					    .body_len = (size_t)n,
+					    .content_type = "application/octet-stream" };
 		struct http_retry retry = retry_until(w, &sl->stream_stop);
 		struct rp_error err;
 		json_t *answer = NULL;
@@ -702,12 +736,14 @@ static void *streamer_main(void *arg)
 		} else if (rc == 409 && server_size >= 0 && (uint64_t)server_size < offset) {
 			sl->acked = (uint64_t)server_size; /* a gap: resend from what it has */
 		} else if (rc >= 0 || sl->stream_stop) {
-			/* A stale lease, bytes that differ, a refusal, or giving up: the log stays as it is. */
+			/* A stale lease, bytes that differ, a refusal, or giving up: the log stays as it is.
+			 */
 			sl->broken = sl->flushed = 1;
 			pthread_cond_broadcast(&sl->cond);
 			if (!sl->stream_stop && rc != 409) {
 				pthread_mutex_unlock(&sl->lock);
-				line(w, WORKER_LINE_ERROR, "job %" PRId64 ": log not streamed further: %s", id, err.msg);
+				line(w, WORKER_LINE_ERROR, "job %" PRId64 ": log not streamed further: %s",
+				     id, err.msg);
 				pthread_mutex_lock(&sl->lock);
 			}
 		}
@@ -754,8 +790,8 @@ static void judge(struct slot *sl, const struct lease *l, const struct build_rep
 		if (rep->jobs[i].package == l->pkg && rep->jobs[i].target == l->tgt)
 			me = &rep->jobs[i];
 	if (!me) {
-		outcome_set(res, "error", "infrastructure", "the build engine planned no job for %s on %s", l->package,
-			    l->target);
+		outcome_set(res, "error", "infrastructure", "the build engine planned no job for %s on %s",
+			    l->package, l->target);
 		return;
 	}
 	if (me->outcome == BUILD_CANCELLED) {
@@ -763,7 +799,8 @@ static void judge(struct slot *sl, const struct lease *l, const struct build_rep
 		res->step = me->failed_step;
 		return;
 	}
-	/* Every dependency must have come from the cache the lease filled: the scheduler's builds, not ours. */
+	/* Every dependency must have come from the cache the lease filled: the scheduler's builds, not ours.
+	 */
 	for (size_t i = 0; i < rep->n_jobs; i++) {
 		const struct build_job_report *d = &rep->jobs[i];
 		if (d == me || d->cached)
@@ -771,19 +808,22 @@ static void judge(struct slot *sl, const struct lease *l, const struct build_rep
 		const char *name = u->packages[d->package].name;
 		const char *theirs = lease_dep_key(l, name);
 		if (d->key[0] && strcmp(d->key, theirs) != 0)
-			outcome_set(res, "error", "infrastructure",
-				    "dependency %s on %s was not in the worker's cache: worker computed key %.12s, "
-				    "scheduler %.12s",
-				    name, u->targets[d->target].name, d->key, theirs);
+			outcome_set(
+			    res, "error", "infrastructure",
+			    "dependency %s on %s was not in the worker's cache: worker computed key %.12s, "
+			    "scheduler %.12s",
+			    name, u->targets[d->target].name, d->key, theirs);
 		else
-			outcome_set(res, "error", "infrastructure", "dependency %s on %s was not in the worker's cache: %s",
-				    name, u->targets[d->target].name, d->first_error);
+			outcome_set(res, "error", "infrastructure",
+				    "dependency %s on %s was not in the worker's cache: %s", name,
+				    u->targets[d->target].name, d->first_error);
 		return;
 	}
 	if (!me->key[0] || strcmp(me->key, l->build_key) != 0) {
 		if (me->key[0])
-			outcome_set(res, "error", "infrastructure", "build key mismatch: worker computed %s, scheduler %s",
-				    me->key, l->build_key);
+			outcome_set(res, "error", "infrastructure",
+				    "build key mismatch: worker computed %s, scheduler %s", me->key,
+				    l->build_key);
 		else
 			outcome_set(res, "error", me->category[0] ? me->category : "infrastructure", "%s",
 				    me->first_error);
@@ -812,15 +852,17 @@ static void build_job(struct slot *sl, const struct lease *l, struct outcome *re
 			return; /* the caller says why */
 		if (dep_fetch(sl, &l->deps[i], &err) < 0) {
 			if (!sl->job_abort)
-				outcome_set(res, "error", "infrastructure", "dependency %s on %s: %s", l->deps[i].package,
-					    l->deps[i].target, err.msg);
+				outcome_set(res, "error", "infrastructure", "dependency %s on %s: %s",
+					    l->deps[i].package, l->deps[i].target, err.msg);
 			return;
 		}
 	}
 	if (sl->job_abort)
 		return;
-	struct build_select sel = { .only_package = l->package, .only_target = l->target,
-				    .fresh_package = l->package, .expect_key = l->build_key };
+	struct build_select sel = { .only_package = l->package,
+				    .only_target = l->target,
+				    .fresh_package = l->package,
+				    .expect_key = l->build_key };
 	build_session_select(sl->session, &sel);
 	struct plan_change change = { .package = l->pkg, .rev = l->commit };
 	struct build_report rep;
@@ -844,7 +886,10 @@ static int upload_output(struct slot *sl, const struct lease *l, struct rp_error
 	snprintf(path, sizeof(path), API "/artifacts/%s/prefix", l->build_key);
 	snprintf(query, sizeof(query), "sha256=%.64s", a.sha256);
 	store_artifact_release(&a);
-	struct http_request req = { .method = "PUT", .path = path, .query = query, .body_file = file,
+	struct http_request req = { .method = "PUT",
+				    .path = path,
+				    .query = query,
+				    .body_file = file,
 				    .timeout_ms = HTTP_TIMEOUT_NONE };
 	struct http_retry retry = retry_until(w, &w->quit);
 	/* A 400 says the bytes arrived damaged: once more, then give up. */
@@ -862,13 +907,16 @@ static int post_result(struct slot *sl, const struct lease *l, const struct outc
 	struct worker *w = sl->w;
 	char path[64];
 	snprintf(path, sizeof(path), API "/jobs/%" PRId64 "/result", l->id);
-	json_t *body = json_pack("{s:s, s:I, s:s, s:s, s:I, s:I}", "worker", w->o->name, "fence", (json_int_t)l->fence,
-				 "status", res->status, "build_key", l->build_key ? l->build_key : "",
-				 "duration_ms", (json_int_t)res->duration_ms, "log_size", (json_int_t)log_size);
+	json_t *body =
+	    json_pack("{s:s, s:I, s:s, s:s, s:I, s:I}", "worker", w->o->name, "fence", (json_int_t)l->fence,
+		      "status", res->status, "build_key", l->build_key ? l->build_key : "", "duration_ms",
+		      (json_int_t)res->duration_ms, "log_size", (json_int_t)log_size);
 	if (!body)
 		return rp_error_set(err, RP_ENOMEM, "out of memory");
-	json_object_set_new(body, "output_hash", res->output_hash[0] ? json_string(res->output_hash) : json_null());
-	json_object_set_new(body, "failed_step", res->failed_step[0] ? json_string(res->failed_step) : json_null());
+	json_object_set_new(body, "output_hash",
+			    res->output_hash[0] ? json_string(res->output_hash) : json_null());
+	json_object_set_new(body, "failed_step",
+			    res->failed_step[0] ? json_string(res->failed_step) : json_null());
 	json_object_set_new(body, "category", res->category[0] ? json_string(res->category) : json_null());
 	/* A line from a log may not be UTF-8, which jansson refuses: then its other bytes become '?'. */
 	json_t *first = res->first_error[0] ? json_string(res->first_error) : json_null();
@@ -921,7 +969,8 @@ static void run_job(struct slot *sl, json_t *job)
 		outcome_set(&res, "error", "infrastructure", "%s", err.msg);
 	else if (w->stopping)
 		/* Never started: an infrastructure error puts it back in the queue for another worker. */
-		outcome_set(&res, "error", "infrastructure", "worker %s stopped before the job started", w->o->name);
+		outcome_set(&res, "error", "infrastructure", "worker %s stopped before the job started",
+			    w->o->name);
 	else
 		build_job(sl, &l, &res);
 
@@ -931,22 +980,25 @@ static void run_job(struct slot *sl, json_t *job)
 	if (!res.status && !lost) {
 		/* build_job() gave up because of job_abort before building. */
 		if (cancelled)
-			outcome_set(&res, "cancelled", NULL, "cancelled by the scheduler before the job started");
+			outcome_set(&res, "cancelled", NULL,
+				    "cancelled by the scheduler before the job started");
 		else if (stopped)
-			outcome_set(&res, "cancelled", NULL, "worker %s stopped before the job started", w->o->name);
+			outcome_set(&res, "cancelled", NULL, "worker %s stopped before the job started",
+				    w->o->name);
 		else
 			outcome_set(&res, "error", "infrastructure", "the job was abandoned");
 	} else if (res.status && strcmp(res.status, "cancelled") == 0 && stopped && !cancelled) {
 		/* Nobody cancelled the run: say who stopped the job. */
 		if (res.step)
-			snprintf(res.first_error, sizeof(res.first_error), "worker %s stopped during the %s step",
-				 w->o->name, res.step);
+			snprintf(res.first_error, sizeof(res.first_error),
+				 "worker %s stopped during the %s step", w->o->name, res.step);
 		else
-			snprintf(res.first_error, sizeof(res.first_error), "worker %s stopped before the job started",
-				 w->o->name);
+			snprintf(res.first_error, sizeof(res.first_error),
+				 "worker %s stopped before the job started", w->o->name);
 	}
 
-	/* The log: what the steps wrote, or else the reason the job did not run; flushed before the result. */
+	/* The log: what the steps wrote, or else the reason the job did not run; flushed before the result.
+	 */
 	pthread_mutex_lock(&sl->lock);
 	if (!sl->n_seg && res.status && strcmp(res.status, "pass") != 0 && res.first_error[0]) {
 		char text[600];
@@ -967,8 +1019,8 @@ static void run_job(struct slot *sl, json_t *job)
 	const char *pkg = l.package ? l.package : "?", *tgt = l.target ? l.target : "?";
 	double secs = (double)(now_ms() - started) / 1000;
 	if (lost) {
-		line(w, WORKER_LINE_JOB, "job %" PRId64 " %s/%s: lease lost, result not posted (%.1f s)", l.id, pkg, tgt,
-		     secs);
+		line(w, WORKER_LINE_JOB, "job %" PRId64 " %s/%s: lease lost, result not posted (%.1f s)",
+		     l.id, pkg, tgt, secs);
 		goto out;
 	}
 	/* The output first: once the result is stored, dependents may lease jobs that download it. */
@@ -978,16 +1030,19 @@ static void run_job(struct slot *sl, json_t *job)
 	rc = post_result(sl, &l, &res, log_size, &err);
 	if (rc == 200) {
 		if (strcmp(res.status, "pass") == 0 || !res.first_error[0])
-			line(w, WORKER_LINE_JOB, "job %" PRId64 " %s/%s: %s (%.1f s)", l.id, pkg, tgt, res.status, secs);
+			line(w, WORKER_LINE_JOB, "job %" PRId64 " %s/%s: %s (%.1f s)", l.id, pkg, tgt,
+			     res.status, secs);
 		else
-			line(w, WORKER_LINE_JOB, "job %" PRId64 " %s/%s: %s (%.1f s): %s", l.id, pkg, tgt, res.status, secs,
-			     res.first_error);
+			line(w, WORKER_LINE_JOB, "job %" PRId64 " %s/%s: %s (%.1f s): %s", l.id, pkg, tgt,
+			     res.status, secs, res.first_error);
 	} else if (rc == 409) {
-		line(w, WORKER_LINE_JOB, "job %" PRId64 " %s/%s: %s (%.1f s), but the lease was lost: result not stored",
-		     l.id, pkg, tgt, res.status, secs);
+		line(w, WORKER_LINE_JOB,
+		     "job %" PRId64 " %s/%s: %s (%.1f s), but the lease was lost: result not stored", l.id,
+		     pkg, tgt, res.status, secs);
 	} else {
-		line(w, WORKER_LINE_ERROR, "job %" PRId64 " %s/%s: %s, and its result could not be posted: %s", l.id, pkg,
-		     tgt, res.status, err.msg);
+		line(w, WORKER_LINE_ERROR,
+		     "job %" PRId64 " %s/%s: %s, and its result could not be posted: %s", l.id, pkg, tgt,
+		     res.status, err.msg);
 		if (rc == 401 || rc == 403)
 			fatal(w, RP_EINVAL, err.msg);
 	}
@@ -1035,8 +1090,8 @@ static void *slot_main(void *arg)
 	struct slot *sl = arg;
 	struct worker *w = sl->w;
 	while (!w->stopping) {
-		json_t *body = json_pack("{s:s, s:o, s:i}", "worker", w->o->name, "targets", targets_json(w), "wait_ms",
-					 WORKER_LEASE_WAIT_MS);
+		json_t *body = json_pack("{s:s, s:o, s:i}", "worker", w->o->name, "targets", targets_json(w),
+					 "wait_ms", WORKER_LEASE_WAIT_MS);
 		json_t *answer = NULL;
 		struct rp_error err;
 		if (!body) {
@@ -1045,7 +1100,9 @@ static void *slot_main(void *arg)
 			continue;
 		}
 		add_resources(body, w);
-		struct http_request req = { .method = "POST", .path = API "/lease", .timeout_ms = WORKER_LEASE_TIMEOUT_MS };
+		struct http_request req = { .method = "POST",
+					    .path = API "/lease",
+					    .timeout_ms = WORKER_LEASE_TIMEOUT_MS };
 		struct http_retry retry = retry_until(w, &w->stopping);
 		int rc = http_request_json(sl->http, &req, body, &retry, &answer, &err);
 		json_decref(body);
@@ -1059,7 +1116,8 @@ static void *slot_main(void *arg)
 			fatal(w, RP_EINVAL, err.msg);
 		} else {
 			line(w, WORKER_LINE_ERROR, "%s", err.msg);
-			/* The scheduler may have forgotten us (a new database): register again, then pause. */
+			/* The scheduler may have forgotten us (a new database): register again, then pause.
+			 */
 			if (rc == 400 || rc == 404 || rc == 409) {
 				struct rp_error rerr;
 				if (do_register(w, sl->http, &w->stopping, &rerr) < 0 && !w->stopping)
@@ -1094,7 +1152,9 @@ static void heartbeat_slot(struct worker *w, struct slot *sl)
 	add_resources(body, w);
 	/* One try: the next beat comes soon, and other slots' jobs must not wait behind this one. */
 	uint64_t timeout = (uint64_t)w->heartbeat_ms < 10000 ? (uint64_t)w->heartbeat_ms : 10000;
-	struct http_request req = { .method = "POST", .path = path, .timeout_ms = timeout, .abort = &w->quit };
+	struct http_request req = {
+		.method = "POST", .path = path, .timeout_ms = timeout, .abort = &w->quit
+	};
 	struct rp_error err;
 	json_t *answer = NULL;
 	int rc = http_request_json(w->hb_http, &req, body, NULL, &answer, &err);
@@ -1118,7 +1178,8 @@ static void heartbeat_slot(struct worker *w, struct slot *sl)
 		pthread_mutex_unlock(&sl->lock);
 		if (first)
 			line(w, WORKER_LINE_INFO, "job %" PRId64 ": %s", id,
-			     cancel ? "cancelled by the scheduler" : "the lease is not ours any more; stopping it");
+			     cancel ? "cancelled by the scheduler"
+				    : "the lease is not ours any more; stopping it");
 	} else if (rc == 401 || rc == 403) {
 		fatal(w, RP_EINVAL, err.msg);
 	} else {
@@ -1152,7 +1213,9 @@ static void *heartbeat_main(void *arg)
 
 static int load_universe(struct worker *w, struct http_client *c, struct rp_error *err)
 {
-	struct http_request req = { .method = "GET", .path = API "/universe", .response_cap = WORKER_UNIVERSE_CAP };
+	struct http_request req = { .method = "GET",
+				    .path = API "/universe",
+				    .response_cap = WORKER_UNIVERSE_CAP };
 	struct http_retry retry = retry_until(w, w->stop);
 	json_t *doc = NULL, *manifest;
 	const char *name, *dir;
@@ -1166,10 +1229,12 @@ static int load_universe(struct worker *w, struct http_client *c, struct rp_erro
 		goto out;
 	}
 	if (rc != 200) {
-		rc = rc >= 400 ? RP_EIO : rp_error_set(err, RP_EIO, "GET %s/universe: unexpected HTTP %d", API, rc);
+		rc = rc >= 400 ? RP_EIO
+			       : rp_error_set(err, RP_EIO, "GET %s/universe: unexpected HTTP %d", API, rc);
 		goto out;
 	}
-	if (json_unpack_ex(doc, &jerr, 0, "{s:s, s:s, s:o}", "name", &name, "dir", &dir, "manifest", &manifest) < 0) {
+	if (json_unpack_ex(doc, &jerr, 0, "{s:s, s:s, s:o}", "name", &name, "dir", &dir, "manifest",
+			   &manifest) < 0) {
 		rc = rp_error_set(err, RP_EIO, "GET %s/universe: malformed answer: %s", API, jerr.text);
 		goto out;
 	}
@@ -1201,15 +1266,20 @@ out:
 static int slot_open(struct worker *w, struct slot *sl, unsigned index, struct rp_error *err)
 {
 	struct http_client_options ho = { .base_url = w->o->server, .token = w->o->token };
-	struct build_options bo = { .cache_dir = w->cache, .jobs = 1, .cached_deps_only = 1, .no_signal_handlers = 1,
-				    .on_step = on_step, .data = sl };
+	struct build_options bo = { .cache_dir = w->cache,
+				    .jobs = 1,
+				    .cached_deps_only = 1,
+				    .no_signal_handlers = 1,
+				    .on_step = on_step,
+				    .data = sl };
 	char db[PATH_MAX + 16];
 	int rc;
 	sl->w = w;
 	sl->index = index;
 	pthread_mutex_init(&sl->lock, NULL);
 	pthread_cond_init(&sl->cond, NULL);
-	if ((rc = http_client_new(&ho, &sl->http, err)) < 0 || (rc = http_client_new(&ho, &sl->log_http, err)) < 0)
+	if ((rc = http_client_new(&ho, &sl->http, err)) < 0 ||
+	    (rc = http_client_new(&ho, &sl->log_http, err)) < 0)
 		return rc;
 	if ((rc = build_session_open(w->u, &bo, &sl->session, err)) < 0)
 		return rc;
@@ -1233,10 +1303,12 @@ static int check_options(const struct worker_options *o, struct rp_error *err)
 	if (!o->server || !o->token || !*o->token || !o->cache_dir || !*o->cache_dir)
 		return rp_error_set(err, RP_EINVAL, "a worker needs a server, a token and a cache directory");
 	if (!o->name || !worker_valid_name(o->name))
-		return rp_error_set(err, RP_EINVAL, "worker name '%.80s' must be 1 to %d of A-Z a-z 0-9 . _ -",
+		return rp_error_set(err, RP_EINVAL,
+				    "worker name '%.80s' must be 1 to %d of A-Z a-z 0-9 . _ -",
 				    o->name ? o->name : "", WORKER_NAME_MAX);
 	if (o->slots < 1 || o->slots > WORKER_SLOTS_MAX)
-		return rp_error_set(err, RP_EINVAL, "slots must be 1 to %d, not %u", WORKER_SLOTS_MAX, o->slots);
+		return rp_error_set(err, RP_EINVAL, "slots must be 1 to %d, not %u", WORKER_SLOTS_MAX,
+				    o->slots);
 	if (!o->n_targets)
 		return rp_error_set(err, RP_EINVAL, "a worker serves at least one target");
 	for (size_t i = 0; i < o->n_targets; i++)
@@ -1261,7 +1333,8 @@ int worker_run(const struct worker_options *o, volatile sig_atomic_t *stop, stru
 	}
 	char *abs = realpath(o->cache_dir, NULL);
 	if (!abs || strlen(abs) >= sizeof(w.cache) - 512) {
-		rc = rp_error_set(err, RP_EIO, "cache directory %s: %s", o->cache_dir, abs ? "path too long" : strerror(errno));
+		rc = rp_error_set(err, RP_EIO, "cache directory %s: %s", o->cache_dir,
+				  abs ? "path too long" : strerror(errno));
 		free(abs);
 		goto out;
 	}
@@ -1269,7 +1342,8 @@ int worker_run(const struct worker_options *o, volatile sig_atomic_t *stop, stru
 	free(abs);
 
 	struct http_client_options ho = { .base_url = o->server, .token = o->token };
-	if ((rc = http_client_new(&ho, &main_http, err)) < 0 || (rc = http_client_new(&ho, &w.hb_http, err)) < 0)
+	if ((rc = http_client_new(&ho, &main_http, err)) < 0 ||
+	    (rc = http_client_new(&ho, &w.hb_http, err)) < 0)
 		goto out;
 	/* Both retry for as long as the scheduler is unreachable: a worker may start before it. */
 	rc = load_universe(&w, main_http, err);
@@ -1292,8 +1366,9 @@ int worker_run(const struct worker_options *o, volatile sig_atomic_t *stop, stru
 			w.n_slots++;
 			goto out;
 		}
-	line(&w, WORKER_LINE_INFO, "worker %s: serving %zu target%s with %u slot%s for %s (lease %" PRId64 " ms)",
-	     o->name, o->n_targets, o->n_targets == 1 ? "" : "s", o->slots, o->slots == 1 ? "" : "s", o->server,
+	line(&w, WORKER_LINE_INFO,
+	     "worker %s: serving %zu target%s with %u slot%s for %s (lease %" PRId64 " ms)", o->name,
+	     o->n_targets, o->n_targets == 1 ? "" : "s", o->slots, o->slots == 1 ? "" : "s", o->server,
 	     w.lease_ms);
 
 	if (pthread_create(&w.heartbeat, NULL, heartbeat_main, &w) == 0)

@@ -50,13 +50,13 @@ enum worker_line_kind {
 };
 
 struct worker_options {
-	const char *server;	     /* the scheduler's base URL: "http://127.0.0.1:8080" */
-	const char *token;	     /* the worker token */
-	const char *name;	     /* 1..WORKER_NAME_MAX of [A-Za-z0-9._-] */
-	unsigned slots;		     /* jobs at once: 1..WORKER_SLOTS_MAX */
-	const char *const *targets;  /* the targets served; they must be in the scheduler's universe */
+	const char *server;	    /* the scheduler's base URL: "http://127.0.0.1:8080" */
+	const char *token;	    /* the worker token */
+	const char *name;	    /* 1..WORKER_NAME_MAX of [A-Za-z0-9._-] */
+	unsigned slots;		    /* jobs at once: 1..WORKER_SLOTS_MAX */
+	const char *const *targets; /* the targets served; they must be in the scheduler's universe */
 	size_t n_targets;
-	const char *cache_dir;	     /* mirrors, artifacts, logs, the build cache; created when missing */
+	const char *cache_dir; /* mirrors, artifacts, logs, the build cache; created when missing */
 	void (*on_line)(enum worker_line_kind kind, const char *line, void *data);
 	void *data;
 };

@@ -59,8 +59,8 @@ struct req_ctx {
 	int overflow;
 };
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type, const void *data,
-			       size_t len, const char *extra_name, const char *extra_value)
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
+			       const void *data, size_t len, const char *extra_name, const char *extra_value)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
 	if (type)
@@ -92,7 +92,8 @@ static int hit(void)
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-			       const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+			       const char *version, const char *upload_data, size_t *upload_data_size,
+			       void **req_cls)
 {
 	struct req_ctx *ctx = *req_cls;
 	(void)cls;
@@ -122,34 +123,39 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
 		const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 		const char *a = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "a");
-		json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s%}", "method", method, "auth", auth ? auth : "",
-					"type", type ? type : "", "a", a ? a : "", "length", (json_int_t)ctx->len,
-					"body", ctx->body ? ctx->body : "", ctx->len);
+		json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s%}", "method", method, "auth",
+					auth ? auth : "", "type", type ? type : "", "a", a ? a : "", "length",
+					(json_int_t)ctx->len, "body", ctx->body ? ctx->body : "", ctx->len);
 		return respond_json(conn, MHD_HTTP_OK, doc);
 	}
 	if (strcmp(url, "/nothing") == 0)
 		return respond(conn, MHD_HTTP_NO_CONTENT, NULL, "", 0, NULL, NULL);
 	if (strcmp(url, "/error400") == 0)
-		return respond_json(conn, MHD_HTTP_BAD_REQUEST,
-				    json_pack("{s:s}", "error", "bad request: expected a widget, got a gadget"));
+		return respond_json(
+		    conn, MHD_HTTP_BAD_REQUEST,
+		    json_pack("{s:s}", "error", "bad request: expected a widget, got a gadget"));
 	if (strcmp(url, "/error404-text") == 0)
-		return respond(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not here\nsecond line", 20, NULL, NULL);
+		return respond(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not here\nsecond line", 20, NULL,
+			       NULL);
 	if (strcmp(url, "/conflict") == 0)
-		return respond_json(conn, MHD_HTTP_CONFLICT, json_pack("{s:s, s:i}", "error", "gap", "size", 42));
+		return respond_json(conn, MHD_HTTP_CONFLICT,
+				    json_pack("{s:s, s:i}", "error", "gap", "size", 42));
 	if (strcmp(url, "/flaky") == 0) {
 		int n = hit();
 		if (n < srv.fail_first)
-			return respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, json_pack("{s:s}", "error", "store busy"));
+			return respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+					    json_pack("{s:s}", "error", "store busy"));
 		return respond_json(conn, MHD_HTTP_OK, json_pack("{s:b, s:i}", "ok", 1, "tries", n + 1));
 	}
 	if (strcmp(url, "/always503") == 0) {
 		hit();
-		return respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, json_pack("{s:s}", "error", "down for good"));
+		return respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    json_pack("{s:s}", "error", "down for good"));
 	}
 	if (strcmp(url, "/busy429") == 0) {
 		if (hit() == 0)
-			return respond(conn, MHD_HTTP_TOO_MANY_REQUESTS, "application/json", "{\"error\":\"slow down\"}", 21,
-				       "Retry-After", "1");
+			return respond(conn, MHD_HTTP_TOO_MANY_REQUESTS, "application/json",
+				       "{\"error\":\"slow down\"}", 21, "Retry-After", "1");
 		return respond_json(conn, MHD_HTTP_OK, json_pack("{s:b}", "ok", 1));
 	}
 	if (strcmp(url, "/upload") == 0) {
@@ -160,7 +166,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	if (strcmp(url, "/download") == 0) {
 		FILE *f = fopen(check_path(root, "payload"), "rb");
 		if (!f)
-			return respond_json(conn, MHD_HTTP_NOT_FOUND, json_pack("{s:s}", "error", "no payload"));
+			return respond_json(conn, MHD_HTTP_NOT_FOUND,
+					    json_pack("{s:s}", "error", "no payload"));
 		int fd = dup(fileno(f));
 		fclose(f);
 		struct MHD_Response *r = MHD_create_response_from_fd(PAYLOAD_SIZE, fd);
@@ -180,7 +187,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	return respond_json(conn, MHD_HTTP_NOT_FOUND, json_pack("{s:s}", "error", "no such route"));
 }
 
-static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe)
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+		      enum MHD_RequestTerminationCode toe)
 {
 	struct req_ctx *ctx = *req_cls;
 	(void)cls, (void)conn, (void)toe;
@@ -193,7 +201,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls, en
 	*req_cls = NULL;
 }
 
-static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx, enum MHD_ConnectionNotificationCode toe)
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode toe)
 {
 	(void)cls, (void)conn, (void)socket_ctx;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -208,9 +217,9 @@ static void setup(void)
 	check_tmpdir_make(root, "http");
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
-				   &sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
-				   on_connection, NULL, MHD_OPTION_END);
+	daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL,
+				   MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+				   MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
 	ck_assert_ptr_nonnull(daemon_);
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
 	ck_assert_ptr_nonnull(info);
@@ -275,7 +284,8 @@ START_TEST(get_post_put_with_bodies)
 	json_decref(doc);
 
 	json_t *body = json_pack("{s:s, s:i}", "worker", "w1", "slots", 4);
-	struct http_request post = { .method = "POST", .path = "echo" }; /* a path without '/' is joined with one */
+	struct http_request post = { .method = "POST",
+				     .path = "echo" }; /* a path without '/' is joined with one */
 	ck_assert_int_eq(http_request_json(c, &post, body, NULL, &doc, &err), 200);
 	ck_assert_str_eq(json_string_value(json_object_get(doc, "method")), "POST");
 	ck_assert_str_eq(json_string_value(json_object_get(doc, "type")), "application/json");
@@ -284,8 +294,11 @@ START_TEST(get_post_put_with_bodies)
 	json_decref(body);
 
 	static const char raw[] = "line one\nline\0two\n"; /* binary-safe: a NUL inside */
-	struct http_request put = { .method = "PUT", .path = "/echo", .query = "a=%2F",
-				    .body = raw, .body_len = sizeof(raw) - 1,
+	struct http_request put = { .method = "PUT",
+				    .path = "/echo",
+				    .query = "a=%2F",
+				    .body = raw,
+				    .body_len = sizeof(raw) - 1,
 				    .content_type = "application/octet-stream" };
 	struct http_response resp;
 	ck_assert_int_eq(http_request(c, &put, &resp, &err), 200);
@@ -393,16 +406,20 @@ START_TEST(file_upload_and_download_byte_exact)
 	struct rp_error err;
 	json_t *doc;
 
-	struct http_request up = { .method = "PUT", .path = "/upload", .query = "sha256=" PAYLOAD_SHA,
-				   .body_file = payload };
+	struct http_request up = {
+		.method = "PUT", .path = "/upload", .query = "sha256=" PAYLOAD_SHA, .body_file = payload
+	};
 	ck_assert_msg(http_request_json(c, &up, NULL, NULL, &doc, &err) == 200, "%s", err.msg);
 	ck_assert_int_eq(json_integer_value(json_object_get(doc, "size")), PAYLOAD_SIZE);
 	json_decref(doc);
 	assert_file_is(check_path(root, "uploaded"), data, PAYLOAD_SIZE);
 
 	static const char *const want[] = { "x-ripple-sha256", "X-Not-There", NULL };
-	struct http_request down = { .method = "GET", .path = "/download", .response_file = got,
-				     .want_headers = want, .response_cap = 16 /* the cap is for memory only */ };
+	struct http_request down = { .method = "GET",
+				     .path = "/download",
+				     .response_file = got,
+				     .want_headers = want,
+				     .response_cap = 16 /* the cap is for memory only */ };
 	struct http_response resp;
 	ck_assert_msg(http_request(c, &down, &resp, &err) == 200, "%s", err.msg);
 	ck_assert_uint_eq(resp.received, PAYLOAD_SIZE);
@@ -467,7 +484,9 @@ START_TEST(retry_503_then_success)
 	json_t *doc;
 	srv.fail_first = 2;
 	retries_seen = 0;
-	struct http_retry retry = { .base_ms = 10, .cap_ms = 40, .deadline_ms = 10000, .on_retry = count_retry };
+	struct http_retry retry = {
+		.base_ms = 10, .cap_ms = 40, .deadline_ms = 10000, .on_retry = count_retry
+	};
 	struct http_request req = { .method = "POST", .path = "/flaky" };
 	ck_assert_int_eq(http_request_json(c, &req, NULL, &retry, &doc, &err), 200);
 	ck_assert_int_eq(json_integer_value(json_object_get(doc, "tries")), 3);

@@ -967,6 +967,30 @@ END_TEST
 
 /* ---- runs, workers, statistics ------------------------------------------------------- */
 
+/* A ready job goes preferably to the worker that built its dependency: it holds the artifact. */
+START_TEST(test_lease_affinity)
+{
+	static const char *const targets[] = {"unix", "unix", "unix", "unix"};
+	static const struct store_edge edges[] = {{2, 0}, {3, 1}};
+	struct run_opts o = {.priority = 10, .targets = targets, .njobs = 4, .edges = edges, .nedges = 2,
+			     .keyed = 1, .key_base = 40};
+	struct store *st = open_ok(dbpath, 0);
+	int64_t ids[4], f0, f1, f;
+	sync_universe(st, "mini");
+	make_run(st, &o, ids);
+	ck_assert_int_eq(lease_ok(st, "w1", unix_only, 1, T0, &f0), ids[0]);
+	ck_assert_int_eq(lease_ok(st, "w2", unix_only, 1, T0, &f1), ids[1]);
+	struct store_job_result r0 = pass_by("w1", f0, OUT(40), T0 + 10);
+	struct store_job_result r1 = pass_by("w2", f1, OUT(41), T0 + 20);
+	finish_ok(st, ids[0], &r0, NULL);
+	finish_ok(st, ids[1], &r1, NULL);
+	/* Both dependents are ready; the older one would come first without affinity. */
+	ck_assert_int_eq(lease_ok(st, "w2", unix_only, 1, T0 + 30, &f), ids[3]);
+	ck_assert_int_eq(lease_ok(st, "w1", unix_only, 1, T0 + 30, &f), ids[2]);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_runs_list_and_refs)
 {
 	struct store *st = open_ok(dbpath, 0);
@@ -1257,6 +1281,7 @@ static Suite *store_queue_suite(void)
 	tcase_add_test(tc, test_error_result_requeues);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_lease_order_and_fairness);
+	tcase_add_test(tc, test_lease_affinity);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("views");

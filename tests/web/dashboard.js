@@ -1,0 +1,304 @@
+// Drives the dashboard of a running `ripple serve` in Debian's headless Chromium.
+//   node dashboard.js URL RUN API-TOKEN-FILE
+// Started by test_dashboard.sh on its variant of the example universe: unikernel's test
+// prints "tick 1" .. "tick 8" a second apart, dns's test fails with markup in its
+// output, ethif's build prints "<img src=x onerror=alert(1)>". Prints "ok - ..." and
+// "not ok - ..." lines (test_dashboard.sh numbers them) and "# ..." notes; exits 1 when
+// a check failed or a wait ran out. Every wait is bounded.
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+const { chromium } = require(path.join(__dirname, "node_modules", "playwright-core"));
+
+const [url, runArg, tokenFile] = process.argv.slice(2);
+if (!url || !runArg || !tokenFile) {
+	console.error("usage: node dashboard.js URL RUN API-TOKEN-FILE");
+	process.exit(2);
+}
+const run1 = Number(runArg);
+const token = fs.readFileSync(tokenFile, "utf8").trim();
+const WAIT_MS = 120000;
+const MARKUP = "<img src=x onerror=alert(1)>";
+
+let failed = 0;
+function check(what, good, seen) {
+	if (good) {
+		console.log("ok - " + what);
+	} else {
+		failed++;
+		console.log("not ok - " + what);
+		if (seen !== undefined) console.log("# seen: " + JSON.stringify(seen).slice(0, 2000));
+	}
+	return good;
+}
+
+function sleep(ms) {
+	return new Promise((r) => setTimeout(r, ms));
+}
+
+// Polls probe() until it returns a truthy value; throws after ms with the last value seen.
+async function waitFor(what, probe, ms = WAIT_MS) {
+	const end = Date.now() + Math.min(ms, WAIT_MS);
+	let last;
+	for (;;) {
+		try {
+			last = await probe();
+		} catch (e) {
+			last = "error: " + e.message;
+			if (last.includes("Target page, context or browser has been closed")) throw e;
+		}
+		if (last && !(typeof last === "string" && last.startsWith("error: "))) return last;
+		if (Date.now() > end) {
+			const e = new Error("timed out waiting for " + what + "; last seen: " + JSON.stringify(last).slice(0, 2000));
+			e.seen = last;
+			throw e;
+		}
+		await sleep(200);
+	}
+}
+
+async function api(method, p, body) {
+	const r = await fetch(url + "/api/v1" + p, {
+		method,
+		headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+		body: body === undefined ? undefined : JSON.stringify(body),
+	});
+	const text = await r.text();
+	if (!r.ok) throw new Error(method + " " + p + ": " + r.status + " " + text);
+	return JSON.parse(text);
+}
+
+async function runDone(id) {
+	const d = await api("GET", "/runs/" + id);
+	return d.run.state === "done" || d.run.state === "cancelled" ? d : null;
+}
+
+// What the matrix shows: one entry per job cell.
+function matrixCells(page) {
+	return page.evaluate(() =>
+		Array.from(document.querySelectorAll("table#matrix td[data-package]")).map((td) => ({
+			package: td.dataset.package,
+			target: td.dataset.target,
+			status: td.dataset.status,
+			cached: td.dataset.cached,
+			text: td.textContent,
+			background: getComputedStyle(td).backgroundColor,
+			href: td.querySelector("a") ? td.querySelector("a").getAttribute("href") : null,
+		}))
+	);
+}
+
+function key(p, t) {
+	return p + " on " + t;
+}
+
+async function main() {
+	const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+	console.log("# chromium " + browser.version());
+	const page = await browser.newPage();
+	const dialogs = [];
+	const pageErrors = [];
+	page.on("dialog", (d) => {
+		dialogs.push(d.message());
+		d.dismiss().catch(() => {});
+	});
+	page.on("pageerror", (e) => pageErrors.push(e.message));
+	try {
+		await scenario(page, dialogs, pageErrors);
+	} finally {
+		await browser.close();
+	}
+}
+
+async function scenario(page, dialogs, pageErrors) {
+	// 1. The run's matrix appears, one cell per job.
+	const first = await api("GET", "/runs/" + run1);
+	await page.goto(url + "/#/runs/" + run1);
+	const cells0 = await waitFor("the matrix of run " + run1, async () => {
+		const c = await matrixCells(page);
+		return c.length === first.jobs.length ? c : null;
+	});
+	check("the matrix shows run " + run1 + " with one cell per job (" + cells0.length + ")", true);
+	check(
+		"the page title names the run",
+		(await page.textContent("h1")).includes("#" + run1),
+		await page.textContent("h1")
+	);
+
+	// 2. The matrix follows the run; once the slow job runs, its log grows on its page.
+	const slow = first.jobs.find((j) => j.package === "unikernel" && j.target === "unix");
+	if (!slow) throw new Error("run " + run1 + " has no unikernel job on unix");
+	const slowCell = 'table#matrix td[data-package="unikernel"][data-target="unix"]';
+	const seenStates = new Set();
+	await waitFor("the matrix to show unikernel running", async () => {
+		const s = await page.getAttribute(slowCell, "data-status");
+		seenStates.add(s);
+		return s === "leased" || s === "running";
+	});
+	check("the matrix follows the run (unikernel seen " + Array.from(seenStates).join(", ") + ")", seenStates.size > 1);
+	await page.click(slowCell + " a");
+	await waitFor("the job page of unikernel", async () => page.url().endsWith("#/jobs/" + slow.id) && (await page.$("pre#log")));
+	const log = () => page.evaluate(() => document.querySelector("pre#log").textContent);
+	const early = await waitFor('"tick 2" in the log', async () => {
+		const t = await log();
+		return t.includes("tick 2") ? t : null;
+	});
+	const stateAtEarly = (await api("GET", "/jobs/" + slow.id)).state;
+	check(
+		"the log shows the job's output while it runs (tick 2 seen, tick 5 not yet, job " + stateAtEarly + ")",
+		!early.includes("tick 5") && (stateAtEarly === "leased" || stateAtEarly === "running"),
+		early
+	);
+	const later = await waitFor('"tick 5" in the log', async () => {
+		const t = await log();
+		return t.includes("tick 5") ? t : null;
+	});
+	check(
+		"the live log grew without a reload (" + early.length + " then " + later.length + " characters)",
+		later.length > early.length && later.startsWith(early),
+		{ early, later }
+	);
+	const finalStatus = await waitFor("the job status on the job page to end", async () => {
+		const s = await page.textContent("#job-status");
+		return ["pass", "fail", "error", "timeout", "cancelled", "skipped"].includes(s) ? s : null;
+	});
+	const full = await log();
+	check(
+		"the job page ends with the job's status (" + finalStatus + ") and the whole log",
+		finalStatus === "pass" && full.includes("tick 8"),
+		{ finalStatus, tail: full.slice(-300) }
+	);
+
+	// 3. Once the run is done, the matrix shows every job's result, colored.
+	const done1 = await waitFor("run " + run1 + " to finish", () => runDone(run1));
+	await page.goto(url + "/#/runs/" + run1);
+	const want = new Map(done1.jobs.map((j) => [key(j.package, j.target), j]));
+	const cells1 = await waitFor("the matrix of run " + run1 + " to show its results", async () => {
+		const state = await page.evaluate(() => {
+			const s = document.getElementById("run-state");
+			return s ? s.textContent : null;
+		});
+		const c = await matrixCells(page);
+		return state === "done" && c.length === want.size && c.every((x) => x.status === want.get(key(x.package, x.target)).status)
+			? c
+			: null;
+	}).catch((e) => {
+		check("the matrix shows every job's result", false, e.seen);
+		throw e;
+	});
+	check(
+		"the matrix shows every job's result, as the API gives it (" + cells1.map((c) => c.package + "=" + c.status).join(" ") + ")",
+		true
+	);
+	check(
+		"each cell links to its job page",
+		cells1.every((c) => c.href === "#/jobs/" + want.get(key(c.package, c.target)).id),
+		cells1
+	);
+	check(
+		"nothing in a first run on a fresh store is marked cached",
+		cells1.every((c) => c.cached === "0" && !c.text.includes("cached")),
+		cells1
+	);
+	const pass = cells1.filter((c) => c.status === "pass");
+	const other = cells1.filter((c) => c.status !== "pass");
+	check(
+		"pass cells have the pass color (" + (pass[0] && pass[0].background) + ")",
+		pass.length > 0 && pass.every((c) => c.background === "rgb(204, 255, 204)"),
+		pass
+	);
+	check(
+		"a failing cell's color differs from pass (" + other.map((c) => c.package + "=" + c.status + " " + c.background).join(", ") + ")",
+		other.length > 0 && other.every((c) => c.background !== pass[0].background && c.background !== "rgba(0, 0, 0, 0)"),
+		other
+	);
+
+	// 4. Markup from a job's output (dns's first error line) stays text on the run page.
+	const dns = done1.jobs.find((j) => j.package === "dns");
+	const failuresText = await page.evaluate(() => {
+		const f = document.getElementById("failures");
+		return f ? f.textContent : "";
+	});
+	const scripts = await page.evaluate(() => Array.from(document.scripts).map((s) => s.getAttribute("src")));
+	check(
+		"the run page lists dns's failure with its first error line as text (" + (dns && dns.first_error) + ")",
+		dns && dns.status === "fail" && dns.first_error && failuresText.includes(dns.first_error) && scripts.length === 1,
+		{ failuresText, scripts, dns }
+	);
+
+	// 5. A log line that looks like HTML is shown as text on the job page.
+	const ethif = done1.jobs.find((j) => j.package === "ethif");
+	await page.goto(url + "/#/jobs/" + ethif.id);
+	const ethifLog = await waitFor("ethif's log with the markup line", async () => {
+		const t = await page.evaluate(() => {
+			const p = document.querySelector("pre#log");
+			return p ? p.textContent : null;
+		});
+		return t && t.includes(MARKUP) ? t : null;
+	});
+	await sleep(300); // an onerror would fire now
+	const imgs = await page.evaluate(() => document.querySelectorAll("img").length);
+	check(
+		"the log shows " + MARKUP + " as text: no img element, no dialog",
+		ethifLog.includes(MARKUP) && imgs === 0 && dialogs.length === 0,
+		{ imgs, dialogs }
+	);
+
+	// 6. The runs list shows the run with its title as text.
+	await page.goto(url + "/#/");
+	const row = await waitFor("run " + run1 + " in the runs list", async () => {
+		return page.evaluate((id) => {
+			const tr = document.querySelector('table#runs tr[data-run="' + id + '"]');
+			return tr ? { text: tr.textContent, italics: tr.querySelectorAll("i").length } : null;
+		}, run1);
+	});
+	check(
+		"the runs list shows run " + run1 + ", done, its title as text",
+		row.text.includes("<i>dashboard</i> run") && row.text.includes("done") && row.italics === 0,
+		row
+	);
+
+	// 7. The same run again is answered from the cache, and the matrix says so.
+	const sub = await api("POST", "/runs", { kind: "manual", targets: ["unix"] });
+	const run2 = sub.run;
+	await page.goto(url + "/#/runs/" + run2);
+	const done2 = await waitFor("run " + run2 + " to finish", () => runDone(run2));
+	const want2 = new Map(done2.jobs.map((j) => [key(j.package, j.target), j]));
+	const cells2 = await waitFor("the matrix of run " + run2 + " to show its results", async () => {
+		const c = await matrixCells(page);
+		return c.length === want2.size && c.every((x) => x.status === want2.get(key(x.package, x.target)).status) ? c : null;
+	});
+	check(
+		"the API answers every job of the identical run " + run2 + " from the cache",
+		done2.jobs.every((j) => j.cached),
+		done2.jobs.map((j) => [j.package, j.status, j.cached])
+	);
+	check(
+		"the matrix of run " + run2 + " marks every cell cached, visibly",
+		cells2.every((c) => c.cached === "1" && c.text.includes("(cached)")),
+		cells2
+	);
+	check(
+		"cached cells keep their result and color",
+		cells2.every((c) => {
+			const c1 = cells1.find((x) => x.package === c.package && x.target === c.target);
+			return c1 && c.status === c1.status && c.background === c1.background;
+		}),
+		cells2
+	);
+
+	check("no script error on any page, no dialog", pageErrors.length === 0 && dialogs.length === 0, {
+		pageErrors,
+		dialogs,
+	});
+}
+
+main().then(
+	() => process.exit(failed ? 1 : 0),
+	(e) => {
+		console.log("not ok - " + e.message.split("\n")[0].slice(0, 2500));
+		console.error(e.stack || String(e));
+		process.exit(1);
+	}
+);
