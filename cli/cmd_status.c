@@ -26,12 +26,23 @@ int cli_print_run(const json_t *doc)
 	size_t i;
 	printf("run %lld  %s  %s%s%s\n", (long long)json_integer_value(json_object_get(run, "id")), str(run, "kind"),
 	       str(run, "state"), *str(run, "title") ? "  " : "", str(run, "title"));
-	json_array_foreach(json_object_get(doc, "jobs"), i, j)
+	const json_t *jobs = json_object_get(doc, "jobs");
+	json_array_foreach(jobs, i, j)
 	{
 		const char *status = json_is_string(json_object_get(j, "status")) ? str(j, "status") : str(j, "state");
+		char why[600];
+		snprintf(why, sizeof(why), "%s", str(j, "first_error"));
+		/* A skipped job names the failure it cascades from, as the local reports do. */
+		json_int_t cause = json_integer_value(json_object_get(j, "cause"));
+		size_t k;
+		const json_t *c;
+		json_array_foreach(jobs, k, c)
+			if (!why[0] && cause && json_integer_value(json_object_get(c, "id")) == cause)
+				snprintf(why, sizeof(why), "dependency %s on %s: %s", str(c, "package"), str(c, "target"),
+					 str(c, "status"));
 		printf("  %-6lld %-16s %-8s %-9s%s%s%s\n", (long long)json_integer_value(json_object_get(j, "id")),
 		       str(j, "package"), str(j, "target"), status, json_is_true(json_object_get(j, "cached")) ? " cached" : "",
-		       *str(j, "first_error") ? "  " : "", str(j, "first_error"));
+		       why[0] ? "  " : "", why);
 	}
 	return ferror(stdout) ? RP_EXIT_FAILED : RP_EXIT_OK;
 }

@@ -978,7 +978,7 @@ static void text_add(struct text *t, const char *fmt, ...)
 	}
 }
 
-int farm_metrics(struct farm *f, const uint64_t http_counts[6], char **out, struct rp_error *err)
+int farm_metrics(struct farm *f, const uint64_t http_counts[600], char **out, struct rp_error *err)
 {
 	struct store_queue_stats qs;
 	struct text t = { 0 };
@@ -1013,10 +1013,12 @@ int farm_metrics(struct farm *f, const uint64_t http_counts[6], char **out, stru
 	text_add(&t, "ripple_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)n);
 	text_add(&t, "ripple_job_duration_seconds_sum %.3f\nripple_job_duration_seconds_count %llu\n", sum,
 		 (unsigned long long)n);
-	text_add(&t, "# HELP ripple_http_requests_total HTTP requests answered, by status class.\n"
+	text_add(&t, "# HELP ripple_http_requests_total HTTP requests answered, by status code.\n"
 		     "# TYPE ripple_http_requests_total counter\n");
-	for (int c = 1; c <= 5; c++)
-		text_add(&t, "ripple_http_requests_total{code=\"%dxx\"} %llu\n", c, (unsigned long long)http_counts[c]);
+	for (int c = 100; c < 600; c++)
+		if (http_counts[c])
+			text_add(&t, "ripple_http_requests_total{code=\"%d\"} %llu\n", c,
+				 (unsigned long long)http_counts[c]);
 	if (t.failed) {
 		free(t.s);
 		return rp_error_set(err, RP_ENOMEM, "out of memory");

@@ -76,8 +76,8 @@ int farm_runs_json(struct farm *f, int64_t before, size_t limit, json_t **out, s
 int farm_run_json(struct farm *f, int64_t run_id, json_t **out, struct rp_error *err);
 int farm_job_json(struct farm *f, int64_t job_id, json_t **out, struct rp_error *err);
 int farm_workers_json(struct farm *f, json_t **out, struct rp_error *err);
-/* Prometheus text; *out malloc'd. `http_counts` is indexed by status code / 100 (1..5). */
-int farm_metrics(struct farm *f, const uint64_t http_counts[6], char **out, struct rp_error *err);
+/* Prometheus text; *out malloc'd. `http_counts` is indexed by HTTP status code. */
+int farm_metrics(struct farm *f, const uint64_t http_counts[600], char **out, struct rp_error *err);
 
 /* Worker calls. */
 int farm_register(struct farm *f, const json_t *req, json_t **out, struct rp_error *err);

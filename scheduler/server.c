@@ -50,7 +50,7 @@ struct server {
 	struct MHD_Daemon *daemon;
 	unsigned char worker_hash[32], api_hash[32];
 	int public_read;
-	_Atomic uint64_t http_counts[6];
+	_Atomic uint64_t http_counts[600]; /* by status code */
 };
 
 /* What one request accumulates between the access handler's calls. */
@@ -80,8 +80,8 @@ static enum MHD_Result respond(struct server *s, struct MHD_Connection *c, unsig
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	enum MHD_Result ok = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
-	if (status / 100 < 6)
-		atomic_fetch_add(&s->http_counts[status / 100], 1);
+	if (status < 600)
+		atomic_fetch_add(&s->http_counts[status], 1);
 	return ok;
 }
 
@@ -432,7 +432,7 @@ static enum MHD_Result handle_log_stream(struct server *s, struct MHD_Connection
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	enum MHD_Result ok = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
-	atomic_fetch_add(&s->http_counts[2], 1);
+	atomic_fetch_add(&s->http_counts[200], 1);
 	return ok;
 }
 
@@ -467,7 +467,7 @@ static enum MHD_Result handle_log_get(struct server *s, struct MHD_Connection *c
 	MHD_add_response_header(r, "X-Ripple-Log-Done", ended ? "1" : "0");
 	enum MHD_Result ok = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
-	atomic_fetch_add(&s->http_counts[2], 1);
+	atomic_fetch_add(&s->http_counts[200], 1);
 	return ok;
 }
 
@@ -493,7 +493,7 @@ static enum MHD_Result handle_artifact_get(struct server *s, struct MHD_Connecti
 	MHD_add_response_header(r, "X-Ripple-Sha256", sha);
 	enum MHD_Result ok = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
-	atomic_fetch_add(&s->http_counts[2], 1);
+	atomic_fetch_add(&s->http_counts[200], 1);
 	return ok;
 }
 
@@ -525,9 +525,9 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 		return t ? respond(s, c, 200, "text/plain", t, 3) : MHD_NO;
 	}
 	case R_METRICS: {
-		uint64_t counts[6];
+		uint64_t counts[600];
 		char *text;
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 600; i++)
 			counts[i] = atomic_load(&s->http_counts[i]);
 		if ((rc = farm_metrics(s->farm, counts, &text, &err)) < 0)
 			break;

@@ -66,8 +66,9 @@ function failure(e) {
 
 // ---- runs ------------------------------------------------------------------
 
-async function runsPage() {
+async function runsPage(current) {
 	const data = await getJSON("/runs?limit=100");
+	if (!current()) return 0;
 	const rows = data.runs.map((r) => {
 		const counts = Object.entries(r.counts)
 			.filter(([, n]) => n > 0)
@@ -104,8 +105,9 @@ function cellClass(job) {
 	return "cell " + (job.status || job.state) + (job.cached ? " cached" : "");
 }
 
-async function runPage(id) {
+async function runPage(id, current) {
 	const data = await getJSON("/runs/" + id);
+	if (!current()) return 0;
 	const run = data.run;
 	const targets = data.targets.filter((t) => data.jobs.some((j) => j.target === t));
 	const packages = [];
@@ -153,74 +155,148 @@ async function runPage(id) {
 
 // ---- one job: its live log -------------------------------------------------------
 
-async function jobPage(id) {
+function facts(job) {
+	return el(
+		"table",
+		{ class: "facts", id: "facts" },
+		...[
+			["commit", job.commit],
+			["build key", job.build_key || ""],
+			["attempt", String(job.attempt)],
+			["worker", job.worker || ""],
+			["cached", job.cached ? "yes" : "no"],
+			["category", job.category || ""],
+			["first error", job.first_error || ""],
+			["duration", seconds(job.duration_ms)],
+		].map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))
+	);
+}
+
+function setStatus(node, job) {
+	node.textContent = job.status || job.state;
+	node.className = "state " + (job.status || job.state);
+}
+
+async function jobPage(id, current) {
 	const job = await getJSON("/jobs/" + id);
+	if (!current()) return 0;
 	const log = el("pre", { id: "log" });
-	const status = el("span", { id: "job-status", class: "state " + (job.status || job.state) }, job.status || job.state);
+	const status = el("span", { id: "job-status" });
+	setStatus(status, job);
 	show(
 		el("p", {}, link("#/runs/" + job.run, "← run #" + job.run)),
 		el("h1", {}, job.package + " on " + job.target + " ", status),
-		el(
-			"table",
-			{ class: "facts" },
-			...[
-				["commit", job.commit],
-				["build key", job.build_key || ""],
-				["attempt", String(job.attempt)],
-				["worker", job.worker || ""],
-				["cached", job.cached ? "yes" : "no"],
-				["category", job.category || ""],
-				["first error", job.first_error || ""],
-				["duration", seconds(job.duration_ms)],
-			].map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))
-		),
+		facts(job),
 		el("h2", {}, "Log"),
 		log
 	);
 	const controller = new AbortController();
 	stopCurrent = () => controller.abort();
-	streamLog(id, log, status, controller.signal).catch(() => {});
+	followLog(id, log, controller.signal)
+		.then(() => getJSON("/jobs/" + id))
+		.then((done) => {
+			if (controller.signal.aborted) return;
+			setStatus(status, done);
+			document.getElementById("facts").replaceWith(facts(done));
+		})
+		.catch((e) => {
+			if (!controller.signal.aborted) log.after(el("p", { class: "error" }, "cannot follow the log: " + e.message));
+		});
 	return 0;
 }
 
-// Server-Sent Events read with fetch, so the token can go in a header.
-async function streamLog(id, log, status, signal) {
-	const r = await fetch(api + "/jobs/" + id + "/log/stream", { headers: headers(), signal });
-	if (!r.ok || !r.body) return;
-	const reader = r.body.getReader();
+// The log's Server-Sent Events, read with fetch so the token can go in a header.
+// Parsed as bytes and decoded by one streaming decoder, so a UTF-8 character cut
+// between two events stays whole. Reconnects (from the last event id) until the
+// end event; resolves then.
+async function followLog(id, log, signal) {
 	const decoder = new TextDecoder();
-	let buffer = "";
+	let offset = null;
 	for (;;) {
-		const { value, done } = await reader.read();
-		if (done) break;
-		buffer += decoder.decode(value, { stream: true });
-		let end;
-		while ((end = buffer.indexOf("\n\n")) >= 0) {
-			const event = buffer.slice(0, end);
-			buffer = buffer.slice(end + 2);
-			let type = "message";
-			const data = [];
-			for (const line of event.split("\n")) {
-				if (line.startsWith("event: ")) type = line.slice(7);
-				else if (line.startsWith("data: ")) data.push(line.slice(6));
-				else if (line === "data:") data.push("");
+		try {
+			const h = headers();
+			if (offset !== null) h["Last-Event-ID"] = offset;
+			const r = await fetch(api + "/jobs/" + id + "/log/stream", { headers: h, signal });
+			if (r.status >= 400 && r.status < 500) throw Object.assign(new Error("log: " + r.status), { final: true });
+			if (!r.ok || !r.body) throw new Error(r.status + " " + r.statusText);
+			const reader = r.body.getReader();
+			let buffer = new Uint8Array(0);
+			for (;;) {
+				const { value, done } = await reader.read();
+				if (done) break;
+				buffer = concat(buffer, value);
+				let end;
+				while ((end = eventEnd(buffer)) >= 0) {
+					const event = parseEvent(buffer.subarray(0, end));
+					buffer = buffer.slice(end + 2);
+					if (event.type === "end") {
+						log.appendChild(document.createTextNode(decoder.decode()));
+						return;
+					}
+					if (event.data) log.appendChild(document.createTextNode(decoder.decode(event.data, { stream: true })));
+					if (event.id !== null) offset = event.id;
+				}
 			}
-			if (type === "end") {
-				const job = await getJSON("/jobs/" + id);
-				status.textContent = job.status || job.state;
-				status.className = "state " + (job.status || job.state);
-				return;
-			}
-			if (data.length) log.appendChild(document.createTextNode(data.join("\n")));
+		} catch (e) {
+			if (signal.aborted || e.final) throw e;
+		}
+		await new Promise((resolve) => setTimeout(resolve, 2000)); // the server went away: retry
+		if (signal.aborted) throw new Error("aborted");
+	}
+}
+
+function concat(a, b) {
+	const c = new Uint8Array(a.length + b.length);
+	c.set(a);
+	c.set(b, a.length);
+	return c;
+}
+
+function eventEnd(bytes) {
+	for (let i = 0; i + 1 < bytes.length; i++) if (bytes[i] === 10 && bytes[i + 1] === 10) return i;
+	return -1;
+}
+
+// One event's lines: "event: T", "id: N", "data: BYTES" (several data lines are joined by "\n").
+function parseEvent(bytes) {
+	const event = { type: "message", id: null, data: null };
+	const parts = [];
+	let start = 0;
+	for (let i = 0; i <= bytes.length; i++) {
+		if (i < bytes.length && bytes[i] !== 10) continue;
+		const line = bytes.subarray(start, i);
+		start = i + 1;
+		const colon = line.indexOf(58);
+		if (colon <= 0) continue; // a comment (": waiting") or a malformed line
+		const field = String.fromCharCode(...line.subarray(0, colon));
+		let value = line.subarray(colon + 1);
+		if (value[0] === 32) value = value.subarray(1);
+		if (field === "data") parts.push(value);
+		else if (field === "event") event.type = String.fromCharCode(...value);
+		else if (field === "id") event.id = String.fromCharCode(...value);
+	}
+	if (parts.length) {
+		event.data = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, -1));
+		let at = 0;
+		for (const [k, p] of parts.entries()) {
+			if (k) event.data[at++] = 10;
+			event.data.set(p, at);
+			at += p.length;
 		}
 	}
+	return event;
 }
 
 // ---- routing ------------------------------------------------------------------------
 
+// Each render has a generation: one still waiting for the API when the hash changed
+// (or a newer render started) shows nothing and schedules nothing.
 let timer = null;
+let generation = 0;
 
 async function render() {
+	const mine = ++generation;
+	const current = () => mine === generation;
 	clearTimeout(timer);
 	stopCurrent();
 	stopCurrent = () => {};
@@ -228,14 +304,14 @@ async function render() {
 	let m;
 	let again = 0;
 	try {
-		if ((m = hash.match(/^#\/runs\/(\d+)$/))) again = await runPage(m[1]);
-		else if ((m = hash.match(/^#\/jobs\/(\d+)$/))) again = await jobPage(m[1]);
-		else again = await runsPage();
+		if ((m = hash.match(/^#\/runs\/(\d+)$/))) again = await runPage(m[1], current);
+		else if ((m = hash.match(/^#\/jobs\/(\d+)$/))) again = await jobPage(m[1], current);
+		else again = await runsPage(current);
 	} catch (e) {
-		failure(e);
+		if (current()) failure(e);
 		again = 5000;
 	}
-	if (again) timer = setTimeout(render, again);
+	if (again && current()) timer = setTimeout(render, again);
 }
 
 window.addEventListener("hashchange", render);

@@ -227,9 +227,21 @@ async function scenario(page, dialogs, pageErrors) {
 		{ failuresText, scripts, dns }
 	);
 
-	// 5. A log line that looks like HTML is shown as text on the job page.
+	// 5. A log line that looks like HTML is shown as text on the job page. Reached
+	// while the run page's API answer is held back: that late answer must not replace
+	// the job page.
 	const ethif = done1.jobs.find((j) => j.package === "ethif");
-	await page.goto(url + "/#/jobs/" + ethif.id);
+	const held = "**/api/v1/runs/" + run1;
+	let heldBack = 0;
+	await page.route(held, async (route) => {
+		heldBack++;
+		await sleep(1500);
+		await route.continue().catch(() => {});
+	});
+	await page.reload();
+	await page.evaluate((id) => {
+		location.hash = "#/jobs/" + id;
+	}, ethif.id);
 	const ethifLog = await waitFor("ethif's log with the markup line", async () => {
 		const t = await page.evaluate(() => {
 			const p = document.querySelector("pre#log");
@@ -237,7 +249,17 @@ async function scenario(page, dialogs, pageErrors) {
 		});
 		return t && t.includes(MARKUP) ? t : null;
 	});
-	await sleep(300); // an onerror would fire now
+	await sleep(2500); // the held answer arrives; an onerror would fire
+	const late = await page.evaluate(() => ({
+		matrix: !!document.querySelector("table#matrix"),
+		log: !!document.querySelector("pre#log"),
+	}));
+	await page.unroute(held);
+	check(
+		"a page whose API answer comes late does not replace the page navigated to since",
+		heldBack > 0 && late.log && !late.matrix,
+		{ heldBack, late }
+	);
 	const imgs = await page.evaluate(() => document.querySelectorAll("img").length);
 	check(
 		"the log shows " + MARKUP + " as text: no img element, no dialog",
