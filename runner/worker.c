@@ -735,7 +735,7 @@ static void *streamer_main(void *arg)
 			sl->acked = (uint64_t)server_size;
 		} else if (rc == 409 && server_size >= 0 && (uint64_t)server_size < offset) {
 			sl->acked = (uint64_t)server_size; /* a gap: resend from what it has */
-		} else if (rc >= 0 || sl->stream_stop) {
+		} else {
 			/* A stale lease, bytes that differ, a refusal, or giving up: the log stays as it is.
 			 */
 			sl->broken = sl->flushed = 1;
@@ -747,7 +747,6 @@ static void *streamer_main(void *arg)
 				pthread_mutex_lock(&sl->lock);
 			}
 		}
-		/* else: a negative code without giving up (out of memory): try again after the period */
 	}
 	pthread_mutex_unlock(&sl->lock);
 	free(buf);
@@ -982,9 +981,10 @@ static void run_job(struct slot *sl, json_t *job)
 		if (cancelled)
 			outcome_set(&res, "cancelled", NULL,
 				    "cancelled by the scheduler before the job started");
-		else if (stopped)
-			outcome_set(&res, "cancelled", NULL, "worker %s stopped before the job started",
-				    w->o->name);
+		else if (stopped) /* nothing ran: back to the queue, like a lease that arrives while stopping
+				   */
+			outcome_set(&res, "error", "infrastructure",
+				    "worker %s stopped before the job started", w->o->name);
 		else
 			outcome_set(&res, "error", "infrastructure", "the job was abandoned");
 	} else if (res.status && strcmp(res.status, "cancelled") == 0 && stopped && !cancelled) {
@@ -992,13 +992,12 @@ static void run_job(struct slot *sl, json_t *job)
 		if (res.step)
 			snprintf(res.first_error, sizeof(res.first_error),
 				 "worker %s stopped during the %s step", w->o->name, res.step);
-		else
-			snprintf(res.first_error, sizeof(res.first_error),
-				 "worker %s stopped before the job started", w->o->name);
+		else /* the run started cancelled: nothing ran */
+			outcome_set(&res, "error", "infrastructure",
+				    "worker %s stopped before the job started", w->o->name);
 	}
 
-	/* The log: what the steps wrote, or else the reason the job did not run; flushed before the result.
-	 */
+	/* The log: what the steps wrote, or else why the job did not run; flushed before the result. */
 	pthread_mutex_lock(&sl->lock);
 	if (!sl->n_seg && res.status && strcmp(res.status, "pass") != 0 && res.first_error[0]) {
 		char text[600];

@@ -53,8 +53,39 @@ struct server {
 	_Atomic uint64_t http_counts[600]; /* by status code */
 };
 
+enum route {
+	R_NONE,
+	R_HEALTH,
+	R_METRICS,
+	R_UNIVERSE,
+	R_REGISTER,
+	R_LEASE,
+	R_HEARTBEAT,
+	R_LOG_PUT,
+	R_RESULT,
+	R_ARTIFACT,
+	R_RUNS,
+	R_RUN,
+	R_CANCEL,
+	R_JOB,
+	R_LOG,
+	R_LOG_STREAM,
+	R_WORKERS,
+	R_WEB,
+};
+
+struct match {
+	enum route route;
+	int64_t id;
+	char key[80], name[80];
+	int method_ok;
+	enum need need;
+	int body; /* 0 none, 1 JSON, 2 log bytes, 3 artifact */
+};
+
 /* What one request accumulates between the access handler's calls. */
 struct request {
+	struct match m; /* the route, found on the request's first call */
 	int routed;
 	enum { BODY_NONE, BODY_BUFFER, BODY_UPLOAD } body_kind;
 	char *body;
@@ -180,35 +211,7 @@ static int allowed(const struct server *s, struct MHD_Connection *c, enum need n
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
-enum route {
-	R_NONE,
-	R_HEALTH,
-	R_METRICS,
-	R_UNIVERSE,
-	R_REGISTER,
-	R_LEASE,
-	R_HEARTBEAT,
-	R_LOG_PUT,
-	R_RESULT,
-	R_ARTIFACT,
-	R_RUNS,
-	R_RUN,
-	R_CANCEL,
-	R_JOB,
-	R_LOG,
-	R_LOG_STREAM,
-	R_WORKERS,
-	R_WEB,
-};
 
-struct match {
-	enum route route;
-	int64_t id;
-	char key[80], name[80];
-	int method_ok;
-	enum need need;
-	int body; /* 0 none, 1 JSON, 2 log bytes, 3 artifact */
-};
 
 /* A positive decimal id of at most 18 digits; -1 otherwise. */
 static int64_t parse_id(const char *s, size_t len)
@@ -636,13 +639,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct server *s = cls;
 	struct request *rq = *con_cls;
-	struct match m;
 	(void)version;
-	route(url, method, &m);
 	if (!rq) {
 		if (!(rq = calloc(1, sizeof(*rq))))
 			return MHD_NO;
 		*con_cls = rq;
+		route(url, method, &rq->m);
+		const struct match m = rq->m;
 		if (m.route == R_NONE)
 			return respond_error(s, c, 404, "no such endpoint; see docs/api.md");
 		if (!m.method_ok)
@@ -696,7 +699,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	rq->routed = 0; /* one answer per request */
-	return dispatch(s, c, &m, rq, url);
+	return dispatch(s, c, &rq->m, rq, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code)

@@ -344,5 +344,11 @@ check "$total malformed or unauthorized requests all answered 4xx with a JSON er
 check "the server is healthy afterwards" '[ "$(curl -s "$url/healthz")" = ok ] && kill -0 "$serve_pid"'
 check "and still serves the run" '[ "$(api GET "/api/v1/runs/$run" | jq -r .run.state)" = done ]'
 
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+# Under the sanitizer build a report goes to stderr of a process the test does not wait on.
+check "no sanitizer report from any scheduler or worker process" \
+	'! grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work"/*.err'
+
 echo "1..$n"
 [ "$failures" -eq 0 ]

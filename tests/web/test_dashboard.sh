@@ -110,5 +110,18 @@ else
 	sed 's/^/# serve: /' "$work/serve.err" | tail -20
 fi
 
+if ! pgrep -f "ripple-dashboard-test-$$" >/dev/null; then
+	ok "serve's local workers stopped with it"
+else
+	not_ok "serve's local workers stopped with it"
+fi
+# The local workers write to serve's stderr: a sanitizer build reports there.
+if ! grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work/serve.err"; then
+	ok "no sanitizer report from serve or its workers"
+else
+	not_ok "no sanitizer report from serve or its workers"
+	grep -m 20 -A 5 "ERROR: \|runtime error:" "$work/serve.err" | sed 's/^/# serve: /'
+fi
+
 echo "1..$n"
 [ "$failures" -eq 0 ]
