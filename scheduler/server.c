@@ -356,6 +356,7 @@ static json_t *parse_body(const struct request *rq, struct rp_error *err)
 struct sse {
 	struct server *s;
 	int64_t job;
+	int attempt; /* fixed when the stream starts, so offsets never mix two attempts' logs */
 	int64_t offset;
 	int ended_sent;
 };
@@ -374,7 +375,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	int64_t size = 0;
 	int ended = 0;
 	struct rp_error err;
-	int rc = farm_log_read(e->s->farm, e->job, -1, e->offset, chunk, want, &n, &size, &ended, SSE_WAIT_MS, &err);
+	int rc = farm_log_read(e->s->farm, e->job, e->attempt, e->offset, chunk, want, &n, &size, &ended, SSE_WAIT_MS,
+			       &err);
 	if (rc < 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	if (n == 0) {
@@ -387,6 +389,8 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	e->offset += (int64_t)n;
 	size_t w = (size_t)snprintf(buf, max, "id: %lld\ndata: ", (long long)e->offset);
 	for (size_t i = 0; i < n; i++) {
+		if (chunk[i] == '\r' && i + 1 < n && chunk[i + 1] == '\n')
+			continue; /* CR LF is one line break */
 		if (chunk[i] == '\n' || chunk[i] == '\r') {
 			memcpy(buf + w, "\ndata: ", 7);
 			w += 7;
@@ -420,12 +424,19 @@ static enum MHD_Result handle_log_stream(struct server *s, struct MHD_Connection
 	e->offset = from;
 	json_t *probe;
 	struct rp_error err;
+	int64_t attempt;
 	int rc = farm_job_json(s->farm, job, &probe, &err);
 	if (rc < 0) {
 		free(e);
 		return respond_rc(s, c, rc, &err);
 	}
+	if (query_int(c, "attempt", 0, 1000, json_integer_value(json_object_get(probe, "attempt")), &attempt) < 0) {
+		json_decref(probe);
+		free(e);
+		return respond_error(s, c, 400, "query \"attempt\": expected an attempt number");
+	}
 	json_decref(probe);
+	e->attempt = (int)attempt;
 	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, sse_read, e, free);
 	if (!r) {
 		free(e);
