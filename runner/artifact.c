@@ -463,7 +463,10 @@ int artifact_pack(const char *dir, const struct artifact_layer *exclude, const c
 	int rc;
 	struct archive *a = archive_write_new();
 	memset(info, 0, sizeof(*info));
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", archive_path, (long)getpid()) >= sizeof(tmp)) {
+	/* Unique per call: several build sessions of one process (a worker's slots) may pack the same key. */
+	static _Atomic unsigned long serial;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%lu", archive_path, (long)getpid(), ++serial) >=
+	    sizeof(tmp)) {
 		archive_write_free(a);
 		return rp_error_set(err, RP_EINVAL, "archive path too long: %s", archive_path);
 	}

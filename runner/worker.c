@@ -988,10 +988,14 @@ static void run_job(struct slot *sl, json_t *job)
 		else
 			outcome_set(&res, "error", "infrastructure", "the job was abandoned");
 	} else if (res.status && strcmp(res.status, "cancelled") == 0 && stopped && !cancelled) {
-		/* Nobody cancelled the run: say who stopped the job. */
+		/*
+		 * Nobody cancelled the run: the worker is going away. That is the
+		 * infrastructure's doing, so the job goes back to the queue for
+		 * another worker instead of ending (and skipping its dependents).
+		 */
 		if (res.step)
-			snprintf(res.first_error, sizeof(res.first_error),
-				 "worker %s stopped during the %s step", w->o->name, res.step);
+			outcome_set(&res, "error", "infrastructure", "worker %s stopped during the %s step",
+				    w->o->name, res.step);
 		else /* the run started cancelled: nothing ran */
 			outcome_set(&res, "error", "infrastructure",
 				    "worker %s stopped before the job started", w->o->name);

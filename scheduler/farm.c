@@ -1163,7 +1163,8 @@ static int passed(const struct timespec *deadline)
 	return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
-int farm_lease(struct farm *f, const json_t *req, json_t **out, struct rp_error *err)
+int farm_lease(struct farm *f, const json_t *req, int (*alive)(void *ctx), void *ctx, json_t **out,
+	       struct rp_error *err)
 {
 	const char *worker, *targets[16];
 	size_t n;
@@ -1187,9 +1188,11 @@ int farm_lease(struct farm *f, const json_t *req, json_t **out, struct rp_error 
 	/* Under pressure: no job now, and no waiting either, so the worker reports again soon. */
 	if ((res.disk >= 0 && res.disk < f->o.min_free_disk) || (res.mem >= 0 && res.mem < f->o.min_free_mem))
 		goto out;
-	for (;;) {
+	for (int waited = 0;; waited = 1) {
 		struct store_job job;
 		struct store_lease_request lr = { worker, targets, n, now_ms(), f->o.lease_ms };
+		if (waited && alive && !alive(ctx))
+			goto out; /* nobody to answer: leave the job to a worker that is still asking */
 		rc = store_job_lease(f->st, &lr, &job, err);
 		if (rc == 0) {
 			rc = lease_json(f, &job, out, err);

@@ -81,8 +81,13 @@ int farm_metrics(struct farm *f, const uint64_t http_counts[600], char **out, st
 
 /* Worker calls. */
 int farm_register(struct farm *f, const json_t *req, json_t **out, struct rp_error *err);
-/* *out NULL after the wait: no job (204). */
-int farm_lease(struct farm *f, const json_t *req, json_t **out, struct rp_error *err);
+/*
+ * *out NULL after the wait: no job (204). `alive` (may be NULL) is asked
+ * before a job is leased after waiting: a long-poll whose client went away
+ * must not take a job it can never deliver.
+ */
+int farm_lease(struct farm *f, const json_t *req, int (*alive)(void *ctx), void *ctx, json_t **out,
+	       struct rp_error *err);
 int farm_heartbeat(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err);
 /* *size receives the log's size afterwards, also on RP_ECONFLICT for a gap or a mismatch. */
 int farm_log_put(struct farm *f, int64_t job_id, const char *worker, int64_t fence, int64_t offset,

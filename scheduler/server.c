@@ -8,6 +8,7 @@
  * only its own thread. Workers hold one keep-alive connection each, so the
  * thread count is the number of workers plus a few browsers.
  */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "serve.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -511,6 +514,22 @@ static enum MHD_Result handle_artifact_get(struct server *s, struct MHD_Connecti
 	return ok;
 }
 
+/* Whether the client of a long-poll is still connected: it sends nothing more, so any readable end is a close. */
+static int client_alive(void *ctx)
+{
+	struct MHD_Connection *c = ctx;
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!info)
+		return 1;
+	struct pollfd p = { .fd = info->connect_fd, .events = POLLIN | POLLRDHUP };
+	if (poll(&p, 1, 0) <= 0)
+		return 1;
+	if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return 0;
+	char byte;
+	return recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) != 0;
+}
+
 /* The request is complete: answer it. */
 static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, const struct match *m,
 				struct request *rq, const char *url)
@@ -554,7 +573,7 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 		rc = farm_register(s->farm, req, &out, &err);
 		break;
 	case R_LEASE:
-		rc = farm_lease(s->farm, req, &out, &err);
+		rc = farm_lease(s->farm, req, client_alive, c, &out, &err);
 		if (rc == 0 && !out) {
 			json_decref(req);
 			return respond_empty(s, c, 204);

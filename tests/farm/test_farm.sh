@@ -173,8 +173,21 @@ wpost() { curl -s -o "$work/body" -w '%{http_code}' -X POST -H "Authorization: B
 kill -TERM "$worker_pid"
 wait "$worker_pid" 2>/dev/null
 wpost /api/v1/workers/register '{"worker": "late", "targets": ["unix"]}' >/dev/null
+wpost /api/v1/workers/register '{"worker": "ghost", "targets": ["unix"]}' >/dev/null
+# A long-poll whose client gave up must not take the job that arrives after it left.
+curl -s -o /dev/null --max-time 1 -X POST -H "Authorization: Bearer $wtok" \
+	--data-binary '{"worker": "ghost", "targets": ["unix"], "wait_ms": 20000}' "$url/api/v1/lease"
 run=$(api POST /api/v1/runs '{"kind": "manual", "targets": ["unix"], "changes": [{"package": "ipaddr", "rev": "main~1"}]}' |
 	jq -r .run)
+sleep 1
+# (wb's own long-poll was still waiting when it was stopped: it must not take the job either.)
+check "a job is not leased to a long-poll whose client left" \
+	'[ "$(api GET "/api/v1/runs/$run" | jq -r "[.jobs[] | select(.state == \"leased\")] | length")" = 0 ]' 
+t0=$(date +%s%N)
+pressed=$(wpost /api/v1/lease '{"worker": "late", "targets": ["unix"], "wait_ms": 5000, "free_disk_bytes": 1000}')
+waited=$((($(date +%s%N) - t0) / 1000000))
+check "a worker short of disk gets no job, at once (${waited} ms), though one is ready" \
+	'[ "$pressed" = 204 ] && [ "$waited" -lt 2000 ]'
 lease_code=$(wpost /api/v1/lease '{"worker": "late", "targets": ["unix"], "wait_ms": 10000}')
 job=$(jq -r .job.id "$work/body")
 fence=$(jq -r .job.fence "$work/body")
