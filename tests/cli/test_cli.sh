@@ -122,6 +122,29 @@ contains "$err" "--target vm: no such target" "test-change checks --target"
 expect 2 "test-change with a bad --retries" -- "$ripple" test-change low=1 --retries 0
 contains "$err" "--retries expects a number of runs from 1 to 20" "bad --retries is explained"
 
+# The farm's commands: bad usage and bad input are exit 2 with one line, before any network.
+expect 2 "serve with a bad --listen" -- "$ripple" serve --listen nowhere --db farm.db
+one_line "$err" "serve --listen error"
+contains "$err" "expected ADDR:PORT" "serve says what --listen takes"
+expect 2 "serve with a bad manifest" -- "$ripple" serve --universe bad.json --db farm.db
+contains "$err" "bad.json:3:" "serve names the manifest's line"
+expect 2 "serve --workers out of range" -- "$ripple" serve --workers 1000
+expect 2 "worker without --server" -- "$ripple" worker --token-file ripple.json
+one_line "$err" "worker without --server error"
+: >empty-token
+expect 2 "worker with an empty token file" -- "$ripple" worker --server http://127.0.0.1:9 --token-file empty-token
+one_line "$err" "worker empty token error"
+expect 2 "worker with a bad name" -- "$ripple" worker --server http://127.0.0.1:9 --token-file ripple.json --name "a b"
+expect 2 "submit with a malformed --change" -- "$ripple" submit --change lowonly
+contains "$err" "--change lowonly: expected PACKAGE=REVISION" "submit explains --change"
+expect 2 "status of a run id that is not a number" -- "$ripple" status abc
+expect 2 "logs without a job" -- "$ripple" logs
+expect 2 "cancel of run 0" -- "$ripple" cancel 0
+expect 2 "submit with a missing token file" -- "$ripple" submit --token-file absent-token
+contains "$err" "absent-token" "submit names the missing token file"
+expect 1 "status when no scheduler answers" -- "$ripple" status --server http://127.0.0.1:9
+one_line "$err" "unreachable scheduler error"
+
 if [ -w /dev/full ]; then
 	expect 1 "write error on stdout is reported" -- sh -c "\"$ripple\" help >/dev/full"
 fi
