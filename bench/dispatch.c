@@ -376,9 +376,8 @@ static int answer_pass(struct http_client *c, const char *name, json_int_t id, j
 
 /*
  * A dispatch load process: lease, answer pass, until told to stop. Never
- * returns. It stops between requests, never aborting a long-poll: the
- * server would keep the abandoned long-poll waiting and could lease the next
- * job to it (see bench/README.md).
+ * returns. It stops between requests, never aborting a long-poll, so no
+ * job is ever leased to a load process that is gone.
  */
 static void dispatch_worker(int k, const char *url, const char *token)
 {
@@ -561,6 +560,26 @@ static int64_t submit(struct http_client *api, json_t *body, json_int_t *njobs)
 	return run;
 }
 
+/* The jobs in the store that ended (done or cancelled), from /metrics; -1 when unknown. */
+static long long ended_jobs(struct http_client *api)
+{
+	struct http_request req = { .method = "GET", .path = "/metrics" };
+	struct http_response resp = { 0 };
+	struct rp_error err;
+	long long n = -1;
+	if (http_request(api, &req, &resp, &err) == 200) {
+		static const char *const keys[] = { "ripple_jobs{state=\"done\"} ", "ripple_jobs{state=\"cancelled\"} " };
+		n = 0;
+		for (size_t i = 0; i < 2; i++) {
+			const char *at = strstr(resp.body, keys[i]);
+			if (at)
+				n += strtoll(at + strlen(keys[i]), NULL, 10);
+		}
+	}
+	http_response_release(&resp);
+	return n;
+}
+
 /* Times `count` GETs of `path`; their seconds, sorted, into `v`. The first answer's size into *bytes. */
 static int time_gets(struct http_client *api, const char *path, const char *query, int count, double *v,
 		     size_t *bytes)
@@ -727,8 +746,14 @@ int main(int argc, char **argv)
 	snprintf(api_path, sizeof(api_path), "%s/ripple.db.api-token", tmp_dir);
 	if (serve_pid < 0 || read_line(path, worker_token, sizeof(worker_token)) < 0 ||
 	    read_line(api_path, api_token, sizeof(api_token)) < 0) {
-		fprintf(stderr, "bench-dispatch: ripple serve did not start; see %s/serve.log\n", tmp_dir);
-		have_tmp = 0; /* keep it for the log */
+		char log[4400], line[512];
+		snprintf(log, sizeof(log), "%s/serve.log", tmp_dir);
+		fprintf(stderr, "bench-dispatch: ripple serve did not start:\n");
+		FILE *lf = fopen(log, "r");
+		while (lf && fgets(line, sizeof(line), lf))
+			fputs(line, stderr);
+		if (lf)
+			fclose(lf);
 		goto out;
 	}
 	if (!(api = client(url, api_token)))
@@ -929,7 +954,7 @@ int main(int argc, char **argv)
 	int64_t fill_cached = 0, fill_pass = 0, fill_unfinished = 0;
 	if (filled)
 		run_counts(api, first_fill, last_fill, &fill_pass, &fill_cached, &fill_unfinished);
-	size_t in_store = total + (size_t)reps + (size_t)filled * (size_t)packages;
+	long long in_store = ended_jobs(api);
 
 	char run_path[64];
 	size_t page_bytes = 0;
@@ -962,7 +987,7 @@ int main(int argc, char **argv)
 	       verdict(pct(s2s, (size_t)reps, 0.5) < 0.020));
 	printf("  p99:                        %8.2f ms\n", pct(s2s, (size_t)reps, 0.99) * 1000);
 	printf("  the submit's own answer p50:%8.2f ms\n", pct(s2s_submit, (size_t)reps, 0.5) * 1000);
-	printf("store: %zu finished jobs (%d runs added from the build cache in %.1f s, median %.0f ms per %d-job run, "
+	printf("store: %lld finished jobs (%d runs added from the build cache in %.1f s, median %.0f ms per %d-job run, "
 	       "%lld of %lld jobs cached)\n",
 	       in_store, filled, t_fill, pct(fill_s, (size_t)filled, 0.5) * 1000, packages, (long long)fill_cached,
 	       (long long)((int64_t)filled * packages));

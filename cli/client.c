@@ -60,9 +60,11 @@ void cli_client_close(struct cli_client *c)
 json_t *cli_client_call(struct cli_client *c, const char *command, const char *method, const char *path,
 			const char *query, const json_t *body, int *exit_status)
 {
-	struct http_request req = { .method = method, .path = path, .query = query };
+	/* A submit waits while the scheduler fetches every repository of the plan. */
+	struct http_request req = { .method = method, .path = path, .query = query,
+				    .timeout_ms = strcmp(method, "POST") == 0 ? 600000 : 0 };
 	struct http_retry retry = { .base_ms = 100, .cap_ms = 1000, .deadline_ms = 5000 };
-	struct rp_error err;
+	struct rp_error err = { .msg = "" };
 	json_t *out = NULL;
 	int status = http_request_json(c->http, &req, body, &retry, &out, &err);
 	if (status >= 200 && status < 300) {
@@ -70,6 +72,8 @@ json_t *cli_client_call(struct cli_client *c, const char *command, const char *m
 		return out ? out : json_object();
 	}
 	json_decref(out);
+	if (!err.msg[0])
+		snprintf(err.msg, sizeof(err.msg), "%s %s: unexpected HTTP %d from the scheduler", method, path, status);
 	cli_error("%s: %s", command, err.msg);
 	*exit_status = status >= 400 && status < 500 ? RP_EXIT_USAGE : RP_EXIT_FAILED;
 	return NULL;

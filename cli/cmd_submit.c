@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "cli.h"
@@ -99,6 +100,19 @@ int cmd_submit(int argc, char **argv)
 	}
 	if (json_array_size(targets))
 		json_object_set(req, "targets", targets);
+	/*
+	 * Without an id of the user's, one of our own: the call is retried when
+	 * an answer is lost, and the retry must find the run, not plan another.
+	 */
+	if (!json_object_get(req, "request_id")) {
+		unsigned char raw[16];
+		char id[40] = "cli-";
+		if (getrandom(raw, sizeof(raw), 0) == (ssize_t)sizeof(raw)) {
+			for (size_t i = 0; i < sizeof(raw); i++)
+				snprintf(id + 4 + 2 * i, 3, "%02x", raw[i]);
+			json_object_set_new(req, "request_id", json_string(id));
+		}
+	}
 	if ((status = cli_client_open(&client, "submit")) != RP_EXIT_OK)
 		goto out;
 	json_t *ans = cli_client_call(&client, "submit", "POST", "/api/v1/runs", NULL, req, &status);

@@ -436,6 +436,9 @@ int store_leases_expire(struct store *st, int64_t now_ms, int max_attempts, size
 int store_run_cancel(struct store *st, int64_t run_id, int64_t now_ms, size_t *n_queued, size_t *n_running,
 		     struct rp_error *err);
 
+/* Ids of every job `id` waits for, directly or transitively, ascending; *ids malloc'd. */
+int store_job_closure(struct store *st, int64_t id, int64_t **ids, size_t *n, struct rp_error *err);
+
 /* Ids of the unfinished runs (queued or running) with `change_ref`, ascending; *ids malloc'd. */
 int store_runs_active_by_ref(struct store *st, const char *change_ref, int64_t **ids, size_t *n,
 			     struct rp_error *err);
@@ -543,6 +546,15 @@ struct store_artifact {
  * it is refused with RP_EEXISTS. RP_EINVAL for malformed fields.
  */
 int store_artifact_put(struct store *st, const struct store_artifact *a, struct rp_error *err);
+
+/*
+ * Records an artifact in place of the one recorded under the same key and
+ * name, as long as no build is recorded under that key: an upload whose
+ * result never came (the worker died, its lease expired) must not block the
+ * next attempt of a build that is not bit-for-bit reproducible. RP_EEXISTS
+ * once the build is recorded; RP_EINVAL for malformed fields.
+ */
+int store_artifact_replace(struct store *st, const struct store_artifact *a, struct rp_error *err);
 
 /*
  * Reads the artifact `name` of `build_key` into *a, which the caller owns and

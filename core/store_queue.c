@@ -55,6 +55,9 @@ enum store__qid {
 	Q_ACTIVE_RUNS,
 	Q_READY_PROBE,
 	Q_AFFINITY,
+	Q_JOB_CLOSURE,
+	Q_BUILD_EXISTS,
+	Q_ARTIFACT_REPLACE,
 	Q_LEASED_BY_UNIVERSE,
 	Q_LEASE_TAKE,
 	Q_RUN_START,
@@ -162,6 +165,13 @@ static const char *const store__qsql[Q__COUNT] = {
 	[Q_CANCEL_LEASED] = "UPDATE jobs SET cancel_requested = 1 WHERE run_id = ?1 AND state IN " Q_LEASED_STATES,
 	[Q_RUN_CANCEL] = "UPDATE runs SET state = 'cancelled', finished_ms = ?2 WHERE id = ?1",
 	/* Index runs_by_ref. */
+	/* UNION (not UNION ALL) visits each job once however many paths lead to it. */
+	[Q_JOB_CLOSURE] = "WITH RECURSIVE c(id) AS (SELECT dep_id FROM job_edges WHERE job_id = ?1"
+			  " UNION SELECT e.dep_id FROM job_edges e JOIN c ON e.job_id = c.id)"
+			  " SELECT id FROM c ORDER BY id",
+	[Q_BUILD_EXISTS] = "SELECT 1 FROM builds WHERE build_key = ?1",
+	[Q_ARTIFACT_REPLACE] = "INSERT OR REPLACE INTO artifacts (build_key, name, size, sha256, location, created_ms)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_RUNS_BY_REF] = "SELECT id FROM runs WHERE change_ref = ?1 AND state IN ('queued', 'running')"
 			  " ORDER BY id",
 	[Q_RUNS_LIST] = "SELECT r.id, u.name, r.kind, r.state, r.title, r.change_ref, r.created_ms, r.finished_ms"
@@ -1253,6 +1263,71 @@ out:
 			*n_queued = 0;
 		if (n_running)
 			*n_running = 0;
+	}
+	return ret;
+}
+
+int store_artifact_replace(struct store *st, const struct store_artifact *a, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	if (!store__is_hex64(a->build_key) || !store__is_hex64(a->sha256) || !a->name || !*a->name ||
+	    !a->location || !*a->location || a->size < 0)
+		return rp_error_set(err, RP_EINVAL, "%s: artifact: malformed key, sha256, name, location or size",
+				    store_path(st));
+	if ((ret = store__begin_write(st, err)) < 0)
+		return ret;
+	if ((ret = store__q(st, Q_BUILD_EXISTS, &s, err)) < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, a->build_key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	store__done(s);
+	if (rc == SQLITE_ROW) {
+		ret = rp_error_set(err, RP_EEXISTS, "%s: build %.12s is recorded: its artifacts are final",
+				   store_path(st), a->build_key);
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = store__dberr(st, err, rc, "cannot look up build %.12s", a->build_key);
+		goto out;
+	}
+	if ((ret = store__q(st, Q_ARTIFACT_REPLACE, &s, err)) < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, a->build_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, a->size);
+	sqlite3_bind_text(s, 4, a->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, a->location, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, a->created_ms ? a->created_ms : store__now_ms());
+	ret = store__step_done(st, s, err, "cannot replace artifact");
+out:
+	return store__end(st, ret, err);
+}
+
+int store_job_closure(struct store *st, int64_t id, int64_t **ids, size_t *n, struct rp_error *err)
+{
+	size_t cap = 0;
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	*ids = NULL;
+	*n = 0;
+	if ((ret = store__q(st, Q_JOB_CLOSURE, &s, err)) < 0)
+		return ret;
+	sqlite3_bind_int64(s, 1, id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (store__push(ids, n, &cap, sqlite3_column_int64(s, 0)) < 0) {
+			ret = store__nomem(st, err);
+			break;
+		}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store__dberr(st, err, rc, "cannot list the dependencies of job %" PRId64, id);
+	store__done(s);
+	if (ret < 0) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
 	}
 	return ret;
 }

@@ -104,7 +104,7 @@ struct worker {
 	char cache[PATH_MAX];
 	struct rp_universe *u;
 	struct graph g;
-	int64_t lease_ms, heartbeat_ms;
+	_Atomic int64_t lease_ms, heartbeat_ms; /* set by any slot's (re-)registration, read by the heartbeats */
 
 	pthread_mutex_t line_lock; /* on_line calls, the fatal error, the unreachable-line clock */
 	int fatal_rc;
@@ -1096,7 +1096,7 @@ static void *slot_main(void *arg)
 		json_t *body = json_pack("{s:s, s:o, s:i}", "worker", w->o->name, "targets", targets_json(w),
 					 "wait_ms", WORKER_LEASE_WAIT_MS);
 		json_t *answer = NULL;
-		struct rp_error err;
+		struct rp_error err = { .msg = "" };
 		if (!body) {
 			line(w, WORKER_LINE_ERROR, "out of memory");
 			sleep_ms(WORKER_REFUSED_PAUSE_MS, &w->stopping);
@@ -1107,6 +1107,7 @@ static void *slot_main(void *arg)
 					    .path = API "/lease",
 					    .timeout_ms = WORKER_LEASE_TIMEOUT_MS };
 		struct http_retry retry = retry_until(w, &w->stopping);
+		uint64_t asked = now_ms();
 		int rc = http_request_json(sl->http, &req, body, &retry, &answer, &err);
 		json_decref(body);
 		json_t *job = rc == 200 ? json_object_get(answer, "job") : NULL;
@@ -1114,7 +1115,13 @@ static void *slot_main(void *arg)
 			/* Even when stopping: a job leased to us is answered, never dropped. */
 			run_job(sl, job);
 		} else if (rc == 200 || rc == 204 || w->stopping) {
-			;
+			/*
+			 * An empty answer long before the wait was up: the scheduler holds
+			 * back (this machine is short of disk or memory). Asking again at
+			 * once would flood it, so pause before the next request.
+			 */
+			if (!w->stopping && now_ms() - asked < WORKER_LEASE_WAIT_MS / 2)
+				sleep_ms(WORKER_REFUSED_PAUSE_MS, &w->stopping);
 		} else if (rc == 401 || rc == 403) {
 			fatal(w, RP_EINVAL, err.msg);
 		} else {

@@ -3,13 +3,15 @@
  * file decides transitions: planning, keying, cache answers, leases.
  *
  * Concurrency: libmicrohttpd runs each connection on its own thread; they
- * meet here under `lock`. A long-poll lease waits on `changed`, which is
- * broadcast whenever a job may have become leasable, a log grew or a run was
- * cancelled, so an idle farm hands out a submitted job within one wake-up
- * instead of a polling interval.
+ * meet here under `lock`. A long-poll lease waits on `work`, which is
+ * broadcast whenever a job may have become leasable (a submit, a result, an
+ * expiry, a cancel), so an idle farm hands out a submitted job within one
+ * wake-up instead of a polling interval; live-log readers wait on `logs`, so
+ * a log chunk does not wake every idle lease request.
  */
 #include "farm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,7 +40,8 @@ static const double duration_buckets[] = { 1, 5, 15, 60, 300, 1800 };
 
 struct farm {
 	pthread_mutex_t lock;
-	pthread_cond_t changed; /* on CLOCK_MONOTONIC */
+	pthread_cond_t work;	/* a job may have become leasable; on CLOCK_MONOTONIC */
+	pthread_cond_t logs;	/* a log grew or a job ended: live-log readers; on CLOCK_MONOTONIC */
 	struct store *st;
 	struct rp_universe *u;
 	struct graph g;
@@ -97,6 +100,22 @@ static char *join(const char *a, const char *b)
 	return s;
 }
 
+/* Uploads a crash left half written: nobody will finish them. */
+static void sweep_uploads(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[PATH_MAX + 256];
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "upload-", 7) == 0) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	closedir(d);
+}
+
 int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *err)
 {
 	struct farm *f = calloc(1, sizeof(*f));
@@ -115,7 +134,8 @@ int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->changed, &ca);
+	pthread_cond_init(&f->work, &ca);
+	pthread_cond_init(&f->logs, &ca);
 	pthread_condattr_destroy(&ca);
 	if ((rc = mirror_global_init(err)) < 0)
 		goto fail;
@@ -146,6 +166,7 @@ int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *
 	snprintf(tmp, sizeof(tmp), "%s/tmp", f->blobs_dir);
 	if ((rc = mkdir_p(f->mirrors_dir, err)) < 0 || (rc = mkdir_p(tmp, err)) < 0)
 		goto fail;
+	sweep_uploads(tmp);
 	if ((rc = store_open(o->db_path, 0, &f->st, err)) < 0)
 		goto fail;
 	struct store_package_row *rows = calloc(f->u->n_packages ? f->u->n_packages : 1, sizeof(*rows));
@@ -171,7 +192,8 @@ void farm_shutdown(struct farm *f)
 {
 	pthread_mutex_lock(&f->lock);
 	f->shutting_down = 1;
-	pthread_cond_broadcast(&f->changed);
+	pthread_cond_broadcast(&f->work);
+	pthread_cond_broadcast(&f->logs);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -188,7 +210,8 @@ void farm_close(struct farm *f)
 	free(f->cache_dir);
 	free(f->mirrors_dir);
 	free(f->blobs_dir);
-	pthread_cond_destroy(&f->changed);
+	pthread_cond_destroy(&f->work);
+	pthread_cond_destroy(&f->logs);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -437,8 +460,8 @@ static int resolve(struct farm *f, const unsigned char *needed, struct resolved 
 		mirror_close(m);
 		if (rc < 0) {
 			struct rp_error inner = *err;
-			if (rc == RP_EUNREACHABLE)
-				return rp_error_set(err, RP_EUNREACHABLE, "package %s: %s", pkg->name, inner.msg);
+			if (rc == RP_EUNREACHABLE || rc == RP_EIO || rc == RP_ENOMEM || rc == RP_EDB)
+				return rp_error_set(err, rc, "package %s: %s", pkg->name, inner.msg);
 			return rp_error_set(err, RP_EINVAL, "package %s at \"%s\": %s", pkg->name, res[p].rev,
 					    inner.msg);
 		}
@@ -450,6 +473,13 @@ static int resolve(struct farm *f, const unsigned char *needed, struct resolved 
 }
 
 static int advance(struct farm *f, struct rp_error *err);
+
+/* The queue changed: waiting lease requests look again, and live logs of jobs that ended close. */
+static void wake(struct farm *f)
+{
+	pthread_cond_broadcast(&f->work);
+	pthread_cond_broadcast(&f->logs);
+}
 
 /* Cancels the unfinished runs of the same pull request that `run_id` supersedes. */
 static void supersede(struct farm *f, const char *change_ref, int64_t run_id)
@@ -463,6 +493,15 @@ static void supersede(struct farm *f, const char *change_ref, int64_t run_id)
 		if (ids[i] < run_id)
 			store_run_cancel(f->st, ids[i], now_ms(), &q, &r, &err);
 	free(ids);
+}
+
+/* The number of jobs of run `run_id` (lock held). */
+static int count_jobs(struct farm *f, int64_t run_id, size_t *njobs, struct rp_error *err)
+{
+	struct store_job *jobs = NULL;
+	int rc = store_jobs_list(f->st, run_id, &jobs, njobs, err);
+	store_jobs_free(jobs, rc == 0 ? *njobs : 0);
+	return rc;
 }
 
 int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njobs, int *created,
@@ -523,9 +562,9 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 	if (request_id) {
 		pthread_mutex_lock(&f->lock);
 		rc = store_run_find_request(f->st, request_id, run_id, err);
-		pthread_mutex_unlock(&f->lock);
 		if (rc == 0)
-			goto out;
+			rc = count_jobs(f, *run_id, njobs, err);
+		pthread_mutex_unlock(&f->lock);
 		if (rc != RP_ENOTFOUND)
 			goto out;
 	}
@@ -632,18 +671,20 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 				       .request_id = request_id };
 	pthread_mutex_lock(&f->lock);
 	rc = store_run_create(f->st, &spec, run_id, NULL, err);
-	if (rc == RP_EEXISTS && request_id) /* a concurrent submit with the same id won */
+	*njobs = n_jobs;
+	if (rc == RP_EEXISTS && request_id) { /* a concurrent submit with the same id won */
 		rc = store_run_find_request(f->st, request_id, run_id, err);
-	else if (rc == 0) {
+		if (rc == 0)
+			rc = count_jobs(f, *run_id, njobs, err);
+	} else if (rc == 0) {
 		*created = 1;
 		if (kind == STORE_RUN_PR)
 			supersede(f, change_ref, *run_id);
 		struct rp_error adv;
 		advance(f, &adv);
-		pthread_cond_broadcast(&f->changed);
+		wake(f);
 	}
 	pthread_mutex_unlock(&f->lock);
-	*njobs = n_jobs;
 out:
 	plan_release(&plan);
 	free(changes);
@@ -669,7 +710,7 @@ int farm_cancel(struct farm *f, int64_t run_id, size_t *n_queued, size_t *n_runn
 	if (rc == 0) {
 		struct rp_error adv;
 		advance(f, &adv);
-		pthread_cond_broadcast(&f->changed);
+		wake(f);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
@@ -774,9 +815,13 @@ out:
 	return rc;
 }
 
-/* Keys every job whose dependencies all ended; answers the cached ones, which may release more. */
+/*
+ * Keys every job whose dependencies all ended; answers the cached ones, which
+ * may release more. Returns how many jobs it keyed, or a negative code.
+ */
 static int advance(struct farm *f, struct rp_error *err)
 {
+	int keyed = 0;
 	for (;;) {
 		int64_t ids[64];
 		size_t n;
@@ -784,8 +829,8 @@ static int advance(struct farm *f, struct rp_error *err)
 		if (rc < 0)
 			return rc;
 		if (n == 0)
-			return 0;
-		for (size_t i = 0; i < n; i++)
+			return keyed;
+		for (size_t i = 0; i < n; i++, keyed++)
 			if ((rc = key_job(f, ids[i], err)) < 0)
 				return rc; /* never spin on a job that cannot be keyed */
 	}
@@ -795,13 +840,13 @@ int farm_tick(struct farm *f, struct rp_error *err)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&f->lock);
-	int rc = store_leases_expire(f->st, now_ms(), FARM_MAX_ATTEMPTS, &n, err);
+	int rc = store_leases_expire(f->st, now_ms(), FARM_MAX_ATTEMPTS, &n, err), keyed = 0;
 	if (rc == 0)
-		rc = advance(f, err);
-	if (n)
-		pthread_cond_broadcast(&f->changed);
+		rc = keyed = advance(f, err);
+	if (n || keyed > 0) /* after a restart the tick is what keys the jobs left unkeyed */
+		wake(f);
 	pthread_mutex_unlock(&f->lock);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- documents ------------------------------------------------------------------- */
@@ -1101,25 +1146,15 @@ static int read_resources(const json_t *req, struct resources *r, struct rp_erro
 static int lease_json(struct farm *f, const struct store_job *job, json_t **out, struct rp_error *err)
 {
 	json_t *pins = json_array(), *deps = json_array();
-	int64_t *queue = malloc(4096 * sizeof(*queue));
-	size_t head = 0, tail = 0;
-	int rc = 0;
-	if (!queue) {
-		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = store_job_closure(f->st, job->id, &ids, &n, err);
+	if (rc < 0)
 		goto out;
-	}
 	json_array_append_new(pins, json_pack("{s:s, s:s}", "package", job->package, "commit", job->commit));
-	for (size_t d = 0; d < job->ndeps && tail < 4096; d++)
-		queue[tail++] = job->deps[d];
-	while (head < tail) {
+	for (size_t i = 0; i < n; i++) {
 		struct store_job dj;
-		int64_t id = queue[head++];
-		int seen = 0;
-		for (size_t k = 0; k + 1 < head; k++)
-			seen |= queue[k] == id;
-		if (seen)
-			continue;
-		if ((rc = store_job_get(f->st, id, &dj, err)) < 0)
+		if ((rc = store_job_get(f->st, ids[i], &dj, err)) < 0)
 			goto out;
 		json_array_append_new(pins, json_pack("{s:s, s:s}", "package", dj.package, "commit", dj.commit));
 		json_array_append_new(
@@ -1128,8 +1163,6 @@ static int lease_json(struct farm *f, const struct store_job *job, json_t **out,
 					str_or_null(dj.output_hash), "status",
 					dj.has_status ? json_string(store_result_status_name(dj.status)) : json_null(),
 					"failed_step", str_or_null(dj.failed_step)));
-		for (size_t d = 0; d < dj.ndeps && tail < 4096; d++)
-			queue[tail++] = dj.deps[d];
 		store_job_release(&dj);
 	}
 	*out = json_pack("{s:{s:I, s:I, s:i, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:o}}", "job", "id",
@@ -1138,10 +1171,12 @@ static int lease_json(struct farm *f, const struct store_job *job, json_t **out,
 			 job->package, "target", job->target, "commit", job->commit, "build_key", job->build_key,
 			 "pins", pins, "deps", deps);
 	pins = deps = NULL;
+	if (!*out)
+		rc = rp_error_set(err, RP_ENOMEM, "cannot build the lease of job %lld", (long long)job->id);
 out:
 	json_decref(pins);
 	json_decref(deps);
-	free(queue);
+	free(ids);
 	return rc;
 }
 
@@ -1204,7 +1239,7 @@ int farm_lease(struct farm *f, const json_t *req, int (*alive)(void *ctx), void 
 		rc = 0;
 		if (f->shutting_down || passed(&deadline))
 			goto out;
-		pthread_cond_timedwait(&f->changed, &f->lock, &deadline);
+		pthread_cond_timedwait(&f->work, &f->lock, &deadline);
 	}
 out:
 	pthread_mutex_unlock(&f->lock);
@@ -1256,6 +1291,8 @@ int farm_log_put(struct farm *f, int64_t job_id, const char *worker, int64_t fen
 		return rp_error_set(err, RP_EINVAL, "query \"worker\": expected a worker name");
 	pthread_mutex_lock(&f->lock);
 	int rc = leased_attempt(f, job_id, worker, fence, &attempt, err);
+	if (rc < 0)
+		*size = -1; /* not this worker's log: its size is none of its business */
 	if (rc == 0) {
 		rc = len ? store_log_append(f->st, job_id, attempt, offset, data, len, size, err)
 			 : store_log_size(f->st, job_id, attempt, size, err);
@@ -1265,7 +1302,7 @@ int farm_log_put(struct farm *f, int64_t job_id, const char *worker, int64_t fen
 			rc = rp_error_set(err, RP_ECONFLICT, "%s", inner.msg);
 		}
 		if (rc == 0 && len)
-			pthread_cond_broadcast(&f->changed);
+			pthread_cond_broadcast(&f->logs);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
@@ -1345,7 +1382,7 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	}
 	struct rp_error adv;
 	advance(f, &adv);
-	pthread_cond_broadcast(&f->changed);
+	wake(f);
 	if (store_job_get(f->st, job_id, &job, err) == 0) {
 		*out = json_pack("{s:o}", "job", job_json(&job));
 		store_job_release(&job);
@@ -1355,7 +1392,7 @@ unlock:
 	return rc;
 }
 
-int farm_log_read(struct farm *f, int64_t job_id, int attempt, int64_t offset, void *buf, size_t cap,
+int farm_log_read(struct farm *f, int64_t job_id, int *attempt, int64_t offset, void *buf, size_t cap,
 		  size_t *n, int64_t *size, int *ended, int wait_ms, struct rp_error *err)
 {
 	struct timespec deadline;
@@ -1367,7 +1404,7 @@ int farm_log_read(struct farm *f, int64_t job_id, int attempt, int64_t offset, v
 		struct store_job job;
 		if ((rc = store_job_get(f->st, job_id, &job, err)) < 0)
 			break;
-		int a = attempt < 0 ? job.attempt : attempt;
+		int a = *attempt < 0 ? job.attempt : *attempt;
 		*ended = a < job.attempt || job.state == STORE_JOB_DONE || job.state == STORE_JOB_CANCELLED;
 		if (a > job.attempt)
 			rc = rp_error_set(err, RP_ENOTFOUND, "job %lld has no attempt %d", (long long)job_id, a);
@@ -1376,12 +1413,13 @@ int farm_log_read(struct farm *f, int64_t job_id, int attempt, int64_t offset, v
 			break;
 		if ((rc = store_log_size(f->st, job_id, a, size, err)) < 0)
 			break;
+		*attempt = a;
 		if (offset < *size || *ended || f->shutting_down || wait_ms <= 0 || passed(&deadline)) {
-			if (offset < *size)
+			if (offset < *size && cap)
 				rc = store_log_read(f->st, job_id, a, offset, buf, cap, n, err);
 			break;
 		}
-		pthread_cond_timedwait(&f->changed, &f->lock, &deadline);
+		pthread_cond_timedwait(&f->logs, &f->lock, &deadline);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
@@ -1491,11 +1529,16 @@ int farm_artifact_commit(struct farm_upload *up, struct rp_error *err)
 		int same = strcmp(a.sha256, hex) == 0 && a.size == up->size;
 		char old[PATH_MAX];
 		snprintf(old, sizeof(old), "%s/%s", f->blobs_dir, a.location);
-		if (!same)
-			rc = rp_error_set(err, RP_EEXISTS, "artifact %s of %s is recorded with other content", up->name,
-					  up->key);
-		else if (stat(old, &st) != 0 || st.st_size != a.size) /* recorded but lost: heal it */
+		if (!same) {
+			/* Left by an attempt whose result never came: replaceable until a build is recorded. */
+			struct store_artifact na = { .build_key = up->key, .name = up->name, .size = up->size,
+						     .sha256 = hex, .location = a.location, .created_ms = now_ms() };
+			rc = store_artifact_replace(f->st, &na, err);
+			if (rc == 0 && rename(up->tmp_path, old) != 0)
+				rc = rp_error_set(err, RP_EIO, "%s: %s", old, strerror(errno));
+		} else if (stat(old, &st) != 0 || st.st_size != a.size) { /* recorded but lost: heal it */
 			rc = rename(up->tmp_path, old) == 0 ? 0 : rp_error_set(err, RP_EIO, "%s: %s", old, strerror(errno));
+		}
 		store_artifact_release(&a);
 	} else if (rc == RP_ENOTFOUND) {
 		if (rename(up->tmp_path, path) != 0)
@@ -1505,7 +1548,7 @@ int farm_artifact_commit(struct farm_upload *up, struct rp_error *err)
 						     .sha256 = hex, .location = rel, .created_ms = now_ms() };
 			rc = store_artifact_put(f->st, &na, err);
 			if (rc == 0)
-				pthread_cond_broadcast(&f->changed);
+				wake(f);
 		}
 	}
 	pthread_mutex_unlock(&f->lock);

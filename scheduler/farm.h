@@ -89,17 +89,21 @@ int farm_register(struct farm *f, const json_t *req, json_t **out, struct rp_err
 int farm_lease(struct farm *f, const json_t *req, int (*alive)(void *ctx), void *ctx, json_t **out,
 	       struct rp_error *err);
 int farm_heartbeat(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err);
-/* *size receives the log's size afterwards, also on RP_ECONFLICT for a gap or a mismatch. */
+/*
+ * *size receives the log's size afterwards, also on RP_ECONFLICT for a gap or
+ * a mismatch; -1 when the lease is not the caller's.
+ */
 int farm_log_put(struct farm *f, int64_t job_id, const char *worker, int64_t fence, int64_t offset,
 		 const void *data, size_t len, int64_t *size, struct rp_error *err);
 int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err);
 
 /*
- * Reads up to `cap` bytes of job `job_id`'s log (attempt -1: the latest) from
- * `offset`, waiting up to wait_ms for bytes past `offset` while the attempt
- * is unfinished. *size is the log's size, *ended 1 when the attempt ended.
+ * Reads up to `cap` bytes of job `job_id`'s log from `offset`, waiting up to
+ * wait_ms for bytes past `offset` while the attempt is unfinished. *attempt
+ * is the attempt to read, -1 for the latest, and receives the one read.
+ * *size is the log's size, *ended 1 when the attempt ended.
  */
-int farm_log_read(struct farm *f, int64_t job_id, int attempt, int64_t offset, void *buf, size_t cap,
+int farm_log_read(struct farm *f, int64_t job_id, int *attempt, int64_t offset, void *buf, size_t cap,
 		  size_t *n, int64_t *size, int *ended, int wait_ms, struct rp_error *err);
 
 /*

@@ -43,6 +43,7 @@ extern char **environ;
 #define JSON_BODY_MAX (1u << 20)
 #define LOG_CHUNK_MAX (1u << 20)
 #define LOG_READ_MAX (16u << 20)
+#define ARTIFACT_BODY_MAX (2ULL << 30)
 #define SSE_WAIT_MS 15000
 
 enum auth { AUTH_NONE, AUTH_WORKER, AUTH_API };
@@ -378,7 +379,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	int64_t size = 0;
 	int ended = 0;
 	struct rp_error err;
-	int rc = farm_log_read(e->s->farm, e->job, e->attempt, e->offset, chunk, want, &n, &size, &ended, SSE_WAIT_MS,
+	int rc = farm_log_read(e->s->farm, e->job, &e->attempt, e->offset, chunk, want, &n, &size, &ended, SSE_WAIT_MS,
 			       &err);
 	if (rc < 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -433,10 +434,16 @@ static enum MHD_Result handle_log_stream(struct server *s, struct MHD_Connection
 		free(e);
 		return respond_rc(s, c, rc, &err);
 	}
-	if (query_int(c, "attempt", 0, 1000, json_integer_value(json_object_get(probe, "attempt")), &attempt) < 0) {
+	json_int_t latest = json_integer_value(json_object_get(probe, "attempt"));
+	if (query_int(c, "attempt", 0, 1000, latest, &attempt) < 0) {
 		json_decref(probe);
 		free(e);
 		return respond_error(s, c, 400, "query \"attempt\": expected an attempt number");
+	}
+	if (attempt > latest) {
+		json_decref(probe);
+		free(e);
+		return respond_error(s, c, 404, "the job has no such attempt yet");
 	}
 	json_decref(probe);
 	e->attempt = (int)attempt;
@@ -459,14 +466,20 @@ static enum MHD_Result handle_log_get(struct server *s, struct MHD_Connection *c
 	if (query_int(c, "attempt", 0, 1000, -1, &attempt) < 0 || query_int(c, "offset", 0, INT64_MAX, 0, &offset) < 0 ||
 	    query_int(c, "length", 0, LOG_READ_MAX, LOG_READ_MAX, &length) < 0)
 		return respond_error(s, c, 400, "query: attempt, offset and length must be integers in range (length <= 16 MiB)");
-	char *buf = malloc(length ? (size_t)length : 1);
 	size_t n = 0;
 	int64_t size = 0;
-	int ended = 0;
+	int ended = 0, a = (int)attempt;
 	struct rp_error err;
+	/* The size first, so a short log gets a short buffer, whatever `length` asks for. */
+	int rc = farm_log_read(s->farm, job, &a, offset, NULL, 0, &n, &size, &ended, 0, &err);
+	if (rc < 0)
+		return respond_rc(s, c, rc, &err);
+	if (size - offset < length)
+		length = size > offset ? size - offset : 0;
+	char *buf = malloc(length ? (size_t)length : 1);
 	if (!buf)
 		return MHD_NO;
-	int rc = farm_log_read(s->farm, job, (int)attempt, offset, buf, (size_t)length, &n, &size, &ended, 0, &err);
+	rc = farm_log_read(s->farm, job, &a, offset, buf, (size_t)length, &n, &size, &ended, 0, &err);
 	if (rc < 0) {
 		free(buf);
 		return respond_rc(s, c, rc, &err);
@@ -482,6 +495,9 @@ static enum MHD_Result handle_log_get(struct server *s, struct MHD_Connection *c
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(r, "X-Ripple-Log-Size", sz);
 	MHD_add_response_header(r, "X-Ripple-Log-Done", ended ? "1" : "0");
+	char at[16];
+	snprintf(at, sizeof(at), "%d", a);
+	MHD_add_response_header(r, "X-Ripple-Log-Attempt", at);
 	enum MHD_Result ok = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
 	atomic_fetch_add(&s->http_counts[200], 1);
@@ -539,7 +555,8 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 	int rc = 0;
 	unsigned ok_status = 200;
 	if (rq->too_big)
-		return respond_error(s, c, 413, "request body too large");
+		return m->body ? respond_error(s, c, 413, "request body too large")
+			       : respond_error(s, c, 400, "this endpoint takes no body");
 	if (m->body == 1) {
 		if (!(req = parse_body(rq, &err)))
 			return respond_error(s, c, 400, err.msg);
@@ -592,7 +609,7 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 		    query_int(c, "offset", 0, INT64_MAX, -1, &offset) < 0 || offset < 0)
 			return respond_error(s, c, 400, "query: expected worker=NAME&fence=F&offset=N");
 		rc = farm_log_put(s->farm, m->id, worker, fence, offset, rq->body, rq->len, &size, &err);
-		if (rc == RP_ECONFLICT)
+		if (rc == RP_ECONFLICT && size >= 0)
 			return respond_json(s, c, 409, json_pack("{s:s, s:I}", "error", err.msg, "size", (json_int_t)size));
 		if (rc == 0)
 			out = json_pack("{s:I}", "size", (json_int_t)size);
@@ -684,11 +701,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *why;
 		if (!allowed(s, c, m.need, &status, &why))
 			return respond_error(s, c, status, why);
+		/* Refused before the body is read, so an `Expect: 100-continue` client sends none of it. */
+		const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		unsigned long long max = m.body == 3 ? ARTIFACT_BODY_MAX : m.body == 2 ? LOG_CHUNK_MAX : JSON_BODY_MAX;
+		if (length && strtoull(length, NULL, 10) > max)
+			return respond_error(s, c, 413, m.body ? "request body too large" : "this endpoint takes no body");
 		rq->routed = 1;
 		if (m.body == 3) {
 			const char *sha = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sha256");
 			rq->body_kind = BODY_UPLOAD;
 			rq->upload_rc = farm_artifact_begin(s->farm, m.key, m.name, sha, &rq->upload, &rq->upload_err);
+			if (rq->upload_rc < 0) {
+				rq->routed = 0;
+				return respond_rc(s, c, rq->upload_rc, &rq->upload_err);
+			}
 		} else if (m.body) {
 			rq->body_kind = BODY_BUFFER;
 			rq->limit = m.body == 2 ? LOG_CHUNK_MAX : JSON_BODY_MAX;
@@ -703,8 +729,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		size_t n = *upload_size;
 		*upload_size = 0;
 		if (rq->body_kind == BODY_UPLOAD) {
-			if (rq->upload_rc == 0 && farm_artifact_write(rq->upload, upload_data, n, &rq->upload_err) < 0) {
-				rq->upload_rc = RP_ERANGE;
+			int wrc;
+			if (rq->upload_rc == 0 && (wrc = farm_artifact_write(rq->upload, upload_data, n, &rq->upload_err)) < 0) {
+				rq->upload_rc = wrc; /* too large (413) or the disk (503) */
 				farm_artifact_abort(rq->upload);
 				rq->upload = NULL;
 			}
@@ -891,8 +918,8 @@ static void stop_workers(pid_t *pids, unsigned n)
 	for (unsigned k = 0; k < n; k++)
 		if (pids[k] > 0)
 			kill(pids[k], SIGTERM);
-	/* They cancel their jobs and post the results: give them a grace, then kill. */
-	for (int waited = 0; waited < 150; waited++) {
+	/* They give their jobs back and post that: a grace longer than theirs (30 s), then kill. */
+	for (int waited = 0; waited < 350; waited++) {
 		unsigned left = 0;
 		for (unsigned k = 0; k < n; k++) {
 			if (pids[k] <= 0)

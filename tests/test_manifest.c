@@ -420,6 +420,20 @@ START_TEST(test_deep_nesting)
 }
 END_TEST
 
+/* Error messages go into JSON answers: always one line of well-formed UTF-8. */
+START_TEST(test_error_messages_are_utf8)
+{
+	struct rp_error err;
+	/* A name cut in the middle of "é" (C3 A9), a lone continuation byte, a control, an overlong NUL. */
+	rp_error_set(&err, RP_EINVAL, "name %.4s; %s; %s; %s", "abc\xc3\xa9", "x\xa9y", "a\nb", "\xc0\x80");
+	ck_assert_str_eq(err.msg, "name abc?; x?y; a?b; ??");
+	rp_error_set(&err, RP_EINVAL, "kept: %s", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	ck_assert_str_eq(err.msg, "kept: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+	rp_error_set(&err, RP_EINVAL, "%s", "\xed\xa0\x80 surrogate, \xe2\x80\xa8 separator");
+	ck_assert_str_eq(err.msg, "??? surrogate, ? separator");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("manifest");
@@ -432,6 +446,7 @@ int main(void)
 	tcase_add_test(tc, test_deep_nesting);
 	tcase_add_test(tc, test_unterminated_buffer);
 	tcase_add_test(tc, test_many_entries);
+	tcase_add_test(tc, test_error_messages_are_utf8);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);
 }

@@ -991,6 +991,34 @@ START_TEST(test_lease_affinity)
 }
 END_TEST
 
+/* An artifact whose build was never recorded may be replaced; once it is, never. */
+START_TEST(test_artifact_replace_until_built)
+{
+	struct store *st = open_ok(dbpath, 0);
+	struct rp_error err = {.msg = ""};
+	struct store_artifact a = {.build_key = hex64(90), .name = "prefix", .size = 10, .sha256 = hex64(91),
+				   .location = "aa/x.prefix"};
+	struct store_artifact b = a, got;
+	b.size = 11;
+	b.sha256 = hex64(92);
+	ck_assert_int_eq(store_artifact_put(st, &a, &err), 0);
+	ck_assert_int_eq(store_artifact_put(st, &b, &err), RP_EEXISTS);
+	ck_assert_msg(store_artifact_replace(st, &b, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(store_artifact_get(st, hex64(90), "prefix", &got, &err), 0);
+	ck_assert_str_eq(got.sha256, hex64(92));
+	ck_assert_int_eq(got.size, 11);
+	store_artifact_release(&got);
+	struct store_build bl = {.build_key = hex64(90), .package = "cstruct", .target = "unix", .commit_id = "c1",
+				 .status = "pass", .output_hash = hex64(93), .duration_ms = 5};
+	ck_assert_msg(store_build_put(st, &bl, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(store_artifact_replace(st, &a, &err), RP_EEXISTS);
+	ck_assert_int_eq(store_artifact_get(st, hex64(90), "prefix", &got, &err), 0);
+	ck_assert_str_eq(got.sha256, hex64(92));
+	store_artifact_release(&got);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_runs_list_and_refs)
 {
 	struct store *st = open_ok(dbpath, 0);
@@ -1282,6 +1310,7 @@ static Suite *store_queue_suite(void)
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_lease_order_and_fairness);
 	tcase_add_test(tc, test_lease_affinity);
+	tcase_add_test(tc, test_artifact_replace_until_built);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("views");
