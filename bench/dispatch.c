@@ -9,7 +9,7 @@
  * In one run, on one `ripple serve --workers 0` with its SQLite store in a
  * temporary directory:
  *   1. dispatch: RUNS runs of PACKAGES no-op packages (JOBS jobs in all), each
- *      run pinning every package at its own commit of one git repository (so
+ *      run changing every package to its own commit of one git repository (so
  *      no job is a cache hit), submitted one after the other while WORKERS
  *      load processes lease and answer jobs. Jobs/s from the first submit to
  *      the last result (target >= 1,000), lease latency p50/p99 (target p99

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "core/manifest.h"
+#include "scheduler/config.h"
 #include "scheduler/serve.h"
 #include "core/banned.h"
 
@@ -81,6 +82,7 @@ int cmd_serve(int argc, char **argv)
 		{ "public-read", no_argument, NULL, 'p' },
 		{ "lease-seconds", required_argument, NULL, 'L' },
 		{ "url-file", required_argument, NULL, 'U' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -89,7 +91,8 @@ int cmd_serve(int argc, char **argv)
 				   .universe_path = CLI_DEFAULT_MANIFEST, .on_ready = on_ready, .on_line = on_line,
 				   .data = &print };
 	unsigned long v;
-	int c;
+	int c, lease_given = 0;
+	const char *config_path = NULL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
@@ -128,9 +131,13 @@ int cmd_serve(int argc, char **argv)
 			if (parse_uint("serve", "--lease-seconds", optarg, 1, 3600, &v))
 				return RP_EXIT_USAGE;
 			o.lease_ms = (int64_t)v * 1000;
+			lease_given = 1;
 			break;
 		case 'U':
 			print.url_file = optarg;
+			break;
+		case 'C':
+			config_path = optarg;
 			break;
 		case 'h':
 			fputs(cli_find_command("serve")->usage, stdout);
@@ -149,10 +156,27 @@ int cmd_serve(int argc, char **argv)
 		return RP_EXIT_USAGE;
 	}
 	manifest_free(u);
+	/* The file first, then what the command line says over it. */
+	struct serve_config *config = NULL;
+	if (config_path) {
+		if (config_load_file(config_path, &config, &err) < 0) {
+			cli_error("%s", err.msg);
+			return RP_EXIT_USAGE;
+		}
+		if (!o.worker_token_file)
+			o.worker_token_file = config->worker_token_file;
+		if (!o.api_token_file)
+			o.api_token_file = config->api_token_file;
+		o.public_read |= config->public_read;
+		if (!lease_given)
+			o.lease_ms = (int64_t)config->lease_seconds * 1000;
+		o.config = config;
+	}
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
 		cli_error("serve: cannot find the ripple binary for the local workers: %s", strerror(errno));
+		config_free(config);
 		return RP_EXIT_FAILED;
 	}
 	self[n] = '\0';
@@ -163,6 +187,7 @@ int cmd_serve(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int rc = serve_run(&o, &serve_stop, &err);
+	config_free(config);
 	if (rc < 0) {
 		cli_error("serve: %s", err.msg);
 		return rc == RP_EINVAL ? RP_EXIT_USAGE : RP_EXIT_FAILED;

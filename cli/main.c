@@ -112,7 +112,7 @@ const struct cli_command cli_commands[] = {
 	{ "serve", cmd_serve, "run the scheduler: HTTP API, queue, leases and dashboard",
 	  "usage: ripple serve [--db PATH] [--listen ADDR:PORT] [--universe FILE] [--workers N]\n"
 	  "                    [--slots N] [--cache DIR] [--worker-token-file F] [--api-token-file F]\n"
-	  "                    [--public-read] [--lease-seconds S] [--url-file F]\n"
+	  "                    [--public-read] [--lease-seconds S] [--url-file F] [--config FILE]\n"
 	  "\n"
 	  "Serves the JSON API (docs/api.md) and the dashboard, plans submitted runs of the\n"
 	  "universe into the store, hands their jobs to workers under leases, and keeps their\n"
@@ -131,6 +131,8 @@ const struct cli_command cli_commands[] = {
 	  "  --public-read           reading runs, jobs, logs and metrics needs no token\n"
 	  "  --lease-seconds S       a lease lasts S seconds unless renewed (default 30)\n"
 	  "  --url-file F            write the server's URL to F once it accepts requests\n"
+	  "  --config FILE           forges, webhook secrets, nightly, auth (docs/config.md); the\n"
+	  "                          options above win over the file\n"
 	  "\n"
 	  "SIGINT or SIGTERM stops it. Exit status: 0 stopped, 1 failed, 2 bad usage or input.\n" },
 	{ "status", cmd_status, "show runs, or one run's jobs, from the scheduler",

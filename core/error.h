@@ -25,7 +25,8 @@
 	X(UNREACHABLE, "repository or service unreachable")               \
 	X(INTEGRITY, "stored data failed verification")                   \
 	X(BUSY, "in use by another job")                                  \
-	X(CONFLICT, "conflicts with the current state")
+	X(CONFLICT, "conflicts with the current state")                   \
+	X(AUTH, "not authenticated")
 
 enum rp_errno {
 	RP_OK = 0,

@@ -57,6 +57,7 @@ enum store__qid {
 	Q_AFFINITY,
 	Q_JOB_CLOSURE,
 	Q_BUILD_EXISTS,
+	Q_LATEST_RUN,
 	Q_ARTIFACT_REPLACE,
 	Q_LEASED_BY_UNIVERSE,
 	Q_LEASE_TAKE,
@@ -169,6 +170,8 @@ static const char *const store__qsql[Q__COUNT] = {
 	[Q_JOB_CLOSURE] = "WITH RECURSIVE c(id) AS (SELECT dep_id FROM job_edges WHERE job_id = ?1"
 			  " UNION SELECT e.dep_id FROM job_edges e JOIN c ON e.job_id = c.id)"
 			  " SELECT id FROM c ORDER BY id",
+	/* Index runs_by_state: the finished runs of one kind, newest first. */
+	[Q_LATEST_RUN] = "SELECT id FROM runs WHERE state = 'done' AND kind = ?1 ORDER BY id DESC LIMIT 1",
 	[Q_BUILD_EXISTS] = "SELECT 1 FROM builds WHERE build_key = ?1",
 	[Q_ARTIFACT_REPLACE] = "INSERT OR REPLACE INTO artifacts (build_key, name, size, sha256, location, created_ms)"
 			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1264,6 +1267,26 @@ out:
 		if (n_running)
 			*n_running = 0;
 	}
+	return ret;
+}
+
+int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t *run_id, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+
+	*run_id = 0;
+	if ((ret = store__q(st, Q_LATEST_RUN, &s, err)) < 0)
+		return ret;
+	sqlite3_bind_text(s, 1, store_run_kind_name(kind), -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*run_id = sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE)
+		ret = rp_error_set(err, RP_ENOTFOUND, "%s: no finished %s run", store_path(st), store_run_kind_name(kind));
+	else
+		ret = store__dberr(st, err, rc, "cannot find the latest %s run", store_run_kind_name(kind));
+	store__done(s);
 	return ret;
 }
 

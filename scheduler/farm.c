@@ -1586,3 +1586,71 @@ int farm_artifact_open(struct farm *f, const char *build_key, const char *name, 
 	store_artifact_release(&a);
 	return rc;
 }
+
+/* ---- for webhooks ------------------------------------------------------------------------ */
+
+int farm_repo_packages(struct farm *f, const char *url, const char **names, const char **branches, size_t cap,
+		       size_t *n, struct rp_error *err)
+{
+	char *want = NULL;
+	*n = 0;
+	int rc = mirror_normalize_url(url, NULL, &want, err);
+	if (rc < 0)
+		return rc;
+	for (size_t p = 0; p < f->u->n_packages && *n < cap; p++) {
+		char *have = NULL;
+		struct rp_error ignored;
+		if (mirror_normalize_url(f->u->packages[p].repo, f->u->dir, &have, &ignored) == 0 &&
+		    strcmp(have, want) == 0) {
+			names[*n] = f->u->packages[p].name;
+			branches[(*n)++] = f->u->packages[p].branch;
+		}
+		free(have);
+	}
+	free(want);
+	return 0;
+}
+
+int farm_nightly_pins(struct farm *f, json_t **pins, struct rp_error *err)
+{
+	int64_t run_id;
+	struct store_run run;
+	*pins = json_array();
+	pthread_mutex_lock(&f->lock);
+	int rc = store_run_latest_done(f->st, STORE_RUN_NIGHTLY, &run_id, err);
+	if (rc == 0) {
+		rc = store_run_get(f->st, run_id, &run, err);
+		for (size_t i = 0; rc == 0 && i < run.nbaseline; i++)
+			json_array_append_new(*pins, json_pack("{s:s, s:s}", "package", run.baseline[i].package, "rev",
+							       run.baseline[i].commit));
+		store_run_release(&run);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc == RP_ENOTFOUND ? 0 : rc; /* no nightly yet: branch heads */
+}
+
+json_t *farm_untrusted_targets(struct farm *f)
+{
+	json_t *arr = json_array();
+	for (size_t t = 0; t < f->u->n_targets; t++)
+		if (f->u->targets[t].runner != RP_RUNNER_PROCESS)
+			json_array_append_new(arr, json_string(f->u->targets[t].name));
+	return arr;
+}
+
+int farm_cancel_ref(struct farm *f, const char *change_ref, size_t *n, struct rp_error *err)
+{
+	int64_t *ids = NULL;
+	size_t count = 0, q, r;
+	*n = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_runs_active_by_ref(f->st, change_ref, &ids, &count, err);
+	for (size_t i = 0; rc == 0 && i < count; i++)
+		if ((rc = store_run_cancel(f->st, ids[i], now_ms(), &q, &r, err)) == 0)
+			(*n)++;
+	if (*n)
+		wake(f);
+	pthread_mutex_unlock(&f->lock);
+	free(ids);
+	return rc;
+}

@@ -122,6 +122,25 @@ void farm_artifact_abort(struct farm_upload *up);
 int farm_artifact_open(struct farm *f, const char *build_key, const char *name, FILE **fp, int64_t *size,
 		       char sha256[65], struct rp_error *err);
 
+/* ---- for webhooks ---- */
+
+/*
+ * The packages whose repository is `url` (normalized as mirrors are: scheme
+ * and host case, user info, ".git", trailing slashes), with their branches;
+ * both borrowed from the farm's universe. At most `cap`.
+ */
+int farm_repo_packages(struct farm *f, const char *url, const char **names, const char **branches, size_t cap,
+		       size_t *n, struct rp_error *err);
+
+/* [{"package", "rev"}] of the latest finished nightly (an empty array when none). */
+int farm_nightly_pins(struct farm *f, json_t **pins, struct rp_error *err);
+
+/* The names of the targets whose runner isolates untrusted code (every one but `process`). */
+json_t *farm_untrusted_targets(struct farm *f);
+
+/* Cancels every unfinished run of `change_ref`; *n receives how many. */
+int farm_cancel_ref(struct farm *f, const char *change_ref, size_t *n, struct rp_error *err);
+
 /* Ends expired leases and keys what became ready; called about once a second. */
 int farm_tick(struct farm *f, struct rp_error *err);
 

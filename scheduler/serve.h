@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "scheduler/config.h"
 
 struct serve_options {
 	const char *db_path;
@@ -36,6 +37,7 @@ struct serve_options {
 	unsigned local_workers;	       /* `ripple worker` processes to start */
 	unsigned worker_slots;	       /* slots of each local worker; 0: 1 */
 	const char *self_exe;	       /* the ripple binary the local workers run */
+	const struct serve_config *config; /* forges, webhook secrets, links; NULL: defaults */
 	void (*on_ready)(const char *url, void *data);
 	void (*on_line)(const char *line, void *data);
 	void *data;

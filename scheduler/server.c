@@ -36,6 +36,7 @@
 
 #include "farm.h"
 #include "web.h"
+#include "webhook.h"
 #include "core/banned.h"
 
 extern char **environ;
@@ -44,6 +45,7 @@ extern char **environ;
 #define LOG_CHUNK_MAX (1u << 20)
 #define LOG_READ_MAX (16u << 20)
 #define ARTIFACT_BODY_MAX (2ULL << 30)
+#define HOOK_BODY_MAX (25u << 20) /* GitHub caps its payloads at 25 MB */
 #define SSE_WAIT_MS 15000
 
 enum auth { AUTH_NONE, AUTH_WORKER, AUTH_API };
@@ -54,6 +56,7 @@ struct server {
 	struct MHD_Daemon *daemon;
 	unsigned char worker_hash[32], api_hash[32];
 	int public_read;
+	const struct serve_config *config; /* forges and webhook secrets; NULL: none */
 	_Atomic uint64_t http_counts[600]; /* by status code */
 };
 
@@ -76,6 +79,7 @@ enum route {
 	R_LOG_STREAM,
 	R_WORKERS,
 	R_WEB,
+	R_HOOK,
 };
 
 struct match {
@@ -84,7 +88,8 @@ struct match {
 	char key[80], name[80];
 	int method_ok;
 	enum need need;
-	int body; /* 0 none, 1 JSON, 2 log bytes, 3 artifact */
+	int body; /* 0 none, 1 JSON, 2 log bytes, 3 artifact, 4 a webhook's raw body */
+	int forge; /* R_HOOK: enum config_forge_kind */
 };
 
 /* What one request accumulates between the access handler's calls. */
@@ -153,6 +158,8 @@ static unsigned status_of(int rc)
 	case RP_ECONFLICT:
 	case RP_EEXISTS:
 		return 409;
+	case RP_EAUTH:
+		return 401;
 	case RP_ERANGE:
 		return 413;
 	default:
@@ -279,6 +286,13 @@ static void route(const char *url, const char *method, struct match *m)
 	}
 	if (n == 1 && is(seg[0], len[0], "metrics")) {
 		*m = (struct match){ .route = R_METRICS, .method_ok = get, .need = NEED_READ };
+		return;
+	}
+	if (n == 2 && is(seg[0], len[0], "hooks")) {
+		int forge = webhook_forge_of(seg[1], len[1]);
+		if (forge >= 0) /* the delivery's signature is its authentication */
+			*m = (struct match){ .route = R_HOOK, .method_ok = post, .need = NEED_NONE, .body = 4,
+					     .forge = forge };
 		return;
 	}
 	if (n < 3 || !is(seg[0], len[0], "api") || !is(seg[1], len[1], "v1"))
@@ -530,6 +544,11 @@ static enum MHD_Result handle_artifact_get(struct server *s, struct MHD_Connecti
 	return ok;
 }
 
+static const char *header_of(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)ctx, MHD_HEADER_KIND, name);
+}
+
 /* Whether the client of a long-poll is still connected: it sends nothing more, so any readable end is a close. */
 static int client_alive(void *ctx)
 {
@@ -668,6 +687,10 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 	case R_WORKERS:
 		rc = farm_workers_json(s->farm, &out, &err);
 		break;
+	case R_HOOK:
+		rc = webhook_handle(s->farm, s->config, (enum config_forge_kind)m->forge, header_of, c, rq->body ? rq->body : "",
+				    rq->len, &out, &err);
+		break;
 	case R_NONE:
 		break;
 	}
@@ -703,7 +726,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return respond_error(s, c, status, why);
 		/* Refused before the body is read, so an `Expect: 100-continue` client sends none of it. */
 		const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		unsigned long long max = m.body == 3 ? ARTIFACT_BODY_MAX : m.body == 2 ? LOG_CHUNK_MAX : JSON_BODY_MAX;
+		unsigned long long max = m.body == 3 ? ARTIFACT_BODY_MAX : m.body == 4 ? HOOK_BODY_MAX
+					 : m.body == 2 ? LOG_CHUNK_MAX : JSON_BODY_MAX;
 		if (length && strtoull(length, NULL, 10) > max)
 			return respond_error(s, c, 413, m.body ? "request body too large" : "this endpoint takes no body");
 		rq->routed = 1;
@@ -717,7 +741,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			}
 		} else if (m.body) {
 			rq->body_kind = BODY_BUFFER;
-			rq->limit = m.body == 2 ? LOG_CHUNK_MAX : JSON_BODY_MAX;
+			rq->limit = m.body == 2 ? LOG_CHUNK_MAX : m.body == 4 ? HOOK_BODY_MAX : JSON_BODY_MAX;
 		} else {
 			rq->limit = 0;
 		}
@@ -945,7 +969,7 @@ static void stop_workers(pid_t *pids, unsigned n)
 
 int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct rp_error *err)
 {
-	struct server s = { .public_read = o->public_read };
+	struct server s = { .public_read = o->public_read, .config = o->config };
 	struct sockaddr_storage addr;
 	char worker_token[PATH_MAX], api_token[PATH_MAX], cache[PATH_MAX], url[200], worker_hex[65];
 	pid_t *pids = NULL;
