@@ -178,7 +178,10 @@ check "no secret or token appears in the server's output" \
 
 kill -TERM "$serve_pid"
 wait "$serve_pid"
-check "serve stops with status 0" '[ $? -eq 0 ]'
+serve_status=$?
+check "serve stops with status 0" '[ $serve_status -eq 0 ]'
 serve_pid=
+check "no sanitizer report from the server" \
+	'! grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work/serve.err"'
 echo "1..$n"
 [ "$failures" -eq 0 ]
