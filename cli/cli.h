@@ -47,6 +47,8 @@ int cmd_submit(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
+int cmd_nightly(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* The manifest path used when a command is given none. */
 #define CLI_DEFAULT_MANIFEST "ripple.json"

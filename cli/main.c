@@ -86,6 +86,19 @@ const struct cli_command cli_commands[] = {
 	  "  -f, --follow        follow the log while the job runs\n"
 	  "\n"
 	  "Exit status: 0 printed, 1 the server failed, 2 bad usage or an unknown job.\n" },
+	{ "nightly", cmd_nightly, "plan the nightly now on the scheduler",
+	  "usage: ripple nightly [--server URL] [--token-file F] [--json] now\n"
+	  "\n"
+	  "Plans a nightly at once: every package at its branch head, on every target; what the\n"
+	  "build cache knows is not built again. The scheduler also plans one by itself at the\n"
+	  "times its config file gives (nightly.at, nightly.every_hours).\n"
+	  "\n"
+	  "  --server URL        the scheduler (default $RIPPLE_SERVER, else http://127.0.0.1:8080)\n"
+	  "  --token-file F      the API token (default $RIPPLE_TOKEN_FILE, else ripple.db.api-token\n"
+	  "                      when it exists)\n"
+	  "  --json              print the API's JSON\n"
+	  "\n"
+	  "Exit status: 0 planned, 1 the server failed, 2 bad usage.\n" },
 	{ "plan", cmd_plan, "print the jobs a change causes",
 	  "usage: ripple plan [-m FILE] [--change PACKAGE=REVISION]... [--json]\n"
 	  "\n"
@@ -99,6 +112,20 @@ const struct cli_command cli_commands[] = {
 	  "  --json                print the plan as JSON\n"
 	  "\n"
 	  "Exit status: 0 planned, 2 bad usage or an invalid manifest.\n" },
+	{ "report", cmd_report, "a run's report against the nightly before it",
+	  "usage: ripple report [--server URL] [--token-file F] [--json] RUN\n"
+	  "\n"
+	  "Prints the Markdown report of RUN against the latest finished nightly before it: for a\n"
+	  "nightly what is newly broken (to bisect), newly fixed and still broken; for other runs\n"
+	  "what regressed, got fixed or still fails.\n"
+	  "\n"
+	  "  --server URL        the scheduler (default $RIPPLE_SERVER, else http://127.0.0.1:8080)\n"
+	  "  --token-file F      the API token (default $RIPPLE_TOKEN_FILE, else ripple.db.api-token\n"
+	  "                      when it exists)\n"
+	  "  --json              print the API's JSON\n"
+	  "\n"
+	  "Exit status: 0 nothing newly broken, 1 something newly broke or the server failed,\n"
+	  "2 bad usage or an unknown run.\n" },
 	{ "revdeps", cmd_revdeps, "print the reverse dependencies of packages",
 	  "usage: ripple revdeps [-m FILE] [--json] PACKAGE...\n"
 	  "\n"

@@ -436,8 +436,13 @@ int store_leases_expire(struct store *st, int64_t now_ms, int max_attempts, size
 int store_run_cancel(struct store *st, int64_t run_id, int64_t now_ms, size_t *n_queued, size_t *n_running,
 		     struct rp_error *err);
 
-/* The newest run of `kind` that is done (the baseline of pull requests: the latest nightly). RP_ENOTFOUND. */
-int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t *run_id, struct rp_error *err);
+/*
+ * The newest run of `kind` that is done, with an id below `before_id` (0: any):
+ * the baseline of pull requests, the nightly a nightly is compared with.
+ * RP_ENOTFOUND when there is none.
+ */
+int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t before_id, int64_t *run_id,
+			  struct rp_error *err);
 
 /* Ids of every job `id` waits for, directly or transitively, ascending; *ids malloc'd. */
 int store_job_closure(struct store *st, int64_t id, int64_t **ids, size_t *n, struct rp_error *err);

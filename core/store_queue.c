@@ -171,7 +171,7 @@ static const char *const store__qsql[Q__COUNT] = {
 			  " UNION SELECT e.dep_id FROM job_edges e JOIN c ON e.job_id = c.id)"
 			  " SELECT id FROM c ORDER BY id",
 	/* Index runs_by_state: the finished runs of one kind, newest first. */
-	[Q_LATEST_RUN] = "SELECT id FROM runs WHERE state = 'done' AND kind = ?1 ORDER BY id DESC LIMIT 1",
+	[Q_LATEST_RUN] = "SELECT id FROM runs WHERE state = 'done' AND kind = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1",
 	[Q_BUILD_EXISTS] = "SELECT 1 FROM builds WHERE build_key = ?1",
 	[Q_ARTIFACT_REPLACE] = "INSERT OR REPLACE INTO artifacts (build_key, name, size, sha256, location, created_ms)"
 			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1270,7 +1270,8 @@ out:
 	return ret;
 }
 
-int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t *run_id, struct rp_error *err)
+int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t before_id, int64_t *run_id,
+			  struct rp_error *err)
 {
 	sqlite3_stmt *s;
 	int rc, ret;
@@ -1279,6 +1280,7 @@ int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t *r
 	if ((ret = store__q(st, Q_LATEST_RUN, &s, err)) < 0)
 		return ret;
 	sqlite3_bind_text(s, 1, store_run_kind_name(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, before_id > 0 ? before_id : INT64_MAX);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*run_id = sqlite3_column_int64(s, 0);

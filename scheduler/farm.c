@@ -1617,7 +1617,7 @@ int farm_nightly_pins(struct farm *f, json_t **pins, struct rp_error *err)
 	struct store_run run;
 	*pins = json_array();
 	pthread_mutex_lock(&f->lock);
-	int rc = store_run_latest_done(f->st, STORE_RUN_NIGHTLY, &run_id, err);
+	int rc = store_run_latest_done(f->st, STORE_RUN_NIGHTLY, 0, &run_id, err);
 	if (rc == 0) {
 		rc = store_run_get(f->st, run_id, &run, err);
 		for (size_t i = 0; rc == 0 && i < run.nbaseline; i++)
@@ -1652,5 +1652,157 @@ int farm_cancel_ref(struct farm *f, const char *change_ref, size_t *n, struct rp
 		wake(f);
 	pthread_mutex_unlock(&f->lock);
 	free(ids);
+	return rc;
+}
+
+/* ---- nightly and reports ------------------------------------------------------------------ */
+
+int farm_nightly(struct farm *f, int64_t slot_ms, int64_t *run_id, size_t *njobs, int *created,
+		 struct rp_error *err)
+{
+	char title[64], request_id[64];
+	time_t t = (time_t)(slot_ms / 1000);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(title, sizeof(title), "nightly %Y-%m-%d %H:%M", &tm);
+	snprintf(request_id, sizeof(request_id), "nightly:%lld", (long long)(slot_ms / 1000));
+	json_t *req = json_pack("{s:s, s:s, s:s}", "kind", "nightly", "title", title, "request_id", request_id);
+	if (!req)
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	int rc = farm_submit(f, req, run_id, njobs, created, err);
+	json_decref(req);
+	return rc;
+}
+
+static int failing(const char *status)
+{
+	return status && (strcmp(status, "fail") == 0 || strcmp(status, "error") == 0 || strcmp(status, "timeout") == 0);
+}
+
+static const char *verdict_of(int nightly, const char *before, const char *now)
+{
+	if (!now || strcmp(now, "cancelled") == 0)
+		return "unfinished";
+	if (strcmp(now, "skipped") == 0)
+		return "skipped";
+	if (!before)
+		return "new";
+	if (strcmp(before, "pass") == 0 && failing(now))
+		return nightly ? "newly broken" : "regressed";
+	if (failing(before) && strcmp(now, "pass") == 0)
+		return nightly ? "newly fixed" : "fixed";
+	if (failing(before) && failing(now))
+		return nightly ? "still broken" : "still failing";
+	return strcmp(now, "pass") == 0 ? "passing" : "new";
+}
+
+/* A Markdown table cell: no pipes, no line breaks, no HTML. */
+static void md_cell(struct text *t, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '|')
+			text_add(t, "\\|");
+		else if (*s == '<')
+			text_add(t, "&lt;");
+		else if (*s == '>')
+			text_add(t, "&gt;");
+		else if (*s == '\n' || *s == '\r')
+			text_add(t, " ");
+		else
+			text_add(t, "%c", *s);
+	}
+}
+
+int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_error *err)
+{
+	struct store_run run;
+	struct store_job *jobs = NULL, *before = NULL;
+	size_t n = 0, nb = 0;
+	int64_t against = 0;
+	struct text md = { 0 };
+	pthread_mutex_lock(&f->lock);
+	int rc = store_run_get(f->st, run_id, &run, err);
+	if (rc == 0)
+		rc = store_jobs_list(f->st, run_id, &jobs, &n, err);
+	if (rc == 0) {
+		struct rp_error none;
+		if (store_run_latest_done(f->st, STORE_RUN_NIGHTLY, run_id, &against, &none) == 0)
+			rc = store_jobs_list(f->st, against, &before, &nb, err);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0) {
+		store_run_release(&run);
+		store_jobs_free(jobs, n);
+		return rc;
+	}
+	int nightly = run.kind == STORE_RUN_NIGHTLY;
+	json_t *pairs = json_array(), *counts = json_object();
+	for (size_t i = 0; i < n; i++) {
+		const struct store_job *j = &jobs[i];
+		const char *now = j->has_status ? store_result_status_name(j->status) : NULL, *was = NULL;
+		for (size_t k = 0; k < nb; k++)
+			if (before[k].has_status && strcmp(before[k].package, j->package) == 0 &&
+			    strcmp(before[k].target, j->target) == 0)
+				was = store_result_status_name(before[k].status);
+		const char *verdict = verdict_of(nightly, was, now);
+		json_object_set_new(counts, verdict,
+				    json_integer(json_integer_value(json_object_get(counts, verdict)) + 1));
+		json_array_append_new(
+			pairs, json_pack("{s:s, s:s, s:I, s:o, s:o, s:s, s:b, s:o, s:o}", "package", j->package, "target",
+					 j->target, "job", (json_int_t)j->id, "status", str_or_null(now), "before",
+					 str_or_null(was), "verdict", verdict, "to_bisect",
+					 strcmp(verdict, "newly broken") == 0 || strcmp(verdict, "regressed") == 0,
+					 "category", str_or_null(j->category), "first_error", str_or_null(j->first_error)));
+	}
+	/* The Markdown a person reads: the summary line, then every pair that is not simply passing. */
+	text_add(&md, "## ripple: run %lld (%s)%s", (long long)run.id, store_run_kind_name(run.kind),
+		 run.title ? " — " : "");
+	md_cell(&md, run.title);
+	text_add(&md, "\n\n");
+	if (against)
+		text_add(&md, "Compared with nightly run %lld.\n\n", (long long)against);
+	else
+		text_add(&md, "No earlier nightly to compare with.\n\n");
+	static const char *const order[] = { "newly broken", "regressed", "newly fixed", "fixed", "still broken",
+					     "still failing", "new", "skipped", "unfinished", "passing" };
+	int first = 1;
+	for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
+		json_int_t c = json_integer_value(json_object_get(counts, order[o]));
+		if (c) {
+			text_add(&md, "%s%lld %s", first ? "" : ", ", (long long)c, order[o]);
+			first = 0;
+		}
+	}
+	text_add(&md, "\n\n| package | target | verdict | before | now | first error |\n| --- | --- | --- | --- | --- | --- |\n");
+	size_t i;
+	json_t *p;
+	json_array_foreach(pairs, i, p)
+	{
+		const char *verdict = json_string_value(json_object_get(p, "verdict"));
+		if (strcmp(verdict, "passing") == 0)
+			continue;
+		text_add(&md, "| ");
+		md_cell(&md, json_string_value(json_object_get(p, "package")));
+		text_add(&md, " | ");
+		md_cell(&md, json_string_value(json_object_get(p, "target")));
+		text_add(&md, " | %s%s | %s | %s | ", verdict, json_is_true(json_object_get(p, "to_bisect")) ? " (to bisect)" : "",
+			 json_string_value(json_object_get(p, "before")) ? json_string_value(json_object_get(p, "before")) : "-",
+			 json_string_value(json_object_get(p, "status")) ? json_string_value(json_object_get(p, "status")) : "-");
+		md_cell(&md, json_string_value(json_object_get(p, "first_error")));
+		text_add(&md, " |\n");
+	}
+	if (md.failed) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		json_decref(pairs);
+		json_decref(counts);
+	} else {
+		*out = json_pack("{s:I, s:s, s:o, s:o, s:o, s:s}", "run", (json_int_t)run.id, "kind",
+				 store_run_kind_name(run.kind), "against", against ? json_integer(against) : json_null(),
+				 "counts", counts, "pairs", pairs, "markdown", md.s);
+	}
+	free(md.s);
+	store_run_release(&run);
+	store_jobs_free(jobs, n);
+	store_jobs_free(before, nb);
 	return rc;
 }

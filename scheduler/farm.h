@@ -122,6 +122,26 @@ void farm_artifact_abort(struct farm_upload *up);
 int farm_artifact_open(struct farm *f, const char *build_key, const char *name, FILE **fp, int64_t *size,
 		       char sha256[65], struct rp_error *err);
 
+/* ---- nightly and reports ---- */
+
+/*
+ * Plans the nightly of the slot that starts at `slot_ms` (every package at its
+ * branch head, on every target): idempotent per slot, so a restart or a second
+ * call in the same slot finds the run instead of planning another.
+ */
+int farm_nightly(struct farm *f, int64_t slot_ms, int64_t *run_id, size_t *njobs, int *created,
+		 struct rp_error *err);
+
+/*
+ * The report of run `run_id` against the latest finished nightly before it:
+ * each (package, target) with its verdict — for a nightly "newly broken",
+ * "newly fixed", "still broken"; for other runs "regressed", "fixed", "still
+ * failing" — plus "passing", "skipped", "new" (no result before) and
+ * "unfinished"; newly broken pairs are marked to bisect. The document has
+ * "markdown" too.
+ */
+int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_error *err);
+
 /* ---- for webhooks ---- */
 
 /*

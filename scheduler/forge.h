@@ -21,9 +21,11 @@
  *                      was lost: the caller keeps the report and calls again
  *                      later (a status is set again whole; an upsert still
  *                      finds its comment, by id or by marker);
- *     RP_EINVAL        bad arguments, or the forge refused the request or the
- *                      token (401, 403, 422, ...): calling again will not help
- *                      until the config or the input changes;
+ *     RP_EAUTH         the forge refused the token (401) or what it may do
+ *                      (403 that is no rate limit): fix the config's token;
+ *     RP_EINVAL        bad arguments, or the forge refused the request (422,
+ *                      400, ...): calling again will not help until the
+ *                      input changes;
  *     RP_ENOTFOUND     the forge does not know the repository, commit or PR;
  *     RP_ENOMEM.
  *   `err` says which forge, which request and what the forge answered.
@@ -41,11 +43,9 @@
  *	struct forge_target t = { .repo = "acme/widget", .sha = head };
  *	forge_set_status(f, &t, FORGE_STATE_PENDING, "12 jobs queued", run_url, &err);
  *	... the run ends ...
- *	forge_set_status(f, &t, FORGE_STATE_FAILURE, "2 reverse dependencies regressed, 1 fixed", run_url, &err);
- *	struct forge_pr pr = { .repo = "acme/widget", .number = 42 };
- *	int64_t id = stored_id_or_0;
- *	if (forge_upsert_comment(f, &pr, NULL, markdown, &id, &err) == 0) ... store id ...
- *	forge_client_free(f);
+ *	forge_set_status(f, &t, FORGE_STATE_FAILURE, "2 reverse dependencies regressed, 1 fixed", run_url,
+ *&err); struct forge_pr pr = { .repo = "acme/widget", .number = 42 }; int64_t id = stored_id_or_0; if
+ *(forge_upsert_comment(f, &pr, NULL, markdown, &id, &err) == 0) ... store id ... forge_client_free(f);
  */
 #ifndef RIPPLE_SCHEDULER_FORGE_H
 #define RIPPLE_SCHEDULER_FORGE_H
@@ -92,9 +92,9 @@ struct forge_config {
 	 * Gitea has no default.
 	 */
 	const char *api_url;
-	const char *token;   /* required; copied. GitHub: "Authorization: Bearer", GitLab: PRIVATE-TOKEN,
-				Gitea: "Authorization: token" */
-	const char *context; /* the status's name (GitHub/Gitea context, GitLab name); NULL: "ripple" */
+	const char *token;    /* required; copied. GitHub: "Authorization: Bearer", GitLab: PRIVATE-TOKEN,
+				 Gitea: "Authorization: token" */
+	const char *context;  /* the status's name (GitHub/Gitea context, GitLab name); NULL: "ripple" */
 	uint64_t deadline_ms; /* one call's bound, retries and waits included; 0: 60 s */
 	const volatile sig_atomic_t *stop; /* non-zero: give up now with RP_EUNREACHABLE; may be NULL */
 	uint64_t retry_base_ms;		   /* the first backoff's upper bound; 0: 500 ms */

@@ -80,6 +80,8 @@ enum route {
 	R_WORKERS,
 	R_WEB,
 	R_HOOK,
+	R_NIGHTLY,
+	R_REPORT,
 };
 
 struct match {
@@ -312,6 +314,10 @@ static void route(const char *url, const char *method, struct match *m)
 				     .body = post };
 	else if (n == 4 && is(a, al, "runs"))
 		*m = (struct match){ .route = R_RUN, .method_ok = get, .need = NEED_READ };
+	else if (n == 3 && is(a, al, "nightly"))
+		*m = (struct match){ .route = R_NIGHTLY, .method_ok = post, .need = NEED_API };
+	else if (n == 5 && is(a, al, "runs") && is(seg[4], len[4], "report"))
+		*m = (struct match){ .route = R_REPORT, .method_ok = get, .need = NEED_READ };
 	else if (n == 5 && is(a, al, "runs") && is(seg[4], len[4], "cancel"))
 		*m = (struct match){ .route = R_CANCEL, .method_ok = post, .need = NEED_API };
 	else if (n == 4 && is(a, al, "jobs"))
@@ -332,7 +338,7 @@ static void route(const char *url, const char *method, struct match *m)
 		memcpy(m->name, seg[4], len[4]);
 		return;
 	}
-	if (m->route == R_RUN || m->route == R_CANCEL || m->route == R_JOB || m->route == R_HEARTBEAT ||
+	if (m->route == R_RUN || m->route == R_CANCEL || m->route == R_REPORT || m->route == R_JOB || m->route == R_HEARTBEAT ||
 	    m->route == R_RESULT || m->route == R_LOG_PUT || m->route == R_LOG || m->route == R_LOG_STREAM) {
 		m->id = parse_id(seg[3], len[3]);
 		if (m->id < 0)
@@ -544,6 +550,13 @@ static enum MHD_Result handle_artifact_get(struct server *s, struct MHD_Connecti
 	return ok;
 }
 
+static int64_t now_ms_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static const char *header_of(void *ctx, const char *name)
 {
 	return MHD_lookup_connection_value((struct MHD_Connection *)ctx, MHD_HEADER_KIND, name);
@@ -686,6 +699,21 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 		return handle_log_stream(s, c, m->id);
 	case R_WORKERS:
 		rc = farm_workers_json(s->farm, &out, &err);
+		break;
+	case R_NIGHTLY: {
+		int64_t run = 0;
+		size_t njobs = 0;
+		int created = 0;
+		rc = farm_nightly(s->farm, now_ms_wall(), &run, &njobs, &created, &err);
+		if (rc == 0) {
+			out = json_pack("{s:I, s:I, s:b}", "run", (json_int_t)run, "jobs", (json_int_t)njobs, "created",
+					created);
+			ok_status = created ? 201 : 200;
+		}
+		break;
+	}
+	case R_REPORT:
+		rc = farm_run_report(s->farm, m->id, &out, &err);
 		break;
 	case R_HOOK:
 		rc = webhook_handle(s->farm, s->config, (enum config_forge_kind)m->forge, header_of, c, rq->body ? rq->body : "",
@@ -922,6 +950,27 @@ static void say(const struct serve_options *o, const char *fmt, ...)
 		o->on_line(line, o->data);
 }
 
+/*
+ * The start of the next nightly slot after `now`: slots begin at nightly.at
+ * (local time) each day and every `every_hours` after it.
+ */
+static int64_t next_slot(const struct serve_config *c, int64_t now)
+{
+	time_t t = (time_t)(now / 1000);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	tm.tm_hour = c->nightly_hour;
+	tm.tm_min = c->nightly_minute;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	int64_t slot = (int64_t)mktime(&tm) * 1000, step = (int64_t)c->nightly_every_hours * 3600 * 1000;
+	while (slot - step > now)
+		slot -= step;
+	while (slot <= now)
+		slot += step;
+	return slot;
+}
+
 static int spawn_worker(const struct serve_options *o, const char *url, const char *token_file,
 			const char *cache_root, unsigned k, pid_t *pid, struct rp_error *err)
 {
@@ -1035,10 +1084,21 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 	}
 	if (o->on_ready)
 		o->on_ready(url, o->data);
+	int64_t next_nightly = o->config && o->config->nightly_enabled ? next_slot(o->config, now_ms_wall()) : 0;
 	while (!*stop) {
 		struct rp_error terr;
 		if (farm_tick(s.farm, &terr) < 0)
 			say(o, "tick: %s", terr.msg);
+		if (next_nightly && now_ms_wall() >= next_nightly) {
+			int64_t run;
+			size_t njobs;
+			int created;
+			if (farm_nightly(s.farm, next_nightly, &run, &njobs, &created, &terr) < 0)
+				say(o, "nightly: %s", terr.msg);
+			else if (created)
+				say(o, "nightly: run %lld, %zu jobs", (long long)run, njobs);
+			next_nightly = next_slot(o->config, now_ms_wall());
+		}
 		struct timespec ts = { 0, 250 * 1000000 };
 		nanosleep(&ts, NULL);
 		for (unsigned k = 0; k < n_pids; k++) {

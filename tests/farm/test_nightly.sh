@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Nightlies on a real farm: the first builds everything, an unchanged one
+# builds nothing, a commit that breaks a package is reported newly broken (to
+# bisect) against the previous nightly, and its fix newly fixed.
+#   test_nightly.sh PATH-TO-examples/generate PATH-TO-ripple
+set -uo pipefail
+generate=$(realpath "${1:?usage: test_nightly.sh GENERATE RIPPLE}")
+ripple=$(realpath "${2:?usage: test_nightly.sh GENERATE RIPPLE}")
+work=$(mktemp -d)
+serve_pid=
+cleanup() {
+	{
+		[ -n "$serve_pid" ] && kill -9 "$serve_pid"
+		pkill -9 -f "$work/cache/worker-"
+		wait
+	} 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+n=0 failures=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+fatal() { not_ok "$1"; echo "1..$n"; exit 1; }
+
+U=$work/u
+"$generate" "$U" >/dev/null || fatal "the example universe could not be generated"
+cd "$U"
+# The vm target needs the VM backend (a later issue): no worker would ever take its jobs.
+jq '(.packages[] | select(.name == "checkseum") | .test) = "true" | del(.targets.vm) |
+	(.packages[] | select(.targets) | .targets) |= map(select(. != "vm"))' ripple.json >stable.json
+db=$work/nightly.db
+"$ripple" serve --db "$db" --listen 127.0.0.1:0 --universe stable.json --workers 2 --url-file "$work/url" \
+	--cache "$work/cache" >"$work/serve.out" 2>"$work/serve.err" &
+serve_pid=$!
+for _ in $(seq 1 300); do [ -s "$work/url" ] && break; sleep 0.1; done
+[ -s "$work/url" ] || fatal "ripple serve did not start: $(tail -3 "$work/serve.err")"
+export RIPPLE_SERVER=$(cat "$work/url") RIPPLE_TOKEN_FILE=$db.api-token
+wait_run() {
+	for _ in $(seq 1 600); do
+		case $("$ripple" status --json "$1" | jq -r .run.state) in done | cancelled) return 0 ;; esac
+		sleep 0.2
+	done
+	return 1
+}
+nightly() { # a nightly now, waited for; its run id on stdout
+	local run
+	run=$("$ripple" nightly now --json | jq -r .run)
+	wait_run "$run"
+	echo "$run"
+}
+cached() { "$ripple" status --json "$1" | jq '[.jobs[] | select(.cached)] | length'; }
+jobs() { "$ripple" status --json "$1" | jq '.jobs | length'; }
+
+first=$(nightly)
+check "the first nightly builds every package on every target it can" \
+	'[ "$(cached "$first")" -eq 0 ] && [ "$("$ripple" status --json "$first" | jq -r .run.kind)" = nightly ]'
+"$ripple" report --json "$first" >"$work/r1.json"
+check "with no earlier nightly its report compares with nothing" \
+	'[ "$(jq -r .against "$work/r1.json")" = null ]'
+
+sleep 1 # one nightly per second: a second call within it finds the same run
+t0=$(date +%s%N)
+second=$(nightly)
+took=$((($(date +%s%N) - t0) / 1000000))
+check "an unchanged nightly builds nothing: every job from the cache (${took} ms)" \
+	'[ "$second" != "$first" ] && [ "$(cached "$second")" -eq "$(jobs "$second")" ]'
+"$ripple" report "$second" >"$work/r2.md"
+check "its report is against the first nightly, nothing newly broken" \
+	'grep -q "Compared with nightly run $first" "$work/r2.md" && ! grep -q "newly broken" "$work/r2.md"'
+
+# A commit on ipaddr's branch that breaks its tests.
+sed -i 's/^check:/check: fail-on-purpose\nfail-on-purpose:\n\t@echo "test failed on purpose" >\&2; exit 1\n\norig-check:/' repos/ipaddr/Makefile
+git -C repos/ipaddr -c user.name=t -c user.email=t@example.org commit -qam "Break the tests"
+sleep 1
+third=$(nightly)
+"$ripple" report "$third" >"$work/r3.md"
+status=$?
+"$ripple" report --json "$third" >"$work/r3.json"
+check "the broken commit is reported newly broken and to bisect (exit $status)" \
+	'[ $status -eq 1 ] && grep -q "| ipaddr | unix | newly broken (to bisect) | pass | fail |" "$work/r3.md"'
+check "and only ipaddr's pairs are newly broken" \
+	'[ "$(jq -r "[.pairs[] | select(.verdict == \"newly broken\") | .package] | unique | join(\",\")" "$work/r3.json")" = ipaddr ]'
+
+git -C repos/ipaddr -c user.name=t -c user.email=t@example.org revert --no-edit HEAD >/dev/null
+sleep 1
+fourth=$(nightly)
+"$ripple" report --json "$fourth" >"$work/r4.json"
+check "reverting it is reported newly fixed" \
+	'[ "$(jq -r "[.pairs[] | select(.package == \"ipaddr\" and .target == \"unix\") | .verdict] | .[0]" "$work/r4.json")" = "newly fixed" ]'
+
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+serve_status=$?
+serve_pid=
+check "serve stops with status 0" '[ $serve_status -eq 0 ]'
+check "no sanitizer report from the server or its workers" \
+	'! grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work/serve.err"'
+echo "1..$n"
+[ "$failures" -eq 0 ]
