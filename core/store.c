@@ -350,6 +350,7 @@ struct store {
 	unsigned flags;
 	sqlite3_stmt *stmts[S__COUNT];
 	sqlite3_stmt *ext_stmts[STORE__EXT_STMTS]; /* the other store files' statements */
+	int batch;  /* store_batch_begin() depth: every function's transaction is a savepoint inside it */
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -619,12 +620,16 @@ static int store__exec(struct store *st, const char *sql, struct rp_error *err, 
  */
 int store__begin_write(struct store *st, struct rp_error *err)
 {
+	if (st->batch)
+		return store__exec(st, "SAVEPOINT store", err, "cannot begin a savepoint");
 	return store__exec(st, "BEGIN IMMEDIATE", err, "cannot begin a write transaction");
 }
 
 /* A read transaction makes several SELECTs see one snapshot. */
 int store__begin_read(struct store *st, struct rp_error *err)
 {
+	if (st->batch)
+		return store__exec(st, "SAVEPOINT store", err, "cannot begin a savepoint");
 	return store__exec(st, "BEGIN", err, "cannot begin a read transaction");
 }
 
@@ -642,11 +647,40 @@ static void store__rollback(struct store *st)
 /* Ends a transaction: commits when `ret` is 0, rolls back otherwise. */
 int store__end(struct store *st, int ret, struct rp_error *err)
 {
+	if (st->batch) { /* inside a batch: only this function's savepoint ends */
+		if (ret < 0)
+			sqlite3_exec(st->db, "ROLLBACK TO store", NULL, NULL, NULL);
+		if (sqlite3_exec(st->db, "RELEASE store", NULL, NULL, NULL) != SQLITE_OK && ret == 0)
+			ret = store__dberr(st, err, sqlite3_errcode(st->db), "cannot release a savepoint");
+		return ret;
+	}
 	if (ret == 0)
 		ret = store__commit(st, err);
 	if (ret < 0)
 		store__rollback(st);
 	return ret;
+}
+
+int store_batch_begin(struct store *st, struct rp_error *err)
+{
+	if (st->batch++)
+		return 0;
+	int rc = store__exec(st, "BEGIN IMMEDIATE", err, "cannot begin a write transaction");
+	if (rc < 0)
+		st->batch = 0;
+	return rc;
+}
+
+int store_batch_end(struct store *st, int ok, struct rp_error *err)
+{
+	if (st->batch <= 0)
+		return rp_error_set(err, RP_EINVAL, "%s: no batch to end", st->path);
+	if (--st->batch)
+		return 0;
+	if (ok)
+		return store__end(st, 0, err);
+	store__rollback(st);
+	return 0;
 }
 
 /* Steps `s`, a statement returning one row of one integer, into *out. */
@@ -963,6 +997,19 @@ void store_close(struct store *st)
 	sqlite3_close_v2(st->db);
 	free(st->path);
 	free(st);
+}
+
+int store_defer_checkpoints(struct store *st, struct rp_error *err)
+{
+	return store__exec(st, "PRAGMA wal_autocheckpoint = 0", err, "cannot turn automatic checkpoints off");
+}
+
+int store_checkpoint(struct store *st, struct rp_error *err)
+{
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+		return store__dberr(st, err, rc, "cannot checkpoint the write-ahead log");
+	return 0;
 }
 
 const char *store_path(const struct store *st)

@@ -78,6 +78,26 @@ int store_open(const char *path, unsigned flags, struct store **out, struct rp_e
 /* Closes the connection and frees `st`; NULL is a no-op. */
 void store_close(struct store *st);
 
+/*
+ * A busy writer (the scheduler) moves WAL checkpoints out of its commits:
+ * store_defer_checkpoints() stops them on this connection, and another
+ * connection calls store_checkpoint() (a passive one: it never waits for
+ * readers or the writer) from a timer.
+ */
+int store_defer_checkpoints(struct store *st, struct rp_error *err);
+int store_checkpoint(struct store *st, struct rp_error *err);
+
+/*
+ * A batch makes every store call between begin and end one transaction: a
+ * busy writer (the scheduler answering a request) commits once per request
+ * instead of once per call. Inside it each function's own transaction is a
+ * savepoint, so a function that fails still undoes only its own writes.
+ * Batches nest (only the outermost commits); store_batch_end() commits when
+ * `ok`, else rolls the whole batch back.
+ */
+int store_batch_begin(struct store *st, struct rp_error *err);
+int store_batch_end(struct store *st, int ok, struct rp_error *err);
+
 /* The path `st` was opened with, owned by `st`. */
 const char *store_path(const struct store *st);
 

@@ -50,6 +50,11 @@ struct farm {
 	char *cache_dir, *mirrors_dir, *blobs_dir;
 	char worker_token_hash[65];
 	int shutting_down;
+	struct seen {
+		char name[65];
+		int64_t written_ms;
+	} seen[64]; /* the last heartbeat written per worker: at most one write a second each */
+	struct store *checkpointer; /* a second connection: WAL checkpoints outside the farm's lock */
 	uint64_t duration_counts[N_BUCKETS + 1];
 	double duration_sum;
 	uint64_t durations;
@@ -167,7 +172,8 @@ int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *
 	if ((rc = mkdir_p(f->mirrors_dir, err)) < 0 || (rc = mkdir_p(tmp, err)) < 0)
 		goto fail;
 	sweep_uploads(tmp);
-	if ((rc = store_open(o->db_path, 0, &f->st, err)) < 0)
+	if ((rc = store_open(o->db_path, 0, &f->st, err)) < 0 || (rc = store_defer_checkpoints(f->st, err)) < 0 ||
+	    (rc = store_open(o->db_path, STORE_NO_MIGRATE, &f->checkpointer, err)) < 0)
 		goto fail;
 	struct store_package_row *rows = calloc(f->u->n_packages ? f->u->n_packages : 1, sizeof(*rows));
 	if (!rows) {
@@ -202,6 +208,7 @@ void farm_close(struct farm *f)
 	if (!f)
 		return;
 	store_close(f->st);
+	store_close(f->checkpointer);
 	if (f->u) {
 		graph_release(&f->g);
 		manifest_free(f->u);
@@ -436,43 +443,96 @@ static int read_target_filter(struct farm *f, const json_t *req, unsigned char *
 	return 0;
 }
 
-/* Resolves the revision of every package in `needed` to a commit and tree, fetching each repository once. */
+/*
+ * Resolves the revision of every package in `needed` to a commit and tree:
+ * each repository is opened and fetched once, each (repository, revision)
+ * resolved once, so a universe of many packages in few repositories plans fast.
+ */
 static int resolve(struct farm *f, const unsigned char *needed, struct resolved *res, struct rp_error *err)
 {
 	const struct rp_universe *u = f->u;
-	for (size_t p = 0; p < u->n_packages; p++) {
+	struct mirror *m = NULL;
+	const char *open_repo = NULL;
+	int rc = 0;
+	for (size_t p = 0; p < u->n_packages && rc == 0; p++) {
 		if (!needed[p] || res[p].done)
 			continue;
 		const struct rp_package *pkg = &u->packages[p];
-		int fetched = 0;
-		for (size_t q = 0; q < p; q++)
-			if (needed[q] && strcmp(u->packages[q].repo, pkg->repo) == 0)
-				fetched = 1;
-		struct mirror *m = NULL;
+		size_t q;
+		for (q = 0; q < p; q++)
+			if (needed[q] && res[q].done && strcmp(u->packages[q].repo, pkg->repo) == 0 &&
+			    strcmp(res[q].rev, res[p].rev) == 0)
+				break;
+		if (q < p) { /* the same revision of the same repository: resolved already */
+			memcpy(res[p].commit, res[q].commit, sizeof(res[p].commit));
+			memcpy(res[p].tree, res[q].tree, sizeof(res[p].tree));
+			res[p].done = 1;
+			continue;
+		}
+		if (!open_repo || strcmp(open_repo, pkg->repo) != 0) {
+			mirror_close(m);
+			m = NULL;
+			open_repo = NULL;
+			int fetched = 0;
+			for (q = 0; q < p; q++)
+				fetched |= needed[q] && strcmp(u->packages[q].repo, pkg->repo) == 0;
+			rc = mirror_open(f->mirrors_dir, pkg->repo, u->dir, &m, err);
+			if (rc == 0 && !fetched)
+				rc = mirror_fetch(m, err);
+			if (rc == 0)
+				open_repo = pkg->repo;
+		}
 		git_oid commit, tree;
-		int rc = mirror_open(f->mirrors_dir, pkg->repo, u->dir, &m, err);
-		if (rc == 0 && !fetched)
-			rc = mirror_fetch(m, err);
 		if (rc == 0)
 			rc = mirror_resolve(m, res[p].rev, &commit, err);
 		if (rc == 0)
 			rc = mirror_tree_of(m, &commit, &tree, err);
-		mirror_close(m);
 		if (rc < 0) {
 			struct rp_error inner = *err;
 			if (rc == RP_EUNREACHABLE || rc == RP_EIO || rc == RP_ENOMEM || rc == RP_EDB)
-				return rp_error_set(err, rc, "package %s: %s", pkg->name, inner.msg);
-			return rp_error_set(err, RP_EINVAL, "package %s at \"%s\": %s", pkg->name, res[p].rev,
-					    inner.msg);
+				rc = rp_error_set(err, rc, "package %s: %s", pkg->name, inner.msg);
+			else
+				rc = rp_error_set(err, RP_EINVAL, "package %s at \"%s\": %s", pkg->name, res[p].rev,
+						  inner.msg);
+			break;
 		}
 		git_oid_tostr(res[p].commit, sizeof(res[p].commit), &commit);
 		git_oid_tostr(res[p].tree, sizeof(res[p].tree), &tree);
 		res[p].done = 1;
 	}
-	return 0;
+	mirror_close(m);
+	return rc;
 }
 
 static int advance(struct farm *f, struct rp_error *err);
+
+/*
+ * Records that `worker` called (lock held), at most once a second per worker:
+ * a lease or a heartbeat is then one write transaction, not two. RP_ENOTFOUND
+ * for a worker that never registered.
+ */
+static int worker_seen(struct farm *f, const char *worker, int64_t disk, int64_t mem, double load,
+		       struct rp_error *err)
+{
+	int64_t now = now_ms();
+	size_t i, oldest = 0;
+	for (i = 0; i < sizeof(f->seen) / sizeof(f->seen[0]); i++) {
+		if (strcmp(f->seen[i].name, worker) == 0)
+			break;
+		if (f->seen[i].written_ms < f->seen[oldest].written_ms)
+			oldest = i;
+	}
+	if (i < sizeof(f->seen) / sizeof(f->seen[0]) && now - f->seen[i].written_ms < 1000)
+		return 0;
+	int rc = store_worker_seen(f->st, worker, now, disk, mem, load, err);
+	if (rc == 0) {
+		if (i == sizeof(f->seen) / sizeof(f->seen[0]))
+			i = oldest;
+		snprintf(f->seen[i].name, sizeof(f->seen[i].name), "%s", worker);
+		f->seen[i].written_ms = now;
+	}
+	return rc;
+}
 
 /* The queue changed: waiting lease requests look again, and live logs of jobs that ended close. */
 static void wake(struct farm *f)
@@ -670,6 +730,7 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 				       .created_ms = now_ms(),
 				       .request_id = request_id };
 	pthread_mutex_lock(&f->lock);
+	store_batch_begin(f->st, NULL); /* the run and the cache answers of its first jobs: one commit */
 	rc = store_run_create(f->st, &spec, run_id, NULL, err);
 	*njobs = n_jobs;
 	if (rc == RP_EEXISTS && request_id) { /* a concurrent submit with the same id won */
@@ -684,6 +745,8 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 		advance(f, &adv);
 		wake(f);
 	}
+	if (store_batch_end(f->st, 1, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
 	pthread_mutex_unlock(&f->lock);
 out:
 	plan_release(&plan);
@@ -838,11 +901,16 @@ static int advance(struct farm *f, struct rp_error *err)
 
 int farm_tick(struct farm *f, struct rp_error *err)
 {
+	/* Outside the lock, on its own connection: a checkpoint's fsync never stalls a lease. */
+	store_checkpoint(f->checkpointer, NULL);
 	size_t n = 0;
 	pthread_mutex_lock(&f->lock);
+	store_batch_begin(f->st, NULL);
 	int rc = store_leases_expire(f->st, now_ms(), FARM_MAX_ATTEMPTS, &n, err), keyed = 0;
 	if (rc == 0)
 		rc = keyed = advance(f, err);
+	if (store_batch_end(f->st, 1, rc < 0 ? NULL : err) < 0 && rc >= 0)
+		rc = RP_EDB;
 	if (n || keyed > 0) /* after a restart the tick is what keys the jobs left unkeyed */
 		wake(f);
 	pthread_mutex_unlock(&f->lock);
@@ -1214,7 +1282,7 @@ int farm_lease(struct farm *f, const json_t *req, int (*alive)(void *ctx), void 
 		return rc;
 	deadline_after(&deadline, wait_ms);
 	pthread_mutex_lock(&f->lock);
-	rc = store_worker_seen(f->st, worker, now_ms(), res.disk, res.mem, res.load, err);
+	rc = worker_seen(f, worker, res.disk, res.mem, res.load, err);
 	if (rc == RP_ENOTFOUND)
 		rc = rp_error_set(err, RP_ENOTFOUND, "worker %s is not registered: POST /api/v1/workers/register first",
 				  worker);
@@ -1228,12 +1296,21 @@ int farm_lease(struct farm *f, const json_t *req, int (*alive)(void *ctx), void 
 		struct store_lease_request lr = { worker, targets, n, now_ms(), f->o.lease_ms };
 		if (waited && alive && !alive(ctx))
 			goto out; /* nobody to answer: leave the job to a worker that is still asking */
+		/* One transaction for the lease and its document; never held across the wait below. */
+		store_batch_begin(f->st, NULL);
 		rc = store_job_lease(f->st, &lr, &job, err);
 		if (rc == 0) {
 			rc = lease_json(f, &job, out, err);
 			store_job_release(&job);
-			goto out;
 		}
+		int brc = store_batch_end(f->st, 1, rc == 0 || rc == RP_ENOTFOUND ? err : NULL);
+		if (rc == 0 && brc < 0) { /* not committed: the lease was not given */
+			json_decref(*out);
+			*out = NULL;
+			rc = brc;
+		}
+		if (rc == 0)
+			goto out;
 		if (rc != RP_ENOTFOUND)
 			goto out;
 		rc = 0;
@@ -1256,8 +1333,11 @@ int farm_heartbeat(struct farm *f, int64_t job_id, const json_t *req, json_t **o
 	    (rc = read_resources(req, &res, err)) < 0)
 		return rc;
 	pthread_mutex_lock(&f->lock);
-	store_worker_seen(f->st, worker, now_ms(), res.disk, res.mem, res.load, NULL);
+	store_batch_begin(f->st, NULL);
+	worker_seen(f, worker, res.disk, res.mem, res.load, NULL);
 	rc = store_job_heartbeat(f->st, job_id, worker, fence, now_ms(), f->o.lease_ms, &expires, &cancel, err);
+	if (store_batch_end(f->st, 1, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0)
 		return rc;
@@ -1348,6 +1428,7 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	if ((category && strlen(category) > 64) || (first_error && strlen(first_error) > 2000))
 		return rp_error_set(err, RP_EINVAL, "category or first_error: expected at most 64 and 2000 bytes");
 	pthread_mutex_lock(&f->lock);
+	store_batch_begin(f->st, NULL); /* the result, its dependents' keys and the answer: one commit */
 	struct store_job job;
 	if ((rc = store_job_get(f->st, job_id, &job, err)) < 0)
 		goto unlock;
@@ -1387,7 +1468,13 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 		*out = json_pack("{s:o}", "job", job_json(&job));
 		store_job_release(&job);
 	}
-unlock:
+unlock:;
+	int brc = store_batch_end(f->st, 1, NULL);
+	if (rc == 0 && brc < 0) { /* not committed: not acknowledged either */
+		json_decref(*out);
+		*out = NULL;
+		rc = rp_error_set(err, RP_EDB, "the result could not be committed; post it again");
+	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
