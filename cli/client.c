@@ -4,6 +4,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,4 +78,60 @@ json_t *cli_client_call(struct cli_client *c, const char *command, const char *m
 	cli_error("%s: %s", command, err.msg);
 	*exit_status = status >= 400 && status < 500 ? RP_EXIT_USAGE : RP_EXIT_FAILED;
 	return NULL;
+}
+
+int cli_client_options(struct cli_client *c, const char *command, int argc, char **argv, int *json, int *follow,
+		       int *status)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 'S' }, { "token-file", required_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'j' },	    { "follow", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },	    { NULL, 0, NULL, 0 },
+	};
+	int ch;
+	cli_client_init(c);
+	optind = 1;
+	/* No "+": options may come after the operands too ("ripple nightly now --json"). */
+	while ((ch = getopt_long(argc, argv, follow ? "hf" : "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'S':
+			c->server = optarg;
+			break;
+		case 'T':
+			c->token_file = optarg;
+			break;
+		case 'j':
+			if (!json)
+				goto bad;
+			*json = 1;
+			break;
+		case 'f':
+			if (!follow)
+				goto bad;
+			*follow = 1;
+			break;
+		case 'h':
+			fputs(cli_find_command(command)->usage, stdout);
+			*status = RP_EXIT_OK;
+			return -1;
+		default:
+			goto bad;
+		}
+	}
+	return optind;
+bad:
+	*status = cli_usage_error(command, "see `ripple help %s`", command);
+	return -1;
+}
+
+long long cli_parse_id(const char *command, const char *what, const char *arg)
+{
+	char *end;
+	errno = 0;
+	long long id = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end || id <= 0) {
+		cli_usage_error(command, "%s: expected a %s id", arg, what);
+		return 0;
+	}
+	return id;
 }

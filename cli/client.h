@@ -23,6 +23,18 @@ int cli_client_open(struct cli_client *c, const char *command);
 void cli_client_close(struct cli_client *c);
 
 /*
+ * Parses what every reading command takes: --server, --token-file, --json
+ * (when `json` is non-NULL), -f/--follow (when `follow` is non-NULL) and
+ * --help. Returns the index of the first operand, or -1 when the command is
+ * over: *status is then RP_EXIT_OK (help was printed) or RP_EXIT_USAGE.
+ */
+int cli_client_options(struct cli_client *c, const char *command, int argc, char **argv, int *json, int *follow,
+		       int *status);
+
+/* A run or job id operand (> 0); 0 after printing the usage error. */
+long long cli_parse_id(const char *command, const char *what, const char *arg);
+
+/*
  * METHOD PATH with `body` (may be NULL), retried for a few seconds while the
  * server is unreachable. Returns the answer (a new reference) on 2xx; else
  * prints "ripple COMMAND: ..." and returns NULL with *exit_status set: 2 for

@@ -11,37 +11,17 @@
 
 int cmd_cancel(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 'S' },
-		{ "token-file", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cli_client client;
-	int c, status;
-	cli_client_init(&client);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'S':
-			client.server = optarg;
-			break;
-		case 'T':
-			client.token_file = optarg;
-			break;
-		case 'h':
-			fputs(cli_find_command("cancel")->usage, stdout);
-			return RP_EXIT_OK;
-		default:
-			return cli_usage_error("cancel", "see `ripple help cancel`");
-		}
-	}
-	if (argc - optind != 1)
+	int status;
+	char path[64];
+	int first = cli_client_options(&client, "cancel", argc, argv, NULL, NULL, &status);
+	if (first < 0)
+		return status;
+	if (argc - first != 1)
 		return cli_usage_error("cancel", "expected one run id");
-	char *end, path[64];
-	long long id = strtoll(argv[optind], &end, 10);
-	if (end == argv[optind] || *end || id <= 0)
-		return cli_usage_error("cancel", "%s: expected a run id", argv[optind]);
+	long long id = cli_parse_id("cancel", "run", argv[first]);
+	if (!id)
+		return RP_EXIT_USAGE;
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld/cancel", id);
 	if ((status = cli_client_open(&client, "cancel")) != RP_EXIT_OK)
 		return status;

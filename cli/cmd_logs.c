@@ -14,41 +14,17 @@
 
 int cmd_logs(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 'S' },
-		{ "token-file", required_argument, NULL, 'T' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cli_client client;
-	int follow = 0, c, status;
-	cli_client_init(&client);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hf", opts, NULL)) != -1) {
-		switch (c) {
-		case 'S':
-			client.server = optarg;
-			break;
-		case 'T':
-			client.token_file = optarg;
-			break;
-		case 'f':
-			follow = 1;
-			break;
-		case 'h':
-			fputs(cli_find_command("logs")->usage, stdout);
-			return RP_EXIT_OK;
-		default:
-			return cli_usage_error("logs", "see `ripple help logs`");
-		}
-	}
-	if (argc - optind != 1)
+	int follow = 0, status;
+	char path[64], query[64];
+	int first = cli_client_options(&client, "logs", argc, argv, NULL, &follow, &status);
+	if (first < 0)
+		return status;
+	if (argc - first != 1)
 		return cli_usage_error("logs", "expected one job id");
-	char *end, path[64], query[64];
-	long long id = strtoll(argv[optind], &end, 10);
-	if (end == argv[optind] || *end || id <= 0)
-		return cli_usage_error("logs", "%s: expected a job id", argv[optind]);
+	long long id = cli_parse_id("logs", "job", argv[first]);
+	if (!id)
+		return RP_EXIT_USAGE;
 	snprintf(path, sizeof(path), "/api/v1/jobs/%lld/log", id);
 	if ((status = cli_client_open(&client, "logs")) != RP_EXIT_OK)
 		return status;

@@ -12,34 +12,12 @@
 
 int cmd_nightly(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 'S' }, { "token-file", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },	    { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cli_client client;
-	int json = 0, c, status;
-	cli_client_init(&client);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) { /* options may follow "now" */
-		switch (c) {
-		case 'S':
-			client.server = optarg;
-			break;
-		case 'T':
-			client.token_file = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs(cli_find_command("nightly")->usage, stdout);
-			return RP_EXIT_OK;
-		default:
-			return cli_usage_error("nightly", "see `ripple help nightly`");
-		}
-	}
-	if (argc - optind != 1 || strcmp(argv[optind], "now") != 0)
+	int json = 0, status;
+	int first = cli_client_options(&client, "nightly", argc, argv, &json, NULL, &status);
+	if (first < 0)
+		return status;
+	if (argc - first != 1 || strcmp(argv[first], "now") != 0)
 		return cli_usage_error("nightly", "expected `ripple nightly now`");
 	if ((status = cli_client_open(&client, "nightly")) != RP_EXIT_OK)
 		return status;

@@ -13,39 +13,17 @@
 
 int cmd_report(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 'S' }, { "token-file", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },	    { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cli_client client;
-	int json = 0, c, status;
-	cli_client_init(&client);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'S':
-			client.server = optarg;
-			break;
-		case 'T':
-			client.token_file = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs(cli_find_command("report")->usage, stdout);
-			return RP_EXIT_OK;
-		default:
-			return cli_usage_error("report", "see `ripple help report`");
-		}
-	}
-	if (argc - optind != 1)
+	int json = 0, status;
+	char path[64];
+	int first = cli_client_options(&client, "report", argc, argv, &json, NULL, &status);
+	if (first < 0)
+		return status;
+	if (argc - first != 1)
 		return cli_usage_error("report", "expected one run id");
-	char *end, path[64];
-	long long id = strtoll(argv[optind], &end, 10);
-	if (end == argv[optind] || *end || id <= 0)
-		return cli_usage_error("report", "%s: expected a run id", argv[optind]);
+	long long id = cli_parse_id("report", "run", argv[first]);
+	if (!id)
+		return RP_EXIT_USAGE;
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld/report", id);
 	if ((status = cli_client_open(&client, "report")) != RP_EXIT_OK)
 		return status;

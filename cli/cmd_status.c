@@ -49,41 +49,18 @@ int cli_print_run(const json_t *doc)
 
 int cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 'S' }, { "token-file", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },	    { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct cli_client client;
-	int json = 0, c, status;
-	cli_client_init(&client);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'S':
-			client.server = optarg;
-			break;
-		case 'T':
-			client.token_file = optarg;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs(cli_find_command("status")->usage, stdout);
-			return RP_EXIT_OK;
-		default:
-			return cli_usage_error("status", "see `ripple help status`");
-		}
-	}
-	if (argc - optind > 1)
+	int json = 0, status;
+	int first = cli_client_options(&client, "status", argc, argv, &json, NULL, &status);
+	if (first < 0)
+		return status;
+	if (argc - first > 1)
 		return cli_usage_error("status", "expected at most one run id");
 	char path[64] = "/api/v1/runs";
-	if (optind < argc) {
-		char *end;
-		long long id = strtoll(argv[optind], &end, 10);
-		if (end == argv[optind] || *end || id <= 0)
-			return cli_usage_error("status", "%s: expected a run id", argv[optind]);
+	if (first < argc) {
+		long long id = cli_parse_id("status", "run", argv[first]);
+		if (!id)
+			return RP_EXIT_USAGE;
 		snprintf(path, sizeof(path), "/api/v1/runs/%lld", id);
 	}
 	if ((status = cli_client_open(&client, "status")) != RP_EXIT_OK)
@@ -94,7 +71,7 @@ int cmd_status(int argc, char **argv)
 		return status;
 	if (json)
 		return cli_print_json(doc);
-	if (optind < argc) {
+	if (first < argc) {
 		status = cli_print_run(doc);
 	} else {
 		size_t i;
