@@ -973,6 +973,14 @@ int store_open(const char *path, unsigned flags, struct store **out, struct rp_e
 		if (ret < 0)
 			goto out;
 	}
+	/*
+	 * Sorts, statement journals of savepoints and other temporary tables in
+	 * memory: on disk each one is a file created and deleted, which on a busy
+	 * scheduler cost a file system create per request.
+	 */
+	ret = store__exec(st, "PRAGMA temp_store = MEMORY", err, "cannot set temp_store");
+	if (ret < 0)
+		goto out;
 	if (!(flags & STORE_NO_MIGRATE) && version < STORE_SCHEMA_LATEST) {
 		ret = store_migrate(st, STORE_SCHEMA_LATEST, err);
 		if (ret < 0)
