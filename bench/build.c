@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "core/banned.h"
 
 #define SANDBOX_JOBS 40
@@ -155,24 +156,7 @@ static int write_universe(const char *dir, const char *manifest_name, const char
 int main(int argc, char **argv)
 {
 	char ripple[4200];
-	if (argc > 1) {
-		snprintf(ripple, sizeof(ripple), "%s", argv[1]);
-	} else {
-		/* build/FLAVOUR/bench/bench-build -> build/FLAVOUR/cli/ripple */
-		char self[4096];
-		ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		self[len > 0 ? len : 0] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash)
-			*slash = '\0';
-		snprintf(ripple, sizeof(ripple), "%s/../cli/ripple", self);
-	}
-	/* The runs chdir into the universe: the binary's path must not be relative. */
-	char *absolute = realpath(ripple, NULL);
-	if (absolute) {
-		snprintf(ripple, sizeof(ripple), "%s", absolute);
-		free(absolute);
-	}
+	bench_find_ripple(argc > 1 ? argv[1] : NULL, ripple, sizeof(ripple));
 	int n = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 1000;
 	int depth = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 20;
 	int jobs = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 2;

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "core/http_client.h"
 #include "core/banned.h"
 
@@ -635,23 +636,7 @@ static int run_counts(struct http_client *api, int64_t first, int64_t last, int6
 int main(int argc, char **argv)
 {
 	char ripple[4200];
-	if (argc > 1) {
-		snprintf(ripple, sizeof(ripple), "%s", argv[1]);
-	} else {
-		/* build/FLAVOUR/bench/bench-dispatch -> build/FLAVOUR/cli/ripple */
-		char self[4096];
-		ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		self[len > 0 ? len : 0] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash)
-			*slash = '\0';
-		snprintf(ripple, sizeof(ripple), "%s/../cli/ripple", self);
-	}
-	char *absolute = realpath(ripple, NULL);
-	if (absolute) {
-		snprintf(ripple, sizeof(ripple), "%s", absolute);
-		free(absolute);
-	}
+	bench_find_ripple(argc > 1 ? argv[1] : NULL, ripple, sizeof(ripple));
 	long jobs_arg = argc > 2 ? strtol(argv[2], NULL, 10) : 10000;
 	long workers = argc > 3 ? strtol(argv[3], NULL, 10) : 8;
 	if (jobs_arg < 1 || jobs_arg > 1000000 || workers < 1 || workers > MAX_WORKERS || access(ripple, X_OK) < 0) {

@@ -143,6 +143,20 @@ static int is_failure(enum build_outcome o)
 	return o == BUILD_FAIL || o == BUILD_TIMEOUT;
 }
 
+enum report_verdict report_verdict_of(int has_base, enum build_outcome base, enum build_outcome head)
+{
+	if (head == BUILD_SKIPPED)
+		return VERDICT_SKIPPED;
+	if (head == BUILD_ERROR || head == BUILD_CANCELLED || !has_base || base == BUILD_ERROR ||
+	    base == BUILD_CANCELLED || base == BUILD_SKIPPED)
+		return VERDICT_ERROR; /* nothing to compare with; infrastructure is never blamed on the code */
+	if (head == BUILD_PASS)
+		return base == BUILD_PASS ? VERDICT_PASSING : VERDICT_FIXED;
+	if (is_failure(head))
+		return base == BUILD_PASS ? VERDICT_REGRESSED : VERDICT_STILL_FAILING;
+	return VERDICT_ERROR;
+}
+
 int report_compare(const struct build_report *base, const struct build_report *head, struct report_comparison *out,
 		   struct rp_error *err)
 {
@@ -155,18 +169,7 @@ int report_compare(const struct build_report *base, const struct build_report *h
 		for (size_t k = 0; k < base->n_jobs && !b; k++)
 			if (base->jobs[k].package == h->package && base->jobs[k].target == h->target)
 				b = &base->jobs[k];
-		enum report_verdict v;
-		if (h->outcome == BUILD_SKIPPED)
-			v = VERDICT_SKIPPED;
-		else if (h->outcome == BUILD_ERROR || h->outcome == BUILD_CANCELLED || !b || b->outcome == BUILD_ERROR ||
-			 b->outcome == BUILD_CANCELLED || b->outcome == BUILD_SKIPPED)
-			v = VERDICT_ERROR; /* nothing to compare with */
-		else if (h->outcome == BUILD_PASS)
-			v = b->outcome == BUILD_PASS ? VERDICT_PASSING : VERDICT_FIXED;
-		else if (is_failure(h->outcome))
-			v = b->outcome == BUILD_PASS ? VERDICT_REGRESSED : VERDICT_STILL_FAILING;
-		else
-			v = VERDICT_ERROR;
+		enum report_verdict v = report_verdict_of(b != NULL, b ? b->outcome : BUILD_ERROR, h->outcome);
 		out->pairs[out->n_pairs].base = b;
 		out->pairs[out->n_pairs].head = h;
 		out->pairs[out->n_pairs].verdict = v;

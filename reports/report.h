@@ -35,6 +35,14 @@ enum report_verdict {
 
 const char *report_verdict_name(enum report_verdict v);
 
+/*
+ * The verdict of one (package, target) from its outcome on the base (has_base
+ * 0: it has none) and with the change: the rule report_compare() applies and
+ * the scheduler's run reports share. An infrastructure error or a
+ * cancellation on either side is VERDICT_ERROR, never a regression.
+ */
+enum report_verdict report_verdict_of(int has_base, enum build_outcome base, enum build_outcome head);
+
 struct report_pair {
 	const struct build_job_report *base, *head; /* base may be NULL: not built on the base */
 	enum report_verdict verdict;

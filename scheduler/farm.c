@@ -27,11 +27,12 @@
 #include "core/buildkey.h"
 #include "core/graph.h"
 #include "core/store.h"
+#include "runner/artifact.h"
 #include "runner/git.h"
+#include "reports/report.h"
 #include "scheduler/plan.h"
 #include "core/banned.h"
 
-#define EMPTY_OUTPUT_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define ARTIFACT_MAX_BYTES (2LL << 30)
 
 /* Upper bounds of the job duration histogram, in seconds. */
@@ -286,16 +287,6 @@ static int opt_number(const json_t *obj, const char *key, double *out, struct rp
 		return rp_error_set(err, RP_EINVAL, "member \"%s\": expected a number >= 0", key);
 	*out = json_number_value(v);
 	return 0;
-}
-
-static int is_hex(const char *s, size_t len)
-{
-	if (!s || strlen(s) != len)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return 0;
-	return 1;
 }
 
 static int valid_worker_name(const char *s)
@@ -784,7 +775,7 @@ int farm_cancel(struct farm *f, int64_t run_id, size_t *n_queued, size_t *n_runn
 /* Whether the server holds the prefix archive of `key` (or needs none). */
 static int output_present(struct farm *f, const char *key, const char *output_hash)
 {
-	if (!output_hash || strcmp(output_hash, EMPTY_OUTPUT_HASH) == 0)
+	if (!output_hash || strcmp(output_hash, ARTIFACT_EMPTY_HASH) == 0)
 		return 1;
 	struct store_artifact a;
 	struct rp_error err;
@@ -1417,7 +1408,7 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	if (!ok)
 		return rp_error_set(err, RP_EINVAL,
 				    "member \"status\": expected \"pass\", \"fail\", \"error\", \"timeout\" or \"cancelled\"");
-	if (output_hash && !is_hex(output_hash, 64))
+	if (output_hash && !buildkey_is_hex(output_hash))
 		return rp_error_set(err, RP_EINVAL, "member \"output_hash\": expected 64 lowercase hex digits or null");
 	if (failed_step && strcmp(failed_step, "build") != 0 && strcmp(failed_step, "test") != 0)
 		return rp_error_set(err, RP_EINVAL, "member \"failed_step\": expected \"build\", \"test\" or null");
@@ -1529,11 +1520,11 @@ int farm_artifact_begin(struct farm *f, const char *build_key, const char *name,
 			struct farm_upload **out, struct rp_error *err)
 {
 	*out = NULL;
-	if (!is_hex(build_key, 64))
+	if (!buildkey_is_hex(build_key))
 		return rp_error_set(err, RP_EINVAL, "build key: expected 64 lowercase hex digits");
 	if (!valid_artifact_name(name))
 		return rp_error_set(err, RP_EINVAL, "artifact name: expected 1 to 64 of a-z 0-9 -");
-	if (!sha256 || !is_hex(sha256, 64))
+	if (!sha256 || !buildkey_is_hex(sha256))
 		return rp_error_set(err, RP_EINVAL, "query \"sha256\": expected 64 lowercase hex digits");
 	struct farm_upload *up = calloc(1, sizeof(*up));
 	if (!up)
@@ -1651,7 +1642,7 @@ int farm_artifact_open(struct farm *f, const char *build_key, const char *name, 
 	char path[PATH_MAX];
 	struct stat st;
 	*fp = NULL;
-	if (!is_hex(build_key, 64) || !valid_artifact_name(name))
+	if (!buildkey_is_hex(build_key) || !valid_artifact_name(name))
 		return rp_error_set(err, RP_ENOTFOUND, "no such artifact");
 	pthread_mutex_lock(&f->lock);
 	int rc = store_artifact_get(f->st, build_key, name, &a, err);
@@ -1761,26 +1752,33 @@ int farm_nightly(struct farm *f, int64_t slot_ms, int64_t *run_id, size_t *njobs
 	return rc;
 }
 
-static int failing(const char *status)
-{
-	return status && (strcmp(status, "fail") == 0 || strcmp(status, "error") == 0 || strcmp(status, "timeout") == 0);
-}
+/*
+ * A pair's verdict in a run report: the rule of local comparisons
+ * (report_verdict_of), in a nightly's words. The store's result statuses and
+ * the build engine's outcomes are the same list in the same order.
+ */
+_Static_assert((int)STORE_RESULT_PASS == (int)BUILD_PASS && (int)STORE_RESULT_FAIL == (int)BUILD_FAIL &&
+		       (int)STORE_RESULT_SKIPPED == (int)BUILD_SKIPPED && (int)STORE_RESULT_ERROR == (int)BUILD_ERROR &&
+		       (int)STORE_RESULT_TIMEOUT == (int)BUILD_TIMEOUT &&
+		       (int)STORE_RESULT_CANCELLED == (int)BUILD_CANCELLED,
+	       "store result statuses and build outcomes must be the same list");
 
-static const char *verdict_of(int nightly, const char *before, const char *now)
+static const char *verdict_of(int nightly, const struct store_job *before, const struct store_job *now)
 {
-	if (!now || strcmp(now, "cancelled") == 0)
+	if (!now->has_status || now->status == STORE_RESULT_CANCELLED)
 		return "unfinished";
-	if (strcmp(now, "skipped") == 0)
-		return "skipped";
-	if (!before)
+	if (now->status != STORE_RESULT_SKIPPED && (!before || !before->has_status))
 		return "new";
-	if (strcmp(before, "pass") == 0 && failing(now))
-		return nightly ? "newly broken" : "regressed";
-	if (failing(before) && strcmp(now, "pass") == 0)
-		return nightly ? "newly fixed" : "fixed";
-	if (failing(before) && failing(now))
-		return nightly ? "still broken" : "still failing";
-	return strcmp(now, "pass") == 0 ? "passing" : "new";
+	enum report_verdict v = report_verdict_of(before && before->has_status,
+						  before ? (enum build_outcome)before->status : BUILD_ERROR,
+						  (enum build_outcome)now->status);
+	if (nightly && v == VERDICT_REGRESSED)
+		return "newly broken";
+	if (nightly && v == VERDICT_FIXED)
+		return "newly fixed";
+	if (nightly && v == VERDICT_STILL_FAILING)
+		return "still broken";
+	return report_verdict_name(v);
 }
 
 /* A Markdown table cell: no pipes, no line breaks, no HTML. */
@@ -1827,11 +1825,14 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 	for (size_t i = 0; i < n; i++) {
 		const struct store_job *j = &jobs[i];
 		const char *now = j->has_status ? store_result_status_name(j->status) : NULL, *was = NULL;
+		const struct store_job *b = NULL;
 		for (size_t k = 0; k < nb; k++)
 			if (before[k].has_status && strcmp(before[k].package, j->package) == 0 &&
 			    strcmp(before[k].target, j->target) == 0)
-				was = store_result_status_name(before[k].status);
-		const char *verdict = verdict_of(nightly, was, now);
+				b = &before[k];
+		if (b)
+			was = store_result_status_name(b->status);
+		const char *verdict = verdict_of(nightly, b, j);
 		json_object_set_new(counts, verdict,
 				    json_integer(json_integer_value(json_object_get(counts, verdict)) + 1));
 		json_array_append_new(
@@ -1851,7 +1852,7 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 	else
 		text_add(&md, "No earlier nightly to compare with.\n\n");
 	static const char *const order[] = { "newly broken", "regressed", "newly fixed", "fixed", "still broken",
-					     "still failing", "new", "skipped", "unfinished", "passing" };
+					     "still failing", "error", "new", "skipped", "unfinished", "passing" };
 	int first = 1;
 	for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
 		json_int_t c = json_integer_value(json_object_get(counts, order[o]));
