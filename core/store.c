@@ -290,6 +290,12 @@ enum store__stmt_id {
 
 /* clang-format off */
 static const char *const store__sql[S__COUNT] = {
+	/* Every store call inside a batch is a savepoint: prepared once, not parsed each time. */
+	[S_SAVEPOINT] = "SAVEPOINT store",
+	[S_RELEASE] = "RELEASE store",
+	[S_ROLLBACK_TO] = "ROLLBACK TO store",
+	[S_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
 	[S_USER_VERSION] = "PRAGMA user_version",
 	[S_TABLE_EXISTS] = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
 	[S_UNIVERSE_UPSERT] = "INSERT INTO universes (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)"
@@ -612,6 +618,19 @@ static int store__exec(struct store *st, const char *sql, struct rp_error *err, 
 	return 0;
 }
 
+/* Runs one of the prepared statements that returns no row (a transaction's start or end). */
+static int store__exec_stmt(struct store *st, enum store__stmt_id id, struct rp_error *err, const char *what)
+{
+	sqlite3_stmt *s = store__stmt(st, id, err);
+	if (!s)
+		return store__code(sqlite3_errcode(st->db));
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store__dberr(st, err, rc, "%s", what);
+	return 0;
+}
+
 /*
  * Write transactions take the write lock up front (IMMEDIATE): a deferred
  * transaction that reads and then writes gets SQLITE_BUSY_SNAPSHOT without
@@ -621,21 +640,21 @@ static int store__exec(struct store *st, const char *sql, struct rp_error *err, 
 int store__begin_write(struct store *st, struct rp_error *err)
 {
 	if (st->batch)
-		return store__exec(st, "SAVEPOINT store", err, "cannot begin a savepoint");
-	return store__exec(st, "BEGIN IMMEDIATE", err, "cannot begin a write transaction");
+		return store__exec_stmt(st, S_SAVEPOINT, err, "cannot begin a savepoint");
+	return store__exec_stmt(st, S_BEGIN_IMMEDIATE, err, "cannot begin a write transaction");
 }
 
 /* A read transaction makes several SELECTs see one snapshot. */
 int store__begin_read(struct store *st, struct rp_error *err)
 {
 	if (st->batch)
-		return store__exec(st, "SAVEPOINT store", err, "cannot begin a savepoint");
+		return store__exec_stmt(st, S_SAVEPOINT, err, "cannot begin a savepoint");
 	return store__exec(st, "BEGIN", err, "cannot begin a read transaction");
 }
 
 static int store__commit(struct store *st, struct rp_error *err)
 {
-	return store__exec(st, "COMMIT", err, "cannot commit");
+	return store__exec_stmt(st, S_COMMIT, err, "cannot commit");
 }
 
 static void store__rollback(struct store *st)
@@ -649,10 +668,9 @@ int store__end(struct store *st, int ret, struct rp_error *err)
 {
 	if (st->batch) { /* inside a batch: only this function's savepoint ends */
 		if (ret < 0)
-			sqlite3_exec(st->db, "ROLLBACK TO store", NULL, NULL, NULL);
-		if (sqlite3_exec(st->db, "RELEASE store", NULL, NULL, NULL) != SQLITE_OK && ret == 0)
-			ret = store__dberr(st, err, sqlite3_errcode(st->db), "cannot release a savepoint");
-		return ret;
+			store__exec_stmt(st, S_ROLLBACK_TO, NULL, "cannot roll back a savepoint");
+		int rc = store__exec_stmt(st, S_RELEASE, ret == 0 ? err : NULL, "cannot release a savepoint");
+		return ret < 0 ? ret : rc;
 	}
 	if (ret == 0)
 		ret = store__commit(st, err);
@@ -665,7 +683,7 @@ int store_batch_begin(struct store *st, struct rp_error *err)
 {
 	if (st->batch++)
 		return 0;
-	int rc = store__exec(st, "BEGIN IMMEDIATE", err, "cannot begin a write transaction");
+	int rc = store__exec_stmt(st, S_BEGIN_IMMEDIATE, err, "cannot begin a write transaction");
 	if (rc < 0)
 		st->batch = 0;
 	return rc;

@@ -464,8 +464,11 @@ int store_run_cancel(struct store *st, int64_t run_id, int64_t now_ms, size_t *n
 int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t before_id, int64_t *run_id,
 			  struct rp_error *err);
 
-/* Ids of every job `id` waits for, directly or transitively, ascending; *ids malloc'd. */
-int store_job_closure(struct store *st, int64_t id, int64_t **ids, size_t *n, struct rp_error *err);
+/*
+ * Every job `id` waits for, directly or transitively, by ascending id; the
+ * caller frees *deps with store_jobs_free(*deps, *n).
+ */
+int store_job_deps(struct store *st, int64_t id, struct store_job **deps, size_t *n, struct rp_error *err);
 
 /* Ids of the unfinished runs (queued or running) with `change_ref`, ascending; *ids malloc'd. */
 int store_runs_active_by_ref(struct store *st, const char *change_ref, int64_t **ids, size_t *n,

@@ -169,7 +169,7 @@ static const char *const store__qsql[Q__COUNT] = {
 	/* UNION (not UNION ALL) visits each job once however many paths lead to it. */
 	[Q_JOB_CLOSURE] = "WITH RECURSIVE c(id) AS (SELECT dep_id FROM job_edges WHERE job_id = ?1"
 			  " UNION SELECT e.dep_id FROM job_edges e JOIN c ON e.job_id = c.id)"
-			  " SELECT id FROM c ORDER BY id",
+			  " SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE id IN c ORDER BY id",
 	/* Index runs_by_state: the finished runs of one kind, newest first. */
 	[Q_LATEST_RUN] = "SELECT id FROM runs WHERE state = 'done' AND kind = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1",
 	[Q_BUILD_EXISTS] = "SELECT 1 FROM builds WHERE build_key = ?1",
@@ -1330,28 +1330,40 @@ out:
 	return store__end(st, ret, err);
 }
 
-int store_job_closure(struct store *st, int64_t id, int64_t **ids, size_t *n, struct rp_error *err)
+int store_job_deps(struct store *st, int64_t id, struct store_job **deps, size_t *n, struct rp_error *err)
 {
 	size_t cap = 0;
 	sqlite3_stmt *s;
 	int rc, ret;
 
-	*ids = NULL;
+	*deps = NULL;
 	*n = 0;
 	if ((ret = store__q(st, Q_JOB_CLOSURE, &s, err)) < 0)
 		return ret;
 	sqlite3_bind_int64(s, 1, id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (store__push(ids, n, &cap, sqlite3_column_int64(s, 0)) < 0) {
-			ret = store__nomem(st, err);
-			break;
+	/* One statement: a lease names every dependency, so a query per dependency would dominate it. */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			struct store_job *grown = realloc(*deps, ncap * sizeof(**deps));
+			if (!grown) {
+				ret = store__nomem(st, err);
+				break;
+			}
+			*deps = grown;
+			cap = ncap;
 		}
+		memset(&(*deps)[*n], 0, sizeof(**deps));
+		if ((ret = store__read_job(st, s, &(*deps)[*n], err)) < 0)
+			break;
+		(*n)++;
+	}
 	if (ret == 0 && rc != SQLITE_DONE)
 		ret = store__dberr(st, err, rc, "cannot list the dependencies of job %" PRId64, id);
 	store__done(s);
 	if (ret < 0) {
-		free(*ids);
-		*ids = NULL;
+		store_jobs_free(*deps, *n);
+		*deps = NULL;
 		*n = 0;
 	}
 	return ret;

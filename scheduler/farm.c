@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,20 @@ struct farm {
 	uint64_t duration_counts[N_BUCKETS + 1];
 	double duration_sum;
 	uint64_t durations;
+	/* Group commit (write_lock / write_unlock): one open transaction collects the
+	 * writes of every request that arrives while another is being served. */
+	pthread_cond_t committed;      /* a group was committed (or failed) */
+	int txn_open;                  /* f->st holds writes not yet committed */
+	atomic_int writers;            /* requests between write_lock and write_unlock */
+	struct commit_wait *waiting;   /* requests whose answer waits for the open group */
+	size_t group;                  /* requests in the open group */
+	uint64_t commits, grouped;     /* for /metrics: groups committed, requests in them */
+};
+
+/* One request waiting for its writes to be committed (on its own stack). */
+struct commit_wait {
+	struct commit_wait *next;
+	int done, rc;
 };
 
 struct farm_upload {
@@ -122,6 +137,96 @@ static void sweep_uploads(const char *dir)
 	closedir(d);
 }
 
+/* ---- group commit ------------------------------------------------------------------ */
+
+/*
+ * Every request that writes runs between write_lock() and write_unlock(). Its
+ * writes go into one open transaction; the request that leaves no other
+ * writer behind it commits the whole group and only then do the requests of
+ * the group answer. A commit (the WAL append) is the dearest part of a lease
+ * or a result, so under load one commit serves several of them, and nothing
+ * is acknowledged before it is durable. A request never waits more than
+ * GROUP_WAIT_MS for others: then it commits itself. Readers under the plain
+ * lock see the open group's writes, which is harmless: they acknowledge
+ * nothing.
+ */
+#define GROUP_WAIT_MS 3
+#define GROUP_MAX 64
+
+static void deadline_after(struct timespec *ts, int64_t ms);
+static int passed(const struct timespec *deadline);
+
+/* Joins the open group, opening one when none is (lock held, counted in writers). */
+static void write_join(struct farm *f)
+{
+	if (!f->txn_open && store_batch_begin(f->st, NULL) == 0)
+		f->txn_open = 1;
+}
+
+static void write_lock(struct farm *f)
+{
+	atomic_fetch_add(&f->writers, 1);
+	pthread_mutex_lock(&f->lock);
+	write_join(f);
+}
+
+/* Commits the open group (lock held) and tells each of its requests how it went. */
+static void group_commit(struct farm *f)
+{
+	struct rp_error e;
+	int rc = store_batch_end(f->st, 1, &e);
+	f->txn_open = 0;
+	f->commits++;
+	f->grouped += f->group;
+	f->group = 0;
+	for (struct commit_wait *w = f->waiting; w; w = w->next) {
+		w->done = 1;
+		w->rc = rc < 0 ? RP_EDB : 0;
+	}
+	f->waiting = NULL;
+	pthread_cond_broadcast(&f->committed);
+}
+
+/* Stops counting as a writer without waiting: nothing of this request is to be acknowledged (lock held). */
+static void write_leave(struct farm *f)
+{
+	if (atomic_fetch_sub(&f->writers, 1) == 1 && f->txn_open && f->waiting)
+		group_commit(f); /* the group was waiting for this request only */
+}
+
+/*
+ * Ends a request's writes (lock held) and returns once they are committed: 0,
+ * or RP_EDB when the commit failed and the request must not be acknowledged.
+ */
+static int write_settle(struct farm *f)
+{
+	atomic_fetch_sub(&f->writers, 1);
+	if (!f->txn_open) /* no batch could begin: each store call committed on its own */
+		return 0;
+	struct commit_wait me = { f->waiting, 0, 0 };
+	struct timespec deadline;
+	f->waiting = &me;
+	f->group++;
+	deadline_after(&deadline, GROUP_WAIT_MS);
+	while (!me.done) {
+		if (atomic_load(&f->writers) == 0 || f->group >= GROUP_MAX || passed(&deadline)) {
+			group_commit(f);
+			break;
+		}
+		pthread_cond_timedwait(&f->committed, &f->lock, &deadline);
+	}
+	return me.rc;
+}
+
+static int write_unlock(struct farm *f, struct rp_error *err)
+{
+	int rc = write_settle(f);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		rp_error_set(err, rc, "the change could not be committed; send it again");
+	return rc;
+}
+
 int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *err)
 {
 	struct farm *f = calloc(1, sizeof(*f));
@@ -142,6 +247,7 @@ int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f->work, &ca);
 	pthread_cond_init(&f->logs, &ca);
+	pthread_cond_init(&f->committed, &ca);
 	pthread_condattr_destroy(&ca);
 	if ((rc = mirror_global_init(err)) < 0)
 		goto fail;
@@ -208,6 +314,8 @@ void farm_close(struct farm *f)
 {
 	if (!f)
 		return;
+	if (f->txn_open)
+		group_commit(f);
 	store_close(f->st);
 	store_close(f->checkpointer);
 	if (f->u) {
@@ -220,6 +328,7 @@ void farm_close(struct farm *f)
 	free(f->blobs_dir);
 	pthread_cond_destroy(&f->work);
 	pthread_cond_destroy(&f->logs);
+	pthread_cond_destroy(&f->committed);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -720,8 +829,7 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 				       .nedges = n_edges,
 				       .created_ms = now_ms(),
 				       .request_id = request_id };
-	pthread_mutex_lock(&f->lock);
-	store_batch_begin(f->st, NULL); /* the run and the cache answers of its first jobs: one commit */
+	write_lock(f); /* the run and the cache answers of its first jobs: one commit */
 	rc = store_run_create(f->st, &spec, run_id, NULL, err);
 	*njobs = n_jobs;
 	if (rc == RP_EEXISTS && request_id) { /* a concurrent submit with the same id won */
@@ -736,9 +844,8 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 		advance(f, &adv);
 		wake(f);
 	}
-	if (store_batch_end(f->st, 1, rc == 0 ? err : NULL) < 0 && rc == 0)
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
 		rc = RP_EDB;
-	pthread_mutex_unlock(&f->lock);
 out:
 	plan_release(&plan);
 	free(changes);
@@ -759,14 +866,15 @@ out:
 
 int farm_cancel(struct farm *f, int64_t run_id, size_t *n_queued, size_t *n_running, struct rp_error *err)
 {
-	pthread_mutex_lock(&f->lock);
+	write_lock(f);
 	int rc = store_run_cancel(f->st, run_id, now_ms(), n_queued, n_running, err);
 	if (rc == 0) {
 		struct rp_error adv;
 		advance(f, &adv);
 		wake(f);
 	}
-	pthread_mutex_unlock(&f->lock);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
 	return rc;
 }
 
@@ -895,16 +1003,14 @@ int farm_tick(struct farm *f, struct rp_error *err)
 	/* Outside the lock, on its own connection: a checkpoint's fsync never stalls a lease. */
 	store_checkpoint(f->checkpointer, NULL);
 	size_t n = 0;
-	pthread_mutex_lock(&f->lock);
-	store_batch_begin(f->st, NULL);
+	write_lock(f); /* also commits what a lease request that found nothing left open */
 	int rc = store_leases_expire(f->st, now_ms(), FARM_MAX_ATTEMPTS, &n, err), keyed = 0;
 	if (rc == 0)
 		rc = keyed = advance(f, err);
-	if (store_batch_end(f->st, 1, rc < 0 ? NULL : err) < 0 && rc >= 0)
-		rc = RP_EDB;
 	if (n || keyed > 0) /* after a restart the tick is what keys the jobs left unkeyed */
 		wake(f);
-	pthread_mutex_unlock(&f->lock);
+	if (write_unlock(f, rc < 0 ? NULL : err) < 0 && rc >= 0)
+		rc = RP_EDB;
 	return rc < 0 ? rc : 0;
 }
 
@@ -1091,6 +1197,7 @@ int farm_metrics(struct farm *f, const uint64_t http_counts[600], char **out, st
 	uint64_t counts[N_BUCKETS + 1], n = f->durations;
 	double sum = f->duration_sum;
 	memcpy(counts, f->duration_counts, sizeof(counts));
+	uint64_t commits = f->commits, grouped = f->grouped;
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0)
 		return rc;
@@ -1117,6 +1224,12 @@ int farm_metrics(struct farm *f, const uint64_t http_counts[600], char **out, st
 	text_add(&t, "ripple_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)n);
 	text_add(&t, "ripple_job_duration_seconds_sum %.3f\nripple_job_duration_seconds_count %llu\n", sum,
 		 (unsigned long long)n);
+	text_add(&t,
+		 "# HELP ripple_store_commits_total Store transactions committed for API requests (group commit).\n"
+		 "# TYPE ripple_store_commits_total counter\nripple_store_commits_total %llu\n"
+		 "# HELP ripple_store_committed_requests_total Requests acknowledged after those commits.\n"
+		 "# TYPE ripple_store_committed_requests_total counter\nripple_store_committed_requests_total %llu\n",
+		 (unsigned long long)commits, (unsigned long long)grouped);
 	text_add(&t, "# HELP ripple_http_requests_total HTTP requests answered, by status code.\n"
 		     "# TYPE ripple_http_requests_total counter\n");
 	for (int c = 100; c < 600; c++)
@@ -1173,10 +1286,11 @@ int farm_register(struct farm *f, const json_t *req, json_t **out, struct rp_err
 	size_t len = 0;
 	for (size_t i = 0; i < n; i++)
 		len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%s", i ? "," : "", targets[i]);
-	pthread_mutex_lock(&f->lock);
+	write_lock(f);
 	rc = store_worker_register(f->st, worker, f->worker_token_hash[0] ? f->worker_token_hash : "none", joined,
 				   (int)slots, now_ms(), err);
-	pthread_mutex_unlock(&f->lock);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
 	if (rc < 0)
 		return rc;
 	*out = json_pack("{s:s, s:I, s:I}", "worker", worker, "lease_ms", (json_int_t)f->o.lease_ms, "heartbeat_ms",
@@ -1205,16 +1319,14 @@ static int read_resources(const json_t *req, struct resources *r, struct rp_erro
 static int lease_json(struct farm *f, const struct store_job *job, json_t **out, struct rp_error *err)
 {
 	json_t *pins = json_array(), *deps = json_array();
-	int64_t *ids = NULL;
+	struct store_job *dep = NULL;
 	size_t n = 0;
-	int rc = store_job_closure(f->st, job->id, &ids, &n, err);
+	int rc = store_job_deps(f->st, job->id, &dep, &n, err);
 	if (rc < 0)
 		goto out;
 	json_array_append_new(pins, json_pack("{s:s, s:s}", "package", job->package, "commit", job->commit));
 	for (size_t i = 0; i < n; i++) {
-		struct store_job dj;
-		if ((rc = store_job_get(f->st, ids[i], &dj, err)) < 0)
-			goto out;
+		const struct store_job dj = dep[i];
 		json_array_append_new(pins, json_pack("{s:s, s:s}", "package", dj.package, "commit", dj.commit));
 		json_array_append_new(
 			deps, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "package", dj.package, "target", dj.target,
@@ -1222,7 +1334,6 @@ static int lease_json(struct farm *f, const struct store_job *job, json_t **out,
 					str_or_null(dj.output_hash), "status",
 					dj.has_status ? json_string(store_result_status_name(dj.status)) : json_null(),
 					"failed_step", str_or_null(dj.failed_step)));
-		store_job_release(&dj);
 	}
 	*out = json_pack("{s:{s:I, s:I, s:i, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:o}}", "job", "id",
 			 (json_int_t)job->id, "run", (json_int_t)job->run_id, "attempt", job->attempt, "fence",
@@ -1235,7 +1346,7 @@ static int lease_json(struct farm *f, const struct store_job *job, json_t **out,
 out:
 	json_decref(pins);
 	json_decref(deps);
-	free(ids);
+	store_jobs_free(dep, n);
 	return rc;
 }
 
@@ -1272,7 +1383,7 @@ int farm_lease(struct farm *f, const json_t *req, int (*alive)(void *ctx), void 
 	    (rc = read_resources(req, &res, err)) < 0)
 		return rc;
 	deadline_after(&deadline, wait_ms);
-	pthread_mutex_lock(&f->lock);
+	write_lock(f);
 	rc = worker_seen(f, worker, res.disk, res.mem, res.load, err);
 	if (rc == RP_ENOTFOUND)
 		rc = rp_error_set(err, RP_ENOTFOUND, "worker %s is not registered: POST /api/v1/workers/register first",
@@ -1287,30 +1398,29 @@ int farm_lease(struct farm *f, const json_t *req, int (*alive)(void *ctx), void 
 		struct store_lease_request lr = { worker, targets, n, now_ms(), f->o.lease_ms };
 		if (waited && alive && !alive(ctx))
 			goto out; /* nobody to answer: leave the job to a worker that is still asking */
-		/* One transaction for the lease and its document; never held across the wait below. */
-		store_batch_begin(f->st, NULL);
 		rc = store_job_lease(f->st, &lr, &job, err);
 		if (rc == 0) {
 			rc = lease_json(f, &job, out, err);
 			store_job_release(&job);
 		}
-		int brc = store_batch_end(f->st, 1, rc == 0 || rc == RP_ENOTFOUND ? err : NULL);
-		if (rc == 0 && brc < 0) { /* not committed: the lease was not given */
-			json_decref(*out);
-			*out = NULL;
-			rc = brc;
-		}
-		if (rc == 0)
-			goto out;
 		if (rc != RP_ENOTFOUND)
 			goto out;
 		rc = 0;
 		if (f->shutting_down || passed(&deadline))
 			goto out;
+		write_leave(f); /* not a writer while it waits: a group does not wait for it */
 		pthread_cond_timedwait(&f->work, &f->lock, &deadline);
+		atomic_fetch_add(&f->writers, 1);
+		write_join(f);
 	}
-out:
-	pthread_mutex_unlock(&f->lock);
+out:;
+	/* The lease is given only once it is committed. */
+	int brc = write_unlock(f, rc == 0 ? err : NULL);
+	if (rc == 0 && brc < 0) {
+		json_decref(*out);
+		*out = NULL;
+		rc = brc;
+	}
 	return rc;
 }
 
@@ -1323,13 +1433,11 @@ int farm_heartbeat(struct farm *f, int64_t job_id, const json_t *req, json_t **o
 	if ((rc = read_worker(req, &worker, err)) < 0 || (rc = need_int(req, "fence", 1, INT64_MAX, &fence, err)) < 0 ||
 	    (rc = read_resources(req, &res, err)) < 0)
 		return rc;
-	pthread_mutex_lock(&f->lock);
-	store_batch_begin(f->st, NULL);
+	write_lock(f);
 	worker_seen(f, worker, res.disk, res.mem, res.load, NULL);
 	rc = store_job_heartbeat(f->st, job_id, worker, fence, now_ms(), f->o.lease_ms, &expires, &cancel, err);
-	if (store_batch_end(f->st, 1, rc == 0 ? err : NULL) < 0 && rc == 0)
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
 		rc = RP_EDB;
-	pthread_mutex_unlock(&f->lock);
 	if (rc < 0)
 		return rc;
 	*out = json_pack("{s:I, s:b}", "lease_expires_ms", (json_int_t)expires, "cancel", cancel);
@@ -1360,7 +1468,7 @@ int farm_log_put(struct farm *f, int64_t job_id, const char *worker, int64_t fen
 	*size = 0;
 	if (!valid_worker_name(worker))
 		return rp_error_set(err, RP_EINVAL, "query \"worker\": expected a worker name");
-	pthread_mutex_lock(&f->lock);
+	write_lock(f);
 	int rc = leased_attempt(f, job_id, worker, fence, &attempt, err);
 	if (rc < 0)
 		*size = -1; /* not this worker's log: its size is none of its business */
@@ -1375,7 +1483,8 @@ int farm_log_put(struct farm *f, int64_t job_id, const char *worker, int64_t fen
 		if (rc == 0 && len)
 			pthread_cond_broadcast(&f->logs);
 	}
-	pthread_mutex_unlock(&f->lock);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
 	return rc;
 }
 
@@ -1418,8 +1527,7 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 		return rp_error_set(err, RP_EINVAL, "a fail names its failed_step");
 	if ((category && strlen(category) > 64) || (first_error && strlen(first_error) > 2000))
 		return rp_error_set(err, RP_EINVAL, "category or first_error: expected at most 64 and 2000 bytes");
-	pthread_mutex_lock(&f->lock);
-	store_batch_begin(f->st, NULL); /* the result, its dependents' keys and the answer: one commit */
+	write_lock(f); /* the result, its dependents' keys and the answer: one commit */
 	struct store_job job;
 	if ((rc = store_job_get(f->st, job_id, &job, err)) < 0)
 		goto unlock;
@@ -1460,13 +1568,12 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 		store_job_release(&job);
 	}
 unlock:;
-	int brc = store_batch_end(f->st, 1, NULL);
+	int brc = write_unlock(f, NULL);
 	if (rc == 0 && brc < 0) { /* not committed: not acknowledged either */
 		json_decref(*out);
 		*out = NULL;
 		rc = rp_error_set(err, RP_EDB, "the result could not be committed; post it again");
 	}
-	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
 
@@ -1599,7 +1706,7 @@ int farm_artifact_commit(struct farm_upload *up, struct rp_error *err)
 	snprintf(path, sizeof(path), "%s/%s", f->blobs_dir, rel);
 	if ((rc = mkdir_p(dir, err)) < 0)
 		goto out;
-	pthread_mutex_lock(&f->lock);
+	write_lock(f);
 	struct store_artifact a;
 	rc = store_artifact_get(f->st, up->key, up->name, &a, err);
 	if (rc == 0) {
@@ -1629,7 +1736,8 @@ int farm_artifact_commit(struct farm_upload *up, struct rp_error *err)
 				wake(f);
 		}
 	}
-	pthread_mutex_unlock(&f->lock);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
 out:
 	farm_artifact_abort(up); /* unlinks the temporary file when it was not renamed */
 	return rc;
@@ -1721,14 +1829,15 @@ int farm_cancel_ref(struct farm *f, const char *change_ref, size_t *n, struct rp
 	int64_t *ids = NULL;
 	size_t count = 0, q, r;
 	*n = 0;
-	pthread_mutex_lock(&f->lock);
+	write_lock(f);
 	int rc = store_runs_active_by_ref(f->st, change_ref, &ids, &count, err);
 	for (size_t i = 0; rc == 0 && i < count; i++)
 		if ((rc = store_run_cancel(f->st, ids[i], now_ms(), &q, &r, err)) == 0)
 			(*n)++;
 	if (*n)
 		wake(f);
-	pthread_mutex_unlock(&f->lock);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
 	free(ids);
 	return rc;
 }
