@@ -258,6 +258,11 @@ static const struct {
 
 /* The statements of the data functions, prepared once per connection on first use. */
 enum store__stmt_id {
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	S_BEGIN_IMMEDIATE,
+	S_COMMIT,
 	S_USER_VERSION,
 	S_TABLE_EXISTS,
 	S_UNIVERSE_UPSERT,
