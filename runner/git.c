@@ -32,8 +32,23 @@ struct mirror {
 	char *resolved;	 /* for a relative local path, its absolute form, else NULL: for messages */
 };
 
-/* Branches and tags, mirrored as they are on the remote. */
-static char *fetch_specs[] = {"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"};
+/*
+ * Branches and tags, mirrored as they are on the remote; then the heads of
+ * pull requests (GitHub, Gitea: refs/pull/N/head) and merge requests (GitLab:
+ * refs/merge-requests/N/head), kept under refs/ripple/ where no branch or tag
+ * can be confused with them and pruning never looks (prune_locked()). A
+ * remote without such refs fetches exactly as with the first two alone.
+ */
+static char *fetch_specs[] = {
+    "+refs/heads/*:refs/heads/*",
+    "+refs/tags/*:refs/tags/*",
+    "+refs/pull/*/head:refs/ripple/pull/*",
+    "+refs/merge-requests/*/head:refs/ripple/merge-requests/*",
+};
+#define N_FETCH_SPECS (sizeof(fetch_specs) / sizeof(fetch_specs[0]))
+
+/* The namespaces that mirror the remote one to one: what the remote deleted is deleted here too. */
+static const char *const pruned_prefixes[] = {"refs/heads/", "refs/tags/"};
 
 /* ---- small helpers ---- */
 
@@ -537,10 +552,66 @@ static int fetch_failed(const struct mirror *m, struct rp_error *err)
 	return rp_error_set(err, git_code(RP_EUNREACHABLE), "cannot fetch %s: %s", m->shown, git_msg());
 }
 
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /*
- * Fetches all branches and tags of m->fetch_url into `repo`, prunes what the
- * remote deleted and points HEAD at the remote's default branch. The caller
- * holds the mirror's lock.
+ * Deletes the branches and tags of `repo` that the connected `remote` no
+ * longer advertises; refs outside pruned_prefixes (the pull-request heads
+ * under refs/ripple/) are never touched. Objects stay. Unlike
+ * git_remote_prune(), which prunes whatever any fetch refspec wrote, this
+ * keeps a pull request's head after the forge dropped its ref. A libgit2 code
+ * on failure. The caller holds the mirror's lock.
+ */
+static int prune_locked(git_remote *remote, git_repository *repo)
+{
+	const git_remote_head **heads;
+	size_t n_heads;
+	const char **advertised = NULL;
+	git_strarray local = {NULL, 0};
+	int rc = git_remote_ls(&heads, &n_heads, remote);
+	if (rc < 0)
+		return rc;
+	advertised = malloc((n_heads ? n_heads : 1) * sizeof(*advertised));
+	if (!advertised) {
+		git_error_set_oom();
+		return GIT_ERROR;
+	}
+	for (size_t i = 0; i < n_heads; i++)
+		advertised[i] = heads[i]->name;
+	qsort(advertised, n_heads, sizeof(*advertised), by_string);
+	if ((rc = git_reference_list(&local, repo)) < 0)
+		goto out;
+	for (size_t i = 0; i < local.count; i++) {
+		const char *name = local.strings[i];
+		size_t k;
+		for (k = 0; k < sizeof(pruned_prefixes) / sizeof(pruned_prefixes[0]); k++)
+			if (strncmp(name, pruned_prefixes[k], strlen(pruned_prefixes[k])) == 0)
+				break;
+		if (k == sizeof(pruned_prefixes) / sizeof(pruned_prefixes[0]) ||
+		    bsearch(&name, advertised, n_heads, sizeof(*advertised), by_string))
+			continue;
+		rc = git_reference_remove(repo, name);
+		if (rc == GIT_ENOTFOUND) { /* gone already */
+			git_error_clear();
+			rc = 0;
+		}
+		if (rc < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	git_strarray_dispose(&local);
+	free(advertised);
+	return rc;
+}
+
+/*
+ * Fetches all branches, tags and pull-request heads of m->fetch_url into
+ * `repo`, prunes the branches and tags the remote deleted and points HEAD at
+ * the remote's default branch. The caller holds the mirror's lock.
  */
 static int fetch_into(const struct mirror *m, git_repository *repo, struct rp_error *err)
 {
@@ -549,7 +620,7 @@ static int fetch_into(const struct mirror *m, git_repository *repo, struct rp_er
 	git_reference *head = NULL;
 	git_buf default_branch = {0};
 	git_fetch_options opts;
-	git_strarray specs = {fetch_specs, sizeof(fetch_specs) / sizeof(fetch_specs[0])};
+	git_strarray specs = {fetch_specs, N_FETCH_SPECS};
 	struct stat st;
 
 	/* libgit2 calls a missing local path an "unsupported URL protocol": say what is wrong. */
@@ -585,7 +656,7 @@ static int fetch_into(const struct mirror *m, git_repository *repo, struct rp_er
 		goto out;
 	}
 	if (git_remote_update_tips(remote, NULL, 0, GIT_REMOTE_DOWNLOAD_TAGS_ALL, "ripple: fetch") < 0 ||
-	    git_remote_prune(remote, NULL) < 0) {
+	    prune_locked(remote, repo) < 0) {
 		rc = rp_error_set(err, git_code(RP_EIO), "cannot update mirror %s of %s: %s", m->path,
 				  m->shown, git_msg());
 		goto out;
@@ -823,6 +894,34 @@ static int lookup_ref(git_repository *repo, const char *prefix, const char *rev,
 	return git_object_lookup(obj, repo, &id, GIT_OBJECT_ANY);
 }
 
+/*
+ * Looks up `rev`, a ref name as the remote has it, under the name the fetch
+ * refspecs store it as ("refs/pull/7/head" is "refs/ripple/pull/7" here).
+ * Returns as lookup_ref() does.
+ */
+static int lookup_remote_ref(git_repository *repo, const char *rev, git_object **obj)
+{
+	for (size_t i = 0; i < N_FETCH_SPECS; i++) {
+		git_refspec *spec = NULL;
+		git_buf local = {0};
+		int r = git_refspec_parse(&spec, fetch_specs[i], 1);
+		if (r < 0)
+			return r;
+		r = 1;
+		if (git_refspec_src_matches(spec, rev) &&
+		    strcmp(git_refspec_src(spec), git_refspec_dst(spec)) != 0) {
+			r = git_refspec_transform(&local, spec, rev);
+			if (r == 0)
+				r = lookup_ref(repo, "", local.ptr, obj);
+		}
+		git_buf_dispose(&local);
+		git_refspec_free(spec);
+		if (r != 1)
+			return r;
+	}
+	return 1;
+}
+
 static int is_hex(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -843,6 +942,8 @@ int mirror_resolve(struct mirror *m, const char *rev, git_oid *commit, struct rp
 		r = lookup_ref(m->repo, "refs/tags/", rev, &obj);
 	if (r == 1 && strncmp(rev, "refs/", 5) == 0)
 		r = lookup_ref(m->repo, "", rev, &obj);
+	if (r == 1 && strncmp(rev, "refs/", 5) == 0)
+		r = lookup_remote_ref(m->repo, rev, &obj);
 	size_t len = strlen(rev);
 	if (r == 1 && len >= 4 && len <= GIT_OID_HEXSZ && is_hex(rev, len)) {
 		git_oid prefix;

@@ -8,10 +8,16 @@
  *   mirror_normalize_url()), so "repo", "./repo/", "file:///abs/repo" and
  *   "/abs/repo/.git" all share one mirror, as do "HTTPS://Host/x.git" and
  *   "https://host/x". It holds every branch (refs/heads/) and tag (refs/tags/)
- *   of the remote, and its HEAD follows the remote's default branch.
+ *   of the remote, and its HEAD follows the remote's default branch. It also
+ *   holds the forges' pull-request heads, renamed so that they are never taken
+ *   for branches: refs/pull/N/head (GitHub, Gitea) as refs/ripple/pull/N and
+ *   refs/merge-requests/N/head (GitLab) as refs/ripple/merge-requests/N. So a
+ *   PR's head commit resolves by its id even when it comes from a fork and no
+ *   branch reaches it.
  * - mirror_open() clones a missing mirror (and only then talks to the remote);
  *   mirror_fetch() brings an open mirror up to date and deletes the branches
- *   and tags the remote no longer has.
+ *   and tags the remote no longer has. Pull-request refs are updated (forced)
+ *   but never deleted; no object is ever deleted.
  * - Clones and fetches of one mirror are serialized by an exclusive flock() on
  *   "<cache>/<sha256>.lock", so any number of threads and processes may open and
  *   fetch the same mirror at once. A clone is made in a temporary directory and
@@ -107,17 +113,23 @@ int mirror_open(const char *cache_dir, const char *url, const char *base_dir, st
 		struct rp_error *err);
 
 /*
- * Fetches every branch and tag of the remote into the mirror, forcing
+ * Fetches every branch, tag and pull-request head (refs/pull/N/head into
+ * refs/ripple/pull/N, refs/merge-requests/N/head into
+ * refs/ripple/merge-requests/N) of the remote into the mirror, forcing
  * non-fast-forward updates, deleting the branches and tags the remote no
- * longer has, and pointing HEAD at the remote's default branch. Holds the
- * mirror's lock while it runs. On failure the mirror keeps its previous state.
+ * longer has (never a refs/ripple/ ref), and pointing HEAD at the remote's
+ * default branch. A remote without pull-request refs fetches as one without
+ * them. Holds the mirror's lock while it runs. On failure the mirror keeps its
+ * previous state.
  */
 int mirror_fetch(struct mirror *m, struct rp_error *err);
 
 /*
  * Resolves `rev` to a commit id, trying in order: a branch (refs/heads/REV), a
  * tag (refs/tags/REV, annotated tags peeled), a full ref name ("refs/..."), a
- * full or abbreviated (at least 4 hex digits) commit id, then any other
+ * full ref name as the remote has it ("refs/pull/7/head", found as
+ * refs/ripple/pull/7), a full or abbreviated (at least 4 hex digits) commit
+ * id (any commit the mirror holds, whatever reaches it), then any other
  * libgit2 revision expression ("main~2", "v1.0^", "HEAD"). RP_ENOTFOUND names
  * `rev` and the repository; RP_EINVAL for an ambiguous short id or a revision
  * that names a tree or blob.

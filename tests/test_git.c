@@ -158,6 +158,63 @@ static void tag_light(const char *name, const git_oid *target)
 	git_object_free(obj);
 }
 
+/* A commit in `repo`: one README holding `content`, child of `parent` (NULL: a root); no ref moves. */
+static git_oid commit_detached(git_repository *repo, const git_oid *parent_id, const char *content,
+			       const char *message, int when)
+{
+	git_treebuilder *tb;
+	git_oid blob, tree_id, id;
+	git_tree *tree;
+	git_signature *sig;
+	git_commit *parent = NULL;
+	ck_assert_int_eq(git_blob_create_from_buffer(&blob, repo, content, strlen(content)), 0);
+	ck_assert_int_eq(git_treebuilder_new(&tb, repo, NULL), 0);
+	ck_assert_int_eq(git_treebuilder_insert(NULL, tb, "README", &blob, GIT_FILEMODE_BLOB), 0);
+	ck_assert_int_eq(git_treebuilder_write(&tree_id, tb), 0);
+	git_treebuilder_free(tb);
+	ck_assert_int_eq(git_tree_lookup(&tree, repo, &tree_id), 0);
+	if (parent_id)
+		ck_assert_int_eq(git_commit_lookup(&parent, repo, parent_id), 0);
+	ck_assert_int_eq(git_signature_new(&sig, "Grace Hopper", "grace@example.org", 1700000000 + when, 0),
+			 0);
+	const git_commit *parents[1] = {parent};
+	ck_assert_int_eq(
+	    git_commit_create(&id, repo, NULL, sig, sig, NULL, message, tree, parent ? 1 : 0, parents), 0);
+	git_signature_free(sig);
+	git_commit_free(parent);
+	git_tree_free(tree);
+	return id;
+}
+
+/* Creates ref `name` of `repo` pointing at `id`, or moves it there (forced, as a forge does). */
+static void set_ref(git_repository *repo, const char *name, const git_oid *id)
+{
+	git_reference *ref;
+	ck_assert_int_eq(git_reference_create(&ref, repo, name, id, 1, NULL), 0);
+	git_reference_free(ref);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The mirror's refs, sorted and joined by spaces, into `buf`. */
+static const char *ref_names(struct mirror *m, char *buf, size_t size)
+{
+	git_strarray refs;
+	size_t used = 0;
+	ck_assert_int_eq(git_reference_list(&refs, mirror_repository(m)), 0);
+	qsort(refs.strings, refs.count, sizeof(*refs.strings), by_name);
+	buf[0] = '\0';
+	for (size_t i = 0; i < refs.count; i++)
+		used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s", i ? " " : "",
+					 refs.strings[i]);
+	ck_assert_uint_lt(used, size);
+	git_strarray_dispose(&refs);
+	return buf;
+}
+
 static void delete_ref(const char *name)
 {
 	git_reference *ref;
@@ -347,6 +404,9 @@ START_TEST(test_fetch_updates_and_prunes)
 	assert_oid_eq(&got, &n1);
 	ck_assert_int_eq(mirror_resolve(m, "feature", &got, &err), RP_ENOTFOUND);
 	ck_assert_int_eq(mirror_resolve(m, "old", &got, &err), RP_ENOTFOUND);
+	/* A remote without pull-request refs gives a mirror of exactly its branches and tags. */
+	char refs[512];
+	ck_assert_str_eq(ref_names(m, refs, sizeof(refs)), "refs/heads/main refs/heads/new");
 	/* The objects of the deleted branch stay: a pinned commit can still be built. */
 	ck_assert_int_eq(mirror_tree_of(m, &f1, &got, &err), 0);
 
@@ -358,6 +418,102 @@ START_TEST(test_fetch_updates_and_prunes)
 	ck_assert_int_eq(mirror_fetch(again, &err), 0);
 	mirror_close(again);
 	mirror_close(m);
+}
+END_TEST
+
+/*
+ * A bare "forge" repository with pull-request and merge-request refs whose
+ * commits no branch reaches, as a PR from a fork has on GitHub, Gitea, GitLab.
+ */
+START_TEST(test_fetch_pull_request_refs)
+{
+	struct mirror *m;
+	struct rp_error err;
+	git_repository *forge;
+	git_oid got;
+	char forge_path[PATH_MAX], hex[GIT_OID_HEXSZ + 1], refs[1024];
+	snprintf(forge_path, sizeof(forge_path), "%s/forge.git", tmp);
+	ck_assert_int_eq(git_repository_init(&forge, forge_path, 1), 0);
+	ck_assert_int_eq(git_repository_set_head(forge, "refs/heads/main"), 0);
+
+	git_oid main1 = commit_detached(forge, NULL, "main\n", "main", 0);
+	set_ref(forge, "refs/heads/main", &main1);
+	git_oid feature = commit_detached(forge, &main1, "feature\n", "feature", 1);
+	set_ref(forge, "refs/heads/feature", &feature);
+	/* A branch that looks like a PR ref must stay a branch, distinct from the PR's head. */
+	set_ref(forge, "refs/heads/pull/7", &main1);
+	git_oid pr1 = commit_detached(forge, &main1, "pr 7\n", "pull request 7", 2);
+	set_ref(forge, "refs/pull/7/head", &pr1);
+	git_oid mr1 = commit_detached(forge, &main1, "mr 3\n", "merge request 3", 3);
+	set_ref(forge, "refs/merge-requests/3/head", &mr1);
+	/* GitHub's test merge is not mirrored: only heads are. */
+	git_oid merge = commit_detached(forge, &pr1, "merged\n", "merge of 7", 4);
+	set_ref(forge, "refs/pull/7/merge", &merge);
+
+	ck_assert_msg(mirror_open(cache, forge_path, NULL, &m, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(ref_names(m, refs, sizeof(refs)),
+			 "refs/heads/feature refs/heads/main refs/heads/pull/7 refs/ripple/merge-requests/3 "
+			 "refs/ripple/pull/7");
+	/* The PR's commit resolves by its id, as the scheduler resolves a PR head. */
+	ck_assert_msg(mirror_resolve(m, git_oid_tostr(hex, sizeof(hex), &pr1), &got, &err) == 0, "%s",
+		      err.msg);
+	assert_oid_eq(&got, &pr1);
+	ck_assert_int_eq(mirror_tree_of(m, &pr1, &got, &err), 0);
+	ck_assert_int_eq(mirror_resolve(m, git_oid_tostr(hex, sizeof(hex), &mr1), &got, &err), 0);
+	assert_oid_eq(&got, &mr1);
+	/* ... and by the ref name, as the forge or as the mirror has it. */
+	ck_assert_int_eq(mirror_resolve(m, "refs/pull/7/head", &got, &err), 0);
+	assert_oid_eq(&got, &pr1);
+	ck_assert_int_eq(mirror_resolve(m, "refs/ripple/pull/7", &got, &err), 0);
+	assert_oid_eq(&got, &pr1);
+	ck_assert_int_eq(mirror_resolve(m, "refs/merge-requests/3/head", &got, &err), 0);
+	assert_oid_eq(&got, &mr1);
+	ck_assert_int_eq(mirror_resolve(m, "pull/7", &got, &err), 0); /* the branch */
+	assert_oid_eq(&got, &main1);
+	/*
+	 * (Its commit is in the mirror all the same: libgit2's local transport
+	 * copies the objects of every advertised ref, wanted or not; over the
+	 * network only what the refspecs name is downloaded.)
+	 */
+	ck_assert_int_eq(mirror_resolve(m, "refs/pull/7/merge", &got, &err), RP_ENOTFOUND);
+
+	/* A force-push to the PR, a branch and a merge request deleted upstream. */
+	git_oid pr2 = commit_detached(forge, &main1, "pr 7, reworked\n", "pull request 7, v2", 5);
+	set_ref(forge, "refs/pull/7/head", &pr2);
+	git_reference *ref;
+	ck_assert_int_eq(git_reference_lookup(&ref, forge, "refs/heads/feature"), 0);
+	ck_assert_int_eq(git_reference_delete(ref), 0);
+	git_reference_free(ref);
+	ck_assert_int_eq(git_reference_lookup(&ref, forge, "refs/merge-requests/3/head"), 0);
+	ck_assert_int_eq(git_reference_delete(ref), 0);
+	git_reference_free(ref);
+
+	ck_assert_msg(mirror_fetch(m, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(mirror_resolve(m, git_oid_tostr(hex, sizeof(hex), &pr2), &got, &err), 0);
+	assert_oid_eq(&got, &pr2);
+	ck_assert_int_eq(mirror_resolve(m, "refs/pull/7/head", &got, &err), 0);
+	assert_oid_eq(&got, &pr2);
+	/* The branch is pruned as before; the merge request's head is kept; no object goes. */
+	ck_assert_int_eq(mirror_resolve(m, "feature", &got, &err), RP_ENOTFOUND);
+	ck_assert_str_eq(ref_names(m, refs, sizeof(refs)),
+			 "refs/heads/main refs/heads/pull/7 refs/ripple/merge-requests/3 refs/ripple/pull/7");
+	ck_assert_int_eq(mirror_resolve(m, "refs/merge-requests/3/head", &got, &err), 0);
+	assert_oid_eq(&got, &mr1);
+	ck_assert_int_eq(mirror_resolve(m, git_oid_tostr(hex, sizeof(hex), &pr1), &got, &err), 0);
+	assert_oid_eq(&got, &pr1);
+	ck_assert_int_eq(mirror_tree_of(m, &feature, &got, &err), 0);
+
+	/* A checkout of the PR's head gives its files. */
+	char ws[PATH_MAX], path[PATH_MAX + 16], buf[64];
+	size_t len;
+	snprintf(ws, sizeof(ws), "%s/ws", tmp);
+	ck_assert_msg(workspace_checkout(m, &pr2, ws, &err) == 0, "%s", err.msg);
+	snprintf(path, sizeof(path), "%s/README", ws);
+	read_file(path, buf, sizeof(buf), &len);
+	ck_assert_uint_eq(len, 15);
+	ck_assert_int_eq(memcmp(buf, "pr 7, reworked\n", 15), 0);
+	mirror_close(m);
+	git_repository_free(forge);
 }
 END_TEST
 
@@ -708,6 +864,7 @@ static Suite *git_suite(void)
 	tcase_add_test(tc, test_normalize_local);
 	tcase_add_test(tc, test_path_and_file_url_share_mirror);
 	tcase_add_test(tc, test_fetch_updates_and_prunes);
+	tcase_add_test(tc, test_fetch_pull_request_refs);
 	tcase_add_test(tc, test_resolve);
 	tcase_add_test(tc, test_tree_ids_and_commit_info);
 	tcase_add_test(tc, test_checkout_exact);
