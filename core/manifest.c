@@ -608,6 +608,69 @@ out:
 	return rc;
 }
 
+/*
+ * Why `url` is not a webhook URL ripple will POST to, or NULL when it is one:
+ * http:// or https://, a host, at most MANIFEST_WEBHOOK_MAX bytes, nothing a
+ * request line or a log line could be split by.
+ */
+static const char *webhook_problem(const char *url, char *buf, size_t size)
+{
+	size_t len = strlen(url);
+	if (len > MANIFEST_WEBHOOK_MAX) {
+		snprintf(buf, size, "is %zu bytes long; expected at most %u", len, MANIFEST_WEBHOOK_MAX);
+		return buf;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)url[i];
+		if (ch <= ' ' || ch == 0x7f) {
+			snprintf(buf, size, "has %s at byte %zu; expected a URL without whitespace or control characters",
+				 ch == ' ' ? "a space" : isspace(ch) ? "whitespace" : "a control character", i + 1);
+			return buf;
+		}
+	}
+	size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+	if (!scheme) {
+		snprintf(buf, size, "must start with http:// or https://, got \"%.40s%s\"", url, len > 40 ? "..." : "");
+		return buf;
+	}
+	if (strchr("/?#", url[scheme])) {
+		snprintf(buf, size, "names no host in \"%.40s%s\"; expected a URL such as https://hooks.example.org/ripple",
+			 url, len > 40 ? "..." : "");
+		return buf;
+	}
+	return NULL;
+}
+
+/*
+ * The notify block: who hears of what a nightly newly broke. It is no input of
+ * a build, so buildkey.c must never hash it (a new address rebuilds nothing).
+ */
+static int load_notify(struct vctx *c, json_t *obj, struct rp_package *p, const char *pkg_where)
+{
+	static const char *const keys[] = { "webhook" };
+	json_t *notify;
+	int rc = member(c, obj, "notify", JSON_OBJECT, OPTIONAL, pkg_where, &notify);
+	if (rc <= 0)
+		return rc;
+	char where[WHERE_MAX], problem[256];
+	snprintf(where, sizeof(where), "the notify block of %s", pkg_where);
+	push_key(c, "notify");
+	if ((rc = check_keys(c, notify, keys, sizeof(keys) / sizeof(keys[0]), where)) < 0)
+		goto out;
+	if ((rc = string_member(c, notify, "webhook", REQUIRED, where, "an http:// or https:// URL",
+				&p->notify_webhook)) < 0)
+		goto out;
+	if (webhook_problem(p->notify_webhook, problem, sizeof(problem))) {
+		push_key(c, "webhook");
+		rc = fail(c, JSON_LOCATE_VALUE, "\"webhook\" of %s %s", where, problem);
+		goto out;
+	}
+	rc = 0;
+out:
+	c->depth = 2;
+	return rc;
+}
+
 static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const char *pkg_where)
 {
 	static const char *const keys[] = { "name", "binary", "seconds" };
@@ -668,7 +731,7 @@ out:
 
 static const char *const package_keys[] = { "name",    "repo",     "branch",  "depends", "targets",
 					    "build",   "test",     "timeout", "output_timeout", "env",
-					    "version", "coverage", "api",     "fuzz" };
+					    "version", "coverage", "api",     "fuzz",    "notify" };
 
 /* Loads package `i`'s own fields; dependencies are resolved later, once all names are known. */
 static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u)
@@ -745,7 +808,9 @@ static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_univers
 		return rc;
 	if ((rc = load_api(c, obj, p, where)) < 0)
 		return rc;
-	return load_fuzz(c, obj, p, where);
+	if ((rc = load_fuzz(c, obj, p, where)) < 0)
+		return rc;
+	return load_notify(c, obj, p, where);
 }
 
 /*

@@ -38,6 +38,7 @@ const char *manifest_runner_name(enum rp_runner runner);
 #define MANIFEST_TIMEOUT_MAX 86400
 #define MANIFEST_OUTPUT_TIMEOUT_DEFAULT 600
 #define MANIFEST_FUZZ_SECONDS_MAX 86400
+#define MANIFEST_WEBHOOK_MAX 2000 /* bytes of a notify webhook URL */
 
 struct rp_target {
 	char *name;
@@ -77,6 +78,13 @@ struct rp_package {
 	char *api_headers;
 	struct rp_fuzz *fuzz;
 	size_t n_fuzz;
+	/*
+	 * "notify": {"webhook": URL}: where a nightly POSTs the (package, target)
+	 * pairs it found newly broken (payload: docs/manifest.md). An http(s) URL
+	 * of at most MANIFEST_WEBHOOK_MAX bytes without whitespace or control
+	 * characters; NULL when absent. Not part of the build key.
+	 */
+	char *notify_webhook;
 };
 
 struct rp_universe {

@@ -161,6 +161,38 @@ START_TEST(test_env_order_does_not_matter)
 }
 END_TEST
 
+/* Who is told about breakage is no input of a build: a notify block never changes a key. */
+START_TEST(test_notify_does_not_change_the_key)
+{
+	static const char notified[] =
+		"{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\", \"memory\": 2},"
+		" \"unix2\": {\"runner\": \"sandbox\", \"memory\": 2}},"
+		" \"packages\": ["
+		"{\"name\": \"lib\", \"repo\": \"r\", \"build\": \"make install\", \"test\": \"make check\","
+		" \"env\": {\"B\": \"2\", \"A\": \"1\"}, \"timeout\": 60,"
+		" \"notify\": {\"webhook\": \"https://hooks.example.org/lib\"}},"
+		"{\"name\": \"twin\", \"repo\": \"r\", \"build\": \"make install\", \"test\": \"make check\","
+		" \"env\": {\"A\": \"1\", \"B\": \"2\"}, \"timeout\": 60}]}";
+	struct buildkey_dep deps[] = { { "x", out_a } };
+	struct rp_universe *v;
+	struct rp_error err;
+	char plain[65], with[65], other[65];
+	ck_assert_int_eq(manifest_load_buffer(notified, strlen(notified), "n.json", &v, &err), 0);
+	ck_assert_ptr_null(u->packages[0].notify_webhook);
+	ck_assert_str_eq(v->packages[0].notify_webhook, "https://hooks.example.org/lib");
+	struct buildkey_input in = base_input(deps, 1);
+	key_of(&in, plain);
+	in.package = &v->packages[0];
+	in.target = &v->targets[0];
+	key_of(&in, with);
+	ck_assert_str_eq(plain, with);
+	v->packages[0].notify_webhook = "http://elsewhere.example/";
+	key_of(&in, other);
+	ck_assert_str_eq(plain, other);
+	manifest_free(v);
+}
+END_TEST
+
 START_TEST(test_bad_inputs)
 {
 	struct buildkey_dep bad[] = { { "x", "not-a-hash" } };
@@ -191,6 +223,7 @@ int main(void)
 	tcase_add_test(tc, test_same_inputs_same_key);
 	tcase_add_test(tc, test_every_input_changes_the_key);
 	tcase_add_test(tc, test_env_order_does_not_matter);
+	tcase_add_test(tc, test_notify_does_not_change_the_key);
 	tcase_add_test(tc, test_bad_inputs);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);

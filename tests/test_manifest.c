@@ -65,7 +65,7 @@ static const struct bad_case bad_cases[] = {
 	{ "unknown_pkg_key_far",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"colour\": \"red\"}]}",
-	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, output_timeout, env, version, coverage, api, fuzz" },
+	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, output_timeout, env, version, coverage, api, fuzz, notify" },
 	{ "missing_build",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\"}]}",
@@ -188,6 +188,54 @@ static const struct bad_case bad_cases[] = {
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\"}, {\"name\": \"p\", \"binary\": \"g\"}]}]}",
 	  "m.json:2:95: duplicate fuzz target \"p\" in package \"a\"" },
+	{ "notify_not_object",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": \"https://x.org/h\"}]}",
+	  "m.json:2:57: \"notify\" of package \"a\" must be an object, got a string" },
+	{ "notify_unknown_key",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhok\": \"https://x.org/h\"}}]}",
+	  "m.json:2:58: unknown key \"webhok\" in the notify block of package \"a\"; did you mean \"webhook\"?" },
+	{ "notify_unknown_key_far",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"https://x.org/h\", \"email\": \"a@b\"}}]}",
+	  "m.json:2:88: unknown key \"email\" in the notify block of package \"a\"; expected one of: webhook" },
+	{ "notify_missing_webhook",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {}}]}",
+	  "m.json:2:57: the notify block of package \"a\" is missing required field \"webhook\"" },
+	{ "webhook_type",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": 7}}]}",
+	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" must be a string, got an integer" },
+	{ "webhook_empty",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"\"}}]}",
+	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" is empty; expected an http:// or https:// URL" },
+	{ "webhook_scheme",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"ftp://x.org/h\"}}]}",
+	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" must start with http:// or https://, got \"ftp://x.org/h\"" },
+	{ "webhook_scheme_long",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"hooks.example.org/ripple/0123456789abcdefghijklmnop\"}}]}",
+	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" must start with http:// or https://, got \"hooks.example.org/ripple/0123456789abcde...\"" },
+	{ "webhook_no_host",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"https:///h\"}}]}",
+	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" names no host in \"https:///h\"; expected a URL such as https://hooks.example.org/ripple" },
+	{ "webhook_space",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"https://x.org/a b\"}}]}",
+	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" has a space at byte 16; expected a URL without whitespace or control characters" },
+	{ "webhook_newline",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"https://x.org/h\\n\"}}]}",
+	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" has whitespace at byte 16; expected a URL without whitespace or control characters" },
+	{ "webhook_control",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"https://x.org/\\u0007\"}}]}",
+	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" has a control character at byte 15; expected a URL without whitespace or control characters" },
 	{ "empty_repo",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"\", \"build\": \"make\"}]}",
@@ -240,7 +288,8 @@ static const char good[] =
 	"      \"depends\": [\"base\"], \"build\": \"make\", \"test\": \"make check\", \"timeout\": 60,\n"
 	"      \"version\": \"1.2.3\", \"coverage\": true,\n"
 	"      \"api\": { \"library\": \"lib/libnet.so\", \"headers\": \"include\" },\n"
-	"      \"fuzz\": [ { \"name\": \"parse\", \"binary\": \"fuzz/parse\", \"seconds\": 30 }, { \"name\": \"x\", \"binary\": \"fuzz/x\" } ] },\n"
+	"      \"fuzz\": [ { \"name\": \"parse\", \"binary\": \"fuzz/parse\", \"seconds\": 30 }, { \"name\": \"x\", \"binary\": \"fuzz/x\" } ],\n"
+	"      \"notify\": { \"webhook\": \"https://hooks.example.org/ripple?token=abc\" } },\n"
 	"    { \"name\": \"base\", \"repo\": \"repos/base\", \"build\": \"make\" }\n"
 	"  ]\n"
 	"}\n";
@@ -282,6 +331,9 @@ START_TEST(test_good_manifest)
 	ck_assert_str_eq(net->fuzz[0].name, "parse");
 	ck_assert_int_eq(net->fuzz[0].seconds, 30);
 	ck_assert_int_eq(net->fuzz[1].seconds, 60);
+	ck_assert_str_eq(net->notify_webhook, "https://hooks.example.org/ripple?token=abc");
+	ck_assert_ptr_null(app->notify_webhook);
+	ck_assert_ptr_null(base->notify_webhook);
 	ck_assert_uint_eq(base->n_targets, 2); /* default: every target */
 	ck_assert_int_eq(base->coverage, 0);
 	ck_assert_int_eq(manifest_find_package(u, "base"), 2);
@@ -327,6 +379,33 @@ START_TEST(test_suggest)
 	memset(long_name, 'a', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
 	ck_assert(!manifest_valid_name(long_name));
+}
+END_TEST
+
+/* A webhook URL of MANIFEST_WEBHOOK_MAX bytes is taken, one byte more is refused; plain http is fine. */
+START_TEST(test_notify_webhook_length)
+{
+	static const char head[] =
+		"{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+		"  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"";
+	char url[MANIFEST_WEBHOOK_MAX + 2], text[sizeof(head) + sizeof(url) + 16];
+	struct rp_universe *u;
+	struct rp_error err;
+	memset(url, 'x', sizeof(url) - 1);
+	url[sizeof(url) - 1] = '\0';
+	memcpy(url, "http://h.example/", 17);
+	url[MANIFEST_WEBHOOK_MAX] = '\0';
+	snprintf(text, sizeof(text), "%s%s\"}}]}", head, url);
+	ck_assert_msg(manifest_load_buffer(text, strlen(text), "m.json", &u, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(strlen(u->packages[0].notify_webhook), MANIFEST_WEBHOOK_MAX);
+	ck_assert_str_eq(u->packages[0].notify_webhook, url);
+	manifest_free(u);
+	url[MANIFEST_WEBHOOK_MAX] = 'x';
+	snprintf(text, sizeof(text), "%s%s\"}}]}", head, url);
+	ck_assert_int_eq(manifest_load_buffer(text, strlen(text), "m.json", &u, &err), RP_EINVAL);
+	ck_assert_ptr_null(u);
+	ck_assert_str_eq(err.msg, "m.json:2:69: \"webhook\" of the notify block of package \"a\" is 2001 bytes long; "
+				  "expected at most 2000");
 }
 END_TEST
 
@@ -440,6 +519,7 @@ int main(void)
 	TCase *tc = tcase_create("manifest");
 	tcase_add_loop_test(tc, test_bad_manifest, 0, (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, test_good_manifest);
+	tcase_add_test(tc, test_notify_webhook_length);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_suggest);
 	tcase_add_test(tc, test_mutations_never_crash);
