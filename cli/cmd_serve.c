@@ -90,7 +90,7 @@ int cmd_serve(int argc, char **argv)
 	struct serve_options o = { .db_path = "ripple.db", .listen = "127.0.0.1:8080",
 				   .universe_path = CLI_DEFAULT_MANIFEST, .on_ready = on_ready, .on_line = on_line,
 				   .data = &print };
-	unsigned long v;
+	unsigned long v = 0;
 	int c, lease_given = 0;
 	const char *config_path = NULL;
 	optind = 1;
