@@ -18,8 +18,14 @@ sqlite3 *store__handle(struct store *st);
 
 /* ---- statements and transactions ------------------------------------------ */
 
-/* Slots of the statement cache kept for the store files other than store.c. */
-#define STORE__EXT_STMTS 64
+/*
+ * Slots of the statement cache kept for the store files other than store.c:
+ * store_queue.c from 0, store_report.c from STORE__REPORT_SLOT, and
+ * store_history.c the top ones, from STORE__HISTORY_SLOT at the lowest.
+ */
+#define STORE__EXT_STMTS 96
+#define STORE__REPORT_SLOT 48
+#define STORE__HISTORY_SLOT 64
 
 /*
  * The statement `sql` cached in slot `slot` (< STORE__EXT_STMTS) of `st`,
@@ -90,7 +96,8 @@ int store__col_str(struct store *st, void **mem, sqlite3_stmt *s, int col, const
 #define STORE__JOB_COLUMNS                                                                                   \
 	"id, package, target, commit_id, build_key, priority, state, deps_left, attempt, lease_owner,"       \
 	" lease_expires_ms, fence, created_ms, started_ms, finished_ms, run_id, tree_id, status, cached,"    \
-	" cancel_requested, output_hash, failed_step, category, first_error, worker, duration_ms, cause_id"
+	" cancel_requested, output_hash, failed_step, category, first_error, worker, duration_ms, cause_id,"   \
+	" build_ms, test_ms"
 
 /*
  * Fills *j (zeroed by the caller) from the current row of `s`, which selects

@@ -223,6 +223,109 @@ static const char *const store__migrations[] = {
 	"	CHECK (lease_expired IN (0, 1));\n"
 	"CREATE INDEX results_lease_expired ON results (job_id) WHERE lease_expired = 1;\n"
 	"ALTER TABLE workers ADD COLUMN slots INTEGER NOT NULL DEFAULT 1 CHECK (slots >= 1);\n",
+
+	/*
+	 * 6: history in constant space (core/store_history.c). Every runs row
+	 * kept forever would make trends cost as much as the project is old, so
+	 * measurements go into round-robin archives instead: one row per bucket
+	 * (a UTC day, a week from Monday, a calendar month) of a series, keeping
+	 * n, sum, min and max so that a sample merges into its bucket with one
+	 * upsert and the average stays exact; the oldest buckets past the
+	 * configured count are deleted as new ones open. The size then depends
+	 * on the number of series, never on age. The slot is the bucket's index
+	 * rather than its start time so that a bucket is found without date
+	 * arithmetic in SQL. WITHOUT ROWID: the primary key is the only way in
+	 * (upsert of one bucket, range of a series' buckets), and a rowid table
+	 * would store and update every point twice. Series name packages by
+	 * name, like runs, so a package's history outlives its manifest entry.
+	 */
+	"CREATE TABLE history_series (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	target TEXT NOT NULL CHECK (target <> ''),\n"
+	"	metric TEXT NOT NULL CHECK (length(metric) BETWEEN 1 AND 64\n"
+	"		AND metric NOT GLOB '*[^A-Za-z0-9_.-]*'),\n"
+	"	unit TEXT NOT NULL DEFAULT '' CHECK (length(unit) <= 16),\n"
+	"	UNIQUE (package, target, metric)\n"
+	");\n"
+	"CREATE TABLE history_points (\n"
+	"	series_id INTEGER NOT NULL REFERENCES history_series (id) ON DELETE CASCADE,\n"
+	"	resolution TEXT NOT NULL CHECK (resolution IN ('day', 'week', 'month')),\n"
+	"	slot INTEGER NOT NULL,\n"
+	"	n INTEGER NOT NULL CHECK (n >= 1),\n"
+	"	sum REAL NOT NULL,\n"
+	"	min REAL NOT NULL,\n"
+	"	max REAL NOT NULL,\n"
+	"	last_ms INTEGER NOT NULL,\n"
+	"	PRIMARY KEY (series_id, resolution, slot),\n"
+	"	CHECK (min <= max)\n"
+	") WITHOUT ROWID;\n",
+
+	/*
+	 * 7: what the scheduler owes the outside world (core/store_report.c).
+	 * A forge or a receiver may be down for hours; a status, a PR comment or
+	 * a package's webhook must survive a restart and go out once it is back,
+	 * so it is a row written in the transaction that made it owed, deleted
+	 * with its run. reports_out holds one row per reported run: what was sent
+	 * last (a pending status, the final status and comment) and when to try
+	 * again; done rows are history. The partial indexes keep "what is due"
+	 * a lookup among the few rows still owed. pr_comments remembers ripple's
+	 * one comment per pull request across its runs, so it is edited, never
+	 * posted twice (the forge client also finds it by its marker should this
+	 * row be lost). notifications are the payloads themselves: a receiver
+	 * gets what the nightly found when it ended, however late it is sent.
+	 */
+	"CREATE TABLE reports_out (\n"
+	"	run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,\n"
+	"	forge TEXT CHECK (forge IS NULL OR forge IN ('github', 'gitlab', 'gitea')),\n"
+	"	repo TEXT,\n"
+	"	number INTEGER,\n"
+	"	head TEXT,\n"
+	"	sent TEXT CHECK (sent IS NULL OR sent IN ('pending', 'recorded', 'final', 'cancelled')),\n"
+	"	done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),\n"
+	"	attempts INTEGER NOT NULL DEFAULT 0,\n"
+	"	next_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"	last_error TEXT,\n"
+	"	created_ms INTEGER NOT NULL,\n"
+	"	CHECK (forge IS NULL OR (repo IS NOT NULL AND number > 0 AND head IS NOT NULL))\n"
+	");\n"
+	"CREATE INDEX reports_out_due ON reports_out (next_ms) WHERE done = 0;\n"
+	"CREATE TABLE pr_comments (\n"
+	"	change_ref TEXT PRIMARY KEY,\n"
+	"	comment_id INTEGER NOT NULL CHECK (comment_id > 0)\n"
+	");\n"
+	"CREATE TABLE notifications (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+	"	package TEXT NOT NULL,\n"
+	"	url TEXT NOT NULL,\n"
+	"	payload TEXT NOT NULL,\n"
+	"	delivery TEXT NOT NULL UNIQUE,\n"
+	"	done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1, 2)),\n"
+	"	attempts INTEGER NOT NULL DEFAULT 0,\n"
+	"	next_ms INTEGER NOT NULL DEFAULT 0,\n"
+	"	last_error TEXT,\n"
+	"	created_ms INTEGER NOT NULL,\n"
+	"	sent_ms INTEGER,\n"
+	"	UNIQUE (run_id, package)\n"
+	");\n"
+	"CREATE INDEX notifications_due ON notifications (next_ms) WHERE done = 0;\n"
+	/* Each step's own time, for the history's build and test times. */
+	"ALTER TABLE jobs ADD COLUMN build_ms INTEGER CHECK (build_ms IS NULL OR build_ms >= 0);\n"
+	"ALTER TABLE jobs ADD COLUMN test_ms INTEGER CHECK (test_ms IS NULL OR test_ms >= 0);\n"
+	/* Metrics that fell past the threshold in a nightly: reported like a broken build. */
+	"CREATE TABLE metric_drops (\n"
+	"	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+	"	job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,\n"
+	"	package TEXT NOT NULL,\n"
+	"	target TEXT NOT NULL,\n"
+	"	metric TEXT NOT NULL,\n"
+	"	unit TEXT NOT NULL DEFAULT '',\n"
+	"	value REAL NOT NULL,\n"
+	"	baseline REAL NOT NULL,\n"
+	"	change REAL NOT NULL,\n"
+	"	PRIMARY KEY (run_id, job_id, metric)\n"
+	") WITHOUT ROWID;\n",
 };
 /* clang-format on */
 
@@ -250,6 +353,12 @@ static const struct {
 	STORE__TABLE(artifacts),
 	STORE__TABLE(workers),
 	STORE__TABLE(builds),
+	STORE__TABLE(history_series),
+	STORE__TABLE(history_points),
+	STORE__TABLE(reports_out),
+	STORE__TABLE(pr_comments),
+	STORE__TABLE(notifications),
+	STORE__TABLE(metric_drops),
 };
 #undef STORE__TABLE
 /* clang-format on */
@@ -1811,6 +1920,8 @@ int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *j, stru
 	j->cancel_requested = sqlite3_column_int(s, 19);
 	j->duration_ms = sqlite3_column_int64(s, 25);
 	j->cause_id = sqlite3_column_int64(s, 26);
+	j->build_ms = sqlite3_column_int64(s, 27);
+	j->test_ms = sqlite3_column_int64(s, 28);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * store.h — ripple's persistent state in one SQLite database: universes and
  * their packages, runs with their pinned commits, the job DAG, results, live
- * log chunks, the artifact index keyed by build key, and workers.
+ * log chunks, the artifact index keyed by build key, workers, and the
+ * history of measurements in round-robin archives.
  *
  * Contract:
  * - The database is in WAL mode, so readers never block the writer nor each
@@ -47,7 +48,7 @@
 #include "error.h"
 
 /* The newest schema this build knows; one per entry of the migration table. */
-#define STORE_SCHEMA_LATEST 5
+#define STORE_SCHEMA_LATEST 7
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -327,6 +328,7 @@ struct store_job {
 	const char *worker;	  /* who ran the final attempt; NULL when nobody did */
 	int64_t duration_ms;
 	int64_t cause_id;	  /* skipped: the job whose failure it cascades from; else 0 */
+	int64_t build_ms, test_ms; /* the steps' own times as the worker measured them; 0 when unknown */
 	void *mem_; /* private */
 };
 
@@ -381,6 +383,7 @@ struct store_job_result {
 	int64_t duration_ms;
 	int64_t cause_id; /* skipped: the root failure's job; else 0 */
 	int64_t now_ms;
+	int64_t build_ms, test_ms; /* each step's own time; 0 when unknown */
 };
 
 /*
@@ -627,5 +630,194 @@ void store_build_release(struct store_build *b);
  */
 int store_build_last_duration(struct store *st, const char *package, const char *target, int64_t *duration_ms,
 			      struct rp_error *err);
+
+/* ---- history in constant space ------------------------------------------- */
+/*
+ * Trends per (package, target, metric): build and test times, artifact
+ * sizes, coverage, and what tests print as RIPPLE-METRIC lines. Each series
+ * keeps round-robin archives at three resolutions: UTC days, weeks starting
+ * on Monday, calendar months (UTC). A point is one bucket of one resolution
+ * and holds the count, sum, minimum and maximum of the samples that fell in
+ * it; recording a sample updates the bucket holding its time at every
+ * resolution and, when that opened a new bucket, deletes the oldest buckets
+ * past the limit. So a series never holds more than daily + weekly + monthly
+ * points, however old the project. Design notes: docs/internals/history.md.
+ *
+ * Calling sequence (the scheduler, once per finished job):
+ *
+ *	struct store_history_sample s[] = {
+ *		{"tcpip", "unix", "build_time", "ms", 81234, 0},
+ *		{"tcpip", "unix", "iperf", "Gbit/s", 9.4, 0},
+ *	};
+ *	struct store_history_limits lim = {cfg->history_daily, cfg->history_weekly,
+ *					   cfg->history_monthly};
+ *	store_history_record(st, s, 2, &lim, &err);
+ *	...
+ *	store_history_get(st, "tcpip", "unix", NULL, "day", &series, &n, &err);
+ *	store_history_series_free(series, n);
+ */
+
+/* Points kept per series and resolution when the caller gives no limits (scheduler/config.h). */
+#define STORE_HISTORY_DAILY 60
+#define STORE_HISTORY_WEEKLY 52
+#define STORE_HISTORY_MONTHLY 36
+
+/* A metric name is 1 to STORE_HISTORY_METRIC_MAX characters of [A-Za-z0-9_.-]. */
+#define STORE_HISTORY_METRIC_MAX 64
+/* A unit is at most STORE_HISTORY_UNIT_MAX printable ASCII characters, no spaces. */
+#define STORE_HISTORY_UNIT_MAX 16
+
+struct store_history_sample {
+	const char *package, *target; /* non-empty */
+	const char *metric;
+	const char *unit; /* NULL or "" for none */
+	double value;	  /* finite */
+	int64_t time_ms;  /* 0: now; else from 0 (1970) to the end of year 9999 */
+};
+
+/* How many of the newest buckets each series keeps per resolution; each >= 1. */
+struct store_history_limits {
+	int daily, weekly, monthly;
+};
+
+/*
+ * Records `n` samples in one transaction: a sample adds itself (n + 1,
+ * sum + value, min, max, last_ms) to the day, week and month bucket holding
+ * its time, creating the series and the buckets on first use; then, for
+ * each bucket it created, keeps only the newest limits->daily (weekly,
+ * monthly) buckets of that series and resolution. A sample older than every
+ * kept bucket of a full resolution is therefore dropped there. The unit a
+ * series shows is the last non-empty one recorded. Each sample costs a
+ * fixed number of row operations. `limits` NULL means the STORE_HISTORY_*
+ * defaults. Returns 0, or RP_EINVAL (nothing written) for a missing package
+ * or target, a malformed metric name or unit, a value that is not finite, a
+ * time out of range or a limit below 1, the message naming the sample.
+ */
+int store_history_record(struct store *st, const struct store_history_sample *samples, size_t n,
+			 const struct store_history_limits *limits, struct rp_error *err);
+
+struct store_history_point {
+	int64_t start_ms; /* the bucket's first millisecond (00:00 UTC of its day, Monday, 1st) */
+	int64_t last_ms;  /* the time of its newest sample */
+	int64_t n;	  /* samples merged, >= 1 */
+	double sum, min, avg, max;
+};
+
+struct store_history_series {
+	const char *package, *target, *metric;
+	const char *unit;		    /* "" when none */
+	struct store_history_point *points; /* oldest first */
+	size_t npoints;
+	void *mem_; /* private: owns the strings and the points */
+};
+
+/*
+ * The series of `package` on `target` (NULL: every target) named `metric`
+ * (NULL: every metric), with their points at `resolution` ("day", "week" or
+ * "month"), ordered by target then metric, from one snapshot. *out is an
+ * array of *nout the caller frees with store_history_series_free(); a
+ * package without history gives 0 with *out NULL and *nout 0. RP_EINVAL for
+ * an unknown resolution or a missing package.
+ */
+int store_history_get(struct store *st, const char *package, const char *target, const char *metric,
+		      const char *resolution, struct store_history_series **out, size_t *nout,
+		      struct rp_error *err);
+void store_history_series_free(struct store_history_series *series, size_t n);
+
+/* How many series and points the store holds (either pointer may be NULL), from one snapshot. */
+int store_history_count(struct store *st, int64_t *series, int64_t *points, struct rp_error *err);
+
+/* ---- what is owed to the outside world (core/store_report.c) ---------------- */
+
+/*
+ * A run that owes a report. With `forge` ("github", "gitlab", "gitea") it is
+ * a pull request's run: commit statuses on `head` of `repo`'s PR `number`
+ * and the PR's comment. Without, it is a run whose end fires notifications
+ * (a nightly). Recorded once per run: adding it again changes nothing.
+ */
+struct store_report_spec {
+	int64_t run_id;
+	const char *forge, *repo, *head; /* NULL forge: no forge report */
+	int64_t number;
+	int64_t created_ms;
+};
+
+int store_report_add(struct store *st, const struct store_report_spec *spec, struct rp_error *err);
+
+/* A report that is due, with its run's state; strings owned by mem_. */
+struct store_report {
+	int64_t run_id;
+	const char *forge, *repo, *head, *change_ref; /* forge, repo, head NULL for a notification run */
+	int64_t number;
+	const char *sent;    /* what was done last: NULL, "pending", "recorded" (a nightly's history), "final", "cancelled" */
+	int attempts;	     /* failed deliveries since the last good one */
+	int run_state;	     /* enum store_run_state */
+	int run_kind;	     /* enum store_run_kind */
+	void *mem_;
+};
+
+/*
+ * Up to `max` reports that have something to send at `now_ms`: never sent
+ * anything, or their run ended since; retries only once their next try is
+ * due. Oldest due first. Free with store_reports_free().
+ */
+int store_reports_due(struct store *st, int64_t now_ms, size_t max, struct store_report **out, size_t *n,
+		      struct rp_error *err);
+void store_reports_free(struct store_report *r, size_t n);
+
+/* Records that `sent` was delivered; `done` when nothing more is owed. */
+int store_report_sent(struct store *st, int64_t run_id, const char *sent, int done, struct rp_error *err);
+
+/* Records a failed delivery: try again at `next_ms`, or never (`give_up`), remembering `why`. */
+int store_report_retry(struct store *st, int64_t run_id, int64_t next_ms, const char *why, int give_up,
+		       struct rp_error *err);
+
+/* ripple's comment on a PR ("FORGE:OWNER/REPO#N"): its id, 0 when none is known yet. */
+int store_pr_comment_get(struct store *st, const char *change_ref, int64_t *comment_id, struct rp_error *err);
+int store_pr_comment_put(struct store *st, const char *change_ref, int64_t comment_id, struct rp_error *err);
+
+/* An outgoing JSON webhook of a package (manifest "notify"), owed until delivered. */
+struct store_notification {
+	int64_t id;	    /* set by the store */
+	int64_t run_id;
+	const char *package, *url, *payload, *delivery; /* delivery: unique, sent as X-Ripple-Delivery */
+	int attempts;
+	int64_t created_ms;
+	void *mem_;
+};
+
+/* Records a notification; one per (run, package): a second is ignored. */
+int store_notification_add(struct store *st, const struct store_notification *nt, struct rp_error *err);
+
+/* Up to `max` notifications due at `now_ms`, oldest first; free with store_notifications_free(). */
+int store_notifications_due(struct store *st, int64_t now_ms, size_t max, struct store_notification **out,
+			    size_t *n, struct rp_error *err);
+void store_notifications_free(struct store_notification *nt, size_t n);
+
+/* Ends a notification: delivered, or given up on with `why`. */
+int store_notification_done(struct store *st, int64_t id, int delivered, const char *why, struct rp_error *err);
+int store_notification_retry(struct store *st, int64_t id, int64_t next_ms, const char *why,
+			     struct rp_error *err);
+
+/*
+ * A metric of a nightly's job that fell past the threshold against its
+ * history (scheduler/history.h): reported like a broken build. One per
+ * (run, job, metric); recording it again replaces it.
+ */
+struct store_metric_drop {
+	int64_t run_id, job_id;
+	const char *package, *target, *metric, *unit;
+	double value, baseline, change; /* change: (value - baseline) / |baseline| */
+	void *mem_;
+};
+
+int store_metric_drop_add(struct store *st, const struct store_metric_drop *d, struct rp_error *err);
+/* The drops of run `run_id` by package, target and metric; free with store_metric_drops_free(). */
+int store_metric_drops(struct store *st, int64_t run_id, struct store_metric_drop **out, size_t *n,
+		       struct rp_error *err);
+void store_metric_drops_free(struct store_metric_drop *d, size_t n);
+
+/* How many reports and notifications are still owed. */
+int store_outbox_pending(struct store *st, int64_t *reports, int64_t *notifications, struct rp_error *err);
 
 #endif

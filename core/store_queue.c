@@ -82,7 +82,7 @@ enum store__qid {
 	Q__COUNT
 };
 
-_Static_assert(Q__COUNT <= STORE__EXT_STMTS, "store_queue.c needs more statement slots");
+_Static_assert(Q__COUNT <= STORE__REPORT_SLOT, "store_queue.c needs more statement slots");
 
 /* The states that hold a lease; the CHECK of jobs ties lease_owner and lease_expires_ms to them. */
 #define Q_LEASED_STATES "('leased', 'running')"
@@ -111,7 +111,8 @@ static const char *const store__qsql[Q__COUNT] = {
 			  " lease_expires_ms = NULL, started_ms = NULL WHERE id = ?1",
 	[Q_JOB_END] = "UPDATE jobs SET state = ?2, status = ?3, cached = ?4, output_hash = ?5, failed_step = ?6,"
 		      " category = ?7, first_error = ?8, worker = ?9, duration_ms = ?10, cause_id = ?11,"
-		      " finished_ms = ?12, lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
+		      " finished_ms = ?12, lease_owner = NULL, lease_expires_ms = NULL, build_ms = ?13, test_ms = ?14"
+		      " WHERE id = ?1",
 	/* Index job_edges_by_dep, then the jobs' primary key. */
 	[Q_RELEASE_DEPENDENTS] = "UPDATE jobs SET deps_left = deps_left - 1"
 				 " WHERE id IN (SELECT job_id FROM job_edges WHERE dep_id = ?1)",
@@ -515,6 +516,10 @@ static int store__job_end(struct store *st, int64_t id, enum store_result_status
 		store__bind_opt(s, 8, res->first_error);
 		store__bind_opt(s, 9, res->worker);
 		sqlite3_bind_int64(s, 10, res->duration_ms);
+		if (res->build_ms > 0 || res->test_ms > 0) {
+			sqlite3_bind_int64(s, 13, res->build_ms);
+			sqlite3_bind_int64(s, 14, res->test_ms);
+		}
 	} else {
 		sqlite3_bind_int(s, 4, 0);
 	}
@@ -796,7 +801,7 @@ static int store__check_result(struct store *st, int64_t id, const struct store_
 	else if (res->failed_step && strcmp(res->failed_step, "build") != 0 &&
 		 strcmp(res->failed_step, "test") != 0)
 		why = "failed step is neither build nor test";
-	else if (res->duration_ms < 0 || res->cause_id < 0)
+	else if (res->duration_ms < 0 || res->cause_id < 0 || res->build_ms < 0 || res->test_ms < 0)
 		why = "negative duration or cause";
 	else if (res->status == STORE_RESULT_PASS && res->failed_step)
 		why = "a pass has no failed step";

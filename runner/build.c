@@ -1120,6 +1120,8 @@ static void work_pack(uv_work_t *w)
 	struct build_job_report *r = j->r;
 	struct rp_error err;
 	r->duration_ms = j->build_res.duration_ms + j->test_res.duration_ms;
+	r->build_ms = j->build_res.duration_ms;
+	r->test_ms = j->test_res.duration_ms;
 	if (r->outcome != BUILD_ERROR) {
 		const struct step_result *failed = NULL;
 		if (j->build_res.status != STEP_PASSED) {

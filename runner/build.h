@@ -83,6 +83,7 @@ struct build_job_report {
 	char output_hash[65];     /* "" when the build produced no output */
 	long cause;               /* skipped: index of the root failure; else -1 */
 	uint64_t duration_ms;
+	uint64_t build_ms, test_ms; /* each step's own time; 0 for a step that did not run (or a cache answer) */
 	char log_path[4096];      /* the failed step's log (or the test log of a pass); "" when none */
 	unsigned attempts;        /* runs of the job: more than one when infrastructure failed */
 };

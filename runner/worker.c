@@ -396,6 +396,7 @@ struct outcome {
 	char first_error[512];
 	char output_hash[65];
 	uint64_t duration_ms;
+	uint64_t build_ms, test_ms; /* the steps' own times, for the scheduler's history */
 	const char *step; /* a cancelled job: the step it was in ("build", "test"), or NULL */
 };
 
@@ -834,6 +835,8 @@ static void judge(struct slot *sl, const struct lease *l, const struct build_rep
 	snprintf(res->category, sizeof(res->category), "%s", me->category);
 	snprintf(res->first_error, sizeof(res->first_error), "%s", me->first_error);
 	res->duration_ms = me->duration_ms;
+	res->build_ms = me->build_ms;
+	res->test_ms = me->test_ms;
 	/* An output goes with the builds that have one: a pass, failed tests, tests that timed out. */
 	if (me->outcome == BUILD_PASS || me->outcome == BUILD_FAIL || me->outcome == BUILD_TIMEOUT)
 		snprintf(res->output_hash, sizeof(res->output_hash), "%s", me->output_hash);
@@ -917,6 +920,9 @@ static int post_result(struct slot *sl, const struct lease *l, const struct outc
 	json_object_set_new(body, "failed_step",
 			    res->failed_step[0] ? json_string(res->failed_step) : json_null());
 	json_object_set_new(body, "category", res->category[0] ? json_string(res->category) : json_null());
+	if (res->build_ms || res->test_ms)
+		json_object_set_new(body, "steps_ms",
+				    json_pack("{s:I, s:I}", "build", (json_int_t)res->build_ms, "test", (json_int_t)res->test_ms));
 	/* A line from a log may not be UTF-8, which jansson refuses: then its other bytes become '?'. */
 	json_t *first = res->first_error[0] ? json_string(res->first_error) : json_null();
 	if (!first) {

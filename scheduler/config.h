@@ -41,6 +41,7 @@ struct serve_config {
 	int nightly_hour, nightly_minute; /* "at": the first run of the day, local time */
 	int nightly_every_hours;	  /* 24 */
 	int history_daily, history_weekly, history_monthly; /* points kept per resolution: 60, 52, 36 */
+	int history_drop_percent; /* a metric this much worse than its last days is reported; 20 */
 	struct config_forge forges[CONFIG_N_FORGES];
 };
 

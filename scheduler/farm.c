@@ -31,6 +31,8 @@
 #include "runner/artifact.h"
 #include "runner/git.h"
 #include "reports/report.h"
+#include "scheduler/forge.h"
+#include "scheduler/history.h"
 #include "scheduler/plan.h"
 #include "core/banned.h"
 
@@ -655,6 +657,38 @@ static void supersede(struct farm *f, const char *change_ref, int64_t run_id)
 	free(ids);
 }
 
+/*
+ * Records what run `run_id` will owe the outside world (lock held): a pull
+ * request's run "FORGE:OWNER/REPO#N" its statuses and comment, when the
+ * scheduler reports to that forge; a nightly its package notifications.
+ */
+static int owe_report(struct farm *f, enum store_run_kind kind, const char *change_ref, int64_t run_id,
+		      const char *head, struct rp_error *err)
+{
+	struct store_report_spec spec = { .run_id = run_id };
+	char forge[16], repo[500];
+	if (kind == STORE_RUN_NIGHTLY)
+		return store_report_add(f->st, &spec, err);
+	if (kind != STORE_RUN_PR || !change_ref || !head)
+		return 0;
+	const char *colon = strchr(change_ref, ':'), *hash = strrchr(change_ref, '#');
+	if (!colon || !hash || hash < colon || (size_t)(colon - change_ref) >= sizeof(forge) ||
+	    (size_t)(hash - colon - 1) >= sizeof(repo) || hash == colon + 1)
+		return 0; /* not a forge's pull request: nobody to tell */
+	snprintf(forge, sizeof(forge), "%.*s", (int)(colon - change_ref), change_ref);
+	snprintf(repo, sizeof(repo), "%.*s", (int)(hash - colon - 1), colon + 1);
+	char *end;
+	long long number = strtoll(hash + 1, &end, 10);
+	enum forge_kind fk = forge_kind_parse(forge);
+	if (*end || number <= 0 || !fk || !f->o.report_to[fk])
+		return 0;
+	spec.forge = forge;
+	spec.repo = repo;
+	spec.number = number;
+	spec.head = head;
+	return store_report_add(f->st, &spec, err);
+}
+
 /* The number of jobs of run `run_id` (lock held). */
 static int count_jobs(struct farm *f, int64_t run_id, size_t *njobs, struct rp_error *err)
 {
@@ -840,6 +874,8 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 		*created = 1;
 		if (kind == STORE_RUN_PR)
 			supersede(f, change_ref, *run_id);
+		/* Owed from the moment the run exists: in its transaction. */
+		rc = owe_report(f, kind, change_ref, *run_id, n_change ? change_pins[0].commit : NULL, err);
 		struct rp_error adv;
 		advance(f, &adv);
 		wake(f);
@@ -1513,6 +1549,12 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	    (rc = opt_string(req, "first_error", &first_error, err)) < 0 ||
 	    (rc = opt_int(req, "duration_ms", 0, INT64_MAX / 2, &duration, err)) < 0)
 		return rc;
+	int64_t build_ms = 0, test_ms = 0;
+	const json_t *steps = json_object_get(req, "steps_ms");
+	if (steps && !json_is_null(steps) &&
+	    (!json_is_object(steps) || (rc = opt_int(steps, "build", 0, INT64_MAX / 2, &build_ms, err)) < 0 ||
+	     (rc = opt_int(steps, "test", 0, INT64_MAX / 2, &test_ms, err)) < 0))
+		return rc < 0 ? rc : rp_error_set(err, RP_EINVAL, "member \"steps_ms\": expected {\"build\": MS, \"test\": MS}");
 	enum store_result_status st = status_named(status, &ok);
 	if (!ok)
 		return rp_error_set(err, RP_EINVAL,
@@ -1548,6 +1590,8 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 				      .first_error = first_error,
 				      .output_hash = (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) ? output_hash : NULL,
 				      .duration_ms = duration,
+				      .build_ms = build_ms,
+				      .test_ms = test_ms,
 				      .now_ms = now_ms() };
 	if ((rc = store_job_finish(f->st, job_id, &r, FARM_MAX_ATTEMPTS, &requeued, err)) < 0)
 		goto unlock;
@@ -1914,6 +1958,8 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 	size_t n = 0, nb = 0;
 	int64_t against = 0;
 	struct text md = { 0 };
+	struct store_metric_drop *drops = NULL;
+	size_t ndrops = 0;
 	pthread_mutex_lock(&f->lock);
 	int rc = store_run_get(f->st, run_id, &run, err);
 	if (rc == 0)
@@ -1923,12 +1969,22 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		if (store_run_latest_done(f->st, STORE_RUN_NIGHTLY, run_id, &against, &none) == 0)
 			rc = store_jobs_list(f->st, against, &before, &nb, err);
 	}
+	if (rc == 0)
+		rc = store_metric_drops(f->st, run_id, &drops, &ndrops, err);
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0) {
 		store_run_release(&run);
 		store_jobs_free(jobs, n);
+		store_jobs_free(before, nb);
 		return rc;
 	}
+	json_t *drop_list = json_array();
+	for (size_t d = 0; d < ndrops; d++)
+		json_array_append_new(drop_list, json_pack("{s:s, s:s, s:I, s:s, s:s, s:f, s:f, s:f}", "package",
+							   drops[d].package, "target", drops[d].target, "job",
+							   (json_int_t)drops[d].job_id, "metric", drops[d].metric, "unit",
+							   drops[d].unit, "value", drops[d].value, "baseline",
+							   drops[d].baseline, "change", drops[d].change));
 	int nightly = run.kind == STORE_RUN_NIGHTLY;
 	json_t *pairs = json_array(), *counts = json_object();
 	for (size_t i = 0; i < n; i++) {
@@ -1988,18 +2044,324 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		md_cell(&md, json_string_value(json_object_get(p, "first_error")));
 		text_add(&md, " |\n");
 	}
+	if (ndrops) {
+		text_add(&md, "\n%zu metric%s dropped against the last days:\n\n| package | target | metric | now | before (mean) | change |\n| --- | --- | --- | --- | --- | --- |\n",
+			 ndrops, ndrops == 1 ? "" : "s");
+		for (size_t d = 0; d < ndrops; d++) {
+			text_add(&md, "| ");
+			md_cell(&md, drops[d].package);
+			text_add(&md, " | ");
+			md_cell(&md, drops[d].target);
+			text_add(&md, " | ");
+			md_cell(&md, drops[d].metric);
+			text_add(&md, " | %g %s | %g %s | %+.1f%% |\n", drops[d].value, drops[d].unit, drops[d].baseline,
+				 drops[d].unit, drops[d].change * 100);
+		}
+	}
+	store_metric_drops_free(drops, ndrops);
 	if (md.failed) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 		json_decref(pairs);
 		json_decref(counts);
+		json_decref(drop_list);
 	} else {
-		*out = json_pack("{s:I, s:s, s:o, s:o, s:o, s:s}", "run", (json_int_t)run.id, "kind",
-				 store_run_kind_name(run.kind), "against", against ? json_integer(against) : json_null(),
-				 "counts", counts, "pairs", pairs, "markdown", md.s);
+		json_t *changed = json_array();
+		for (size_t c = 0; c < run.nchange; c++)
+			json_array_append_new(changed, json_string(run.change[c].package));
+		*out = json_pack("{s:I, s:s, s:s?, s:o, s:o, s:o, s:o, s:o, s:s}", "run", (json_int_t)run.id, "kind",
+				 store_run_kind_name(run.kind), "state", store_run_state_name(run.state), "against",
+				 against ? json_integer(against) : json_null(), "changed", changed, "counts", counts,
+				 "pairs", pairs, "metric_drops", drop_list, "markdown", md.s);
 	}
 	free(md.s);
 	store_run_release(&run);
 	store_jobs_free(jobs, n);
 	store_jobs_free(before, nb);
 	return rc;
+}
+
+/* ---- the outbox ----------------------------------------------------------------- */
+
+int farm_reports_due(struct farm *f, int64_t now, size_t max, struct store_report **out, size_t *n,
+		     struct rp_error *err)
+{
+	pthread_mutex_lock(&f->lock);
+	int rc = store_reports_due(f->st, now, max, out, n, err);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int farm_report_sent(struct farm *f, int64_t run_id, const char *sent, int done, struct rp_error *err)
+{
+	write_lock(f);
+	int rc = store_report_sent(f->st, run_id, sent, done, err);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
+	return rc;
+}
+
+int farm_report_retry(struct farm *f, int64_t run_id, int64_t next_ms, const char *why, int give_up,
+		      struct rp_error *err)
+{
+	write_lock(f);
+	int rc = store_report_retry(f->st, run_id, next_ms, why, give_up, err);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
+	return rc;
+}
+
+int farm_pr_comment_get(struct farm *f, const char *change_ref, int64_t *comment_id, struct rp_error *err)
+{
+	pthread_mutex_lock(&f->lock);
+	int rc = store_pr_comment_get(f->st, change_ref, comment_id, err);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int farm_pr_comment_put(struct farm *f, const char *change_ref, int64_t comment_id, struct rp_error *err)
+{
+	write_lock(f);
+	int rc = store_pr_comment_put(f->st, change_ref, comment_id, err);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
+	return rc;
+}
+
+int farm_notifications_due(struct farm *f, int64_t now, size_t max, struct store_notification **out,
+			   size_t *n, struct rp_error *err)
+{
+	pthread_mutex_lock(&f->lock);
+	int rc = store_notifications_due(f->st, now, max, out, n, err);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int farm_notification_done(struct farm *f, int64_t id, int delivered, const char *why, struct rp_error *err)
+{
+	write_lock(f);
+	int rc = store_notification_done(f->st, id, delivered, why, err);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
+	return rc;
+}
+
+int farm_notification_retry(struct farm *f, int64_t id, int64_t next_ms, const char *why, struct rp_error *err)
+{
+	write_lock(f);
+	int rc = store_notification_retry(f->st, id, next_ms, why, err);
+	if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+		rc = RP_EDB;
+	return rc;
+}
+
+int farm_owe_notifications(struct farm *f, int64_t run_id, const char *base_url, size_t *n, struct rp_error *err)
+{
+	json_t *report = NULL;
+	*n = 0;
+	int rc = farm_run_report(f, run_id, &report, err);
+	if (rc < 0)
+		return rc;
+	json_t *pairs = json_object_get(report, "pairs");
+	for (size_t p = 0; rc == 0 && p < f->u->n_packages; p++) {
+		const struct rp_package *pkg = &f->u->packages[p];
+		if (!pkg->notify_webhook)
+			continue;
+		json_t *mine = json_array(), *pair;
+		size_t i;
+		char url[600];
+		json_array_foreach(pairs, i, pair)
+		{
+			if (strcmp(json_string_value(json_object_get(pair, "package")), pkg->name) != 0 ||
+			    strcmp(json_string_value(json_object_get(pair, "verdict")), "newly broken") != 0)
+				continue;
+			json_int_t job = json_integer_value(json_object_get(pair, "job"));
+			snprintf(url, sizeof(url), "%s/#/jobs/%lld", base_url, (long long)job);
+			json_array_append_new(mine, json_pack("{s:O, s:O, s:O, s:I, s:s, s:O, s:O}", "target",
+							      json_object_get(pair, "target"), "status",
+							      json_object_get(pair, "status"), "before",
+							      json_object_get(pair, "before"), "job", job, "job_url", url,
+							      "category", json_object_get(pair, "category"), "first_error",
+							      json_object_get(pair, "first_error")));
+		}
+		json_t *my_drops = json_array(), *drop;
+		json_array_foreach(json_object_get(report, "metric_drops"), i, drop)
+		if (strcmp(json_string_value(json_object_get(drop, "package")), pkg->name) == 0)
+			json_array_append(my_drops, drop);
+		if (json_array_size(mine) == 0 && json_array_size(my_drops) == 0) {
+			json_decref(mine);
+			json_decref(my_drops);
+			continue;
+		}
+		snprintf(url, sizeof(url), "%s/#/runs/%lld", base_url, (long long)run_id);
+		json_t *payload = json_pack("{s:s, s:s, s:I, s:s, s:s, s:o, s:o}", "event", "nightly.newly_broken",
+					    "universe", f->u->name, "run", (json_int_t)run_id, "run_url", url, "package",
+					    pkg->name, "pairs", mine, "metric_drops", my_drops);
+		char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+		char delivery[200];
+		snprintf(delivery, sizeof(delivery), "nightly-%lld-%s", (long long)run_id, pkg->name);
+		struct store_notification nt = { .run_id = run_id,
+						 .package = pkg->name,
+						 .url = pkg->notify_webhook,
+						 .payload = text,
+						 .delivery = delivery };
+		if (!text)
+			rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		else {
+			write_lock(f);
+			rc = store_notification_add(f->st, &nt, err);
+			if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+				rc = RP_EDB;
+			if (rc == 0)
+				(*n)++;
+		}
+		free(text);
+		json_decref(payload);
+	}
+	json_decref(report);
+	return rc;
+}
+
+/* ---- history -------------------------------------------------------------------- */
+
+/* The last bytes of a job's log are where tests print their figures; this many are read. */
+#define HISTORY_LOG_TAIL (4u << 20)
+
+/* Reads the tail of the log of `job`'s attempt into a malloc'd buffer (lock held). */
+static char *log_tail(struct farm *f, const struct store_job *job, size_t *len)
+{
+	int64_t size = 0;
+	*len = 0;
+	if (store_log_size(f->st, job->id, job->attempt, &size, NULL) < 0 || size <= 0)
+		return NULL;
+	size_t want = (size_t)size < HISTORY_LOG_TAIL ? (size_t)size : HISTORY_LOG_TAIL;
+	char *buf = malloc(want + 1);
+	size_t got = 0;
+	if (!buf)
+		return NULL;
+	while (got < want) {
+		size_t n = 0;
+		if (store_log_read(f->st, job->id, job->attempt, size - (int64_t)want + (int64_t)got, buf + got, want - got,
+				   &n, NULL) < 0 || n == 0)
+			break;
+		got += n;
+	}
+	buf[got] = 0;
+	*len = got;
+	return buf;
+}
+
+int farm_record_history(struct farm *f, int64_t run_id, size_t *drops, struct rp_error *err)
+{
+	struct store_job *jobs = NULL;
+	size_t n = 0;
+	*drops = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_jobs_list(f->st, run_id, &jobs, &n, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	double threshold = f->o.drop_threshold > 0 ? f->o.drop_threshold : 0.2;
+	const struct store_history_limits *limits = f->o.history.daily ? &f->o.history : NULL;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct store_job *j = &jobs[i];
+		if (j->cached || !j->has_status || (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL))
+			continue;
+		struct store_history_sample samples[3 + HISTORY_METRICS_MAX];
+		struct history_metrics *m = calloc(1, sizeof(*m));
+		size_t ns = 0, len = 0;
+		int64_t t = j->finished_ms;
+		if (!m) {
+			rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+			break;
+		}
+		if (j->build_ms > 0)
+			samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_BUILD_TIME, "ms",
+								       (double)j->build_ms, t };
+		if (j->test_ms > 0)
+			samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_TEST_TIME, "ms",
+								       (double)j->test_ms, t };
+		pthread_mutex_lock(&f->lock);
+		struct store_artifact a;
+		if (j->build_key && store_artifact_get(f->st, j->build_key, "prefix", &a, NULL) == 0) {
+			samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_ARTIFACT_SIZE, "bytes",
+								       (double)a.size, t };
+			store_artifact_release(&a);
+		}
+		char *log = log_tail(f, j, &len);
+		pthread_mutex_unlock(&f->lock);
+		if (log)
+			history_parse_metrics(log, len, m);
+		free(log);
+		for (size_t k = 0; k < m->n; k++) {
+			const struct history_metric *hm = &m->items[k];
+			struct store_history_series *series = NULL;
+			size_t nseries = 0;
+			struct history_drop drop = { 0 };
+			samples[ns++] = (struct store_history_sample){ j->package, j->target, hm->name, hm->unit, hm->value, t };
+			/* Against the days before this one: the check is made before the value joins them. */
+			pthread_mutex_lock(&f->lock);
+			int grc = store_history_get(f->st, j->package, j->target, hm->name, "day", &series, &nseries, NULL);
+			pthread_mutex_unlock(&f->lock);
+			if (grc == 0 && nseries == 1 &&
+			    history_drop_check(series[0].points, series[0].npoints, hm->value, t, threshold,
+					       history_direction_of(hm->name), &drop, NULL) == 0 &&
+			    drop.dropped) {
+				struct store_metric_drop d = { .run_id = run_id,
+							       .job_id = j->id,
+							       .package = j->package,
+							       .target = j->target,
+							       .metric = hm->name,
+							       .unit = hm->unit,
+							       .value = hm->value,
+							       .baseline = drop.baseline,
+							       .change = drop.change };
+				write_lock(f);
+				rc = store_metric_drop_add(f->st, &d, err);
+				if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+					rc = RP_EDB;
+				if (rc == 0)
+					(*drops)++;
+			}
+			store_history_series_free(series, nseries);
+		}
+		if (rc == 0 && ns) {
+			write_lock(f);
+			rc = store_history_record(f->st, samples, ns, limits, err);
+			if (write_unlock(f, rc == 0 ? err : NULL) < 0 && rc == 0)
+				rc = RP_EDB;
+		}
+		free(m); /* after the record: the samples point into it */
+	}
+	store_jobs_free(jobs, n);
+	return rc;
+}
+
+int farm_history_json(struct farm *f, const char *package, const char *target, const char *metric,
+		      const char *resolution, json_t **out, struct rp_error *err)
+{
+	struct store_history_series *series = NULL;
+	size_t n = 0;
+	if (manifest_find_package(f->u, package) < 0)
+		return rp_error_set(err, RP_ENOTFOUND, "no package %s in universe %s", package, f->u->name);
+	if (strcmp(resolution, "day") != 0 && strcmp(resolution, "week") != 0 && strcmp(resolution, "month") != 0)
+		return rp_error_set(err, RP_EINVAL, "query \"resolution\": expected day, week or month");
+	pthread_mutex_lock(&f->lock);
+	int rc = store_history_get(f->st, package, target, metric, resolution, &series, &n, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *points = json_array();
+		for (size_t k = 0; k < series[i].npoints; k++) {
+			const struct store_history_point *p = &series[i].points[k];
+			json_array_append_new(points, json_pack("{s:I, s:I, s:f, s:f, s:f}", "t", (json_int_t)p->start_ms, "n",
+								(json_int_t)p->n, "min", p->min, "avg", p->avg, "max", p->max));
+		}
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o}", "target", series[i].target, "metric",
+						     series[i].metric, "unit", series[i].unit, "points", points));
+	}
+	store_history_series_free(series, n);
+	*out = json_pack("{s:s, s:s, s:o}", "package", package, "resolution", resolution, "series", arr);
+	return *out ? 0 : rp_error_set(err, RP_ENOMEM, "out of memory");
 }

@@ -32,6 +32,7 @@
 
 #include "core/error.h"
 #include "core/manifest.h"
+#include "core/store.h"
 
 /* Infrastructure attempts of a job before it ends as `error`. */
 #define FARM_MAX_ATTEMPTS 3
@@ -45,6 +46,10 @@ struct farm_options {
 	int64_t lease_ms;	 /* 0: 30 s */
 	int64_t min_free_disk;	 /* a worker reporting less gets no job; 0: 256 MiB */
 	int64_t min_free_mem;	 /* likewise; 0: 64 MiB */
+	/* Indexed by enum forge_kind: pull-request runs of that forge owe statuses and a comment. */
+	unsigned char report_to[4];
+	struct store_history_limits history; /* points kept per resolution; zeros: the store's defaults */
+	double drop_threshold;		     /* a metric this much worse is a drop (0.2 = 20%); 0: 0.2 */
 };
 
 struct farm;
@@ -160,6 +165,46 @@ json_t *farm_untrusted_targets(struct farm *f);
 
 /* Cancels every unfinished run of `change_ref`; *n receives how many. */
 int farm_cancel_ref(struct farm *f, const char *change_ref, size_t *n, struct rp_error *err);
+
+/* ---- for the delivery of reports (notify.h) ---- */
+
+/* The store's outbox under the farm's lock (core/store.h, "what is owed"); times are wall-clock ms. */
+int farm_reports_due(struct farm *f, int64_t now_ms, size_t max, struct store_report **out, size_t *n,
+		     struct rp_error *err);
+int farm_report_sent(struct farm *f, int64_t run_id, const char *sent, int done, struct rp_error *err);
+int farm_report_retry(struct farm *f, int64_t run_id, int64_t next_ms, const char *why, int give_up,
+		      struct rp_error *err);
+int farm_pr_comment_get(struct farm *f, const char *change_ref, int64_t *comment_id, struct rp_error *err);
+int farm_pr_comment_put(struct farm *f, const char *change_ref, int64_t comment_id, struct rp_error *err);
+int farm_notifications_due(struct farm *f, int64_t now_ms, size_t max, struct store_notification **out,
+			   size_t *n, struct rp_error *err);
+int farm_notification_done(struct farm *f, int64_t id, int delivered, const char *why, struct rp_error *err);
+int farm_notification_retry(struct farm *f, int64_t id, int64_t next_ms, const char *why, struct rp_error *err);
+
+/*
+ * Records the notifications of nightly run `run_id` (ended): one per package
+ * with a "notify" webhook that has newly broken pairs, its payload built now
+ * (docs/manifest.md); *n receives how many. Idempotent per (run, package).
+ */
+int farm_owe_notifications(struct farm *f, int64_t run_id, const char *base_url, size_t *n,
+			   struct rp_error *err);
+
+/*
+ * Records the history of nightly run `run_id` (ended): for each job that
+ * ran (not a cache answer) and built, its build and test times, the size of
+ * its install prefix, and the RIPPLE-METRIC lines of its log; a test metric
+ * that fell past the threshold against its last days becomes a metric drop
+ * of the run (in its report). *drops receives how many. Idempotent only per
+ * call: the notification thread calls it once per nightly.
+ */
+int farm_record_history(struct farm *f, int64_t run_id, size_t *drops, struct rp_error *err);
+
+/*
+ * GET /api/v1/history/PACKAGE: {"package", "resolution", "series": [{"target",
+ * "metric", "unit", "points": [{"t", "n", "min", "avg", "max"}]}]}.
+ */
+int farm_history_json(struct farm *f, const char *package, const char *target, const char *metric,
+		      const char *resolution, json_t **out, struct rp_error *err);
 
 /* Ends expired leases and keys what became ready; called about once a second. */
 int farm_tick(struct farm *f, struct rp_error *err);

@@ -35,6 +35,8 @@
 #include <unistd.h>
 
 #include "farm.h"
+#include "forge.h"
+#include "notify.h"
 #include "web.h"
 #include "webhook.h"
 #include "core/banned.h"
@@ -58,6 +60,7 @@ struct server {
 	int public_read;
 	const struct serve_config *config; /* forges and webhook secrets; NULL: none */
 	_Atomic uint64_t http_counts[600]; /* by status code */
+	struct notify *notify;		   /* delivers statuses, PR comments, package webhooks */
 };
 
 enum route {
@@ -82,6 +85,7 @@ enum route {
 	R_HOOK,
 	R_NIGHTLY,
 	R_REPORT,
+	R_HISTORY,
 };
 
 struct match {
@@ -314,7 +318,10 @@ static void route(const char *url, const char *method, struct match *m)
 				     .body = post };
 	else if (n == 4 && is(a, al, "runs"))
 		*m = (struct match){ .route = R_RUN, .method_ok = get, .need = NEED_READ };
-	else if (n == 3 && is(a, al, "nightly"))
+	else if (n == 4 && is(a, al, "history") && len[3] < sizeof(m->key)) {
+		*m = (struct match){ .route = R_HISTORY, .method_ok = get, .need = NEED_READ };
+		memcpy(m->key, seg[3], len[3]);
+	} else if (n == 3 && is(a, al, "nightly"))
 		*m = (struct match){ .route = R_NIGHTLY, .method_ok = post, .need = NEED_API };
 	else if (n == 5 && is(a, al, "runs") && is(seg[4], len[4], "report"))
 		*m = (struct match){ .route = R_REPORT, .method_ok = get, .need = NEED_READ };
@@ -715,6 +722,13 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 	case R_REPORT:
 		rc = farm_run_report(s->farm, m->id, &out, &err);
 		break;
+	case R_HISTORY: {
+		const char *res = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "resolution");
+		rc = farm_history_json(s->farm, m->key, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "target"),
+				       MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "metric"), res ? res : "day",
+				       &out, &err);
+		break;
+	}
 	case R_HOOK:
 		rc = webhook_handle(s->farm, s->config, (enum config_forge_kind)m->forge, header_of, c, rq->body ? rq->body : "",
 				    rq->len, &out, &err);
@@ -1048,6 +1062,15 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 		snprintf(cache, sizeof(cache), "%s.cache", o->db_path);
 	struct farm_options fo = { .db_path = o->db_path, .universe_path = o->universe_path, .cache_dir = cache,
 				   .lease_ms = o->lease_ms };
+	/* Pull-request runs owe reports to the forges the config gives a token for. */
+	for (int k = 0; o->config && k < CONFIG_N_FORGES; k++)
+		if (o->config->forges[k].enabled && o->config->forges[k].token)
+			fo.report_to[forge_kind_parse(config_forge_name((enum config_forge_kind)k))] = 1;
+	if (o->config) {
+		fo.history = (struct store_history_limits){ o->config->history_daily, o->config->history_weekly,
+							    o->config->history_monthly };
+		fo.drop_threshold = o->config->history_drop_percent / 100.0;
+	}
 	if ((rc = farm_open(&fo, &s.farm, err)) < 0)
 		return rc;
 	farm_set_worker_token_hash(s.farm, worker_hex);
@@ -1082,6 +1105,13 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 				goto out;
 		say(o, "started %u local worker%s", n_pids, n_pids == 1 ? "" : "s");
 	}
+	struct notify_options no = { .farm = s.farm,
+				     .config = o->config,
+				     .base_url = o->config && o->config->public_url ? o->config->public_url : url,
+				     .on_line = o->on_line,
+				     .data = o->data };
+	if ((rc = notify_start(&no, &s.notify, err)) < 0)
+		goto out;
 	if (o->on_ready)
 		o->on_ready(url, o->data);
 	int64_t next_nightly = o->config && o->config->nightly_enabled ? next_slot(o->config, now_ms_wall()) : 0;
@@ -1114,6 +1144,7 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 out:
 	stop_workers(pids, n_pids);
 	free(pids);
+	notify_stop(s.notify);
 	farm_shutdown(s.farm);
 	if (s.daemon)
 		MHD_stop_daemon(s.daemon);

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Reports to a forge: a real `ripple serve --workers 2` with a GitHub token in
+# its config, a signed pull-request webhook, and the fake forge
+# (tests/fake_forge/fake_forge.py) serving GitHub's status and comment
+# endpoints on loopback. The status goes pending -> failure with the summary;
+# the comment is made once and edited by the next run; a forge answering 500
+# for a while gets the report once it is back; the token is never printed.
+#   test_forge_report.sh PATH-TO-examples/generate PATH-TO-ripple FIXTURES-DIR FAKE-FORGE
+set -uo pipefail
+generate=$(realpath "${1:?usage: test_forge_report.sh GENERATE RIPPLE FIXTURES FAKE-FORGE}")
+ripple=$(realpath "${2:?}")
+fixtures=$(realpath "${3:?}")
+fake_forge=$(realpath "${4:?}")
+work=$(mktemp -d)
+serve_pid= forge_pid=
+cleanup() {
+	{
+		[ -n "$serve_pid" ] && kill -9 "$serve_pid"
+		[ -n "$forge_pid" ] && kill "$forge_pid"
+		wait
+	} 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+n=0 failures=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+fatal() { not_ok "$1"; echo "1..$n"; exit 1; }
+# Waits up to $1 tenths of a second for the condition $2.
+wait_for() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		eval "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+U=$work/u
+"$generate" "$U" >/dev/null || fatal "the example universe could not be generated"
+cd "$U"
+# The vm target needs the VM backend (a later issue): no worker would ever take its jobs.
+jq '(.packages[] | select(.name == "checkseum") | .test) = "true" | del(.targets.vm) |
+	(.packages[] | select(.targets) | .targets) |= map(select(. != "vm"))' ripple.json >stable.json
+
+python3 "$fake_forge" --token forge-token --log "$work/forge.log" --port-file "$work/forge.port" \
+	--parent-pid $$ >/dev/null 2>"$work/forge.err" &
+forge_pid=$!
+wait_for 100 '[ -s "$work/forge.port" ]' || fatal "the fake forge did not start: $(cat "$work/forge.err")"
+forge=http://127.0.0.1:$(cat "$work/forge.port")
+control() { curl -s -X POST --data-binary "$1" "$forge/_control" >/dev/null; }
+state() { curl -s "$forge/_control/state"; }
+control '{"seed": {"forge": "github", "repo": "mirage/ipaddr", "number": 7, "bodies": ["looks good to me"]}}'
+
+printf 'github-secret\n' >"$work/github.secret"
+printf 'forge-token\n' >"$work/forge.token"
+cat >"$work/config.json" <<EOF
+{
+  "public_url": "http://ci.example.org/",
+  "forges": {
+    "github": { "api_url": "$forge", "token_file": "forge.token", "webhook_secret_file": "github.secret" }
+  }
+}
+EOF
+db=$work/report.db
+"$ripple" serve --config "$work/config.json" --db "$db" --listen 127.0.0.1:0 --universe stable.json --workers 2 \
+	--url-file "$work/url" --cache "$work/cache" >"$work/serve.out" 2>"$work/serve.err" &
+serve_pid=$!
+wait_for 300 '[ -s "$work/url" ]' || fatal "ripple serve did not start: $(tail -3 "$work/serve.err")"
+url=$(cat "$work/url")
+export RIPPLE_SERVER=$url RIPPLE_TOKEN_FILE=$db.api-token
+done_run() { case $("$ripple" status --json "$1" | jq -r .run.state) in done | cancelled) return 0 ;; esac; return 1; }
+
+nightly=$("$ripple" nightly now --json | jq -r .run)
+wait_for 1200 'done_run "$nightly"' || fatal "the first nightly did not finish"
+
+# ipaddr's regression: its own tests pass, tcpip's fail.
+repo=$(realpath repos/ipaddr)
+brk=$(jq -r .scenarios.regression.commit scenarios.json)
+base=$(git -C repos/ipaddr rev-parse main)
+hmac() { openssl dgst -sha256 -hmac github-secret <"$1" | sed 's/^.*= //'; }
+deliver() { # deliver ACTION HEAD DELIVERY: the run it made, on stdout
+	sed -e "s|REPO_URL|file://$repo|g" -e "s|HEAD_SHA|$2|g" -e "s|BASE_SHA|$base|g" -e "s|cstruct|ipaddr|g" \
+		"$fixtures/hooks/github_pull_request.json" | jq --arg a "$1" '.action = $a' >"$work/hook.json"
+	curl -s -X POST -H 'Content-Type: application/json' -H "X-GitHub-Event: pull_request" \
+		-H "X-GitHub-Delivery: $3" -H "X-Hub-Signature-256: sha256=$(hmac "$work/hook.json")" \
+		--data-binary "@$work/hook.json" "$url/hooks/github" | jq -r .run
+}
+statuses() { state | jq -c --arg sha "$1" '[.statuses[] | select(.repo == "mirage/ipaddr" and .sha == $sha)]'; }
+ripple_comments() { state | jq -c '[.comments[] | select(.body | startswith("<!-- ripple:report -->"))]'; }
+
+# 1. A regression in ipaddr that only a reverse dependency's tests catch.
+run1=$(deliver opened "$brk" d-1)
+check "a signed pull request makes a run ($run1)" '[ "$run1" -ge 1 ] 2>/dev/null'
+wait_for 1200 'done_run "$run1"'
+wait_for 200 '[ "$(statuses "$brk" | jq "map(select(.state != \"pending\")) | length")" -ge 1 ]'
+statuses "$brk" >"$work/s1.json"
+check "the head got 'pending' first, then one final status" \
+	'[ "$(jq -r ".[0].state" "$work/s1.json")" = pending ] && [ "$(jq "map(select(.state != \"pending\")) | length" "$work/s1.json")" -eq 1 ]'
+"$ripple" report --json "$run1" >"$work/r1.json"
+regressed=$(jq '[.pairs[] | select(.verdict == "regressed" and .package != "ipaddr")] | length' "$work/r1.json")
+final=$(jq -r 'map(select(.state != "pending")) | .[0]' "$work/s1.json")
+check "the final status is failure: '$(jq -r .description <<<"$final")'" \
+	'[ "$regressed" -ge 1 ] && [ "$(jq -r .state <<<"$final")" = failure ] &&
+	 jq -r .description <<<"$final" | grep -Eq "^(ipaddr itself regressed, )?$regressed reverse dependenc(y|ies) regressed"'
+check "the status names ripple and links to the run page" \
+	'[ "$(jq -r .context <<<"$final")" = ripple ] && [ "$(jq -r .target_url <<<"$final")" = "http://ci.example.org/#/runs/$run1" ]'
+wait_for 100 '[ "$(ripple_comments | jq length)" -eq 1 ]'
+ripple_comments >"$work/c1.json"
+comment_id=$(jq -r '.[0].id' "$work/c1.json")
+check "one PR comment with the Markdown report, beside the human one" \
+	'[ "$(jq length "$work/c1.json")" -eq 1 ] && [ "$(state | jq "[.comments[] | select(.body == \"looks good to me\")] | length")" -eq 1 ] &&
+	 jq -r ".[0].body" "$work/c1.json" | grep -q "## ripple: run $run1 (pr)" && jq -r ".[0].body" "$work/c1.json" | grep -q "| tcpip | unix | regressed"'
+
+# 2. A push fixes the PR: a new run, success, the same comment edited.
+run2=$(deliver synchronize "$base" d-2)
+wait_for 1200 'done_run "$run2"'
+wait_for 200 '[ "$(statuses "$base" | jq "map(select(.state != \"pending\")) | length")" -ge 1 ]'
+final2=$(statuses "$base" | jq -c 'map(select(.state != "pending")) | .[0]')
+check "the new head's final status is success: '$(jq -r .description <<<"$final2")'" \
+	'[ "$(jq -r .state <<<"$final2")" = success ]'
+wait_for 100 'ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run2 "'
+ripple_comments >"$work/c2.json"
+check "the comment was edited in place, not posted again" \
+	'[ "$(jq length "$work/c2.json")" -eq 1 ] && [ "$(jq -r ".[0].id" "$work/c2.json")" = "$comment_id" ] &&
+	 [ "$(grep -c "\"method\": \"PATCH\"" "$work/forge.log")" -ge 1 ] &&
+	 [ "$(grep "\"method\": \"POST\"" "$work/forge.log" | grep -c "/issues/7/comments")" -eq 1 ]'
+
+# 3. The forge answers 500 for a while: the report waits, then arrives whole.
+control '{"fail_next": 100000, "status": 500}'
+run3=$(deliver synchronize "$brk" d-3)
+wait_for 1200 'done_run "$run3"'
+sleep 3
+check "while the forge fails, nothing is recorded there and ripple keeps trying" \
+	'! ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run3 " && [ "$(grep -c "\"status\": 500" "$work/forge.log")" -ge 2 ]'
+control '{"fail_next": 0}'
+wait_for 400 'ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run3 "'
+check "once the forge is back, the final status and the edited comment arrive" \
+	'ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run3 " && [ "$(ripple_comments | jq length)" -eq 1 ] &&
+	 [ "$(statuses "$brk" | jq "map(select(.state == \"failure\")) | length")" -ge 2 ]'
+
+check "the forge token never appears in the scheduler's output" \
+	'! grep -q forge-token "$work/serve.out" "$work/serve.err"'
+
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+status=$?
+serve_pid=
+check "ripple serve stops cleanly with reports in flight (exit $status)" '[ $status -eq 0 ]'
+check "no sanitizer report" '! grep -q "ERROR: AddressSanitizer\|runtime error:" "$work/serve.err"'
+echo "1..$n"
+[ "$failures" -eq 0 ]
