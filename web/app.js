@@ -118,7 +118,7 @@ async function runPage(id, current) {
 		el(
 			"tr",
 			{},
-			el("th", { class: "package" }, p),
+			el("th", { class: "package" }, link("#/packages/" + encodeURIComponent(p), p)),
 			...targets.map((t) => {
 				const j = byCell.get(p + "\u0000" + t);
 				if (!j) return el("td", { class: "cell none" }, "");
@@ -151,6 +151,63 @@ async function runPage(id, current) {
 		failures.length ? el("ul", { id: "failures" }, ...failures) : null
 	);
 	return run.state === "done" || run.state === "cancelled" ? 0 : 1000;
+}
+
+// ---- one package: its history ------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs) {
+	const n = document.createElementNS(SVG, tag);
+	for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+	return n;
+}
+
+// A line of the averages over a band from min to max, oldest point on the left.
+function chart(series) {
+	const W = 480, H = 120, P = 6;
+	const pts = series.points;
+	const lo = Math.min(...pts.map((p) => p.min)), hi = Math.max(...pts.map((p) => p.max));
+	const x = (i) => (pts.length === 1 ? W / 2 : P + (i * (W - 2 * P)) / (pts.length - 1));
+	const y = (v) => (hi === lo ? H / 2 : H - P - ((v - lo) * (H - 2 * P)) / (hi - lo));
+	const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "chart",
+				  "data-metric": series.metric, "data-target": series.target, "data-points": pts.length });
+	const band = pts.map((p, i) => x(i) + "," + y(p.max)).concat(pts.map((p, i) => x(i) + "," + y(p.min)).reverse());
+	root.appendChild(svg("polygon", { points: band.join(" "), class: "band" }));
+	root.appendChild(svg("polyline", { points: pts.map((p, i) => x(i) + "," + y(p.avg)).join(" "), class: "avg" }));
+	for (let i = 0; i < pts.length; i++) {
+		const dot = svg("circle", { cx: x(i), cy: y(pts[i].avg), r: 2.5, class: "point" });
+		const title = svg("title", {});
+		title.textContent = when(pts[i].t).slice(0, 10) + ": " + pts[i].avg.toPrecision(4) + " " + series.unit +
+			" (" + pts[i].n + " sample" + (pts[i].n === 1 ? "" : "s") + ", " + pts[i].min + "–" + pts[i].max + ")";
+		dot.appendChild(title);
+		root.appendChild(dot);
+	}
+	return root;
+}
+
+async function packagePage(name, resolution, current) {
+	const data = await getJSON("/history/" + encodeURIComponent(name) + "?resolution=" + resolution);
+	if (!current()) return 0;
+	const last = (s) => s.points[s.points.length - 1];
+	const blocks = data.series.map((s) =>
+		el(
+			"section",
+			{ class: "series" },
+			el("h3", {}, s.metric + " on " + s.target + " ",
+			   el("span", { class: "latest" }, last(s).avg.toPrecision(4) + " " + s.unit)),
+			chart(s)
+		)
+	);
+	const pick = (r) => (r === resolution ? el("strong", {}, r) : link("#/packages/" + encodeURIComponent(name) + "/" + r, r));
+	show(
+		el("p", {}, link("#/", "← runs")),
+		el("h1", {}, name),
+		el("p", { id: "resolutions" }, "history by ", pick("day"), " · ", pick("week"), " · ", pick("month")),
+		blocks.length ? el("div", { id: "history" }, ...blocks)
+			      : el("p", { id: "history-empty" }, "No history yet: it is recorded from nightly runs.")
+	);
+	return 60000;
 }
 
 // ---- one job: its live log -------------------------------------------------------
@@ -306,6 +363,8 @@ async function render() {
 	try {
 		if ((m = hash.match(/^#\/runs\/(\d+)$/))) again = await runPage(m[1], current);
 		else if ((m = hash.match(/^#\/jobs\/(\d+)$/))) again = await jobPage(m[1], current);
+		else if ((m = hash.match(/^#\/packages\/([^/]+)(?:\/(day|week|month))?$/)))
+			again = await packagePage(decodeURIComponent(m[1]), m[2] || "day", current);
 		else again = await runsPage(current);
 	} catch (e) {
 		if (current()) failure(e);

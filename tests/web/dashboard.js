@@ -11,7 +11,8 @@ const fs = require("fs");
 const path = require("path");
 const { chromium } = require(path.join(__dirname, "node_modules", "playwright-core"));
 
-const [url, runArg, tokenFile] = process.argv.slice(2);
+const { execFileSync } = require("child_process");
+const [url, runArg, tokenFile, universeDir] = process.argv.slice(2);
 if (!url || !runArg || !tokenFile) {
 	console.error("usage: node dashboard.js URL RUN API-TOKEN-FILE");
 	process.exit(2);
@@ -320,6 +321,60 @@ async function scenario(open, dialogs, pageErrors) {
 		}),
 		cells2
 	);
+
+	// 8. A package's history: a commit to checkseum, a nightly that builds it, its page plots
+	// one chart per series with the point the nightly recorded.
+	const repo = path.join(universeDir, "repos", "checkseum");
+	fs.writeFileSync(path.join(repo, "NEWS"), "history\n");
+	execFileSync("git", ["-C", repo, "add", "NEWS"]);
+	execFileSync("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "News"]);
+	const nightly = await api("POST", "/nightly");
+	await waitFor("nightly " + nightly.run + " to finish", () => runDone(nightly.run));
+	const history = await waitFor("checkseum's history to be recorded", async () => {
+		const h = await api("GET", "/history/checkseum");
+		return h.series.some((s) => s.metric === "throughput") ? h : null;
+	});
+	await page.goto(url + "/#/packages/checkseum");
+	const charts = await waitFor("checkseum's charts", async () => {
+		const c = await page.evaluate(() =>
+			Array.from(document.querySelectorAll("svg.chart")).map((n) => ({
+				metric: n.getAttribute("data-metric"),
+				target: n.getAttribute("data-target"),
+				points: Number(n.getAttribute("data-points")),
+				dots: n.querySelectorAll("circle.point").length,
+				label: n.parentNode.querySelector(".latest").textContent,
+			}))
+		);
+		return c.length ? c : null;
+	});
+	check(
+		"the package page plots each series of GET /history (" + charts.map((c) => c.metric).join(", ") + ")",
+		charts.length === history.series.length &&
+			history.series.every((s) =>
+				charts.some((c) => c.metric === s.metric && c.target === s.target && c.points === s.points.length && c.dots === s.points.length)),
+		{ charts, series: history.series.map((s) => [s.metric, s.target, s.points.length]) }
+	);
+	check(
+		"its throughput chart says 123.0 MB/s, and build and test times are there",
+		charts.some((c) => c.metric === "throughput" && c.label === "123.0 MB/s") &&
+			["build_time", "test_time"].every((m) => charts.some((c) => c.metric === m)),
+		charts
+	);
+	await page.click("#resolutions a:text('month')");
+	const monthly = await waitFor("the monthly view", async () =>
+		page.evaluate(() => (location.hash.endsWith("/month") && document.querySelector("#resolutions strong")
+			? { strong: document.querySelector("#resolutions strong").textContent, charts: document.querySelectorAll("svg.chart").length }
+			: null))
+	);
+	check("the month link shows the monthly archive", monthly.strong === "month" && monthly.charts === charts.length, monthly);
+	await page.goto(url + "/#/runs/" + nightly.run);
+	const pkgLink = await waitFor("the matrix's package links", () =>
+		page.evaluate(() => {
+			const a = document.querySelector("table#matrix th.package a");
+			return a ? a.getAttribute("href") : null;
+		})
+	);
+	check("the run's matrix links each package to its page", /^#\/packages\/[a-z]+$/.test(pkgLink), pkgLink);
 
 	check("no script error on any page, no dialog", pageErrors.length === 0 && dialogs.length === 0, {
 		pageErrors,

@@ -34,7 +34,9 @@ cd "$U"
 # checkseum's test is flaky on purpose: pin it. unikernel's test is slow and talks, so its
 # log grows while it runs (unikernel is last in the DAG: the browser is up by then); ethif's
 # build prints markup and dns's test fails with markup, both shown as text or not at all.
-jq '(.packages[] | select(.name == "checkseum") | .test) = "true"
+# checkseum's test prints a figure for the history page. The vm target has no worker here.
+jq '(.packages[] | select(.name == "checkseum") | .test) = "echo \"RIPPLE-METRIC throughput=123 MB/s\""
+  | del(.targets.vm) | (.packages[] | select(.targets) | .targets) |= map(select(. != "vm"))
   | (.packages[] | select(.name == "unikernel") | .test) =
       "for i in 1 2 3 4 5 6 7 8; do echo \"tick $i\"; sleep 1; done; cd _build && ctest"
   | (.packages[] | select(.name == "ethif") | .build) |= "echo '"'"'<img src=x onerror=alert(1)>'"'"'; " + .
@@ -75,7 +77,7 @@ fi
 
 # The browser script prints "ok - ..." / "not ok - ..." lines (numbered here) and "# ..." notes.
 # Every wait inside is bounded (120 s at most); `timeout` bounds the whole.
-timeout -k 10 600 node "$here/dashboard.js" "$url" "$run" "$db.api-token" >"$work/node.out" 2>"$work/node.err" &
+timeout -k 10 600 node "$here/dashboard.js" "$url" "$run" "$db.api-token" "$U" >"$work/node.out" 2>"$work/node.err" &
 node_pid=$!
 wait "$node_pid"
 node_status=$?
