@@ -313,6 +313,9 @@ static const char *const store__migrations[] = {
 	/* Each step's own time, for the history's build and test times. */
 	"ALTER TABLE jobs ADD COLUMN build_ms INTEGER CHECK (build_ms IS NULL OR build_ms >= 0);\n"
 	"ALTER TABLE jobs ADD COLUMN test_ms INTEGER CHECK (test_ms IS NULL OR test_ms >= 0);\n"
+	/* A flake check: the job it runs again, in its own run or (the base) a nightly's. */
+	"ALTER TABLE jobs ADD COLUMN rerun_of INTEGER REFERENCES jobs (id) ON DELETE SET NULL;\n"
+	"CREATE INDEX jobs_reruns ON jobs (rerun_of) WHERE rerun_of IS NOT NULL;\n"
 	/* Metrics that fell past the threshold in a nightly: reported like a broken build. */
 	"CREATE TABLE metric_drops (\n"
 	"	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
@@ -1922,6 +1925,7 @@ int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *j, stru
 	j->cause_id = sqlite3_column_int64(s, 26);
 	j->build_ms = sqlite3_column_int64(s, 27);
 	j->test_ms = sqlite3_column_int64(s, 28);
+	j->rerun_of = sqlite3_column_int64(s, 29);
 	return 0;
 }
 

@@ -329,6 +329,7 @@ struct store_job {
 	int64_t duration_ms;
 	int64_t cause_id;	  /* skipped: the job whose failure it cascades from; else 0 */
 	int64_t build_ms, test_ms; /* the steps' own times as the worker measured them; 0 when unknown */
+	int64_t rerun_of;	   /* a flake check: the job it runs again (same key, never cached); else 0 */
 	void *mem_; /* private */
 };
 
@@ -466,6 +467,37 @@ int store_run_cancel(struct store *st, int64_t run_id, int64_t now_ms, size_t *n
  */
 int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t before_id, int64_t *run_id,
 			  struct rp_error *err);
+
+/*
+ * Adds `count` flake checks of job `of` to run `run_id`: new jobs with the
+ * same package, target, commit, tree and build key, the same dependencies
+ * (edges to the jobs `of` waits for, which may be another run's), ready at
+ * once and never answered from the cache; their rerun_of is `of`. A run
+ * that had ended is running again. Their ids go to ids[0..count-1] when ids
+ * is not NULL. RP_ENOTFOUND for an unknown job or run, RP_EINVAL for a job
+ * without a build key or a count outside 1..20.
+ */
+int store_job_reruns_add(struct store *st, int64_t run_id, int64_t of, int count, int64_t now_ms, int64_t *ids,
+			 struct rp_error *err);
+
+/* The newest job of (package, target) in run `run_id`, not a flake check; RP_ENOTFOUND when none. */
+int store_job_find(struct store *st, int64_t run_id, const char *package, const char *target,
+		   struct store_job *job, struct rp_error *err);
+
+/*
+ * The flakiness of each (package, target) from every run: among the build
+ * keys that ran more than once (flake checks, retries of a key), how many
+ * gave both a pass and a failure. Sorted by package and target.
+ */
+struct store_flakiness {
+	const char *package, *target;
+	int64_t keys;	    /* build keys run more than once */
+	int64_t flaky_keys; /* of them, with both outcomes */
+	int64_t runs, failures;
+	void *mem_;
+};
+int store_flakiness(struct store *st, struct store_flakiness **out, size_t *n, struct rp_error *err);
+void store_flakiness_free(struct store_flakiness *f, size_t n);
 
 /*
  * Every job `id` waits for, directly or transitively, by ascending id; the

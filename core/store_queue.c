@@ -79,6 +79,11 @@ enum store__qid {
 	Q_STATS_STATES,
 	Q_STATS_PRIORITIES,
 	Q_STATS_EXPIRIES,
+	Q_RERUN_INSERT,
+	Q_RERUN_EDGES,
+	Q_RUN_REOPEN,
+	Q_JOB_FIND,
+	Q_FLAKINESS,
 	Q__COUNT
 };
 
@@ -168,6 +173,21 @@ static const char *const store__qsql[Q__COUNT] = {
 	[Q_RUN_CANCEL] = "UPDATE runs SET state = 'cancelled', finished_ms = ?2 WHERE id = ?1",
 	/* Index runs_by_ref. */
 	/* UNION (not UNION ALL) visits each job once however many paths lead to it. */
+	[Q_RERUN_INSERT] = "INSERT INTO jobs (run_id, package, target, commit_id, tree_id, build_key, priority,"
+			   " deps_left, created_ms, rerun_of) SELECT r.id, j.package, j.target, j.commit_id, j.tree_id,"
+			   " j.build_key, r.priority, 0, ?3, j.id FROM jobs j, runs r WHERE j.id = ?2 AND r.id = ?1"
+			   " AND j.build_key IS NOT NULL",
+	[Q_RERUN_EDGES] = "INSERT INTO job_edges (job_id, dep_id) SELECT ?1, dep_id FROM job_edges WHERE job_id = ?2",
+	[Q_RUN_REOPEN] = "UPDATE runs SET state = 'running', finished_ms = NULL WHERE id = ?1 AND state = 'done'",
+	/* Index jobs_by_package, newest first. */
+	[Q_JOB_FIND] = "SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE package = ?2 AND target = ?3 AND run_id = ?1"
+		       " AND rerun_of IS NULL ORDER BY id DESC LIMIT 1",
+	/* Index jobs_by_key: the keys that ran more than once, then per (package, target). */
+	[Q_FLAKINESS] = "SELECT package, target, count(*), sum(mixed), sum(n), sum(fails) FROM"
+			" (SELECT package, target, count(*) AS n, sum(status = 'fail') AS fails,"
+			" min(status) <> max(status) AS mixed FROM jobs WHERE cached = 0 AND build_key IS NOT NULL"
+			" AND status IN ('pass', 'fail') GROUP BY package, target, build_key HAVING count(*) > 1)"
+			" GROUP BY package, target ORDER BY package, target",
 	[Q_JOB_CLOSURE] = "WITH RECURSIVE c(id) AS (SELECT dep_id FROM job_edges WHERE job_id = ?1"
 			  " UNION SELECT e.dep_id FROM job_edges e JOIN c ON e.job_id = c.id)"
 			  " SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE id IN c ORDER BY id",
@@ -1680,4 +1700,118 @@ out:
 	if (ret < 0)
 		memset(stats, 0, sizeof(*stats));
 	return ret;
+}
+
+/* ---- flake checks ------------------------------------------------------------ */
+
+int store_job_reruns_add(struct store *st, int64_t run_id, int64_t of, int count, int64_t now_ms, int64_t *ids,
+			 struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+	if (count < 1 || count > 20)
+		return rp_error_set(err, RP_EINVAL, "%s: %d flake checks: expected 1 to 20", store_path(st), count);
+	if ((ret = store__begin_write(st, err)) < 0)
+		return ret;
+	for (int i = 0; i < count && ret == 0; i++) {
+		if ((ret = store__q(st, Q_RERUN_INSERT, &s, err)) < 0)
+			break;
+		sqlite3_bind_int64(s, 1, run_id);
+		sqlite3_bind_int64(s, 2, of);
+		sqlite3_bind_int64(s, 3, now_ms ? now_ms : store__now_ms());
+		if ((ret = store__step_done(st, s, err, "cannot add a flake check")) < 0)
+			break;
+		if (sqlite3_changes(store__handle(st)) != 1) {
+			ret = rp_error_set(err, RP_ENOTFOUND, "%s: no run %" PRId64 " or no keyed job %" PRId64,
+					   store_path(st), run_id, of);
+			break;
+		}
+		int64_t id = sqlite3_last_insert_rowid(store__handle(st));
+		if (ids)
+			ids[i] = id;
+		if ((ret = store__q(st, Q_RERUN_EDGES, &s, err)) < 0)
+			break;
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, of);
+		ret = store__step_done(st, s, err, "cannot give a flake check its dependencies");
+	}
+	if (ret == 0 && (ret = store__q(st, Q_RUN_REOPEN, &s, err)) == 0) {
+		sqlite3_bind_int64(s, 1, run_id);
+		ret = store__step_done(st, s, err, "cannot reopen a run for its flake checks");
+	}
+	return store__end(st, ret, err);
+}
+
+int store_job_find(struct store *st, int64_t run_id, const char *package, const char *target,
+		   struct store_job *job, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+	memset(job, 0, sizeof(*job));
+	if ((ret = store__q(st, Q_JOB_FIND, &s, err)) < 0)
+		return ret;
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_text(s, 2, package, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, target, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		ret = store__read_job(st, s, job, err);
+	else if (rc == SQLITE_DONE)
+		ret = rp_error_set(err, RP_ENOTFOUND, "%s: run %" PRId64 " has no job of %s on %s", store_path(st),
+				   run_id, package, target);
+	else
+		ret = store__dberr(st, err, rc, "cannot find a job of run %" PRId64, run_id);
+	store__done(s);
+	if (ret < 0)
+		store_job_release(job);
+	return ret;
+}
+
+int store_flakiness(struct store *st, struct store_flakiness **out, size_t *n, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc, ret;
+	*out = NULL;
+	*n = 0;
+	if ((ret = store__q(st, Q_FLAKINESS, &s, err)) < 0)
+		return ret;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t ncap = cap ? 2 * cap : 8;
+			struct store_flakiness *grown = realloc(*out, ncap * sizeof(**out));
+			if (!grown) {
+				ret = store__nomem(st, err);
+				break;
+			}
+			*out = grown;
+			cap = ncap;
+		}
+		struct store_flakiness *fl = &(*out)[*n];
+		memset(fl, 0, sizeof(*fl));
+		(*n)++;
+		fl->keys = sqlite3_column_int64(s, 2);
+		fl->flaky_keys = sqlite3_column_int64(s, 3);
+		fl->runs = sqlite3_column_int64(s, 4);
+		fl->failures = sqlite3_column_int64(s, 5);
+		if ((ret = store__col_str(st, &fl->mem_, s, 0, &fl->package, err)) < 0 ||
+		    (ret = store__col_str(st, &fl->mem_, s, 1, &fl->target, err)) < 0)
+			break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store__dberr(st, err, rc, "cannot measure flakiness");
+	store__done(s);
+	if (ret < 0) {
+		store_flakiness_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return ret;
+}
+
+void store_flakiness_free(struct store_flakiness *f, size_t n)
+{
+	for (size_t i = 0; f && i < n; i++)
+		store__mem_free(&f[i].mem_);
+	free(f);
 }

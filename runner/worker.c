@@ -299,6 +299,7 @@ struct lease {
 	size_t n_pins;
 	struct lease_dep *deps;
 	size_t n_deps;
+	int rerun; /* a flake check: the key's output is on the server already */
 };
 
 static void lease_release(struct lease *l)
@@ -328,6 +329,7 @@ static int lease_parse(const struct worker *w, json_t *job, struct lease *l, str
 			   "deps", &deps) < 0)
 		return rp_error_set(err, RP_EINVAL, "malformed lease of job %" PRId64 ": %s", l->id,
 				    jerr.text);
+	l->rerun = json_is_true(json_object_get(job, "rerun"));
 	if (!is_hex(l->commit, 40) || !is_hex(l->build_key, 64))
 		return rp_error_set(err, RP_EINVAL,
 				    "lease of job %" PRId64 ": a malformed commit or build key", l->id);
@@ -1033,7 +1035,7 @@ static void run_job(struct slot *sl, json_t *job)
 		goto out;
 	}
 	/* The output first: once the result is stored, dependents may lease jobs that download it. */
-	if (res.output_hash[0] && strcmp(res.output_hash, ARTIFACT_EMPTY_HASH) != 0 &&
+	if (res.output_hash[0] && strcmp(res.output_hash, ARTIFACT_EMPTY_HASH) != 0 && !l.rerun &&
 	    upload_output(sl, &l, &err) < 0)
 		outcome_set(&res, "error", "infrastructure", "cannot upload the output: %s", err.msg);
 	rc = post_result(sl, &l, &res, log_size, &err);

@@ -1371,11 +1371,11 @@ static int lease_json(struct farm *f, const struct store_job *job, json_t **out,
 					dj.has_status ? json_string(store_result_status_name(dj.status)) : json_null(),
 					"failed_step", str_or_null(dj.failed_step)));
 	}
-	*out = json_pack("{s:{s:I, s:I, s:i, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:o}}", "job", "id",
+	*out = json_pack("{s:{s:I, s:I, s:i, s:I, s:I, s:s, s:s, s:s, s:s, s:o, s:o, s:b}}", "job", "id",
 			 (json_int_t)job->id, "run", (json_int_t)job->run_id, "attempt", job->attempt, "fence",
 			 (json_int_t)job->fence, "lease_expires_ms", (json_int_t)job->lease_expires_ms, "package",
 			 job->package, "target", job->target, "commit", job->commit, "build_key", job->build_key,
-			 "pins", pins, "deps", deps);
+			 "pins", pins, "deps", deps, "rerun", job->rerun_of != 0);
 	pins = deps = NULL;
 	if (!*out)
 		rc = rp_error_set(err, RP_ENOMEM, "cannot build the lease of job %lld", (long long)job->id);
@@ -1536,6 +1536,36 @@ static enum store_result_status status_named(const char *s, int *ok)
 	return STORE_RESULT_ERROR;
 }
 
+/*
+ * A pull request's job whose tests failed where the latest nightly's passed
+ * is a regression only if it holds up: the head and the base each run
+ * flaky_runs times in all before the report says so (lock held). Flake
+ * checks are not checked again; failures to add them leave the plain verdict.
+ */
+static void check_flake(struct farm *f, int64_t job_id)
+{
+	struct store_job job, base;
+	struct store_run run;
+	struct rp_error e;
+	int64_t nightly = 0;
+	int k = f->o.flaky_runs ? f->o.flaky_runs : 3;
+	if (k < 2 || store_job_get(f->st, job_id, &job, &e) < 0)
+		return;
+	if (job.rerun_of || store_run_get(f->st, job.run_id, &run, &e) < 0) {
+		store_job_release(&job);
+		return;
+	}
+	if (run.kind == STORE_RUN_PR && store_run_latest_done(f->st, STORE_RUN_NIGHTLY, job.run_id, &nightly, &e) == 0 &&
+	    store_job_find(f->st, nightly, job.package, job.target, &base, &e) == 0) {
+		if (base.has_status && base.status == STORE_RESULT_PASS && base.build_key &&
+		    store_job_reruns_add(f->st, job.run_id, job.id, k - 1, now_ms(), NULL, &e) == 0)
+			store_job_reruns_add(f->st, job.run_id, base.id, k - 1, now_ms(), NULL, &e);
+		store_job_release(&base);
+	}
+	store_run_release(&run);
+	store_job_release(&job);
+}
+
 int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err)
 {
 	const char *worker, *status, *key, *output_hash, *failed_step, *category, *first_error;
@@ -1604,6 +1634,8 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 		f->duration_sum += s;
 		f->durations++;
 	}
+	if (!requeued && st == STORE_RESULT_FAIL && failed_step && strcmp(failed_step, "test") == 0)
+		check_flake(f, job_id);
 	struct rp_error adv;
 	advance(f, &adv);
 	wake(f);
@@ -1989,6 +2021,8 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 	json_t *pairs = json_array(), *counts = json_object();
 	for (size_t i = 0; i < n; i++) {
 		const struct store_job *j = &jobs[i];
+		if (j->rerun_of)
+			continue; /* a flake check counts with the pair it checks */
 		const char *now = j->has_status ? store_result_status_name(j->status) : NULL, *was = NULL;
 		const struct store_job *b = NULL;
 		for (size_t k = 0; k < nb; k++)
@@ -1998,14 +2032,48 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		if (b)
 			was = store_result_status_name(b->status);
 		const char *verdict = verdict_of(nightly, b, j);
+		/* Flake checks: every run of the head and of the base, this pair's first ones included. */
+		int head_fail = j->has_status && j->status == STORE_RESULT_FAIL, head_n = 1;
+		int base_fail = b && b->status == STORE_RESULT_FAIL, base_n = 1, checks = 0;
+		for (size_t k = 0; k < n; k++) {
+			const struct store_job *c = &jobs[k];
+			if (!c->rerun_of || (c->rerun_of != j->id && (!b || c->rerun_of != b->id)))
+				continue;
+			checks++;
+			if (!c->has_status || (c->status != STORE_RESULT_PASS && c->status != STORE_RESULT_FAIL))
+				continue; /* unfinished, or the machine failed: no evidence either way */
+			int fail = c->status == STORE_RESULT_FAIL;
+			if (c->rerun_of == j->id) {
+				head_fail += fail;
+				head_n++;
+			} else {
+				base_fail += fail;
+				base_n++;
+			}
+		}
+		char detail[80] = "";
+		if (checks && strcmp(verdict, "regressed") == 0) {
+			if (head_fail == head_n && base_fail == 0)
+				snprintf(detail, sizeof(detail), "%d/%d new failures vs %d/%d before", head_fail, head_n,
+					 base_fail, base_n);
+			else {
+				verdict = "flaky";
+				snprintf(detail, sizeof(detail), "flaky (%d/%d)", head_fail, head_n);
+			}
+		}
 		json_object_set_new(counts, verdict,
 				    json_integer(json_integer_value(json_object_get(counts, verdict)) + 1));
-		json_array_append_new(
-			pairs, json_pack("{s:s, s:s, s:I, s:o, s:o, s:s, s:b, s:o, s:o}", "package", j->package, "target",
+		json_t *pair = json_pack("{s:s, s:s, s:I, s:o, s:o, s:s, s:b, s:o, s:o}", "package", j->package, "target",
 					 j->target, "job", (json_int_t)j->id, "status", str_or_null(now), "before",
 					 str_or_null(was), "verdict", verdict, "to_bisect",
 					 strcmp(verdict, "newly broken") == 0 || strcmp(verdict, "regressed") == 0,
-					 "category", str_or_null(j->category), "first_error", str_or_null(j->first_error)));
+					 "category", str_or_null(j->category), "first_error", str_or_null(j->first_error));
+		if (checks) {
+			json_object_set_new(pair, "runs", json_pack("{s:[i, i], s:[i, i]}", "head", head_fail, head_n,
+								    "base", base_fail, base_n));
+			json_object_set_new(pair, "detail", json_string(detail));
+		}
+		json_array_append_new(pairs, pair);
 	}
 	/* The Markdown a person reads: the summary line, then every pair that is not simply passing. */
 	text_add(&md, "## ripple: run %lld (%s)%s", (long long)run.id, store_run_kind_name(run.kind),
@@ -2016,7 +2084,7 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		text_add(&md, "Compared with nightly run %lld.\n\n", (long long)against);
 	else
 		text_add(&md, "No earlier nightly to compare with.\n\n");
-	static const char *const order[] = { "newly broken", "regressed", "newly fixed", "fixed", "still broken",
+	static const char *const order[] = { "newly broken", "regressed", "flaky", "newly fixed", "fixed", "still broken",
 					     "still failing", "error", "new", "skipped", "unfinished", "passing" };
 	int first = 1;
 	for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
@@ -2038,7 +2106,16 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		md_cell(&md, json_string_value(json_object_get(p, "package")));
 		text_add(&md, " | ");
 		md_cell(&md, json_string_value(json_object_get(p, "target")));
-		text_add(&md, " | %s%s | %s | %s | ", verdict, json_is_true(json_object_get(p, "to_bisect")) ? " (to bisect)" : "",
+		/* "regressed (3/3 new failures vs 0/3 before)", "flaky (1/3)" */
+		const char *detail = json_string_value(json_object_get(p, "detail"));
+		char vcell[160];
+		if (detail && *detail && strcmp(verdict, "flaky") == 0)
+			snprintf(vcell, sizeof(vcell), "%s", detail);
+		else if (detail && *detail)
+			snprintf(vcell, sizeof(vcell), "%s (%s)", verdict, detail);
+		else
+			snprintf(vcell, sizeof(vcell), "%s", verdict);
+		text_add(&md, " | %s%s | %s | %s | ", vcell, json_is_true(json_object_get(p, "to_bisect")) ? " (to bisect)" : "",
 			 json_string_value(json_object_get(p, "before")) ? json_string_value(json_object_get(p, "before")) : "-",
 			 json_string_value(json_object_get(p, "status")) ? json_string_value(json_object_get(p, "status")) : "-");
 		md_cell(&md, json_string_value(json_object_get(p, "first_error")));
@@ -2363,5 +2440,26 @@ int farm_history_json(struct farm *f, const char *package, const char *target, c
 	}
 	store_history_series_free(series, n);
 	*out = json_pack("{s:s, s:s, s:o}", "package", package, "resolution", resolution, "series", arr);
+	return *out ? 0 : rp_error_set(err, RP_ENOMEM, "out of memory");
+}
+
+int farm_flakiness_json(struct farm *f, json_t **out, struct rp_error *err)
+{
+	struct store_flakiness *fl = NULL;
+	size_t n = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_flakiness(f->st, &fl, &n, err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc < 0)
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "package", fl[i].package, "target",
+						     fl[i].target, "keys", (json_int_t)fl[i].keys, "flaky_keys",
+						     (json_int_t)fl[i].flaky_keys, "runs", (json_int_t)fl[i].runs, "failures",
+						     (json_int_t)fl[i].failures,
+						     "score", fl[i].keys ? (double)fl[i].flaky_keys / (double)fl[i].keys : 0.0));
+	store_flakiness_free(fl, n);
+	*out = json_pack("{s:o}", "pairs", arr);
 	return *out ? 0 : rp_error_set(err, RP_ENOMEM, "out of memory");
 }

@@ -50,6 +50,7 @@ struct farm_options {
 	unsigned char report_to[4];
 	struct store_history_limits history; /* points kept per resolution; zeros: the store's defaults */
 	double drop_threshold;		     /* a metric this much worse is a drop (0.2 = 20%); 0: 0.2 */
+	int flaky_runs; /* a PR's failing test and its passing base each run this often in all; 0: 3 */
 };
 
 struct farm;
@@ -205,6 +206,9 @@ int farm_record_history(struct farm *f, int64_t run_id, size_t *drops, struct rp
  */
 int farm_history_json(struct farm *f, const char *package, const char *target, const char *metric,
 		      const char *resolution, json_t **out, struct rp_error *err);
+
+/* GET /api/v1/flakiness: {"pairs": [{"package", "target", "keys", "flaky_keys", "runs", "failures", "score"}]}. */
+int farm_flakiness_json(struct farm *f, json_t **out, struct rp_error *err);
 
 /* Ends expired leases and keys what became ready; called about once a second. */
 int farm_tick(struct farm *f, struct rp_error *err);

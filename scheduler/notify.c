@@ -94,7 +94,7 @@ static struct forge_client *forge_for(struct notify *n, enum forge_kind kind, st
 
 int notify_summary(const json_t *report, const char *changed, char *line, size_t cap)
 {
-	size_t i, regressed_deps = 0, fixed = 0, still = 0, errors = 0, unfinished = 0, total = 0;
+	size_t i, regressed_deps = 0, fixed = 0, still = 0, errors = 0, unfinished = 0, flaky = 0, total = 0;
 	int own_regressed = 0;
 	const json_t *pair;
 	json_array_foreach(json_object_get(report, "pairs"), i, pair)
@@ -118,6 +118,8 @@ int notify_summary(const json_t *report, const char *changed, char *line, size_t
 			errors++;
 		else if (strcmp(verdict, "unfinished") == 0)
 			unfinished++;
+		else if (strcmp(verdict, "flaky") == 0)
+			flaky++;
 	}
 	size_t len = 0;
 	line[0] = 0;
@@ -134,6 +136,8 @@ int notify_summary(const json_t *report, const char *changed, char *line, size_t
 		PART("%zu reverse dependenc%s regressed", regressed_deps, regressed_deps == 1 ? "y" : "ies");
 	if (fixed)
 		PART("%zu fixed", fixed);
+	if (flaky)
+		PART("%zu flaky", flaky);
 	if (still)
 		PART("%zu still failing", still);
 	if (errors)

@@ -86,6 +86,7 @@ enum route {
 	R_NIGHTLY,
 	R_REPORT,
 	R_HISTORY,
+	R_FLAKINESS,
 };
 
 struct match {
@@ -321,7 +322,9 @@ static void route(const char *url, const char *method, struct match *m)
 	else if (n == 4 && is(a, al, "history") && len[3] < sizeof(m->key)) {
 		*m = (struct match){ .route = R_HISTORY, .method_ok = get, .need = NEED_READ };
 		memcpy(m->key, seg[3], len[3]);
-	} else if (n == 3 && is(a, al, "nightly"))
+	} else if (n == 3 && is(a, al, "flakiness"))
+		*m = (struct match){ .route = R_FLAKINESS, .method_ok = get, .need = NEED_READ };
+	else if (n == 3 && is(a, al, "nightly"))
 		*m = (struct match){ .route = R_NIGHTLY, .method_ok = post, .need = NEED_API };
 	else if (n == 5 && is(a, al, "runs") && is(seg[4], len[4], "report"))
 		*m = (struct match){ .route = R_REPORT, .method_ok = get, .need = NEED_READ };
@@ -722,6 +725,9 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 	case R_REPORT:
 		rc = farm_run_report(s->farm, m->id, &out, &err);
 		break;
+	case R_FLAKINESS:
+		rc = farm_flakiness_json(s->farm, &out, &err);
+		break;
 	case R_HISTORY: {
 		const char *res = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "resolution");
 		rc = farm_history_json(s->farm, m->key, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "target"),
@@ -1070,6 +1076,7 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 		fo.history = (struct store_history_limits){ o->config->history_daily, o->config->history_weekly,
 							    o->config->history_monthly };
 		fo.drop_threshold = o->config->history_drop_percent / 100.0;
+		fo.flaky_runs = o->config->flaky_retries;
 	}
 	if ((rc = farm_open(&fo, &s.farm, err)) < 0)
 		return rc;

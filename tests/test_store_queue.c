@@ -168,6 +168,7 @@ static int64_t make_diamond(struct store *st, int keyed, unsigned key_base, int6
 
 static const char *const unix_only[] = {"unix"};
 static const char *const vm_only[] = {"vm"};
+static const char *const unix_only2[] = {"unix", "unix"};
 static const char *const unix_vm[] = {"unix", "vm"};
 
 /* Leases the next job for `worker` at `now`; returns its id and fills *fence (when non-NULL). */
@@ -1239,6 +1240,86 @@ START_TEST(test_migrate_4_to_5_keeps_rows)
 }
 END_TEST
 
+/* Flake checks: a run again of a job with its key and dependencies, never cached; flakiness from them. */
+START_TEST(test_reruns_and_flakiness)
+{
+	static const struct store_edge chain[] = {{1, 0}};
+	struct store *st = open_ok(dbpath, 0);
+	struct rp_error err = {.msg = ""};
+	int64_t ids[2], reruns[2], fence = 0;
+	sync_universe(st, "mini");
+	struct run_opts o = {.targets = unix_only2, .njobs = 2, .edges = chain, .nedges = 1, .keyed = 1, .key_base = 40};
+	int64_t run = make_run(st, &o, ids);
+	for (int i = 0; i < 2; i++) {
+		int64_t id = lease_ok(st, "w1", unix_only, 1, T0 + 10 + i, &fence);
+		ck_assert_int_eq(id, ids[i]);
+		struct store_job_result r = pass_by("w1", fence, hex64(90 + (unsigned)i), T0 + 20 + i);
+		if (i == 1) {
+			r.status = STORE_RESULT_FAIL;
+			r.failed_step = "test";
+		}
+		finish_ok(st, id, &r, NULL);
+	}
+	ck_assert_int_eq(get_run(st, run).state, STORE_RUN_DONE);
+
+	ck_assert_int_eq(store_job_reruns_add(st, run, ids[1], 21, T0 + 30, NULL, &err), RP_EINVAL);
+	ck_assert_int_eq(store_job_reruns_add(st, run, 9999, 1, T0 + 30, NULL, &err), RP_ENOTFOUND);
+	ck_assert_msg(store_job_reruns_add(st, run, ids[1], 2, T0 + 30, reruns, &err) == 0, "%s", err.msg);
+	struct store_run r1 = get_run(st, run);
+	ck_assert_int_eq(r1.state, STORE_RUN_RUNNING);
+	ck_assert_int_eq(r1.finished_ms, 0);
+	store_run_release(&r1);
+	for (int i = 0; i < 2; i++) {
+		struct store_job j = get_job(st, reruns[i]);
+		ck_assert_int_eq(j.rerun_of, ids[1]);
+		ck_assert_str_eq(j.build_key, hex64(41));
+		ck_assert_int_eq(j.state, STORE_JOB_QUEUED);
+		ck_assert_int_eq(j.deps_left, 0);
+		store_job_release(&j);
+		struct store_job *deps = NULL;
+		size_t n = 0;
+		ck_assert_msg(store_job_deps(st, reruns[i], &deps, &n, &err) == 0, "%s", err.msg);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_int_eq(deps[0].id, ids[0]);
+		store_jobs_free(deps, n);
+	}
+	struct store_job found;
+	ck_assert_msg(store_job_find(st, run, "tcpip", "unix", &found, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(found.id, ids[1]); /* the job itself, not a check of it */
+	store_job_release(&found);
+	ck_assert_int_eq(store_job_find(st, run, "mirage", "unix", &found, &err), RP_ENOTFOUND);
+
+	/* One check passes, one fails: the key is flaky; the run ends again. */
+	for (int i = 0; i < 2; i++) {
+		int64_t id = lease_ok(st, "w2", unix_only, 1, T0 + 40 + i, &fence);
+		ck_assert_int_eq(id, reruns[i]);
+		struct store_job_result r = pass_by("w2", fence, hex64(91), T0 + 50 + i);
+		if (i == 1) {
+			r.status = STORE_RESULT_FAIL;
+			r.failed_step = "test";
+		}
+		finish_ok(st, id, &r, NULL);
+	}
+	ck_assert_int_eq(get_run(st, run).state, STORE_RUN_DONE);
+	struct store_flakiness *fl = NULL;
+	size_t nfl = 0;
+	ck_assert_msg(store_flakiness(st, &fl, &nfl, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(nfl, 1);
+	ck_assert_str_eq(fl[0].package, "tcpip");
+	ck_assert_int_eq(fl[0].keys, 1);
+	ck_assert_int_eq(fl[0].flaky_keys, 1);
+	ck_assert_int_eq(fl[0].runs, 3);
+	ck_assert_int_eq(fl[0].failures, 2);
+	store_flakiness_free(fl, nfl);
+	/* The build cache keeps the key's first result. */
+	struct store_build b;
+	ck_assert_msg(store_build_get(st, hex64(41), &b, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(b.status, "fail");
+	store_build_release(&b);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_dispatch_rate)
 {
 	enum { NJOBS = 2000 };
@@ -1324,6 +1405,7 @@ static Suite *store_queue_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_migrate_4_to_5_keeps_rows);
+	tcase_add_test(tc, test_reruns_and_flakiness);
 	tcase_add_test(tc, test_dispatch_rate);
 	suite_add_tcase(s, tc);
 	return s;

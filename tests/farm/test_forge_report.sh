@@ -4,7 +4,10 @@
 # (tests/fake_forge/fake_forge.py) serving GitHub's status and comment
 # endpoints on loopback. The status goes pending -> failure with the summary;
 # the comment is made once and edited by the next run; a forge answering 500
-# for a while gets the report once it is back; the token is never printed.
+# for a while gets the report once it is back; the token is never printed. A
+# failing test is run 3 times on the head and on the base before it is called
+# a regression ("3/3 new failures vs 0/3 before"), and one that fails once in
+# three is "flaky (1/3)", counted in GET /flakiness.
 #   test_forge_report.sh PATH-TO-examples/generate PATH-TO-ripple FIXTURES-DIR FAKE-FORGE
 set -uo pipefail
 generate=$(realpath "${1:?usage: test_forge_report.sh GENERATE RIPPLE FIXTURES FAKE-FORGE}")
@@ -41,7 +44,11 @@ U=$work/u
 "$generate" "$U" >/dev/null || fatal "the example universe could not be generated"
 cd "$U"
 # The vm target needs the VM backend (a later issue): no worker would ever take its jobs.
-jq '(.packages[] | select(.name == "checkseum") | .test) = "true" | del(.targets.vm) |
+# Jobs run as plain processes here, so checkseum's test can count its runs in $work: with
+# a file FLAKY in its tree (a pull request adds it) its first run fails, the others pass.
+flaky_test="if [ -f FLAKY ]; then flock $work/flaky.lock sh -c 'n=\$(cat $work/flaky.count 2>/dev/null || echo 0); echo \$((n + 1)) >$work/flaky.count; [ \$n -ne 0 ]' || { echo 'flaky failure'; exit 1; }; fi"
+jq --arg t "$flaky_test" '(.packages[] | select(.name == "checkseum") | .test) = $t | del(.targets.vm) |
+	.targets.unix.runner = "process" |
 	(.packages[] | select(.targets) | .targets) |= map(select(. != "vm"))' ripple.json >stable.json
 
 python3 "$fake_forge" --token forge-token --log "$work/forge.log" --port-file "$work/forge.port" \
@@ -52,6 +59,7 @@ forge=http://127.0.0.1:$(cat "$work/forge.port")
 control() { curl -s -X POST --data-binary "$1" "$forge/_control" >/dev/null; }
 state() { curl -s "$forge/_control/state"; }
 control '{"seed": {"forge": "github", "repo": "mirage/ipaddr", "number": 7, "bodies": ["looks good to me"]}}'
+control '{"seed": {"forge": "github", "repo": "mirage/checkseum", "number": 9}}'
 
 printf 'github-secret\n' >"$work/github.secret"
 printf 'forge-token\n' >"$work/forge.token"
@@ -76,13 +84,14 @@ nightly=$("$ripple" nightly now --json | jq -r .run)
 wait_for 1200 'done_run "$nightly"' || fatal "the first nightly did not finish"
 
 # ipaddr's regression: its own tests pass, tcpip's fail.
-repo=$(realpath repos/ipaddr)
 brk=$(jq -r .scenarios.regression.commit scenarios.json)
 base=$(git -C repos/ipaddr rev-parse main)
 hmac() { openssl dgst -sha256 -hmac github-secret <"$1" | sed 's/^.*= //'; }
-deliver() { # deliver ACTION HEAD DELIVERY: the run it made, on stdout
-	sed -e "s|REPO_URL|file://$repo|g" -e "s|HEAD_SHA|$2|g" -e "s|BASE_SHA|$base|g" -e "s|cstruct|ipaddr|g" \
-		"$fixtures/hooks/github_pull_request.json" | jq --arg a "$1" '.action = $a' >"$work/hook.json"
+deliver() { # deliver ACTION HEAD DELIVERY [PACKAGE NUMBER]: the run it made, on stdout
+	local pkg=${4:-ipaddr} number=${5:-7}
+	sed -e "s|REPO_URL|file://$U/repos/$pkg|g" -e "s|HEAD_SHA|$2|g" -e "s|BASE_SHA|$base|g" -e "s|cstruct|$pkg|g" \
+		"$fixtures/hooks/github_pull_request.json" |
+		jq --arg a "$1" --argjson n "$number" '.action = $a | .number = $n | .pull_request.number = $n' >"$work/hook.json"
 	curl -s -X POST -H 'Content-Type: application/json' -H "X-GitHub-Event: pull_request" \
 		-H "X-GitHub-Delivery: $3" -H "X-Hub-Signature-256: sha256=$(hmac "$work/hook.json")" \
 		--data-binary "@$work/hook.json" "$url/hooks/github" | jq -r .run
@@ -104,6 +113,10 @@ final=$(jq -r 'map(select(.state != "pending")) | .[0]' "$work/s1.json")
 check "the final status is failure: '$(jq -r .description <<<"$final")'" \
 	'[ "$regressed" -ge 1 ] && [ "$(jq -r .state <<<"$final")" = failure ] &&
 	 jq -r .description <<<"$final" | grep -Eq "^(ipaddr itself regressed, )?$regressed reverse dependenc(y|ies) regressed"'
+tcpip=$(jq -c '.pairs[] | select(.package == "tcpip")' "$work/r1.json")
+check "before it is called regressed, tcpip's failing test ran 3 times, and 3 times passing on the base" \
+	'[ "$(jq -c "[.verdict, .runs.head, .runs.base, .detail]" <<<"$tcpip")" = "[\"regressed\",[3,3],[0,3],\"3/3 new failures vs 0/3 before\"]" ] &&
+	 [ "$("$ripple" status --json "$run1" | jq "[.jobs[]] | length")" -eq 11 ]'
 check "the status names ripple and links to the run page" \
 	'[ "$(jq -r .context <<<"$final")" = ripple ] && [ "$(jq -r .target_url <<<"$final")" = "http://ci.example.org/#/runs/$run1" ]'
 wait_for 100 '[ "$(ripple_comments | jq length)" -eq 1 ]'
@@ -111,7 +124,8 @@ ripple_comments >"$work/c1.json"
 comment_id=$(jq -r '.[0].id' "$work/c1.json")
 check "one PR comment with the Markdown report, beside the human one" \
 	'[ "$(jq length "$work/c1.json")" -eq 1 ] && [ "$(state | jq "[.comments[] | select(.body == \"looks good to me\")] | length")" -eq 1 ] &&
-	 jq -r ".[0].body" "$work/c1.json" | grep -q "## ripple: run $run1 (pr)" && jq -r ".[0].body" "$work/c1.json" | grep -q "| tcpip | unix | regressed"'
+	 jq -r ".[0].body" "$work/c1.json" | grep -q "## ripple: run $run1 (pr)" &&
+	 jq -r ".[0].body" "$work/c1.json" | grep -q "| tcpip | unix | regressed (3/3 new failures vs 0/3 before) (to bisect) | pass | fail |"'
 
 # 2. A push fixes the PR: a new run, success, the same comment edited.
 run2=$(deliver synchronize "$base" d-2)
@@ -139,6 +153,29 @@ wait_for 400 'ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run
 check "once the forge is back, the final status and the edited comment arrive" \
 	'ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run3 " && [ "$(ripple_comments | jq length)" -eq 1 ] &&
 	 [ "$(statuses "$brk" | jq "map(select(.state == \"failure\")) | length")" -ge 2 ]'
+
+# 4. A test that fails once in three runs: flaky, not a regression.
+git -C repos/checkseum checkout -q -b flaky
+echo flaky >repos/checkseum/FLAKY
+git -C repos/checkseum add FLAKY
+git -C repos/checkseum -c user.name=t -c user.email=t@example.org commit -qm "A flaky test"
+flaky_head=$(git -C repos/checkseum rev-parse HEAD)
+git -C repos/checkseum checkout -q main
+run4=$(deliver opened "$flaky_head" d-4 checkseum 9)
+wait_for 1200 'done_run "$run4"'
+"$ripple" report --json "$run4" >"$work/r4.json"
+pair=$(jq -c '.pairs[] | select(.package == "checkseum")' "$work/r4.json")
+check "checkseum's test, failing once in three runs, is flaky (1/3), not regressed" \
+	'[ "$(jq -c "[.verdict, .runs.head, .runs.base, .detail]" <<<"$pair")" = "[\"flaky\",[1,3],[0,3],\"flaky (1/3)\"]" ] &&
+	 [ "$(cat "$work/flaky.count")" = 3 ]'
+wait_for 200 '[ "$(state | jq --arg sha "$flaky_head" "[.statuses[] | select(.sha == \$sha and .state != \"pending\")] | length")" -ge 1 ]'
+final4=$(state | jq -c --arg sha "$flaky_head" '[.statuses[] | select(.sha == $sha and .state != "pending")] | .[0]')
+check "its status is success, saying '1 flaky': '$(jq -r .description <<<"$final4")'" \
+	'[ "$(jq -r .state <<<"$final4")" = success ] && jq -r .description <<<"$final4" | grep -q "1 flaky"'
+curl -s -H "Authorization: Bearer $(cat "$db.api-token")" "$url/api/v1/flakiness" >"$work/flaky.json"
+check "GET /flakiness scores checkseum on unix from its runs (1 of its re-run keys disagreed)" \
+	'[ "$(jq -c ".pairs[] | select(.package == \"checkseum\") | [.target, .flaky_keys, .score > 0]" "$work/flaky.json")" = "[\"unix\",1,true]" ] &&
+	 [ "$(jq -c ".pairs[] | select(.package == \"tcpip\") | .flaky_keys" "$work/flaky.json")" = 0 ]'
 
 check "the forge token never appears in the scheduler's output" \
 	'! grep -q forge-token "$work/serve.out" "$work/serve.err"'
