@@ -316,6 +316,12 @@ static const char *const store__migrations[] = {
 	/* A flake check: the job it runs again, in its own run or (the base) a nightly's. */
 	"ALTER TABLE jobs ADD COLUMN rerun_of INTEGER REFERENCES jobs (id) ON DELETE SET NULL;\n"
 	"CREATE INDEX jobs_reruns ON jobs (rerun_of) WHERE rerun_of IS NOT NULL;\n"
+	/*
+	 * jobs_queue served only /metrics and the fairness count once leases
+	 * went to jobs_ready and jobs_by_lease, yet every lease, result and
+	 * released dependency rewrote it: one index less per write.
+	 */
+	"DROP INDEX jobs_queue;\n"
 	/* Metrics that fell past the threshold in a nightly: reported like a broken build. */
 	"CREATE TABLE metric_drops (\n"
 	"	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"

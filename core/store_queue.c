@@ -148,9 +148,12 @@ static const char *const store__qsql[Q__COUNT] = {
 		       " FROM (SELECT id, package FROM jobs WHERE run_id = ?1 AND target = ?2 AND state = 'queued'"
 		       " AND deps_left = 0 AND build_key IS NOT NULL AND cancel_requested = 0"
 		       " ORDER BY id LIMIT 4) c ORDER BY score DESC, c.id LIMIT 1",
-	/* Index jobs_queue on state: walks the leased jobs only (at most the farm's slots). */
+	/*
+	 * Index jobs_by_lease: only leased and running jobs have an expiry (the
+	 * CHECK of jobs), so this walks those only (at most the farm's slots).
+	 */
 	[Q_LEASED_BY_UNIVERSE] = "SELECT r.universe_id, count(*) FROM jobs j JOIN runs r ON r.id = j.run_id"
-				 " WHERE j.state IN " Q_LEASED_STATES " GROUP BY r.universe_id",
+				 " WHERE j.lease_expires_ms IS NOT NULL GROUP BY r.universe_id",
 	[Q_LEASE_TAKE] = "UPDATE jobs SET state = 'leased', lease_owner = ?2, lease_expires_ms = ?3,"
 			 " fence = fence + 1, started_ms = ?4 WHERE id = ?1 AND state = 'queued'",
 	[Q_RUN_START] = "UPDATE runs SET state = 'running' WHERE id = ?1 AND state = 'queued'",
@@ -216,10 +219,12 @@ static const char *const store__qsql[Q__COUNT] = {
 			   " LEFT JOIN (SELECT lease_owner, count(*) AS n FROM jobs"
 			   " WHERE state IN " Q_LEASED_STATES " GROUP BY lease_owner) l"
 			   " ON l.lease_owner = w.name ORDER BY w.name",
-	/* A walk of the covering index jobs_queue: linear in all jobs ever, see store.md. */
+	/* A walk of the covering index jobs_by_run_state: linear in all jobs ever, see store.md. */
 	[Q_STATS_STATES] = "SELECT state, count(*) FROM jobs GROUP BY state",
-	[Q_STATS_PRIORITIES] = "SELECT priority, sum(deps_left = 0) FROM jobs WHERE state = 'queued'"
-			       " GROUP BY priority ORDER BY priority DESC LIMIT 8",
+	/* A job's priority is its run's: the unfinished runs (runs_by_state), then their queued jobs. */
+	[Q_STATS_PRIORITIES] = "SELECT r.priority, sum(j.deps_left = 0) FROM runs r"
+			       " JOIN jobs j ON j.run_id = r.id AND j.state = 'queued'"
+			       " WHERE r.state IN ('queued', 'running') GROUP BY r.priority ORDER BY r.priority DESC LIMIT 8",
 	/* Index results_lease_expired (partial). */
 	[Q_STATS_EXPIRIES] = "SELECT count(*) FROM results WHERE lease_expired = 1",
 };
