@@ -97,7 +97,7 @@ int store__col_str(struct store *st, void **mem, sqlite3_stmt *s, int col, const
 	"id, package, target, commit_id, build_key, priority, state, deps_left, attempt, lease_owner,"       \
 	" lease_expires_ms, fence, created_ms, started_ms, finished_ms, run_id, tree_id, status, cached,"    \
 	" cancel_requested, output_hash, failed_step, category, first_error, worker, duration_ms, cause_id,"   \
-	" build_ms, test_ms, rerun_of"
+	" build_ms, test_ms, rerun_of, failed_test"
 
 /*
  * Fills *j (zeroed by the caller) from the current row of `s`, which selects

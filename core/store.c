@@ -316,6 +316,8 @@ static const char *const store__migrations[] = {
 	/* A flake check: the job it runs again, in its own run or (the base) a nightly's. */
 	"ALTER TABLE jobs ADD COLUMN rerun_of INTEGER REFERENCES jobs (id) ON DELETE SET NULL;\n"
 	"CREATE INDEX jobs_reruns ON jobs (rerun_of) WHERE rerun_of IS NOT NULL;\n"
+	/* The test a failure's first error line names: flakiness is kept per test. */
+	"ALTER TABLE jobs ADD COLUMN failed_test TEXT CHECK (failed_test IS NULL OR length(failed_test) <= 127);\n"
 	/*
 	 * jobs_queue served only /metrics and the fairness count once leases
 	 * went to jobs_ready and jobs_by_lease, yet every lease, result and
@@ -1932,6 +1934,9 @@ int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *j, stru
 	j->build_ms = sqlite3_column_int64(s, 27);
 	j->test_ms = sqlite3_column_int64(s, 28);
 	j->rerun_of = sqlite3_column_int64(s, 29);
+	if (sqlite3_column_type(s, 30) != SQLITE_NULL &&
+	    !(j->failed_test = store__strdup(&j->mem_, (const char *)sqlite3_column_text(s, 30))))
+		return store__nomem(st, err);
 	return 0;
 }
 

@@ -330,6 +330,7 @@ struct store_job {
 	int64_t cause_id;	  /* skipped: the job whose failure it cascades from; else 0 */
 	int64_t build_ms, test_ms; /* the steps' own times as the worker measured them; 0 when unknown */
 	int64_t rerun_of;	   /* a flake check: the job it runs again (same key, never cached); else 0 */
+	const char *failed_test;   /* a test failure: the test its first error line names; NULL when none */
 	void *mem_; /* private */
 };
 
@@ -385,6 +386,7 @@ struct store_job_result {
 	int64_t cause_id; /* skipped: the root failure's job; else 0 */
 	int64_t now_ms;
 	int64_t build_ms, test_ms; /* each step's own time; 0 when unknown */
+	const char *failed_test;   /* a test failure: the test it names (at most 127 bytes); NULL: none */
 };
 
 /*
@@ -485,15 +487,17 @@ int store_job_find(struct store *st, int64_t run_id, const char *package, const 
 		   struct store_job *job, struct rp_error *err);
 
 /*
- * The flakiness of each (package, target) from every run: among the build
- * keys that ran more than once (flake checks, retries of a key), how many
- * gave both a pass and a failure. Sorted by package and target.
+ * The flakiness of each (package, target, test) from every run: among the
+ * build keys that ran more than once (flake checks) and failed at least once
+ * naming that test (the failure's failed_test, "" when it named none), how
+ * many also passed. Sorted by package, target and test.
  */
 struct store_flakiness {
-	const char *package, *target;
-	int64_t keys;	    /* build keys run more than once */
-	int64_t flaky_keys; /* of them, with both outcomes */
-	int64_t runs, failures;
+	const char *package, *target, *test;
+	int64_t keys;	    /* build keys run more than once that failed on this test */
+	int64_t flaky_keys; /* of them, those that also passed */
+	int64_t runs;	    /* runs of those keys */
+	int64_t failures;   /* of them, failures on this test */
 	void *mem_;
 };
 int store_flakiness(struct store *st, struct store_flakiness **out, size_t *n, struct rp_error *err);

@@ -116,8 +116,8 @@ static const char *const store__qsql[Q__COUNT] = {
 			  " lease_expires_ms = NULL, started_ms = NULL WHERE id = ?1",
 	[Q_JOB_END] = "UPDATE jobs SET state = ?2, status = ?3, cached = ?4, output_hash = ?5, failed_step = ?6,"
 		      " category = ?7, first_error = ?8, worker = ?9, duration_ms = ?10, cause_id = ?11,"
-		      " finished_ms = ?12, lease_owner = NULL, lease_expires_ms = NULL, build_ms = ?13, test_ms = ?14"
-		      " WHERE id = ?1",
+		      " finished_ms = ?12, lease_owner = NULL, lease_expires_ms = NULL, build_ms = ?13, test_ms = ?14,"
+		      " failed_test = ?15 WHERE id = ?1",
 	/* Index job_edges_by_dep, then the jobs' primary key. */
 	[Q_RELEASE_DEPENDENTS] = "UPDATE jobs SET deps_left = deps_left - 1"
 				 " WHERE id IN (SELECT job_id FROM job_edges WHERE dep_id = ?1)",
@@ -185,12 +185,20 @@ static const char *const store__qsql[Q__COUNT] = {
 	/* Index jobs_by_package, newest first. */
 	[Q_JOB_FIND] = "SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE package = ?2 AND target = ?3 AND run_id = ?1"
 		       " AND rerun_of IS NULL ORDER BY id DESC LIMIT 1",
-	/* Index jobs_by_key: the keys that ran more than once, then per (package, target). */
-	[Q_FLAKINESS] = "SELECT package, target, count(*), sum(mixed), sum(n), sum(fails) FROM"
-			" (SELECT package, target, count(*) AS n, sum(status = 'fail') AS fails,"
-			" min(status) <> max(status) AS mixed FROM jobs WHERE cached = 0 AND build_key IS NOT NULL"
-			" AND status IN ('pass', 'fail') GROUP BY package, target, build_key HAVING count(*) > 1)"
-			" GROUP BY package, target ORDER BY package, target",
+	/*
+	 * The keys that ran more than once (k), then each failure of one of them
+	 * by the test it named. A scan of jobs_by_package: for GET /flakiness,
+	 * not for a hot path.
+	 */
+	[Q_FLAKINESS] = "WITH k AS (SELECT package, target, build_key, count(*) AS n, sum(status = 'pass') AS passes"
+			" FROM jobs WHERE cached = 0 AND build_key IS NOT NULL AND status IN ('pass', 'fail')"
+			" GROUP BY package, target, build_key HAVING count(*) > 1)"
+			" SELECT f.package, f.target, f.test, count(*), sum(k.passes > 0), sum(k.n), sum(f.fails) FROM"
+			" (SELECT package, target, build_key, coalesce(failed_test, '') AS test, count(*) AS fails"
+			" FROM jobs WHERE cached = 0 AND status = 'fail' AND build_key IS NOT NULL"
+			" GROUP BY package, target, build_key, test) f"
+			" JOIN k ON k.package = f.package AND k.target = f.target AND k.build_key = f.build_key"
+			" GROUP BY f.package, f.target, f.test ORDER BY f.package, f.target, f.test",
 	[Q_JOB_CLOSURE] = "WITH RECURSIVE c(id) AS (SELECT dep_id FROM job_edges WHERE job_id = ?1"
 			  " UNION SELECT e.dep_id FROM job_edges e JOIN c ON e.job_id = c.id)"
 			  " SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE id IN c ORDER BY id",
@@ -545,6 +553,8 @@ static int store__job_end(struct store *st, int64_t id, enum store_result_status
 			sqlite3_bind_int64(s, 13, res->build_ms);
 			sqlite3_bind_int64(s, 14, res->test_ms);
 		}
+		if (res->failed_test && *res->failed_test && status == STORE_RESULT_FAIL)
+			sqlite3_bind_text(s, 15, res->failed_test, -1, SQLITE_STATIC);
 	} else {
 		sqlite3_bind_int(s, 4, 0);
 	}
@@ -1795,12 +1805,13 @@ int store_flakiness(struct store *st, struct store_flakiness **out, size_t *n, s
 		struct store_flakiness *fl = &(*out)[*n];
 		memset(fl, 0, sizeof(*fl));
 		(*n)++;
-		fl->keys = sqlite3_column_int64(s, 2);
-		fl->flaky_keys = sqlite3_column_int64(s, 3);
-		fl->runs = sqlite3_column_int64(s, 4);
-		fl->failures = sqlite3_column_int64(s, 5);
+		fl->keys = sqlite3_column_int64(s, 3);
+		fl->flaky_keys = sqlite3_column_int64(s, 4);
+		fl->runs = sqlite3_column_int64(s, 5);
+		fl->failures = sqlite3_column_int64(s, 6);
 		if ((ret = store__col_str(st, &fl->mem_, s, 0, &fl->package, err)) < 0 ||
-		    (ret = store__col_str(st, &fl->mem_, s, 1, &fl->target, err)) < 0)
+		    (ret = store__col_str(st, &fl->mem_, s, 1, &fl->target, err)) < 0 ||
+		    (ret = store__col_str(st, &fl->mem_, s, 2, &fl->test, err)) < 0)
 			break;
 	}
 	if (ret == 0 && rc != SQLITE_DONE)

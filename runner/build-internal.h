@@ -23,6 +23,6 @@ void build__classifier_close(struct build__classifier *c);
  */
 int build__classify(const struct build__classifier *c, const char *log_path, const char *step,
 		    const struct step_result *res, char *category, size_t category_size, char *first_error,
-		    size_t first_error_size);
+		    size_t first_error_size, char *test, size_t test_size);
 
 #endif

@@ -1154,7 +1154,8 @@ static void work_pack(uv_work_t *w)
 			snprintf(r->first_error, sizeof(r->first_error), "the run was cancelled during the %s step",
 				 r->failed_step);
 		else if (failed && build__classify(s->classifier, log, r->failed_step, failed, r->category,
-						   sizeof(r->category), r->first_error, sizeof(r->first_error)) &&
+						   sizeof(r->category), r->first_error, sizeof(r->first_error),
+						   r->failed_test, sizeof(r->failed_test)) &&
 			 r->outcome == BUILD_FAIL)
 			r->outcome = BUILD_ERROR; /* the machine's fault: never cached, never blamed */
 		/* An output exists whenever the build step passed, whatever the tests said. */

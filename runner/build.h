@@ -80,6 +80,7 @@ struct build_job_report {
 	const char *failed_step;  /* "build", "test" or NULL */
 	char category[32];        /* failure category, "" for a pass */
 	char first_error[512];    /* the line to show; for skipped: why */
+	char failed_test[128];    /* a test failure: the test its first error line names; "" when none */
 	char output_hash[65];     /* "" when the build produced no output */
 	long cause;               /* skipped: index of the root failure; else -1 */
 	uint64_t duration_ms;

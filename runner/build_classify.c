@@ -68,7 +68,7 @@ static char *read_log(const char *path, size_t *len)
 
 int build__classify(const struct build__classifier *c, const char *log_path, const char *step,
 		    const struct step_result *res, char *category, size_t category_size, char *first_error,
-		    size_t first_error_size)
+		    size_t first_error_size, char *test, size_t test_size)
 {
 	struct classify_hints hints = {
 		.step = strcmp(step, "test") == 0 ? CLASSIFY_STEP_TEST : CLASSIFY_STEP_BUILD,
@@ -81,6 +81,8 @@ int build__classify(const struct build__classifier *c, const char *log_path, con
 	classify_log(c->c, log ? log : "", log ? len : 0, &hints, &cl);
 	free(log);
 	snprintf(category, category_size, "%s", classify_category_name(cl.category));
+	/* The test the first error line is about, when a rule names it (TAP, ctest, Check, ...). */
+	snprintf(test, test_size, "%s", cl.category == CLASSIFY_TEST_FAILURE ? cl.subject : "");
 	if (cl.excerpt[0])
 		snprintf(first_error, first_error_size, "%s", cl.excerpt);
 	else if (res->term_signal)

@@ -399,6 +399,7 @@ struct outcome {
 	char output_hash[65];
 	uint64_t duration_ms;
 	uint64_t build_ms, test_ms; /* the steps' own times, for the scheduler's history */
+	char failed_test[128];	    /* the failing test the classifier named, for flakiness per test */
 	const char *step; /* a cancelled job: the step it was in ("build", "test"), or NULL */
 };
 
@@ -839,6 +840,7 @@ static void judge(struct slot *sl, const struct lease *l, const struct build_rep
 	res->duration_ms = me->duration_ms;
 	res->build_ms = me->build_ms;
 	res->test_ms = me->test_ms;
+	snprintf(res->failed_test, sizeof(res->failed_test), "%s", me->failed_test);
 	/* An output goes with the builds that have one: a pass, failed tests, tests that timed out. */
 	if (me->outcome == BUILD_PASS || me->outcome == BUILD_FAIL || me->outcome == BUILD_TIMEOUT)
 		snprintf(res->output_hash, sizeof(res->output_hash), "%s", me->output_hash);
@@ -922,6 +924,11 @@ static int post_result(struct slot *sl, const struct lease *l, const struct outc
 	json_object_set_new(body, "failed_step",
 			    res->failed_step[0] ? json_string(res->failed_step) : json_null());
 	json_object_set_new(body, "category", res->category[0] ? json_string(res->category) : json_null());
+	if (res->failed_test[0]) {
+		json_t *t = json_string(res->failed_test); /* NULL when a log's bytes are not UTF-8: then none */
+		if (t)
+			json_object_set_new(body, "failed_test", t);
+	}
 	if (res->build_ms || res->test_ms)
 		json_object_set_new(body, "steps_ms",
 				    json_pack("{s:I, s:I}", "build", (json_int_t)res->build_ms, "test", (json_int_t)res->test_ms));

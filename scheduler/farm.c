@@ -1580,6 +1580,11 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	    (rc = opt_int(req, "duration_ms", 0, INT64_MAX / 2, &duration, err)) < 0)
 		return rc;
 	int64_t build_ms = 0, test_ms = 0;
+	const char *failed_test = NULL;
+	if ((rc = opt_string(req, "failed_test", &failed_test, err)) < 0)
+		return rc;
+	if (failed_test && strlen(failed_test) > 127)
+		return rp_error_set(err, RP_EINVAL, "member \"failed_test\": expected at most 127 bytes");
 	const json_t *steps = json_object_get(req, "steps_ms");
 	if (steps && !json_is_null(steps) &&
 	    (!json_is_object(steps) || (rc = opt_int(steps, "build", 0, INT64_MAX / 2, &build_ms, err)) < 0 ||
@@ -1622,6 +1627,7 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 				      .duration_ms = duration,
 				      .build_ms = build_ms,
 				      .test_ms = test_ms,
+				      .failed_test = failed_test,
 				      .now_ms = now_ms() };
 	if ((rc = store_job_finish(f->st, job_id, &r, FARM_MAX_ATTEMPTS, &requeued, err)) < 0)
 		goto unlock;
@@ -2454,8 +2460,8 @@ int farm_flakiness_json(struct farm *f, json_t **out, struct rp_error *err)
 		return rc;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "package", fl[i].package, "target",
-						     fl[i].target, "keys", (json_int_t)fl[i].keys, "flaky_keys",
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "package", fl[i].package,
+						     "target", fl[i].target, "test", fl[i].test, "keys", (json_int_t)fl[i].keys, "flaky_keys",
 						     (json_int_t)fl[i].flaky_keys, "runs", (json_int_t)fl[i].runs, "failures",
 						     (json_int_t)fl[i].failures,
 						     "score", fl[i].keys ? (double)fl[i].flaky_keys / (double)fl[i].keys : 0.0));

@@ -1257,6 +1257,7 @@ START_TEST(test_reruns_and_flakiness)
 		if (i == 1) {
 			r.status = STORE_RESULT_FAIL;
 			r.failed_step = "test";
+			r.failed_test = "test_sum";
 		}
 		finish_ok(st, id, &r, NULL);
 	}
@@ -1272,6 +1273,7 @@ START_TEST(test_reruns_and_flakiness)
 	for (int i = 0; i < 2; i++) {
 		struct store_job j = get_job(st, reruns[i]);
 		ck_assert_int_eq(j.rerun_of, ids[1]);
+		ck_assert_ptr_null(j.failed_test);
 		ck_assert_str_eq(j.build_key, hex64(41));
 		ck_assert_int_eq(j.state, STORE_JOB_QUEUED);
 		ck_assert_int_eq(j.deps_left, 0);
@@ -1297,6 +1299,7 @@ START_TEST(test_reruns_and_flakiness)
 		if (i == 1) {
 			r.status = STORE_RESULT_FAIL;
 			r.failed_step = "test";
+			r.failed_test = "test_sum";
 		}
 		finish_ok(st, id, &r, NULL);
 	}
@@ -1306,6 +1309,7 @@ START_TEST(test_reruns_and_flakiness)
 	ck_assert_msg(store_flakiness(st, &fl, &nfl, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(nfl, 1);
 	ck_assert_str_eq(fl[0].package, "tcpip");
+	ck_assert_str_eq(fl[0].test, "test_sum");
 	ck_assert_int_eq(fl[0].keys, 1);
 	ck_assert_int_eq(fl[0].flaky_keys, 1);
 	ck_assert_int_eq(fl[0].runs, 3);

@@ -46,7 +46,7 @@ cd "$U"
 # The vm target needs the VM backend (a later issue): no worker would ever take its jobs.
 # Jobs run as plain processes here, so checkseum's test can count its runs in $work: with
 # a file FLAKY in its tree (a pull request adds it) its first run fails, the others pass.
-flaky_test="if [ -f FLAKY ]; then flock $work/flaky.lock sh -c 'n=\$(cat $work/flaky.count 2>/dev/null || echo 0); echo \$((n + 1)) >$work/flaky.count; [ \$n -ne 0 ]' || { echo 'flaky failure'; exit 1; }; fi"
+flaky_test="if [ -f FLAKY ]; then flock $work/flaky.lock sh -c 'n=\$(cat $work/flaky.count 2>/dev/null || echo 0); echo \$((n + 1)) >$work/flaky.count; [ \$n -ne 0 ]' || { echo 'not ok 1 - random sums'; exit 1; }; fi"
 jq --arg t "$flaky_test" '(.packages[] | select(.name == "checkseum") | .test) = $t | del(.targets.vm) |
 	.targets.unix.runner = "process" |
 	(.packages[] | select(.targets) | .targets) |= map(select(. != "vm"))' ripple.json >stable.json
@@ -173,8 +173,8 @@ final4=$(state | jq -c --arg sha "$flaky_head" '[.statuses[] | select(.sha == $s
 check "its status is success, saying '1 flaky': '$(jq -r .description <<<"$final4")'" \
 	'[ "$(jq -r .state <<<"$final4")" = success ] && jq -r .description <<<"$final4" | grep -q "1 flaky"'
 curl -s -H "Authorization: Bearer $(cat "$db.api-token")" "$url/api/v1/flakiness" >"$work/flaky.json"
-check "GET /flakiness scores checkseum on unix from its runs (1 of its re-run keys disagreed)" \
-	'[ "$(jq -c ".pairs[] | select(.package == \"checkseum\") | [.target, .flaky_keys, .score > 0]" "$work/flaky.json")" = "[\"unix\",1,true]" ] &&
+check "GET /flakiness scores the test 'random sums' of checkseum on unix: its key failed 1 of 3 runs" \
+	'[ "$(jq -c ".pairs[] | select(.package == \"checkseum\") | [.target, .test, .keys, .flaky_keys, .runs, .failures, .score]" "$work/flaky.json")" = "[\"unix\",\"random sums\",1,1,3,1,1]" ] &&
 	 [ "$(jq -c ".pairs[] | select(.package == \"tcpip\") | .flaky_keys" "$work/flaky.json")" = 0 ]'
 
 check "the forge token never appears in the scheduler's output" \
