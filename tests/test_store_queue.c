@@ -1261,7 +1261,9 @@ START_TEST(test_reruns_and_flakiness)
 		}
 		finish_ok(st, id, &r, NULL);
 	}
-	ck_assert_int_eq(get_run(st, run).state, STORE_RUN_DONE);
+	struct store_run r0 = get_run(st, run);
+	ck_assert_int_eq(r0.state, STORE_RUN_DONE);
+	store_run_release(&r0);
 
 	ck_assert_int_eq(store_job_reruns_add(st, run, ids[1], 21, T0 + 30, NULL, &err), RP_EINVAL);
 	ck_assert_int_eq(store_job_reruns_add(st, run, 9999, 1, T0 + 30, NULL, &err), RP_ENOTFOUND);
@@ -1303,7 +1305,9 @@ START_TEST(test_reruns_and_flakiness)
 		}
 		finish_ok(st, id, &r, NULL);
 	}
-	ck_assert_int_eq(get_run(st, run).state, STORE_RUN_DONE);
+	struct store_run r2 = get_run(st, run);
+	ck_assert_int_eq(r2.state, STORE_RUN_DONE);
+	store_run_release(&r2);
 	struct store_flakiness *fl = NULL;
 	size_t nfl = 0;
 	ck_assert_msg(store_flakiness(st, &fl, &nfl, &err) == 0, "%s", err.msg);
