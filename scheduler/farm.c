@@ -53,6 +53,7 @@ struct farm {
 	struct farm_options o;
 	char *cache_dir, *mirrors_dir, *blobs_dir;
 	char worker_token_hash[65];
+	char base_url[512]; /* links in reports: the dashboard's address; "" until the server knows it */
 	int shutting_down;
 	struct seen {
 		char name[65];
@@ -333,6 +334,13 @@ void farm_close(struct farm *f)
 	pthread_cond_destroy(&f->committed);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
+}
+
+void farm_set_base_url(struct farm *f, const char *url)
+{
+	size_t n = (size_t)snprintf(f->base_url, sizeof(f->base_url), "%s", url ? url : "");
+	while (n && n < sizeof(f->base_url) && f->base_url[n - 1] == '/')
+		f->base_url[--n] = 0;
 }
 
 void farm_set_worker_token_hash(struct farm *f, const char *hash)
@@ -2079,6 +2087,11 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 								    "base", base_fail, base_n));
 			json_object_set_new(pair, "detail", json_string(detail));
 		}
+		if (f->base_url[0]) {
+			char job_url[600];
+			snprintf(job_url, sizeof(job_url), "%s/#/jobs/%lld", f->base_url, (long long)j->id);
+			json_object_set_new(pair, "job_url", json_string(job_url));
+		}
 		json_array_append_new(pairs, pair);
 	}
 	/* The Markdown a person reads: the summary line, then every pair that is not simply passing. */
@@ -2086,7 +2099,10 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		 run.title ? " — " : "");
 	md_cell(&md, run.title);
 	text_add(&md, "\n\n");
-	if (against)
+	if (against && f->base_url[0])
+		text_add(&md, "Compared with nightly run %lld (%s/#/runs/%lld).\n\n", (long long)against, f->base_url,
+			 (long long)against);
+	else if (against)
 		text_add(&md, "Compared with nightly run %lld.\n\n", (long long)against);
 	else
 		text_add(&md, "No earlier nightly to compare with.\n\n");
@@ -2100,7 +2116,7 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 			first = 0;
 		}
 	}
-	text_add(&md, "\n\n| package | target | verdict | before | now | first error |\n| --- | --- | --- | --- | --- | --- |\n");
+	text_add(&md, "\n\n| package | target | verdict | before | now | first error | job |\n| --- | --- | --- | --- | --- | --- | --- |\n");
 	size_t i;
 	json_t *p;
 	json_array_foreach(pairs, i, p)
@@ -2125,7 +2141,11 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 			 json_string_value(json_object_get(p, "before")) ? json_string_value(json_object_get(p, "before")) : "-",
 			 json_string_value(json_object_get(p, "status")) ? json_string_value(json_object_get(p, "status")) : "-");
 		md_cell(&md, json_string_value(json_object_get(p, "first_error")));
-		text_add(&md, " |\n");
+		const char *job_url = json_string_value(json_object_get(p, "job_url"));
+		if (job_url)
+			text_add(&md, " | [#%lld](%s) |\n", (long long)json_integer_value(json_object_get(p, "job")), job_url);
+		else
+			text_add(&md, " | #%lld |\n", (long long)json_integer_value(json_object_get(p, "job")));
 	}
 	if (ndrops) {
 		text_add(&md, "\n%zu metric%s dropped against the last days:\n\n| package | target | metric | now | before (mean) | change |\n| --- | --- | --- | --- | --- | --- |\n",

@@ -59,6 +59,9 @@ int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *
 /* Wakes every waiting lease request (they answer 204) and frees the farm; no call may be running. */
 void farm_close(struct farm *f);
 
+/* Where the dashboard is reached (config public_url, else the server's URL): the links of reports. */
+void farm_set_base_url(struct farm *f, const char *url);
+
 /* The SHA-256 (hex) of the worker token, recorded with each registered worker. */
 void farm_set_worker_token_hash(struct farm *f, const char *hash);
 

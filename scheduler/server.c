@@ -1112,6 +1112,7 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 				goto out;
 		say(o, "started %u local worker%s", n_pids, n_pids == 1 ? "" : "s");
 	}
+	farm_set_base_url(s.farm, o->config && o->config->public_url ? o->config->public_url : url);
 	struct notify_options no = { .farm = s.farm,
 				     .config = o->config,
 				     .base_url = o->config && o->config->public_url ? o->config->public_url : url,
