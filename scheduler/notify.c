@@ -35,6 +35,7 @@ struct notify {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct forge_client *forges[4]; /* by enum forge_kind */
+	int64_t down_until[4];		/* by enum forge_kind: unreachable until then, skip its reports */
 };
 
 static int64_t wall_ms(void)
@@ -239,6 +240,10 @@ static int deliver_report(struct notify *n, const struct store_report *r)
 		return farm_report_sent(n->o.farm, r->run_id, r->run_state == STORE_RUN_DONE ? "final" : "cancelled", 1,
 					&err);
 	}
+	enum forge_kind kind = forge_kind_parse(r->forge);
+	if (kind && wall_ms() < n->down_until[kind]) /* its forge is down: wait with it, and let others' reports by */
+		return farm_report_retry(n->o.farm, r->run_id, n->down_until[kind], "the forge is unreachable", 0,
+					 &err);
 	rc = send_forge(n, r, &sent, &err);
 	if (rc == 0) {
 		say(n, "run %lld: %s report sent to %s %s#%lld", (long long)r->run_id, sent, r->forge, r->repo,
@@ -253,8 +258,11 @@ static int deliver_report(struct notify *n, const struct store_report *r)
 	say(n, "run %lld: %s report to %s %s#%lld not sent%s: %s", (long long)r->run_id, sent, r->forge, r->repo,
 	    (long long)r->number, give_up ? " (given up)" : ", will try again", err.msg);
 	char why[RP_ERROR_MAX];
+	int64_t next = next_try(r->attempts);
 	snprintf(why, sizeof(why), "%s", err.msg);
-	return farm_report_retry(n->o.farm, r->run_id, next_try(r->attempts), why, give_up, &err);
+	if (rc == RP_EUNREACHABLE && kind)
+		n->down_until[kind] = next; /* one call spent its deadline: the forge's other reports wait too */
+	return farm_report_retry(n->o.farm, r->run_id, next, why, give_up, &err);
 }
 
 /* Splits "scheme://host[:port]/path?query" into a base URL and the rest. */

@@ -9,9 +9,13 @@
  *   sends it on its own thread, outside the farm's lock, and records the
  *   outcome. A forge or a receiver that is down delays a report, never loses
  *   it: a failed delivery is tried again with a growing pause (1 s doubling
- *   to 5 minutes), through restarts of the scheduler. A receiver that keeps
- *   refusing (a 4xx that is no rate limit, a bad token) is given up on after
- *   a day, with the reason kept in the store and said once to on_line.
+ *   to 5 minutes), through restarts of the scheduler; while a forge is
+ *   unreachable its other reports wait with the one that found it down, so
+ *   they do not each spend a call's deadline and other forges' reports go
+ *   out meanwhile. A forge that keeps refusing (a 4xx that is no rate limit,
+ *   a bad token) is given up on after 20 tries (about an hour), a package's
+ *   receiver after a day, with the reason kept in the store and said to
+ *   on_line.
  * - A pull request's run: "pending" on its head while it runs (skipped when
  *   it ended before the first delivery), then the final status — failure
  *   when a pair regressed, success otherwise — with a one-line summary such
