@@ -65,7 +65,8 @@ struct farm {
 	uint64_t durations;
 	/* Group commit (write_lock / write_unlock): one open transaction collects the
 	 * writes of every request that arrives while another is being served. */
-	pthread_cond_t committed;      /* a group was committed (or failed) */
+	pthread_mutex_t commit_lock;   /* guards the waiters' done/rc, so they wait without the farm's lock */
+	pthread_cond_t committed;      /* a group was committed (or failed); with commit_lock */
 	int txn_open;                  /* f->st holds writes not yet committed */
 	atomic_int writers;            /* requests between write_lock and write_unlock */
 	struct commit_wait *waiting;   /* requests whose answer waits for the open group */
@@ -149,9 +150,10 @@ static void sweep_uploads(const char *dir)
  * the group answer. A commit (the WAL append) is the dearest part of a lease
  * or a result, so under load one commit serves several of them, and nothing
  * is acknowledged before it is durable. A request never waits more than
- * GROUP_WAIT_MS for others: then it commits itself. Readers under the plain
- * lock see the open group's writes, which is harmless: they acknowledge
- * nothing.
+ * GROUP_WAIT_MS for others: then it commits itself. It waits on its own small
+ * lock, not the farm's, so the requests it waits for are not slowed by its
+ * wake-up. Readers under the plain lock see the open group's writes, which is
+ * harmless: they acknowledge nothing.
  */
 #define GROUP_WAIT_MS 3
 #define GROUP_MAX 64
@@ -182,12 +184,14 @@ static void group_commit(struct farm *f)
 	f->commits++;
 	f->grouped += f->group;
 	f->group = 0;
+	pthread_mutex_lock(&f->commit_lock);
 	for (struct commit_wait *w = f->waiting; w; w = w->next) {
 		w->done = 1;
 		w->rc = rc < 0 ? RP_EDB : 0;
 	}
 	f->waiting = NULL;
 	pthread_cond_broadcast(&f->committed);
+	pthread_mutex_unlock(&f->commit_lock);
 }
 
 /* Stops counting as a writer without waiting: nothing of this request is to be acknowledged (lock held). */
@@ -198,36 +202,43 @@ static void write_leave(struct farm *f)
 }
 
 /*
- * Ends a request's writes (lock held) and returns once they are committed: 0,
- * or RP_EDB when the commit failed and the request must not be acknowledged.
+ * Ends a request's writes (lock held), releases the lock, and returns once
+ * they are committed: 0, or RP_EDB when the commit failed and the request
+ * must not be acknowledged.
  */
-static int write_settle(struct farm *f)
-{
-	atomic_fetch_sub(&f->writers, 1);
-	if (!f->txn_open) /* no batch could begin: each store call committed on its own */
-		return 0;
-	struct commit_wait me = { f->waiting, 0, 0 };
-	struct timespec deadline;
-	f->waiting = &me;
-	f->group++;
-	deadline_after(&deadline, GROUP_WAIT_MS);
-	while (!me.done) {
-		if (atomic_load(&f->writers) == 0 || f->group >= GROUP_MAX || passed(&deadline)) {
-			group_commit(f);
-			break;
-		}
-		pthread_cond_timedwait(&f->committed, &f->lock, &deadline);
-	}
-	return me.rc;
-}
-
 static int write_unlock(struct farm *f, struct rp_error *err)
 {
-	int rc = write_settle(f);
-	pthread_mutex_unlock(&f->lock);
-	if (rc < 0)
-		rp_error_set(err, rc, "the change could not be committed; send it again");
-	return rc;
+	struct commit_wait me = { NULL, 0, 0 };
+	int last = atomic_fetch_sub(&f->writers, 1) == 1;
+	if (!f->txn_open) { /* no batch could begin: each store call committed on its own */
+		pthread_mutex_unlock(&f->lock);
+		return 0;
+	}
+	me.next = f->waiting;
+	f->waiting = &me;
+	f->group++;
+	if (last || f->group >= GROUP_MAX) {
+		group_commit(f);
+		pthread_mutex_unlock(&f->lock);
+	} else {
+		struct timespec deadline;
+		deadline_after(&deadline, GROUP_WAIT_MS);
+		pthread_mutex_unlock(&f->lock);
+		pthread_mutex_lock(&f->commit_lock);
+		while (!me.done && !passed(&deadline))
+			pthread_cond_timedwait(&f->committed, &f->commit_lock, &deadline);
+		int done = me.done;
+		pthread_mutex_unlock(&f->commit_lock);
+		if (!done) { /* the others took too long: commit them with this one */
+			pthread_mutex_lock(&f->lock);
+			if (!me.done)
+				group_commit(f);
+			pthread_mutex_unlock(&f->lock);
+		}
+	}
+	if (me.rc < 0)
+		rp_error_set(err, me.rc, "the change could not be committed; send it again");
+	return me.rc;
 }
 
 int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *err)
@@ -251,6 +262,7 @@ int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *
 	pthread_cond_init(&f->work, &ca);
 	pthread_cond_init(&f->logs, &ca);
 	pthread_cond_init(&f->committed, &ca);
+	pthread_mutex_init(&f->commit_lock, NULL);
 	pthread_condattr_destroy(&ca);
 	if ((rc = mirror_global_init(err)) < 0)
 		goto fail;
@@ -332,6 +344,7 @@ void farm_close(struct farm *f)
 	pthread_cond_destroy(&f->work);
 	pthread_cond_destroy(&f->logs);
 	pthread_cond_destroy(&f->committed);
+	pthread_mutex_destroy(&f->commit_lock);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
