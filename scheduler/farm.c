@@ -28,6 +28,7 @@
 #include "core/buildkey.h"
 #include "core/graph.h"
 #include "core/store.h"
+#include "core/strmap.h"
 #include "runner/artifact.h"
 #include "runner/git.h"
 #include "reports/report.h"
@@ -2010,6 +2011,16 @@ static void md_cell(struct text *t, const char *s)
 	}
 }
 
+/* "package\x1ftarget", malloc'd: a (package, target) as one map key. NULL when out of memory. */
+static char *pair_key(const char *package, const char *target)
+{
+	size_t len = strlen(package) + strlen(target) + 2;
+	char *key = malloc(len);
+	if (key)
+		snprintf(key, len, "%s\x1f%s", package, target);
+	return key;
+}
+
 int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_error *err)
 {
 	struct store_run run;
@@ -2046,25 +2057,37 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 							   drops[d].baseline, "change", drops[d].change));
 	int nightly = run.kind == STORE_RUN_NIGHTLY;
 	json_t *pairs = json_array(), *counts = json_object();
+	/* The nightly's finished pairs by "package\x1ftarget" (its last job of each), and the flake checks. */
+	struct strmap by_pair;
+	char **pair_keys = calloc(nb + 1, sizeof(*pair_keys));
+	size_t *checks_at = malloc((n + 1) * sizeof(*checks_at)), nchecks = 0;
+	strmap_init(&by_pair);
+	for (size_t k = nb; pair_keys && k-- > 0;)
+		if (before[k].has_status && (pair_keys[k] = pair_key(before[k].package, before[k].target)))
+			strmap_put(&by_pair, pair_keys[k], k, NULL);
+	for (size_t k = 0; checks_at && k < n; k++)
+		if (jobs[k].rerun_of)
+			checks_at[nchecks++] = k;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_job *j = &jobs[i];
 		if (j->rerun_of)
 			continue; /* a flake check counts with the pair it checks */
 		const char *now = j->has_status ? store_result_status_name(j->status) : NULL, *was = NULL;
 		const struct store_job *b = NULL;
-		for (size_t k = 0; k < nb; k++)
-			if (before[k].has_status && strcmp(before[k].package, j->package) == 0 &&
-			    strcmp(before[k].target, j->target) == 0)
-				b = &before[k];
+		char *key = pair_key(j->package, j->target);
+		size_t at;
+		if (key && strmap_get(&by_pair, key, &at))
+			b = &before[at];
+		free(key);
 		if (b)
 			was = store_result_status_name(b->status);
 		const char *verdict = verdict_of(nightly, b, j);
 		/* Flake checks: every run of the head and of the base, this pair's first ones included. */
 		int head_fail = j->has_status && j->status == STORE_RESULT_FAIL, head_n = 1;
 		int base_fail = b && b->status == STORE_RESULT_FAIL, base_n = 1, checks = 0;
-		for (size_t k = 0; k < n; k++) {
-			const struct store_job *c = &jobs[k];
-			if (!c->rerun_of || (c->rerun_of != j->id && (!b || c->rerun_of != b->id)))
+		for (size_t x = 0; x < nchecks; x++) {
+			const struct store_job *c = &jobs[checks_at[x]];
+			if (c->rerun_of != j->id && (!b || c->rerun_of != b->id))
 				continue;
 			checks++;
 			if (!c->has_status || (c->status != STORE_RESULT_PASS && c->status != STORE_RESULT_FAIL))
@@ -2107,6 +2130,11 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		}
 		json_array_append_new(pairs, pair);
 	}
+	strmap_release(&by_pair);
+	for (size_t k = 0; pair_keys && k < nb; k++)
+		free(pair_keys[k]);
+	free(pair_keys);
+	free(checks_at);
 	/* The Markdown a person reads: the summary line, then every pair that is not simply passing. */
 	text_add(&md, "## ripple: run %lld (%s)%s", (long long)run.id, store_run_kind_name(run.kind),
 		 run.title ? " — " : "");
@@ -2273,7 +2301,12 @@ int farm_notification_retry(struct farm *f, int64_t id, int64_t next_ms, const c
 int farm_owe_notifications(struct farm *f, int64_t run_id, const char *base_url, size_t *n, struct rp_error *err)
 {
 	json_t *report = NULL;
+	size_t k;
 	*n = 0;
+	for (k = 0; k < f->u->n_packages && !f->u->packages[k].notify_webhook; k++)
+		;
+	if (k == f->u->n_packages)
+		return 0; /* nobody to tell: no report to make */
 	int rc = farm_run_report(f, run_id, &report, err);
 	if (rc < 0)
 		return rc;
