@@ -39,6 +39,10 @@
 
 #define ARTIFACT_MAX_BYTES (2LL << 30)
 
+/* Finished runs' documents kept serialized, and the largest one kept. */
+#define PAGE_CACHE 8
+#define PAGE_CACHE_MAX_BYTES (8u << 20)
+
 /* Upper bounds of the job duration histogram, in seconds. */
 static const double duration_buckets[] = { 1, 5, 15, 60, 300, 1800 };
 #define N_BUCKETS (sizeof(duration_buckets) / sizeof(duration_buckets[0]))
@@ -73,6 +77,14 @@ struct farm {
 	struct commit_wait *waiting;   /* requests whose answer waits for the open group */
 	size_t group;                  /* requests in the open group */
 	uint64_t commits, grouped;     /* for /metrics: groups committed, requests in them */
+	/* The documents of finished runs, which no longer change: a dashboard asks for them again and again. */
+	struct page {
+		int64_t run_id, finished_ms;
+		char *text;
+		size_t len;
+		uint64_t used;
+	} pages[PAGE_CACHE];
+	uint64_t page_clock;
 };
 
 /* One request waiting for its writes to be committed (on its own stack). */
@@ -346,6 +358,8 @@ void farm_close(struct farm *f)
 	pthread_cond_destroy(&f->logs);
 	pthread_cond_destroy(&f->committed);
 	pthread_mutex_destroy(&f->commit_lock);
+	for (size_t i = 0; i < PAGE_CACHE; i++)
+		free(f->pages[i].text);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -1168,6 +1182,81 @@ int farm_run_json(struct farm *f, int64_t run_id, json_t **out, struct rp_error 
 			 arr, "targets", targets);
 	store_jobs_free(jobs, n);
 	store_run_release(&run);
+	return 0;
+}
+
+/* A copy of the cached document of run `run_id` finished at `finished_ms`, or NULL (lock held). */
+static char *page_find(struct farm *f, int64_t run_id, int64_t finished_ms, size_t *len)
+{
+	for (size_t i = 0; i < PAGE_CACHE; i++) {
+		struct page *p = &f->pages[i];
+		if (!p->text || p->run_id != run_id || p->finished_ms != finished_ms)
+			continue;
+		char *copy = malloc(p->len + 1);
+		if (copy) {
+			memcpy(copy, p->text, p->len + 1);
+			*len = p->len;
+			p->used = ++f->page_clock;
+		}
+		return copy;
+	}
+	return NULL;
+}
+
+/* Keeps a copy of a finished run's document in place of the least recently used (lock held). */
+static void page_keep(struct farm *f, int64_t run_id, int64_t finished_ms, const char *text, size_t len)
+{
+	size_t victim = 0;
+	if (len > PAGE_CACHE_MAX_BYTES)
+		return;
+	for (size_t i = 0; i < PAGE_CACHE; i++) {
+		if (f->pages[i].text && f->pages[i].run_id == run_id && f->pages[i].finished_ms == finished_ms)
+			return;
+		if (!f->pages[i].text || f->pages[i].used < f->pages[victim].used)
+			victim = i;
+		if (!f->pages[i].text)
+			break;
+	}
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return;
+	memcpy(copy, text, len + 1);
+	free(f->pages[victim].text);
+	f->pages[victim] = (struct page){ run_id, finished_ms, copy, len, ++f->page_clock };
+}
+
+int farm_run_page(struct farm *f, int64_t run_id, char **text, size_t *len, struct rp_error *err)
+{
+	json_t *doc = NULL;
+	int64_t finished_ms = 0;
+	struct store_run run;
+	*text = NULL;
+	*len = 0;
+	pthread_mutex_lock(&f->lock);
+	int rc = store_run_get(f->st, run_id, &run, err);
+	/* Only a run that is done never changes again (a cancelled one's jobs still end). */
+	if (rc == 0 && run.state == STORE_RUN_DONE)
+		*text = page_find(f, run_id, run.finished_ms, len);
+	pthread_mutex_unlock(&f->lock);
+	store_run_release(&run);
+	if (rc < 0 || *text)
+		return rc;
+	if ((rc = farm_run_json(f, run_id, &doc, err)) < 0)
+		return rc;
+	const json_t *r = json_object_get(doc, "run");
+	const char *state = json_string_value(json_object_get(r, "state"));
+	int done = state && strcmp(state, "done") == 0;
+	finished_ms = json_integer_value(json_object_get(r, "finished_ms"));
+	*text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (!*text)
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	*len = strlen(*text);
+	if (done) {
+		pthread_mutex_lock(&f->lock);
+		page_keep(f, run_id, finished_ms, *text, *len);
+		pthread_mutex_unlock(&f->lock);
+	}
 	return 0;
 }
 

@@ -83,6 +83,12 @@ int farm_cancel(struct farm *f, int64_t run_id, size_t *n_queued, size_t *n_runn
 /* GET documents. */
 int farm_runs_json(struct farm *f, int64_t before, size_t limit, json_t **out, struct rp_error *err);
 int farm_run_json(struct farm *f, int64_t run_id, json_t **out, struct rp_error *err);
+/*
+ * GET /runs/{id} as text (malloc'd, the caller frees it): farm_run_json()'s
+ * document, kept serialized for the few runs last asked for once they are
+ * done, since a done run never changes again.
+ */
+int farm_run_page(struct farm *f, int64_t run_id, char **text, size_t *len, struct rp_error *err);
 int farm_job_json(struct farm *f, int64_t job_id, json_t **out, struct rp_error *err);
 int farm_workers_json(struct farm *f, json_t **out, struct rp_error *err);
 /* Prometheus text; *out malloc'd. `http_counts` is indexed by HTTP status code. */

@@ -689,9 +689,14 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 			rc = farm_runs_json(s->farm, before, (size_t)limit, &out, &err);
 		}
 		break;
-	case R_RUN:
-		rc = farm_run_json(s->farm, m->id, &out, &err);
-		break;
+	case R_RUN: {
+		char *text = NULL;
+		size_t len = 0;
+		if ((rc = farm_run_page(s->farm, m->id, &text, &len, &err)) < 0)
+			break;
+		json_decref(req);
+		return respond(s, c, ok_status, "application/json", text, len);
+	}
 	case R_CANCEL: {
 		size_t q = 0, r = 0;
 		rc = farm_cancel(s->farm, m->id, &q, &r, &err);
