@@ -25,7 +25,7 @@ sqlite3 *store__handle(struct store *st);
  */
 #define STORE__EXT_STMTS 96
 #define STORE__REPORT_SLOT 48
-#define STORE__HISTORY_SLOT 64
+#define STORE__HISTORY_SLOT 72
 
 /*
  * The statement `sql` cached in slot `slot` (< STORE__EXT_STMTS) of `st`,

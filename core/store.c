@@ -318,6 +318,9 @@ static const char *const store__migrations[] = {
 	"CREATE INDEX jobs_reruns ON jobs (rerun_of) WHERE rerun_of IS NOT NULL;\n"
 	/* The test a failure's first error line names: flakiness is kept per test. */
 	"ALTER TABLE jobs ADD COLUMN failed_test TEXT CHECK (failed_test IS NULL OR length(failed_test) <= 127);\n"
+	/* Retention (store_retention): when a finished run's logs were deleted; NULL while kept. */
+	"ALTER TABLE runs ADD COLUMN logs_deleted_ms INTEGER;\n"
+	"CREATE INDEX runs_finished ON runs (finished_ms) WHERE finished_ms IS NOT NULL;\n"
 	/*
 	 * jobs_queue served only /metrics and the fairness count once leases
 	 * went to jobs_ready and jobs_by_lease, yet every lease, result and

@@ -853,6 +853,19 @@ int store_metric_drops(struct store *st, int64_t run_id, struct store_metric_dro
 		       struct rp_error *err);
 void store_metric_drops_free(struct store_metric_drop *d, size_t n);
 
+/*
+ * Retention, a bounded step of it (the scheduler calls it now and then): of
+ * the runs that finished before runs_before_ms (0: none), up to max_runs are
+ * deleted with all they hold (jobs, results, logs, reports), except the
+ * latest done nightly, every pull request's baseline; then the log chunks of
+ * up to max_runs runs that finished before logs_before_ms (0: none) are
+ * deleted and the runs marked, their jobs and results kept. The build cache,
+ * artifacts and history are not touched. *logs_deleted and *runs_deleted
+ * count runs; fewer than max_runs means there is nothing older left.
+ */
+int store_retention(struct store *st, int64_t now_ms, int64_t logs_before_ms, int64_t runs_before_ms, size_t max_runs,
+		    size_t *logs_deleted, size_t *runs_deleted, struct rp_error *err);
+
 /* How many reports and notifications are still owed. */
 int store_outbox_pending(struct store *st, int64_t *reports, int64_t *notifications, struct rp_error *err);
 

@@ -38,6 +38,11 @@ enum store__rid {
 	R_PENDING_COUNT,
 	R_DROP_ADD,
 	R_DROPS,
+	R_OLD_LOGS,
+	R_LOGS_DELETE,
+	R_LOGS_MARK,
+	R_OLD_RUNS,
+	R_RUN_DELETE,
 	R__COUNT
 };
 
@@ -72,6 +77,16 @@ static const char *const store__rsql[R__COUNT] = {
 		       " baseline, change) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[R_DROPS] = "SELECT job_id, package, target, metric, unit, value, baseline, change FROM metric_drops"
 		    " WHERE run_id = ?1 ORDER BY package, target, metric",
+	/* Index runs_finished: the oldest finished runs first. */
+	[R_OLD_LOGS] = "SELECT id FROM runs WHERE finished_ms IS NOT NULL AND finished_ms < ?1 AND logs_deleted_ms IS NULL"
+		       " ORDER BY finished_ms LIMIT ?2",
+	[R_LOGS_DELETE] = "DELETE FROM log_chunks WHERE job_id IN (SELECT id FROM jobs WHERE run_id = ?1)",
+	[R_LOGS_MARK] = "UPDATE runs SET logs_deleted_ms = ?2 WHERE id = ?1",
+	/* The latest done nightly is every pull request's baseline: it stays whatever its age. */
+	[R_OLD_RUNS] = "SELECT id FROM runs WHERE finished_ms IS NOT NULL AND finished_ms < ?1 AND id IS NOT"
+		       " (SELECT max(id) FROM runs WHERE kind = 'nightly' AND state = 'done')"
+		       " ORDER BY finished_ms LIMIT ?2",
+	[R_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1",
 };
 /* clang-format on */
 
@@ -444,4 +459,63 @@ void store_metric_drops_free(struct store_metric_drop *d, size_t n)
 	for (size_t i = 0; d && i < n; i++)
 		store__mem_free(&d[i].mem_);
 	free(d);
+}
+
+/* ---- retention ---------------------------------------------------------------- */
+
+/* Up to `max` ids of statement `id` (bound to `before` and `max`) into ids[]. */
+static int store__old_runs(struct store *st, enum store__rid id, int64_t before, size_t max, int64_t *ids,
+			   size_t *n, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int rc, ret;
+	*n = 0;
+	if ((ret = store__r(st, id, &s, err)) < 0)
+		return ret;
+	sqlite3_bind_int64(s, 1, before);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (*n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	if (*n < max && rc != SQLITE_DONE)
+		ret = store__dberr(st, err, rc, "cannot find old runs");
+	store__done(s);
+	return ret;
+}
+
+int store_retention(struct store *st, int64_t now_ms, int64_t logs_before_ms, int64_t runs_before_ms, size_t max_runs,
+		    size_t *logs_deleted, size_t *runs_deleted, struct rp_error *err)
+{
+	int64_t ids[64];
+	size_t n = 0;
+	int ret;
+	*logs_deleted = *runs_deleted = 0;
+	if (max_runs > sizeof(ids) / sizeof(ids[0]))
+		max_runs = sizeof(ids) / sizeof(ids[0]);
+	if ((ret = store__begin_write(st, err)) < 0)
+		return ret;
+	if (runs_before_ms > 0 && (ret = store__old_runs(st, R_OLD_RUNS, runs_before_ms, max_runs, ids, &n, err)) == 0)
+		for (size_t i = 0; i < n && ret == 0; i++) {
+			sqlite3_stmt *s;
+			if ((ret = store__r(st, R_RUN_DELETE, &s, err)) < 0)
+				break;
+			sqlite3_bind_int64(s, 1, ids[i]);
+			if ((ret = store__step_done(st, s, err, "cannot delete an old run")) == 0)
+				(*runs_deleted)++;
+		}
+	if (ret == 0 && logs_before_ms > 0 &&
+	    (ret = store__old_runs(st, R_OLD_LOGS, logs_before_ms, max_runs, ids, &n, err)) == 0)
+		for (size_t i = 0; i < n && ret == 0; i++) {
+			sqlite3_stmt *s;
+			if ((ret = store__r(st, R_LOGS_DELETE, &s, err)) < 0)
+				break;
+			sqlite3_bind_int64(s, 1, ids[i]);
+			if ((ret = store__step_done(st, s, err, "cannot delete old logs")) < 0 ||
+			    (ret = store__r(st, R_LOGS_MARK, &s, err)) < 0)
+				break;
+			sqlite3_bind_int64(s, 1, ids[i]);
+			sqlite3_bind_int64(s, 2, now_ms ? now_ms : store__now_ms());
+			if ((ret = store__step_done(st, s, err, "cannot mark old logs deleted")) == 0)
+				(*logs_deleted)++;
+		}
+	return store__end(st, ret, err);
 }

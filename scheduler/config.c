@@ -51,6 +51,8 @@ static const struct setting settings[] = {
 	{ "history.weekly", T_INT, 1, 520, AT(history_weekly), "points from 1 to 520" },
 	{ "history.monthly", T_INT, 1, 240, AT(history_monthly), "points from 1 to 240" },
 	{ "history.drop_percent", T_INT, 1, 1000, AT(history_drop_percent), "a percentage from 1 to 1000" },
+	{ "retention.logs_days", T_INT, 0, 36500, AT(retention_logs_days), "days from 0 (keep) to 36500" },
+	{ "retention.runs_days", T_INT, 0, 36500, AT(retention_runs_days), "days from 0 (keep) to 36500" },
 	{ "forges.github.api_url", T_URL, 0, 0, FORGE(CONFIG_GITHUB, api_url), "an http(s) URL" },
 	{ "forges.github.token_file", T_SECRET, 0, 0, FORGE(CONFIG_GITHUB, token), "a file holding the token" },
 	{ "forges.github.webhook_secret_file", T_SECRET, 0, 0, FORGE(CONFIG_GITHUB, secret),
@@ -83,6 +85,8 @@ void config_defaults(struct serve_config *c)
 	c->history_weekly = 52;
 	c->history_monthly = 36;
 	c->history_drop_percent = 20;
+	c->retention_logs_days = 90;
+	c->retention_runs_days = 0;
 }
 
 void config_free(struct serve_config *c)

@@ -42,6 +42,8 @@ struct serve_config {
 	int nightly_every_hours;	  /* 24 */
 	int history_daily, history_weekly, history_monthly; /* points kept per resolution: 60, 52, 36 */
 	int history_drop_percent; /* a metric this much worse than its last days is reported; 20 */
+	int retention_logs_days;  /* logs of runs finished longer ago are deleted; 0 keeps them; 90 */
+	int retention_runs_days;  /* runs finished longer ago are deleted whole; 0 keeps them; 0 */
 	struct config_forge forges[CONFIG_N_FORGES];
 };
 

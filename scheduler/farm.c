@@ -85,6 +85,7 @@ struct farm {
 		uint64_t used;
 	} pages[PAGE_CACHE];
 	uint64_t page_clock;
+	int64_t next_retention_ms; /* retention runs hourly, sooner while it has a backlog */
 };
 
 /* One request waiting for its writes to be committed (on its own stack). */
@@ -1070,8 +1071,25 @@ static int advance(struct farm *f, struct rp_error *err)
 	}
 }
 
+/* A bounded step of retention (store_retention), at most hourly unless a backlog remains. */
+static void retention_step(struct farm *f)
+{
+	enum { BATCH = 8 };
+	int64_t now = now_ms(), day = 24LL * 3600 * 1000;
+	size_t logs = 0, runs = 0;
+	struct rp_error e;
+	if ((!f->o.logs_days && !f->o.runs_days) || now < f->next_retention_ms)
+		return;
+	write_lock(f);
+	int rc = store_retention(f->st, now, f->o.logs_days ? now - f->o.logs_days * day : 0,
+				 f->o.runs_days ? now - f->o.runs_days * day : 0, BATCH, &logs, &runs, &e);
+	write_unlock(f, NULL);
+	f->next_retention_ms = now + (rc == 0 && (logs == BATCH || runs == BATCH) ? 1000 : 3600 * 1000);
+}
+
 int farm_tick(struct farm *f, struct rp_error *err)
 {
+	retention_step(f);
 	/* Outside the lock, on its own connection: a checkpoint's fsync never stalls a lease. */
 	store_checkpoint(f->checkpointer, NULL);
 	size_t n = 0;

@@ -51,6 +51,7 @@ struct farm_options {
 	struct store_history_limits history; /* points kept per resolution; zeros: the store's defaults */
 	double drop_threshold;		     /* a metric this much worse is a drop (0.2 = 20%); 0: 0.2 */
 	int flaky_runs; /* a PR's failing test and its passing base each run this often in all; 0: 3 */
+	int logs_days, runs_days; /* retention: 0 keeps logs, runs */
 };
 
 struct farm;

@@ -1082,6 +1082,8 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 							    o->config->history_monthly };
 		fo.drop_threshold = o->config->history_drop_percent / 100.0;
 		fo.flaky_runs = o->config->flaky_retries;
+		fo.logs_days = o->config->retention_logs_days;
+		fo.runs_days = o->config->retention_runs_days;
 	}
 	if ((rc = farm_open(&fo, &s.farm, err)) < 0)
 		return rc;

@@ -112,7 +112,8 @@ START_TEST(test_errors)
 	} cases[] = {
 		{ "{\"lease_secs\": 3}",
 		  "1:2: unknown key \"lease_secs\" (did you mean \"lease_seconds\"?); expected one of public_url, "
-		  "lease_seconds, flaky_retries, auth, nightly, history, forges" },
+		  "lease_seconds, flaky_retries, auth, nightly, history, retention, forges" },
+		{ "{\"retention\": {\"logs_days\": -1}}", "1:29: retention.logs_days: expected days from 0 (keep) to 36500" },
 		{ "{\n  \"flaky_retries\": 0}", "2:20: flaky_retries: expected runs from 1 to 20" },
 		{ "{\"auth\": {\"public_read\": \"yes\"}}", "1:26: auth.public_read: expected true or false" },
 		{ "{\"nightly\": {\"at\": \"25:00\"}}", "1:20: nightly.at: expected a time of day \"HH:MM\"" },

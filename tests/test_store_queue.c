@@ -112,6 +112,7 @@ struct run_opts {
 	unsigned key_base; /* hex64(key_base + i) is job i's key */
 	const char *request_id;
 	const char *change_ref;
+	int nightly; /* a nightly run instead of a pr run */
 };
 
 static int64_t make_run(struct store *st, const struct run_opts *o, int64_t *job_ids)
@@ -133,7 +134,7 @@ static int64_t make_run(struct store *st, const struct run_opts *o, int64_t *job
 	}
 	struct store_run_spec spec = {
 	    .universe = o->universe ? o->universe : "mini",
-	    .kind = STORE_RUN_PR,
+	    .kind = o->nightly ? STORE_RUN_NIGHTLY : STORE_RUN_PR,
 	    .priority = o->priority,
 	    .title = "a run",
 	    .change_ref = o->change_ref,
@@ -1328,6 +1329,56 @@ START_TEST(test_reruns_and_flakiness)
 }
 END_TEST
 
+/* Retention: old runs' logs, then old runs whole, never the latest nightly nor an unfinished run. */
+START_TEST(test_retention)
+{
+	struct store *st = open_ok(dbpath, 0);
+	struct rp_error err = {.msg = ""};
+	int64_t a[1], b[1], c[1], fence = 0;
+	size_t logs = 9, runs = 9;
+	int64_t size = 0;
+	sync_universe(st, "mini");
+	struct run_opts o = {.targets = unix_only, .njobs = 1, .keyed = 1, .key_base = 60, .nightly = 1};
+	int64_t run_a = make_run(st, &o, a);
+	o.nightly = 0;
+	o.key_base = 61;
+	int64_t run_b = make_run(st, &o, b);
+	o.key_base = 62;
+	int64_t run_c = make_run(st, &o, c);
+	for (int i = 0; i < 2; i++) {
+		int64_t id = lease_ok(st, "w1", unix_only, 1, T0 + 10 + i, &fence);
+		ck_assert_int_eq(id, i == 0 ? a[0] : b[0]);
+		ck_assert_msg(store_log_append(st, id, 0, 0, "hello\n", 6, &size, &err) == 0, "%s", err.msg);
+		struct store_job_result r = pass_by("w1", fence, hex64(90), T0 + 20 + i);
+		finish_ok(st, id, &r, NULL);
+	}
+	/* run_c stays queued: unfinished. Logs first: runs a and b are past the age. */
+	ck_assert_msg(store_retention(st, T0 + 100, T0 + 50, 0, 8, &logs, &runs, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(logs, 2);
+	ck_assert_uint_eq(runs, 0);
+	ck_assert_msg(store_log_size(st, b[0], 0, &size, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(size, 0);
+	struct store_job j = get_job(st, b[0]);
+	ck_assert_int_eq(j.status, STORE_RESULT_PASS); /* the job and its result stay */
+	store_job_release(&j);
+	ck_assert_msg(store_retention(st, T0 + 100, T0 + 50, 0, 8, &logs, &runs, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(logs, 0); /* done already */
+	/* Then whole runs: b goes, a is the latest done nightly, c is unfinished. */
+	ck_assert_msg(store_retention(st, T0 + 100, 0, T0 + 50, 8, &logs, &runs, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(runs, 1);
+	struct store_run r;
+	ck_assert_int_eq(store_run_get(st, run_b, &r, &err), RP_ENOTFOUND);
+	store_run_release(&r);
+	ck_assert_int_eq(raw_int("SELECT count(*) FROM jobs"), 2);
+	struct store_run ra = get_run(st, run_a), rc_ = get_run(st, run_c);
+	ck_assert_int_eq(ra.state, STORE_RUN_DONE);
+	ck_assert_int_eq(rc_.state, STORE_RUN_QUEUED);
+	store_run_release(&ra);
+	store_run_release(&rc_);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_dispatch_rate)
 {
 	enum { NJOBS = 2000 };
@@ -1414,6 +1465,7 @@ static Suite *store_queue_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_migrate_4_to_5_keeps_rows);
 	tcase_add_test(tc, test_reruns_and_flakiness);
+	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_dispatch_rate);
 	suite_add_tcase(s, tc);
 	return s;
