@@ -1130,6 +1130,10 @@ static json_t *job_json(const struct store_job *j)
 			      (json_int_t)j->created_ms, "started_ms", (json_int_t)j->started_ms, "finished_ms",
 			      (json_int_t)j->finished_ms, "duration_ms", (json_int_t)j->duration_ms, "cancel_requested",
 			      j->cancel_requested);
+	if (o && j->rerun_of)
+		json_object_set_new(o, "rerun_of", json_integer(j->rerun_of));
+	if (o && j->failed_test)
+		json_object_set_new(o, "failed_test", json_string(j->failed_test));
 	return o;
 }
 

@@ -109,10 +109,14 @@ async function runPage(id, current) {
 	const data = await getJSON("/runs/" + id);
 	if (!current()) return 0;
 	const run = data.run;
-	const targets = data.targets.filter((t) => data.jobs.some((j) => j.target === t));
+	// Flake checks (reruns of a pair's job or of its base) are counted in their pair's cell, not given one.
+	const jobs = data.jobs.filter((j) => !j.rerun_of);
+	const checks = new Map();
+	for (const j of data.jobs) if (j.rerun_of) checks.set(j.rerun_of, (checks.get(j.rerun_of) || []).concat([j]));
+	const targets = data.targets.filter((t) => jobs.some((j) => j.target === t));
 	const packages = [];
-	for (const j of data.jobs) if (!packages.includes(j.package)) packages.push(j.package);
-	const byCell = new Map(data.jobs.map((j) => [j.package + "\u0000" + j.target, j]));
+	for (const j of jobs) if (!packages.includes(j.package)) packages.push(j.package);
+	const byCell = new Map(jobs.map((j) => [j.package + "\u0000" + j.target, j]));
 	const head = el("tr", {}, el("th", {}, "package"), ...targets.map((t) => el("th", {}, t)));
 	const rows = packages.map((p) =>
 		el(
@@ -122,7 +126,10 @@ async function runPage(id, current) {
 			...targets.map((t) => {
 				const j = byCell.get(p + "\u0000" + t);
 				if (!j) return el("td", { class: "cell none" }, "");
-				const label = (j.status || j.state) + (j.cached ? " (cached)" : "");
+				const again = checks.get(j.id) || [];
+				const failed = again.filter((c) => c.status === "fail").length;
+				const label = (j.status || j.state) + (j.cached ? " (cached)" : "") +
+					(again.length ? " · run again " + again.length + "×, " + failed + " failed" : "");
 				return el(
 					"td",
 					{ class: cellClass(j), "data-package": p, "data-target": t, "data-status": j.status || j.state,
@@ -132,7 +139,7 @@ async function runPage(id, current) {
 			})
 		)
 	);
-	const failures = data.jobs
+	const failures = jobs
 		.filter((j) => j.status && j.status !== "pass")
 		.map((j) =>
 			el(

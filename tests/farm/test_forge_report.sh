@@ -170,6 +170,10 @@ pair=$(jq -c '.pairs[] | select(.package == "checkseum")' "$work/r4.json")
 check "checkseum's test, failing once in three runs, is flaky (1/3), not regressed" \
 	'[ "$(jq -c "[.verdict, .runs.head, .runs.base, .detail]" <<<"$pair")" = "[\"flaky\",[1,3],[0,3],\"flaky (1/3)\"]" ] &&
 	 [ "$(cat "$work/flaky.count")" = 3 ]'
+node "$(dirname "$fake_forge")/../web/run_cells.js" "$url" "$run4" "$db.api-token" >"$work/cells.json" 2>"$work/cells.err"
+check "the run page shows one cell per pair, the flake checks counted in checkseum's ($(jq -c '.[] | select(.package == "checkseum") | .text' "$work/cells.json" 2>/dev/null))" \
+	'[ "$(jq "[.[] | select(.package == \"checkseum\")] | length" "$work/cells.json")" -eq 1 ] &&
+	 [ "$(jq -r ".[] | select(.package == \"checkseum\") | .text" "$work/cells.json")" = "fail · run again 2×, 0 failed" ]'
 wait_for 200 '[ "$(state | jq --arg sha "$flaky_head" "[.statuses[] | select(.sha == \$sha and .state != \"pending\")] | length")" -ge 1 ]'
 final4=$(state | jq -c --arg sha "$flaky_head" '[.statuses[] | select(.sha == $sha and .state != "pending")] | .[0]')
 check "its status is success, saying '1 flaky': '$(jq -r .description <<<"$final4")'" \
