@@ -11,6 +11,7 @@
 #include "core/banned.h"
 
 const struct cli_command cli_commands[] = {
+	{ "bisect", cmd_bisect, "find the commit that broke a test: K probes at once, flake-aware", cmd_bisect_usage },
 	{ "build", cmd_build, "build and test a change and everything downstream, locally",
 	  "usage: ripple build [-m FILE] (--change PACKAGE=REVISION... | --all) [-j N] [--target T]\n"
 	  "                    [--only PACKAGE] [--rebuild PACKAGE] [--pin PACKAGE=REVISION]...\n"
