@@ -50,10 +50,10 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "farm_client.h"
 #include "core/http_client.h"
 #include "core/banned.h"
 
-#define EMPTY_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define PACKAGES_PER_RUN 1000
 #define MAX_WORKERS 64
 #define MEMORY_JOBS 100000
@@ -63,20 +63,6 @@
 #define DISPATCH_LIMIT_S 600.0	    /* the whole dispatch phase */
 #define WORKER_LIMIT_S 1800.0	    /* a load process, whatever happens */
 #define PARK_MS 50		    /* after the latency worker says it leases again */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* ---- what the load processes share with the parent --------------------------------- */
 
@@ -129,22 +115,6 @@ static void on_child_term(int sig)
 	child_stop = 1;
 }
 
-/* Waits for `pid` up to `ms`; SIGKILL after that. Returns the wait status, or -1. */
-static int reap(pid_t pid, long ms)
-{
-	int status;
-	for (long waited = 0; waited < ms; waited += 20) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return status;
-		if (r < 0)
-			return -1;
-		sleep_ms(20);
-	}
-	kill(pid, SIGKILL);
-	return waitpid(pid, &status, 0) == pid ? status : -1;
-}
-
 /*
  * The dispatch load processes stop at their next request (a long-poll ends
  * within DISPATCH_WAIT_MS); the latency worker on SIGTERM, aborting its
@@ -159,7 +129,7 @@ static void stop_workers(void)
 			kill(worker_pids[i], SIGTERM);
 	for (unsigned i = 0; i < n_worker_pids; i++)
 		if (worker_pids[i] > 0)
-			reap(worker_pids[i], DISPATCH_WAIT_MS + 5000);
+			bench_reap(worker_pids[i], DISPATCH_WAIT_MS + 5000);
 	n_worker_pids = 0;
 }
 
@@ -169,7 +139,7 @@ static int stop_serve(void)
 	if (serve_pid <= 0)
 		return -1;
 	kill(serve_pid, SIGTERM);
-	int status = reap(serve_pid, 15000);
+	int status = bench_reap(serve_pid, 15000);
 	serve_pid = -1;
 	return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -188,7 +158,7 @@ static void remove_tmp(void)
 		_exit(127);
 	}
 	if (pid > 0)
-		reap(pid, 60000);
+		bench_reap(pid, 60000);
 	have_tmp = 0;
 }
 
@@ -240,14 +210,6 @@ out:
 	return rc;
 }
 
-static int repo_init(const char *dir, git_repository **out)
-{
-	*out = NULL;
-	if (mkdir(dir, 0755) < 0 || git_repository_init(out, dir, 0) < 0)
-		return -1;
-	return git_repository_set_head(*out, "refs/heads/main");
-}
-
 /* ---- the universe ------------------------------------------------------------------ */
 
 /*
@@ -297,83 +259,7 @@ static int write_universe(const char *path, int n)
 
 /* ---- HTTP ----------------------------------------------------------------------------- */
 
-static struct http_client *client(const char *url, const char *token)
-{
-	struct http_client *c = NULL;
-	struct rp_error err;
-	struct http_client_options o = { .base_url = url, .token = token, .timeout_ms = 120000,
-					 .idle_timeout_ms = 120000, .user_agent = "bench-dispatch" };
-	if (http_client_new(&o, &c, &err) < 0) {
-		fprintf(stderr, "bench-dispatch: %s\n", err.msg);
-		return NULL;
-	}
-	return c;
-}
-
-/* POSTs `body` (consumed) to `path`; the status, or a negative code; *answer (may be NULL) the JSON answer. */
-static int post(struct http_client *c, const char *path, json_t *body, json_t **answer,
-		const volatile sig_atomic_t *abort_flag, struct rp_error *err)
-{
-	struct http_request req = { .method = "POST", .path = path, .abort = abort_flag };
-	json_t *doc = NULL;
-	int rc = http_request_json(c, &req, body, NULL, &doc, err);
-	json_decref(body);
-	if (answer)
-		*answer = doc;
-	else
-		json_decref(doc);
-	return rc;
-}
-
-static int read_line(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	int ok = fgets(buf, (int)cap, f) != NULL;
-	fclose(f);
-	if (!ok)
-		return -1;
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return buf[0] ? 0 : -1;
-}
-
 /* ---- the load processes ------------------------------------------------------------------ */
-
-static int register_worker(struct http_client *c, const char *name)
-{
-	struct rp_error err;
-	int rc = post(c, "/api/v1/workers/register",
-		      json_pack("{s:s, s:[s], s:i}", "worker", name, "targets", "unix", "slots", 1), NULL, NULL, &err);
-	if (rc != 200)
-		fprintf(stderr, "bench-dispatch: %s cannot register: %s\n", name, rc < 0 ? err.msg : err.msg);
-	return rc == 200 ? 0 : -1;
-}
-
-/* Leases one job (long-poll of wait_ms): 200 with *id, *fence, *key (owned by *doc), 204, or an error. */
-static int lease(struct http_client *c, const char *name, int wait_ms, const volatile sig_atomic_t *abort_flag,
-		 json_t **doc, json_int_t *id, json_int_t *fence, const char **key)
-{
-	struct rp_error err;
-	json_t *body = json_pack("{s:s, s:[s], s:i, s:I, s:I, s:f}", "worker", name, "targets", "unix", "wait_ms",
-				 wait_ms, "free_disk_bytes", (json_int_t)(64LL << 30), "free_mem_bytes",
-				 (json_int_t)(8LL << 30), "load", 0.0);
-	int rc = post(c, "/api/v1/lease", body, doc, abort_flag, &err);
-	if (rc == 200 && json_unpack(*doc, "{s:{s:I, s:I, s:s}}", "job", "id", id, "fence", fence, "build_key", key) < 0)
-		rc = -1;
-	return rc;
-}
-
-static int answer_pass(struct http_client *c, const char *name, json_int_t id, json_int_t fence, const char *key)
-{
-	char path[80];
-	struct rp_error err;
-	snprintf(path, sizeof(path), "/api/v1/jobs/%lld/result", (long long)id);
-	json_t *body = json_pack("{s:s, s:I, s:s, s:s, s:s, s:n, s:I, s:I}", "worker", name, "fence", fence, "status",
-				 "pass", "build_key", key, "output_hash", EMPTY_HASH, "failed_step", "duration_ms",
-				 (json_int_t)0, "log_size", (json_int_t)0);
-	return post(c, path, body, NULL, NULL, &err);
-}
 
 /*
  * A dispatch load process: lease, answer pass, until told to stop. Never
@@ -386,18 +272,18 @@ static void dispatch_worker(int k, const char *url, const char *token)
 	double *ll = lease_lat + (size_t)k * lat_cap, *rl = result_lat + (size_t)k * lat_cap;
 	char name[32];
 	snprintf(name, sizeof(name), "bench-%d", k + 1);
-	struct http_client *c = client(url, token);
-	if (!c || register_worker(c, name) < 0)
+	struct http_client *c = bench_client(url, token);
+	if (!c || bench_register_worker(c, name) < 0)
 		_exit(1);
 	atomic_fetch_add(&sh->registered, 1);
-	double start = now_s();
-	while (!child_stop && !atomic_load(&sh->stop) && now_s() - start < WORKER_LIMIT_S) {
+	double start = bench_now_s();
+	while (!child_stop && !atomic_load(&sh->stop) && bench_now_s() - start < WORKER_LIMIT_S) {
 		json_t *doc = NULL;
-		json_int_t id = 0, fence = 0;
+		json_int_t id = 0, run = 0, fence = 0;
 		const char *key = NULL;
-		double t_send = now_s();
-		int rc = lease(c, name, DISPATCH_WAIT_MS, NULL, &doc, &id, &fence, &key);
-		double t_job = now_s();
+		double t_send = bench_now_s();
+		int rc = bench_lease(c, name, DISPATCH_WAIT_MS, NULL, &doc, &id, &run, &fence, &key);
+		double t_job = bench_now_s();
 		int64_t t0 = atomic_load(&sh->t0_ns);
 		if (rc == 200) {
 			/* A lease sent before the first submit waited for work that did not exist yet. */
@@ -406,8 +292,8 @@ static void dispatch_worker(int k, const char *url, const char *token)
 				ll[n] = t_job - t_send;
 				atomic_store(&ws->nlat, n + 1);
 			}
-			int r = answer_pass(c, name, id, fence, key);
-			double t_done = now_s();
+			int r = bench_answer_pass(c, name, id, fence, key);
+			double t_done = bench_now_s();
 			if (r == 200) {
 				uint64_t j = atomic_load(&ws->jobs);
 				if (j < lat_cap)
@@ -424,7 +310,7 @@ static void dispatch_worker(int k, const char *url, const char *token)
 		} else if (!child_stop) {
 			if (atomic_fetch_add(&ws->errors, 1) > 100)
 				break;
-			sleep_ms(50);
+			bench_sleep_ms(50);
 		}
 		json_decref(doc);
 	}
@@ -443,30 +329,30 @@ struct lat_msg {
 static void latency_worker(int fd, const char *url, const char *token)
 {
 	const char *name = "bench-latency";
-	struct http_client *c = client(url, token);
-	if (!c || register_worker(c, name) < 0)
+	struct http_client *c = bench_client(url, token);
+	if (!c || bench_register_worker(c, name) < 0)
 		_exit(1);
-	double start = now_s();
+	double start = bench_now_s();
 	int errors = 0;
-	while (!child_stop && now_s() - start < WORKER_LIMIT_S && errors < 20) {
+	while (!child_stop && bench_now_s() - start < WORKER_LIMIT_S && errors < 20) {
 		json_t *doc = NULL;
-		json_int_t id = 0, fence = 0;
+		json_int_t id = 0, run = 0, fence = 0;
 		const char *key = NULL;
-		struct lat_msg m = { 0, now_s(), 0, 0 };
+		struct lat_msg m = { 0, bench_now_s(), 0, 0 };
 		if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
 			break;
-		int rc = lease(c, name, 30000, &child_stop, &doc, &id, &fence, &key);
-		m.answered = now_s();
+		int rc = bench_lease(c, name, 30000, &child_stop, &doc, &id, &run, &fence, &key);
+		m.answered = bench_now_s();
 		if (rc == 200) {
 			m.kind = 1;
 			m.job = id;
 			if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
 				break;
-			if (answer_pass(c, name, id, fence, key) != 200)
+			if (bench_answer_pass(c, name, id, fence, key) != 200)
 				errors++;
 		} else if (rc != 204 && !child_stop) {
 			errors++;
-			sleep_ms(100);
+			bench_sleep_ms(100);
 		}
 		json_decref(doc);
 	}
@@ -475,26 +361,6 @@ static void latency_worker(int fd, const char *url, const char *token)
 }
 
 /* ---- figures -------------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted v[0..n). */
-static double pct(const double *v, size_t n, double p)
-{
-	if (n == 0)
-		return NAN;
-	size_t r = (size_t)ceil(p * (double)n);
-	return v[r ? r - 1 : 0];
-}
-
-static const char *verdict(int ok)
-{
-	return ok ? "PASS" : "MISS";
-}
 
 /* Peak and current resident memory of `pid` in MiB, from /proc/PID/status. */
 static int proc_mem(pid_t pid, double *hwm_mib, double *rss_mib)
@@ -513,24 +379,6 @@ static int proc_mem(pid_t pid, double *hwm_mib, double *rss_mib)
 	}
 	fclose(f);
 	return *hwm_mib < 0 ? -1 : 0;
-}
-
-/* User + system CPU seconds of `pid` so far, from /proc/PID/stat; -1 when unknown. */
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-	unsigned long long ut = 0, st = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* {"kind": "nightly", "changes": every dispatch package at `commit`}: the whole of p* at one commit. */
@@ -552,7 +400,7 @@ static int64_t submit(struct http_client *api, json_t *body, json_int_t *njobs)
 	struct rp_error err;
 	json_t *doc = NULL;
 	json_int_t run = -1;
-	int rc = post(api, "/api/v1/runs", body, &doc, NULL, &err);
+	int rc = bench_post(api, "/api/v1/runs", body, &doc, NULL, &err);
 	if (rc != 201 || json_unpack(doc, "{s:I, s:I}", "run", &run, "jobs", njobs) < 0) {
 		fprintf(stderr, "bench-dispatch: submit answered %d: %s\n", rc, rc < 0 || rc >= 300 ? err.msg : "?");
 		run = -1;
@@ -589,9 +437,9 @@ static int time_gets(struct http_client *api, const char *path, const char *quer
 		struct http_request req = { .method = "GET", .path = path, .query = query, .response_cap = 64u << 20 };
 		struct http_response resp = { 0 };
 		struct rp_error err;
-		double t = now_s();
+		double t = bench_now_s();
 		int rc = http_request(api, &req, &resp, &err);
-		v[i] = now_s() - t;
+		v[i] = bench_now_s() - t;
 		if (i == 0 && bytes)
 			*bytes = resp.body_len;
 		http_response_release(&resp);
@@ -600,7 +448,7 @@ static int time_gets(struct http_client *api, const char *path, const char *quer
 			return -1;
 		}
 	}
-	qsort(v, (size_t)count, sizeof(*v), cmp_double);
+	qsort(v, (size_t)count, sizeof(*v), bench_cmp_double);
 	return interrupted ? -1 : 0;
 }
 
@@ -635,6 +483,7 @@ static int run_counts(struct http_client *api, int64_t first, int64_t last, int6
 
 int main(int argc, char **argv)
 {
+	bench_self = "bench-dispatch";
 	char ripple[4200];
 	bench_find_ripple(argc > 1 ? argv[1] : NULL, ripple, sizeof(ripple));
 	long jobs_arg = argc > 2 ? strtol(argv[2], NULL, 10) : 10000;
@@ -686,7 +535,7 @@ int main(int argc, char **argv)
 	have_tmp = 1;
 	git_libgit2_init();
 	snprintf(path, sizeof(path), "%s/repo", tmp_dir);
-	if (repo_init(path, &repo) < 0)
+	if (bench_repo_init(path, &repo) < 0)
 		goto setup_failed;
 	for (int r = 0; r < runs; r++) {
 		char content[64];
@@ -696,7 +545,7 @@ int main(int argc, char **argv)
 	}
 	char solo_dir[4400], solo_commit[41];
 	snprintf(solo_dir, sizeof(solo_dir), "%s/solo", tmp_dir);
-	if (repo_init(solo_dir, &solo) < 0 || commit_file(solo, solo_dir, "solo, first\n", solo_commit) < 0)
+	if (bench_repo_init(solo_dir, &solo) < 0 || commit_file(solo, solo_dir, "solo, first\n", solo_commit) < 0)
 		goto setup_failed;
 	snprintf(path, sizeof(path), "%s/ripple.json", tmp_dir);
 	if (write_universe(path, packages) < 0)
@@ -719,18 +568,18 @@ int main(int argc, char **argv)
 		_exit(127);
 	}
 	snprintf(path, sizeof(path), "%s/url", tmp_dir);
-	for (int i = 0; i < 1500 && read_line(path, url, sizeof(url)) < 0; i++) {
+	for (int i = 0; i < 1500 && bench_read_line(path, url, sizeof(url)) < 0; i++) {
 		if (interrupted || waitpid(serve_pid, NULL, WNOHANG) == serve_pid) {
 			serve_pid = -1;
 			break;
 		}
-		sleep_ms(20);
+		bench_sleep_ms(20);
 	}
 	snprintf(path, sizeof(path), "%s/ripple.db.worker-token", tmp_dir);
 	char api_path[4400];
 	snprintf(api_path, sizeof(api_path), "%s/ripple.db.api-token", tmp_dir);
-	if (serve_pid < 0 || read_line(path, worker_token, sizeof(worker_token)) < 0 ||
-	    read_line(api_path, api_token, sizeof(api_token)) < 0) {
+	if (serve_pid < 0 || bench_read_line(path, worker_token, sizeof(worker_token)) < 0 ||
+	    bench_read_line(api_path, api_token, sizeof(api_token)) < 0) {
 		char log[4400], line[512];
 		snprintf(log, sizeof(log), "%s/serve.log", tmp_dir);
 		fprintf(stderr, "bench-dispatch: ripple serve did not start:\n");
@@ -741,7 +590,7 @@ int main(int argc, char **argv)
 			fclose(lf);
 		goto out;
 	}
-	if (!(api = client(url, api_token)))
+	if (!(api = bench_client(url, api_token)))
 		goto out;
 
 	/*
@@ -757,7 +606,7 @@ int main(int argc, char **argv)
 		if (warm < 0)
 			goto out;
 		snprintf(cancel, sizeof(cancel), "/api/v1/runs/%lld/cancel", (long long)warm);
-		if (post(api, cancel, NULL, NULL, NULL, &err) != 200) {
+		if (bench_post(api, cancel, NULL, NULL, NULL, &err) != 200) {
 			fprintf(stderr, "bench-dispatch: cannot cancel the warm-up run: %s\n", err.msg);
 			goto out;
 		}
@@ -780,23 +629,23 @@ int main(int argc, char **argv)
 		worker_pids[n_worker_pids++] = pid;
 	}
 	for (int i = 0; i < 1500 && atomic_load(&sh->registered) < workers && !interrupted; i++)
-		sleep_ms(20);
+		bench_sleep_ms(20);
 	if (atomic_load(&sh->registered) < workers) {
 		fprintf(stderr, "bench-dispatch: the load processes did not register\n");
 		goto out;
 	}
-	sleep_ms(200); /* every load process parked in its first long-poll */
+	bench_sleep_ms(200); /* every load process parked in its first long-poll */
 	int64_t first_run = -1, last_run = -1;
-	double cpu0 = proc_cpu_s(serve_pid);
-	double t0 = now_s();
+	double cpu0 = bench_proc_cpu_s(serve_pid);
+	double t0 = bench_now_s();
 	atomic_store(&sh->t0_ns, to_ns(t0));
 	for (int r = 0; r < runs && !interrupted; r++) {
 		char title[64];
 		json_int_t n = 0;
 		snprintf(title, sizeof(title), "bench dispatch %d", r + 1);
-		double ts = now_s();
+		double ts = bench_now_s();
 		int64_t id = submit(api, run_body(packages, commits[r], title), &n);
-		submit_s[r] = now_s() - ts;
+		submit_s[r] = bench_now_s() - ts;
 		if (id < 0)
 			goto out;
 		if (n != packages) {
@@ -808,11 +657,11 @@ int main(int argc, char **argv)
 			first_run = id;
 		last_run = id;
 	}
-	double t_submitted = now_s() - t0;
-	while (atomic_load(&sh->done) < total && now_s() - t0 < DISPATCH_LIMIT_S && !interrupted)
-		sleep_ms(5);
+	double t_submitted = bench_now_s() - t0;
+	while (atomic_load(&sh->done) < total && bench_now_s() - t0 < DISPATCH_LIMIT_S && !interrupted)
+		bench_sleep_ms(5);
 	uint64_t done = atomic_load(&sh->done);
-	double serve_cpu = proc_cpu_s(serve_pid) - cpu0;
+	double serve_cpu = bench_proc_cpu_s(serve_pid) - cpu0;
 	stop_workers();
 	struct rusage ru;
 	getrusage(RUSAGE_CHILDREN, &ru); /* the load processes, reaped just now */
@@ -833,17 +682,17 @@ int main(int argc, char **argv)
 		empty += atomic_load(&ws->empty);
 		errors += atomic_load(&ws->errors);
 	}
-	qsort(rlat, nres, sizeof(double), cmp_double);
-	double res_p50 = pct(rlat, nres, 0.5), res_p99 = pct(rlat, nres, 0.99);
+	qsort(rlat, nres, sizeof(double), bench_cmp_double);
+	double res_p50 = bench_pct(rlat, nres, 0.5), res_p99 = bench_pct(rlat, nres, 0.99);
 	for (long k = 0; k < workers; k++) {
 		uint64_t n = atomic_load(&sh->w[k].nlat);
 		memcpy(lat + nlat, lease_lat + (size_t)k * lat_cap, n * sizeof(double));
 		nlat += n;
 	}
-	qsort(lat, nlat, sizeof(double), cmp_double);
+	qsort(lat, nlat, sizeof(double), bench_cmp_double);
 	double wall = t_last - t0, rate = wall > 0 ? (double)done / wall : 0;
-	double lease_p50 = pct(lat, nlat, 0.5), lease_p99 = pct(lat, nlat, 0.99), lease_max = nlat ? lat[nlat - 1] : NAN;
-	qsort(submit_s, (size_t)runs, sizeof(double), cmp_double);
+	double lease_p50 = bench_pct(lat, nlat, 0.5), lease_p99 = bench_pct(lat, nlat, 0.99), lease_max = nlat ? lat[nlat - 1] : NAN;
+	qsort(submit_s, (size_t)runs, sizeof(double), bench_cmp_double);
 	int64_t pass = 0, cached = 0, unfinished = 0;
 	if (run_counts(api, first_run, last_run, &pass, &cached, &unfinished) < 0)
 		fprintf(stderr, "bench-dispatch: cannot read the runs back\n");
@@ -891,13 +740,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-dispatch: the latency worker stopped answering\n");
 			goto out;
 		}
-		sleep_ms(PARK_MS);
+		bench_sleep_ms(PARK_MS);
 		json_int_t n = 0;
 		json_t *body = json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "kind", "manual", "title", "bench submit-to-start",
 					 "changes", "package", "solo", "rev", commit);
-		double ts = now_s();
+		double ts = bench_now_s();
 		int64_t id = submit(api, body, &n);
-		double tr = now_s();
+		double tr = bench_now_s();
 		if (id < 0 || n != 1) {
 			fprintf(stderr, "bench-dispatch: the one-job run has %lld jobs\n", (long long)n);
 			goto out;
@@ -914,28 +763,28 @@ int main(int argc, char **argv)
 		s2s_submit[reps++] = tr - ts;
 	}
 	stop_workers();
-	qsort(s2s, (size_t)reps, sizeof(double), cmp_double);
-	qsort(s2s_submit, (size_t)reps, sizeof(double), cmp_double);
+	qsort(s2s, (size_t)reps, sizeof(double), bench_cmp_double);
+	qsort(s2s_submit, (size_t)reps, sizeof(double), bench_cmp_double);
 
 	/* -- 3. the store filled to 100,000 finished jobs, through the API; memory; the run page -- */
-	double t_fill = now_s();
+	double t_fill = bench_now_s();
 	int filled = 0;
 	int64_t first_fill = -1, last_fill = -1;
-	for (int r = 0; r < fill_runs && !interrupted && now_s() - t_fill < 1200; r++) {
+	for (int r = 0; r < fill_runs && !interrupted && bench_now_s() - t_fill < 1200; r++) {
 		char title[64];
 		json_int_t n = 0;
 		snprintf(title, sizeof(title), "bench fill %d", r + 1);
-		double ts = now_s();
+		double ts = bench_now_s();
 		int64_t id = submit(api, run_body(packages, commits[r % runs], title), &n);
 		if (id < 0)
 			goto out;
-		fill_s[filled++] = now_s() - ts;
+		fill_s[filled++] = bench_now_s() - ts;
 		if (first_fill < 0)
 			first_fill = id;
 		last_fill = id;
 	}
-	t_fill = now_s() - t_fill;
-	qsort(fill_s, (size_t)filled, sizeof(double), cmp_double);
+	t_fill = bench_now_s() - t_fill;
+	qsort(fill_s, (size_t)filled, sizeof(double), bench_cmp_double);
 	int64_t fill_cached = 0, fill_pass = 0, fill_unfinished = 0;
 	if (filled)
 		run_counts(api, first_fill, last_fill, &fill_pass, &fill_cached, &fill_unfinished);
@@ -954,7 +803,7 @@ int main(int argc, char **argv)
 		if (time_gets(api, cold_path, NULL, 1, &cold[ncold], NULL) < 0)
 			goto out;
 	}
-	qsort(cold, ncold, sizeof(*cold), cmp_double);
+	qsort(cold, ncold, sizeof(*cold), bench_cmp_double);
 	if (time_gets(api, run_path, NULL, PAGE_REQUESTS, page, &page_bytes) < 0 ||
 	    time_gets(api, "/api/v1/runs", "limit=50", PAGE_REQUESTS, list, NULL) < 0 ||
 	    time_gets(api, "/metrics", NULL, PAGE_REQUESTS / 4, metrics, NULL) < 0)
@@ -967,37 +816,37 @@ int main(int argc, char **argv)
 	       "ripple serve on loopback\n",
 	       packages, runs, total, workers);
 	printf("dispatch: %zu jobs in %.3f s (submits took %.3f s, median submit %.0f ms)\n", (size_t)done, wall,
-	       t_submitted, pct(submit_s, (size_t)runs, 0.5) * 1000);
-	printf("  throughput:                 %8.0f jobs/s   (target >= 1000)  %s\n", rate, verdict(rate >= 1000));
+	       t_submitted, bench_pct(submit_s, (size_t)runs, 0.5) * 1000);
+	printf("  throughput:                 %8.0f jobs/s   (target >= 1000)  %s\n", rate, bench_verdict(rate >= 1000));
 	printf("  lease latency p50:          %8.2f ms\n", lease_p50 * 1000);
 	printf("  lease latency p99:          %8.2f ms       (target < 50 ms)  %s\n", lease_p99 * 1000,
-	       verdict(lease_p99 < 0.050));
+	       bench_verdict(lease_p99 < 0.050));
 	printf("  lease latency max:          %8.2f ms       (%zu leases; %llu long-polls found nothing ready, %llu errors)\n",
 	       lease_max * 1000, nlat, (unsigned long long)empty, (unsigned long long)errors);
 	printf("  result post p50 / p99:      %8.2f / %.2f ms\n", res_p50 * 1000, res_p99 * 1000);
 	printf("  CPU: ripple serve %.2f s (%.2f ms per job), the load processes %.2f s, over %.2f s wall on %ld cores\n",
 	       serve_cpu, serve_cpu * 1000 / (double)(done ? done : 1), load_cpu, wall, sysconf(_SC_NPROCESSORS_ONLN));
 	printf("submit-to-start, idle farm, %d one-job runs (%d not parked before the submit):\n", reps, not_parked);
-	printf("  p50:                        %8.2f ms       (target < 20 ms)  %s\n", pct(s2s, (size_t)reps, 0.5) * 1000,
-	       verdict(pct(s2s, (size_t)reps, 0.5) < 0.020));
-	printf("  p99:                        %8.2f ms\n", pct(s2s, (size_t)reps, 0.99) * 1000);
-	printf("  the submit's own answer p50:%8.2f ms\n", pct(s2s_submit, (size_t)reps, 0.5) * 1000);
+	printf("  p50:                        %8.2f ms       (target < 20 ms)  %s\n", bench_pct(s2s, (size_t)reps, 0.5) * 1000,
+	       bench_verdict(bench_pct(s2s, (size_t)reps, 0.5) < 0.020));
+	printf("  p99:                        %8.2f ms\n", bench_pct(s2s, (size_t)reps, 0.99) * 1000);
+	printf("  the submit's own answer p50:%8.2f ms\n", bench_pct(s2s_submit, (size_t)reps, 0.5) * 1000);
 	printf("store: %lld finished jobs (%d runs added from the build cache in %.1f s, median %.0f ms per %d-job run, "
 	       "%lld of %lld jobs cached)\n",
-	       in_store, filled, t_fill, pct(fill_s, (size_t)filled, 0.5) * 1000, packages, (long long)fill_cached,
+	       in_store, filled, t_fill, bench_pct(fill_s, (size_t)filled, 0.5) * 1000, packages, (long long)fill_cached,
 	       (long long)((int64_t)filled * packages));
 	printf("  serve peak memory (VmHWM):  %8.1f MiB      (target < 200 MiB) %s  (VmRSS now %.1f MiB)\n", hwm,
-	       verdict(hwm >= 0 && hwm < 200), rss);
+	       bench_verdict(hwm >= 0 && hwm < 200), rss);
 	printf("  GET run page (%d jobs, %zu KiB) p50: %6.2f ms\n", packages, page_bytes / 1024,
-	       pct(page, PAGE_REQUESTS, 0.5) * 1000);
-	printf("  GET run page p99:           %8.2f ms       (target < 50 ms)  %s\n", pct(page, PAGE_REQUESTS, 0.99) * 1000,
-	       verdict(pct(page, PAGE_REQUESTS, 0.99) < 0.050));
+	       bench_pct(page, PAGE_REQUESTS, 0.5) * 1000);
+	printf("  GET run page p99:           %8.2f ms       (target < 50 ms)  %s\n", bench_pct(page, PAGE_REQUESTS, 0.99) * 1000,
+	       bench_verdict(bench_pct(page, PAGE_REQUESTS, 0.99) < 0.050));
 	if (ncold)
 		printf("  GET run page, first request of %zu other runs (not yet kept serialized) p50 / max: %.2f / %.2f ms\n",
-		       ncold, pct(cold, ncold, 0.5) * 1000, pct(cold, ncold, 1.0) * 1000);
+		       ncold, bench_pct(cold, ncold, 0.5) * 1000, bench_pct(cold, ncold, 1.0) * 1000);
 	printf("  GET /api/v1/runs?limit=50 p50 / p99: %.2f / %.2f ms;  GET /metrics p50 / p99: %.2f / %.2f ms\n",
-	       pct(list, PAGE_REQUESTS, 0.5) * 1000, pct(list, PAGE_REQUESTS, 0.99) * 1000,
-	       pct(metrics, PAGE_REQUESTS / 4, 0.5) * 1000, pct(metrics, PAGE_REQUESTS / 4, 0.99) * 1000);
+	       bench_pct(list, PAGE_REQUESTS, 0.5) * 1000, bench_pct(list, PAGE_REQUESTS, 0.99) * 1000,
+	       bench_pct(metrics, PAGE_REQUESTS / 4, 0.5) * 1000, bench_pct(metrics, PAGE_REQUESTS / 4, 0.99) * 1000);
 	fflush(stdout);
 	int serve_exit = stop_serve();
 	if (serve_exit != 0)

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "farm_client.h"
 #include "core/http_client.h"
 #include "core/banned.h"
 
@@ -61,7 +62,6 @@
 #define BENCH_SOURCE_DIR "."
 #endif
 
-#define EMPTY_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SECRET "bench-hooks-webhook-secret"
 #define PR_NUMBER 7
 #define PR_BRANCH "pr-7"
@@ -74,20 +74,6 @@
 #define FIRST_NIGHTLY_LIMIT_S 900.0
 #define NIGHTLY_LIMIT_S 120.0
 #define POLL_MS 5		/* polling a nightly's run until it is finished */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* ---- processes and the temporary directory, cleaned up on every path ---------------- */
 
@@ -110,29 +96,13 @@ static void on_child_term(int sig)
 	child_stop = 1;
 }
 
-/* Waits for `pid` up to `ms`; SIGKILL after that. Returns the wait status, or -1. */
-static int reap(pid_t pid, long ms)
-{
-	int status;
-	for (long waited = 0; waited < ms; waited += 20) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return status;
-		if (r < 0)
-			return -1;
-		sleep_ms(20);
-	}
-	kill(pid, SIGKILL);
-	return waitpid(pid, &status, 0) == pid ? status : -1;
-}
-
 /* The hook worker stops on SIGTERM, aborting its long-poll; killed when it does not exit in time. */
 static void stop_worker(void)
 {
 	if (worker_pid <= 0)
 		return;
 	kill(worker_pid, SIGTERM);
-	reap(worker_pid, 10000);
+	bench_reap(worker_pid, 10000);
 	worker_pid = -1;
 }
 
@@ -177,7 +147,7 @@ static int stop_serve(long grace_ms)
 	if (serve_pid <= 0)
 		return -1;
 	kill(serve_pid, SIGTERM);
-	int status = reap(serve_pid, grace_ms);
+	int status = bench_reap(serve_pid, grace_ms);
 	serve_pid = -1;
 	int left = kill_leftovers();
 	if (left)
@@ -199,7 +169,7 @@ static void remove_tmp(void)
 		_exit(127);
 	}
 	if (pid > 0)
-		reap(pid, 60000);
+		bench_reap(pid, 60000);
 	have_tmp = 0;
 }
 
@@ -250,14 +220,6 @@ out:
 	return rc;
 }
 
-static int repo_init(const char *dir, git_repository **out)
-{
-	*out = NULL;
-	if (mkdir(dir, 0755) < 0 || git_repository_init(out, dir, 0) < 0)
-		return -1;
-	return git_repository_set_head(*out, "refs/heads/main");
-}
-
 /* ---- files, children ---------------------------------------------------------------- */
 
 static int write_file(const char *path, const char *text)
@@ -267,19 +229,6 @@ static int write_file(const char *path, const char *text)
 		return -1;
 	fputs(text, f);
 	return fclose(f);
-}
-
-static int read_line(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	int ok = fgets(buf, (int)cap, f) != NULL;
-	fclose(f);
-	if (!ok)
-		return -1;
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return buf[0] ? 0 : -1;
 }
 
 static void print_tail(const char *path, int lines)
@@ -332,14 +281,14 @@ static int start_serve(const char *dir, char *const argv[], char *url, size_t ur
 	serve_pid = start(dir, log, argv);
 	if (serve_pid < 0)
 		return -1;
-	for (int i = 0; i < 1500 && read_line(path, url, url_cap) < 0; i++) {
+	for (int i = 0; i < 1500 && bench_read_line(path, url, url_cap) < 0; i++) {
 		if (interrupted || waitpid(serve_pid, NULL, WNOHANG) == serve_pid) {
 			serve_pid = -1;
 			break;
 		}
-		sleep_ms(20);
+		bench_sleep_ms(20);
 	}
-	if (serve_pid > 0 && read_line(path, url, url_cap) == 0)
+	if (serve_pid > 0 && bench_read_line(path, url, url_cap) == 0)
 		return 0;
 	fprintf(stderr, "bench-hooks: ripple serve did not start; the end of its log:\n");
 	print_tail(log, 10);
@@ -347,34 +296,6 @@ static int start_serve(const char *dir, char *const argv[], char *url, size_t ur
 }
 
 /* ---- HTTP: the worker protocol, as bench-dispatch speaks it --------------------------- */
-
-static struct http_client *client(const char *url, const char *token)
-{
-	struct http_client *c = NULL;
-	struct rp_error err;
-	struct http_client_options o = { .base_url = url, .token = token, .timeout_ms = 120000,
-					 .idle_timeout_ms = 120000, .user_agent = "bench-hooks" };
-	if (http_client_new(&o, &c, &err) < 0) {
-		fprintf(stderr, "bench-hooks: %s\n", err.msg);
-		return NULL;
-	}
-	return c;
-}
-
-/* POSTs `body` (consumed) to `path`; the status, or a negative code; *answer (may be NULL) the JSON answer. */
-static int post(struct http_client *c, const char *path, json_t *body, json_t **answer,
-		const volatile sig_atomic_t *abort_flag, struct rp_error *err)
-{
-	struct http_request req = { .method = "POST", .path = path, .abort = abort_flag };
-	json_t *doc = NULL;
-	int rc = http_request_json(c, &req, body, NULL, &doc, err);
-	json_decref(body);
-	if (answer)
-		*answer = doc;
-	else
-		json_decref(doc);
-	return rc;
-}
 
 /* GETs `path` as JSON (up to 16 MiB); the status; *doc the caller's. */
 static int get_json(struct http_client *c, const char *path, const char *query, json_t **doc)
@@ -386,42 +307,6 @@ static int get_json(struct http_client *c, const char *path, const char *query, 
 	if (rc != 200)
 		fprintf(stderr, "bench-hooks: GET %s: %d %s\n", path, rc, err.msg);
 	return rc;
-}
-
-static int register_worker(struct http_client *c, const char *name)
-{
-	struct rp_error err;
-	int rc = post(c, "/api/v1/workers/register",
-		      json_pack("{s:s, s:[s], s:i}", "worker", name, "targets", "unix", "slots", 1), NULL, NULL, &err);
-	if (rc != 200)
-		fprintf(stderr, "bench-hooks: %s cannot register: %s\n", name, err.msg);
-	return rc == 200 ? 0 : -1;
-}
-
-/* Leases one job (long-poll of wait_ms): 200 with *id, *run, *fence, *key (owned by *doc), 204, or an error. */
-static int lease(struct http_client *c, const char *name, int wait_ms, const volatile sig_atomic_t *abort_flag,
-		 json_t **doc, json_int_t *id, json_int_t *run, json_int_t *fence, const char **key)
-{
-	struct rp_error err;
-	json_t *body = json_pack("{s:s, s:[s], s:i, s:I, s:I, s:f}", "worker", name, "targets", "unix", "wait_ms",
-				 wait_ms, "free_disk_bytes", (json_int_t)(64LL << 30), "free_mem_bytes",
-				 (json_int_t)(8LL << 30), "load", 0.0);
-	int rc = post(c, "/api/v1/lease", body, doc, abort_flag, &err);
-	if (rc == 200 && json_unpack(*doc, "{s:{s:I, s:I, s:I, s:s}}", "job", "id", id, "run", run, "fence", fence,
-				     "build_key", key) < 0)
-		rc = -1;
-	return rc;
-}
-
-static int answer_pass(struct http_client *c, const char *name, json_int_t id, json_int_t fence, const char *key)
-{
-	char path[80];
-	struct rp_error err;
-	snprintf(path, sizeof(path), "/api/v1/jobs/%lld/result", (long long)id);
-	json_t *body = json_pack("{s:s, s:I, s:s, s:s, s:s, s:n, s:I, s:I}", "worker", name, "fence", fence, "status",
-				 "pass", "build_key", key, "output_hash", EMPTY_HASH, "failed_step", "duration_ms",
-				 (json_int_t)0, "log_size", (json_int_t)0);
-	return post(c, path, body, NULL, NULL, &err);
 }
 
 /* What the hook worker tells the parent. */
@@ -441,20 +326,20 @@ struct msg {
 static void hook_worker(int fd, const char *url, const char *token)
 {
 	const char *name = "bench-hooks";
-	struct http_client *c = client(url, token);
-	if (!c || register_worker(c, name) < 0)
+	struct http_client *c = bench_client(url, token);
+	if (!c || bench_register_worker(c, name) < 0)
 		_exit(1);
-	double begin = now_s();
+	double begin = bench_now_s();
 	int errors = 0;
-	while (!child_stop && now_s() - begin < WORKER_LIMIT_S && errors < 20) {
+	while (!child_stop && bench_now_s() - begin < WORKER_LIMIT_S && errors < 20) {
 		json_t *doc = NULL;
 		json_int_t id = 0, run = 0, fence = 0;
 		const char *key = NULL;
-		struct msg m = { MSG_LEASING, 0, now_s(), 0, 0, 0 };
+		struct msg m = { MSG_LEASING, 0, bench_now_s(), 0, 0, 0 };
 		if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
 			break;
-		int rc = lease(c, name, LEASE_WAIT_MS, &child_stop, &doc, &id, &run, &fence, &key);
-		m.answered = now_s();
+		int rc = bench_lease(c, name, LEASE_WAIT_MS, &child_stop, &doc, &id, &run, &fence, &key);
+		m.answered = bench_now_s();
 		if (rc == 200) {
 			m.kind = MSG_LEASED;
 			m.job = id;
@@ -462,12 +347,12 @@ static void hook_worker(int fd, const char *url, const char *token)
 			if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
 				break;
 			m.kind = MSG_RESULT;
-			m.rc = answer_pass(c, name, id, fence, key);
+			m.rc = bench_answer_pass(c, name, id, fence, key);
 			if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
 				break;
 		} else if (rc != 204 && !child_stop) {
 			errors++;
-			sleep_ms(100);
+			bench_sleep_ms(100);
 		}
 		json_decref(doc);
 	}
@@ -513,44 +398,6 @@ static int wait_leasing(int fd, char *why, size_t cap)
 }
 
 /* ---- figures -------------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted v[0..n). */
-static double pct(const double *v, size_t n, double p)
-{
-	if (n == 0)
-		return NAN;
-	size_t r = (size_t)ceil(p * (double)n);
-	return v[r ? r - 1 : 0];
-}
-
-static const char *verdict(int ok)
-{
-	return ok ? "PASS" : "MISS";
-}
-
-/* User + system CPU seconds of `pid` so far, from /proc/PID/stat; -1 when unknown. */
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-	unsigned long long ut = 0, st = 0;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 /* ---- 1. webhook to first lease ----------------------------------------------------------- */
 
@@ -671,7 +518,7 @@ static int bench_hooks(const char *ripple, int tries, struct hook_figures *fig)
 
 	snprintf(dir, sizeof(dir), "%s/hooks", tmp_dir);
 	snprintf(path, sizeof(path), "%s/hook", dir);
-	if (mkdir(dir, 0755) < 0 || repo_init(path, &repo) < 0 ||
+	if (mkdir(dir, 0755) < 0 || bench_repo_init(path, &repo) < 0 ||
 	    commit_file(repo, path, "refs/heads/main", "the package, first\n", base) < 0)
 		goto out;
 	/* The delivery names the repository as the package does, normalized as mirrors are. */
@@ -701,12 +548,12 @@ static int bench_hooks(const char *ripple, int tries, struct hook_figures *fig)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/hooks.db.worker-token", dir);
-	if (read_line(path, worker_token, sizeof(worker_token)) < 0)
+	if (bench_read_line(path, worker_token, sizeof(worker_token)) < 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/hooks.db.api-token", dir);
-	if (read_line(path, api_token, sizeof(api_token)) < 0)
+	if (bench_read_line(path, api_token, sizeof(api_token)) < 0)
 		goto out;
-	if (!(hook = client(url, NULL)) || !(api = client(url, api_token)))
+	if (!(hook = bench_client(url, NULL)) || !(api = bench_client(url, api_token)))
 		goto out;
 
 	if (pipe(fds) < 0)
@@ -739,20 +586,20 @@ static int bench_hooks(const char *ripple, int tries, struct hook_figures *fig)
 		}
 		if (wait_leasing(fds[0], why, cap) < 0)
 			goto out;
-		sleep_ms(PARK_MS);
+		bench_sleep_ms(PARK_MS);
 		char *body = pr_payload(k, clone_url, head, base);
 		if (!body) {
 			snprintf(why, cap, "cannot make the delivery's JSON");
 			goto out;
 		}
 		snprintf(delivery, sizeof(delivery), "bench-%ld-%d-%lld", (long)getpid(), k,
-			 (long long)(now_s() * 1e6));
+			 (long long)(bench_now_s() * 1e6));
 		if (k == 1)
-			cpu0 = proc_cpu_s(serve_pid);
+			cpu0 = bench_proc_cpu_s(serve_pid);
 		int64_t run = 0;
-		double ts = now_s();
+		double ts = bench_now_s();
 		int d = deliver(hook, body, delivery, &run, why, cap);
-		double tr = now_s();
+		double tr = bench_now_s();
 		free(body);
 		if (d < 0)
 			goto out;
@@ -785,7 +632,7 @@ static int bench_hooks(const char *ripple, int tries, struct hook_figures *fig)
 	}
 	if (wait_leasing(fds[0], why, cap) < 0) /* the last result taken: the farm is idle */
 		goto out;
-	fig->serve_cpu = cpu0 >= 0 ? proc_cpu_s(serve_pid) - cpu0 : NAN;
+	fig->serve_cpu = cpu0 >= 0 ? bench_proc_cpu_s(serve_pid) - cpu0 : NAN;
 
 	/* Every delivery's run: one job, built (not from the cache), passed, done. */
 	json_t *doc = NULL, *r;
@@ -809,13 +656,13 @@ static int bench_hooks(const char *ripple, int tries, struct hook_figures *fig)
 	size_t tenth = (size_t)(fig->tries >= 10 ? fig->tries / 10 : 1);
 	double part[MAX_TRIES];
 	memcpy(part, fig->lat, tenth * sizeof(double));
-	qsort(part, tenth, sizeof(double), cmp_double);
-	fig->early = pct(part, tenth, 0.5);
+	qsort(part, tenth, sizeof(double), bench_cmp_double);
+	fig->early = bench_pct(part, tenth, 0.5);
 	memcpy(part, fig->lat + fig->tries - (int)tenth, tenth * sizeof(double));
-	qsort(part, tenth, sizeof(double), cmp_double);
-	fig->late = pct(part, tenth, 0.5);
-	qsort(fig->lat, (size_t)fig->tries, sizeof(double), cmp_double);
-	qsort(fig->answer, (size_t)fig->tries, sizeof(double), cmp_double);
+	qsort(part, tenth, sizeof(double), bench_cmp_double);
+	fig->late = bench_pct(part, tenth, 0.5);
+	qsort(fig->lat, (size_t)fig->tries, sizeof(double), bench_cmp_double);
+	qsort(fig->answer, (size_t)fig->tries, sizeof(double), bench_cmp_double);
 	rc = 0;
 out:
 	if (fds[0] >= 0)
@@ -908,14 +755,14 @@ static int nightly_now(const char *ripple, const char *url, const char *token_fi
 	}
 	close(p[0]);
 	out[len] = '\0';
-	int status = reap(pid, 60000);
+	int status = bench_reap(pid, 60000);
 	json_t *doc = json_loads(out, 0, NULL);
 	json_int_t r = 0;
 	int rc = -1;
 	*created = 0;
 	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char line[300] = "";
-		read_line(err_log, line, sizeof(line));
+		bench_read_line(err_log, line, sizeof(line));
 		snprintf(why, cap, "`ripple nightly now` failed (status %d): %s", status, line);
 	} else if (json_unpack(doc, "{s:I, s:b}", "run", &r, "created", created) < 0) {
 		snprintf(why, cap, "`ripple nightly now --json` printed no run: %.200s", out);
@@ -933,8 +780,8 @@ static int wait_run(struct http_client *api, int64_t run, double limit_s, long p
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld", (long long)run);
-	double begin = now_s();
-	while (!interrupted && now_s() - begin < limit_s) {
+	double begin = bench_now_s();
+	while (!interrupted && bench_now_s() - begin < limit_s) {
 		json_t *doc = NULL;
 		if (get_json(api, path, NULL, &doc) != 200) {
 			snprintf(why, cap, "cannot read run %lld", (long long)run);
@@ -968,7 +815,7 @@ static int wait_run(struct http_client *api, int64_t run, double limit_s, long p
 			return 0;
 		}
 		json_decref(doc);
-		sleep_ms(poll_ms);
+		bench_sleep_ms(poll_ms);
 	}
 	snprintf(why, cap, "run %lld did not finish within %.0f s", (long long)run, limit_s);
 	return -1;
@@ -982,7 +829,7 @@ static void next_wall_second(time_t after)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		if (ts.tv_sec > after || interrupted)
 			return;
-		sleep_ms(1000 - ts.tv_nsec / 1000000 + 20);
+		bench_sleep_ms(1000 - ts.tv_nsec / 1000000 + 20);
 	}
 }
 
@@ -1031,7 +878,7 @@ static int bench_nightly(const char *ripple, const char *generate, int repeats, 
 	}
 	char *gen_argv[] = { (char *)generate, udir, NULL };
 	pid_t gen = start(dir, log, gen_argv);
-	int gst = gen > 0 ? reap(gen, 300000) : -1;
+	int gst = gen > 0 ? bench_reap(gen, 300000) : -1;
 	if (gst < 0 || !WIFEXITED(gst) || WEXITSTATUS(gst) != 0) {
 		snprintf(why, cap, "examples/generate failed (status %d)", gst);
 		print_tail(log, 5);
@@ -1055,17 +902,17 @@ static int bench_nightly(const char *ripple, const char *generate, int repeats, 
 		goto out;
 	}
 	snprintf(token_file, sizeof(token_file), "%s.api-token", db);
-	if (read_line(token_file, api_token, sizeof(api_token)) < 0 || !(api = client(url, api_token)))
+	if (bench_read_line(token_file, api_token, sizeof(api_token)) < 0 || !(api = bench_client(url, api_token)))
 		goto out;
 
 	/* The first nightly builds everything; not timed as a figure of its own target. */
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	if (nightly_now(ripple, url, token_file, dir, &fig->first.run, &created, why, cap) < 0)
 		goto out;
-	fig->first.command = now_s() - t0;
+	fig->first.command = bench_now_s() - t0;
 	if (wait_run(api, fig->first.run, FIRST_NIGHTLY_LIMIT_S, 200, &fig->first, why, cap) < 0)
 		goto out;
-	fig->first.wall = now_s() - t0;
+	fig->first.wall = bench_now_s() - t0;
 	fig->packages = (int)fig->first.jobs;
 	struct timespec wall;
 	clock_gettime(CLOCK_REALTIME, &wall);
@@ -1073,10 +920,10 @@ static int bench_nightly(const char *ripple, const char *generate, int repeats, 
 	for (int k = 0; k < repeats && !interrupted; k++) {
 		struct nightly *n = &fig->n[k];
 		next_wall_second(wall.tv_sec);
-		double ts = now_s();
+		double ts = bench_now_s();
 		if (nightly_now(ripple, url, token_file, dir, &n->run, &created, why, cap) < 0)
 			goto out;
-		n->command = now_s() - ts;
+		n->command = bench_now_s() - ts;
 		if (!created) {
 			snprintf(why, cap, "`ripple nightly now` found run %lld instead of planning a new one",
 				 (long long)n->run);
@@ -1084,7 +931,7 @@ static int bench_nightly(const char *ripple, const char *generate, int repeats, 
 		}
 		if (wait_run(api, n->run, NIGHTLY_LIMIT_S, POLL_MS, n, why, cap) < 0)
 			goto out;
-		n->wall = now_s() - ts;
+		n->wall = bench_now_s() - ts;
 		clock_gettime(CLOCK_REALTIME, &wall);
 		fig->repeats++;
 	}
@@ -1112,6 +959,7 @@ static int cmp_ll(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+	bench_self = "bench-hooks";
 	char ripple[4200], generate[4400];
 	bench_find_ripple(argc > 1 ? argv[1] : NULL, ripple, sizeof(ripple));
 	long tries = argc > 2 ? strtol(argv[2], NULL, 10) : 30;
@@ -1151,22 +999,22 @@ int main(int argc, char **argv)
 		printf("  not measured: %s\n", hf->why);
 	} else {
 		size_t n = (size_t)hf->tries;
-		double p50 = pct(hf->lat, n, 0.5);
+		double p50 = bench_pct(hf->lat, n, 0.5);
 		printf("  %d signed GitHub pull_request deliveries, a new head commit each (%d not parked before the "
 		       "delivery)\n",
 		       hf->tries, hf->not_parked);
 		printf("  first delivery (clones the mirror), not counted: %.2f ms (its answer %.2f ms)\n",
 		       hf->cold_lat * 1000, hf->cold_answer * 1000);
 		printf("  p50:                        %8.2f ms       (target < 50 ms)  %s\n", p50 * 1000,
-		       verdict(p50 < 0.050));
-		printf("  p90:                        %8.2f ms\n", pct(hf->lat, n, 0.9) * 1000);
-		printf("  p99:                        %8.2f ms%s\n", pct(hf->lat, n, 0.99) * 1000,
+		       bench_verdict(p50 < 0.050));
+		printf("  p90:                        %8.2f ms\n", bench_pct(hf->lat, n, 0.9) * 1000);
+		printf("  p99:                        %8.2f ms%s\n", bench_pct(hf->lat, n, 0.99) * 1000,
 		       n < 100 ? "       (fewer than 100 tries: the max)" : "");
 		printf("  p50 of the first / last %d tries: %.2f / %.2f ms (the server's mirror holds %d pack files "
 		       "after %d deliveries)\n",
 		       hf->tries >= 10 ? hf->tries / 10 : 1, hf->early * 1000, hf->late * 1000, hf->packs, hf->tries + 1);
-		printf("  the webhook's own answer p50 / p90 / p99: %.2f / %.2f / %.2f ms\n", pct(hf->answer, n, 0.5) * 1000,
-		       pct(hf->answer, n, 0.9) * 1000, pct(hf->answer, n, 0.99) * 1000);
+		printf("  the webhook's own answer p50 / p90 / p99: %.2f / %.2f / %.2f ms\n", bench_pct(hf->answer, n, 0.5) * 1000,
+		       bench_pct(hf->answer, n, 0.9) * 1000, bench_pct(hf->answer, n, 0.99) * 1000);
 		printf("  ripple serve CPU per delivery (plan, lease, result): %.2f ms\n",
 		       hf->serve_cpu * 1000 / (double)(n ? n : 1));
 		printf("  runs: %lld done with their one job passed, %lld with a cached job, %lld otherwise\n",
@@ -1195,14 +1043,14 @@ int main(int argc, char **argv)
 			cmd[k] = nf->n[k].command;
 			built[k] = nf->n[k].built;
 		}
-		qsort(wall, n, sizeof(double), cmp_double);
-		qsort(cmd, n, sizeof(double), cmp_double);
+		qsort(wall, n, sizeof(double), bench_cmp_double);
+		qsort(cmd, n, sizeof(double), bench_cmp_double);
 		qsort(built, n, sizeof(long long), cmp_ll);
-		printf("  wall median / max:          %8.1f / %.1f ms  (target < 1 s)  %s\n", pct(wall, n, 0.5) * 1000,
-		       wall[n - 1] * 1000, verdict(wall[n - 1] < 1.0));
+		printf("  wall median / max:          %8.1f / %.1f ms  (target < 1 s)  %s\n", bench_pct(wall, n, 0.5) * 1000,
+		       wall[n - 1] * 1000, bench_verdict(wall[n - 1] < 1.0));
 		printf("  builds median / max:        %8lld / %lld       (target 0)     %s\n", built[(n - 1) / 2],
-		       built[n - 1], verdict(built[n - 1] == 0));
-		printf("  of which `ripple nightly now` (plan, answer) median: %.1f ms\n", pct(cmd, n, 0.5) * 1000);
+		       built[n - 1], bench_verdict(built[n - 1] == 0));
+		printf("  of which `ripple nightly now` (plan, answer) median: %.1f ms\n", bench_pct(cmd, n, 0.5) * 1000);
 	}
 	fflush(stdout);
 	remove_tmp();
