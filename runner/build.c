@@ -1171,8 +1171,17 @@ static void work_pack(uv_work_t *w)
 			 */
 			int adds = artifact_adds_entries(j->p->prefix, j->layer, &err);
 			int rc = adds < 0 ? adds : 0, empty = adds == 0;
-			if (empty)
+			/*
+			 * A key built again (a flake check) whose archive is here already: the
+			 * first output of a key stands, as its build record does. Only the
+			 * content is hashed; the archive is neither packed anew nor replaced,
+			 * since a build whose install embeds its own paths need not be byte-identical.
+			 */
+			int kept = !empty && rc == 0 && artifact_present(s, r->key);
+			if (empty || kept)
 				rc = artifact_hash_dir_except(j->p->prefix, j->layer, info.content_hash, &err);
+			if (kept)
+				empty = 1; /* nothing to pack or record below */
 			if (rc == 0 && !empty)
 				rc = mkdirs(dir, &err);
 			if (rc == 0 && !empty)

@@ -114,6 +114,8 @@ check "the final status is failure: '$(jq -r .description <<<"$final")'" \
 	'[ "$regressed" -ge 1 ] && [ "$(jq -r .state <<<"$final")" = failure ] &&
 	 jq -r .description <<<"$final" | grep -Eq "^(ipaddr itself regressed, )?$regressed reverse dependenc(y|ies) regressed"'
 tcpip=$(jq -c '.pairs[] | select(.package == "tcpip")' "$work/r1.json")
+# What a failure here needs to be understood: every job of the run that did not end as expected.
+"$ripple" status --json "$run1" | jq -c '.jobs[] | select(.status == "error" or .status == "cancelled") | [.id, .package, .rerun_of, .status, .first_error]' >&2
 check "before it is called regressed, tcpip's failing test ran 3 times, and 3 times passing on the base" \
 	'[ "$(jq -c "[.verdict, .runs.head, .runs.base, .detail]" <<<"$tcpip")" = "[\"regressed\",[3,3],[0,3],\"3/3 new failures vs 0/3 before\"]" ] &&
 	 [ "$("$ripple" status --json "$run1" | jq "[.jobs[]] | length")" -eq 11 ]'
@@ -166,6 +168,7 @@ git -C repos/checkseum checkout -q main
 run4=$(deliver opened "$flaky_head" d-4 checkseum 9)
 wait_for 1200 'done_run "$run4"'
 "$ripple" report --json "$run4" >"$work/r4.json"
+"$ripple" status --json "$run4" | jq -c '.jobs[] | select(.status == "error" or .status == "cancelled") | [.id, .package, .rerun_of, .status, .first_error]' >&2
 pair=$(jq -c '.pairs[] | select(.package == "checkseum")' "$work/r4.json")
 check "checkseum's test, failing once in three runs, is flaky (1/3), not regressed" \
 	'[ "$(jq -c "[.verdict, .runs.head, .runs.base, .detail]" <<<"$pair")" = "[\"flaky\",[1,3],[0,3],\"flaky (1/3)\"]" ] &&
