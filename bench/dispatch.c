@@ -100,20 +100,6 @@ static pid_t serve_pid = -1;
 static pid_t worker_pids[MAX_WORKERS + 1];
 static unsigned n_worker_pids;
 static pid_t latency_pid = -1;
-static volatile sig_atomic_t interrupted;
-static volatile sig_atomic_t child_stop;
-
-static void on_parent_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-static void on_child_term(int sig)
-{
-	(void)sig;
-	child_stop = 1;
-}
 
 /*
  * The dispatch load processes stop at their next request (a long-poll ends
@@ -277,7 +263,7 @@ static void dispatch_worker(int k, const char *url, const char *token)
 		_exit(1);
 	atomic_fetch_add(&sh->registered, 1);
 	double start = bench_now_s();
-	while (!child_stop && !atomic_load(&sh->stop) && bench_now_s() - start < WORKER_LIMIT_S) {
+	while (!bench_child_stop && !atomic_load(&sh->stop) && bench_now_s() - start < WORKER_LIMIT_S) {
 		json_t *doc = NULL;
 		json_int_t id = 0, run = 0, fence = 0;
 		const char *key = NULL;
@@ -307,7 +293,7 @@ static void dispatch_worker(int k, const char *url, const char *token)
 		} else if (rc == 204) {
 			if (t0)
 				atomic_fetch_add(&ws->empty, 1);
-		} else if (!child_stop) {
+		} else if (!bench_child_stop) {
 			if (atomic_fetch_add(&ws->errors, 1) > 100)
 				break;
 			bench_sleep_ms(50);
@@ -334,14 +320,14 @@ static void latency_worker(int fd, const char *url, const char *token)
 		_exit(1);
 	double start = bench_now_s();
 	int errors = 0;
-	while (!child_stop && bench_now_s() - start < WORKER_LIMIT_S && errors < 20) {
+	while (!bench_child_stop && bench_now_s() - start < WORKER_LIMIT_S && errors < 20) {
 		json_t *doc = NULL;
 		json_int_t id = 0, run = 0, fence = 0;
 		const char *key = NULL;
 		struct lat_msg m = { 0, bench_now_s(), 0, 0 };
 		if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
 			break;
-		int rc = bench_lease(c, name, 30000, &child_stop, &doc, &id, &run, &fence, &key);
+		int rc = bench_lease(c, name, 30000, &bench_child_stop, &doc, &id, &run, &fence, &key);
 		m.answered = bench_now_s();
 		if (rc == 200) {
 			m.kind = 1;
@@ -350,7 +336,7 @@ static void latency_worker(int fd, const char *url, const char *token)
 				break;
 			if (bench_answer_pass(c, name, id, fence, key) != 200)
 				errors++;
-		} else if (rc != 204 && !child_stop) {
+		} else if (rc != 204 && !bench_child_stop) {
 			errors++;
 			bench_sleep_ms(100);
 		}
@@ -433,7 +419,7 @@ static long long ended_jobs(struct http_client *api)
 static int time_gets(struct http_client *api, const char *path, const char *query, int count, double *v,
 		     size_t *bytes)
 {
-	for (int i = 0; i < count && !interrupted; i++) {
+	for (int i = 0; i < count && !bench_interrupted; i++) {
 		struct http_request req = { .method = "GET", .path = path, .query = query, .response_cap = 64u << 20 };
 		struct http_response resp = { 0 };
 		struct rp_error err;
@@ -449,7 +435,7 @@ static int time_gets(struct http_client *api, const char *path, const char *quer
 		}
 	}
 	qsort(v, (size_t)count, sizeof(*v), bench_cmp_double);
-	return interrupted ? -1 : 0;
+	return bench_interrupted ? -1 : 0;
 }
 
 static int run_counts(struct http_client *api, int64_t first, int64_t last, int64_t *pass, int64_t *cached,
@@ -499,7 +485,7 @@ int main(int argc, char **argv)
 	if (fill_runs < 0)
 		fill_runs = 0;
 
-	struct sigaction sa = { .sa_handler = on_parent_signal };
+	struct sigaction sa = { .sa_handler = bench_on_parent_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -569,7 +555,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/url", tmp_dir);
 	for (int i = 0; i < 1500 && bench_read_line(path, url, sizeof(url)) < 0; i++) {
-		if (interrupted || waitpid(serve_pid, NULL, WNOHANG) == serve_pid) {
+		if (bench_interrupted || waitpid(serve_pid, NULL, WNOHANG) == serve_pid) {
 			serve_pid = -1;
 			break;
 		}
@@ -619,7 +605,7 @@ int main(int argc, char **argv)
 		if (pid < 0)
 			goto out;
 		if (pid == 0) {
-			struct sigaction ca = { .sa_handler = on_child_term };
+			struct sigaction ca = { .sa_handler = bench_on_child_term };
 			sigemptyset(&ca.sa_mask);
 			sigaction(SIGTERM, &ca, NULL);
 			signal(SIGINT, SIG_IGN);
@@ -628,7 +614,7 @@ int main(int argc, char **argv)
 		}
 		worker_pids[n_worker_pids++] = pid;
 	}
-	for (int i = 0; i < 1500 && atomic_load(&sh->registered) < workers && !interrupted; i++)
+	for (int i = 0; i < 1500 && atomic_load(&sh->registered) < workers && !bench_interrupted; i++)
 		bench_sleep_ms(20);
 	if (atomic_load(&sh->registered) < workers) {
 		fprintf(stderr, "bench-dispatch: the load processes did not register\n");
@@ -639,7 +625,7 @@ int main(int argc, char **argv)
 	double cpu0 = bench_proc_cpu_s(serve_pid);
 	double t0 = bench_now_s();
 	atomic_store(&sh->t0_ns, to_ns(t0));
-	for (int r = 0; r < runs && !interrupted; r++) {
+	for (int r = 0; r < runs && !bench_interrupted; r++) {
 		char title[64];
 		json_int_t n = 0;
 		snprintf(title, sizeof(title), "bench dispatch %d", r + 1);
@@ -658,7 +644,7 @@ int main(int argc, char **argv)
 		last_run = id;
 	}
 	double t_submitted = bench_now_s() - t0;
-	while (atomic_load(&sh->done) < total && bench_now_s() - t0 < DISPATCH_LIMIT_S && !interrupted)
+	while (atomic_load(&sh->done) < total && bench_now_s() - t0 < DISPATCH_LIMIT_S && !bench_interrupted)
 		bench_sleep_ms(5);
 	uint64_t done = atomic_load(&sh->done);
 	double serve_cpu = bench_proc_cpu_s(serve_pid) - cpu0;
@@ -713,7 +699,7 @@ int main(int argc, char **argv)
 	if (lpid < 0)
 		goto out;
 	if (lpid == 0) {
-		struct sigaction ca = { .sa_handler = on_child_term };
+		struct sigaction ca = { .sa_handler = bench_on_child_term };
 		sigemptyset(&ca.sa_mask);
 		sigaction(SIGTERM, &ca, NULL);
 		signal(SIGINT, SIG_IGN);
@@ -725,7 +711,7 @@ int main(int argc, char **argv)
 	lat_pipe[1] = -1;
 	worker_pids[n_worker_pids++] = lpid;
 	latency_pid = lpid;
-	for (int i = 0; i < LATENCY_REPS && !interrupted; i++) {
+	for (int i = 0; i < LATENCY_REPS && !bench_interrupted; i++) {
 		char content[64], commit[41];
 		struct lat_msg m = { 0 };
 		snprintf(content, sizeof(content), "solo, revision %d\n", i + 1);
@@ -770,7 +756,7 @@ int main(int argc, char **argv)
 	double t_fill = bench_now_s();
 	int filled = 0;
 	int64_t first_fill = -1, last_fill = -1;
-	for (int r = 0; r < fill_runs && !interrupted && bench_now_s() - t_fill < 1200; r++) {
+	for (int r = 0; r < fill_runs && !bench_interrupted && bench_now_s() - t_fill < 1200; r++) {
 		char title[64];
 		json_int_t n = 0;
 		snprintf(title, sizeof(title), "bench fill %d", r + 1);
@@ -856,8 +842,8 @@ int main(int argc, char **argv)
 setup_failed:
 	fprintf(stderr, "bench-dispatch: cannot set up %s\n", tmp_dir);
 out:
-	if (interrupted)
-		fprintf(stderr, "bench-dispatch: interrupted\n");
+	if (bench_interrupted)
+		fprintf(stderr, "bench-dispatch: bench_interrupted\n");
 	if (lat_pipe[0] >= 0)
 		close(lat_pipe[0]);
 	if (lat_pipe[1] >= 0)

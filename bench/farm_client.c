@@ -14,6 +14,19 @@
 #include "core/banned.h"
 
 const char *bench_self = "bench";
+volatile sig_atomic_t bench_interrupted, bench_child_stop;
+
+void bench_on_parent_signal(int sig)
+{
+	(void)sig;
+	bench_interrupted = 1;
+}
+
+void bench_on_child_term(int sig)
+{
+	(void)sig;
+	bench_child_stop = 1;
+}
 
 double bench_now_s(void)
 {

@@ -24,6 +24,15 @@ extern const char *bench_self;
 /* SHA-256 of no bytes: the output hash of a build that installs nothing. */
 #define EMPTY_HASH "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
+/*
+ * Set by bench_on_parent_signal (SIGINT, SIGTERM of the benchmark itself: clean
+ * up and stop) and bench_on_child_term (SIGTERM of a load process: leave its
+ * long-poll and exit).
+ */
+extern volatile sig_atomic_t bench_interrupted, bench_child_stop;
+void bench_on_parent_signal(int sig);
+void bench_on_child_term(int sig);
+
 double bench_now_s(void);
 void bench_sleep_ms(long ms);
 /* Waits for `pid` up to `ms`; SIGKILL after that. Returns the wait status, or -1. */

@@ -81,20 +81,6 @@ static char tmp_dir[] = "/tmp/ripple-bench-hooks-XXXXXX";
 static int have_tmp;
 static pid_t serve_pid = -1;
 static pid_t worker_pid = -1;
-static volatile sig_atomic_t interrupted;
-static volatile sig_atomic_t child_stop;
-
-static void on_parent_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-static void on_child_term(int sig)
-{
-	(void)sig;
-	child_stop = 1;
-}
 
 /* The hook worker stops on SIGTERM, aborting its long-poll; killed when it does not exit in time. */
 static void stop_worker(void)
@@ -282,7 +268,7 @@ static int start_serve(const char *dir, char *const argv[], char *url, size_t ur
 	if (serve_pid < 0)
 		return -1;
 	for (int i = 0; i < 1500 && bench_read_line(path, url, url_cap) < 0; i++) {
-		if (interrupted || waitpid(serve_pid, NULL, WNOHANG) == serve_pid) {
+		if (bench_interrupted || waitpid(serve_pid, NULL, WNOHANG) == serve_pid) {
 			serve_pid = -1;
 			break;
 		}
@@ -331,14 +317,14 @@ static void hook_worker(int fd, const char *url, const char *token)
 		_exit(1);
 	double begin = bench_now_s();
 	int errors = 0;
-	while (!child_stop && bench_now_s() - begin < WORKER_LIMIT_S && errors < 20) {
+	while (!bench_child_stop && bench_now_s() - begin < WORKER_LIMIT_S && errors < 20) {
 		json_t *doc = NULL;
 		json_int_t id = 0, run = 0, fence = 0;
 		const char *key = NULL;
 		struct msg m = { MSG_LEASING, 0, bench_now_s(), 0, 0, 0 };
 		if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
 			break;
-		int rc = bench_lease(c, name, LEASE_WAIT_MS, &child_stop, &doc, &id, &run, &fence, &key);
+		int rc = bench_lease(c, name, LEASE_WAIT_MS, &bench_child_stop, &doc, &id, &run, &fence, &key);
 		m.answered = bench_now_s();
 		if (rc == 200) {
 			m.kind = MSG_LEASED;
@@ -350,7 +336,7 @@ static void hook_worker(int fd, const char *url, const char *token)
 			m.rc = bench_answer_pass(c, name, id, fence, key);
 			if (write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
 				break;
-		} else if (rc != 204 && !child_stop) {
+		} else if (rc != 204 && !bench_child_stop) {
 			errors++;
 			bench_sleep_ms(100);
 		}
@@ -365,7 +351,7 @@ static int read_msg(int fd, long ms, struct msg *m)
 {
 	struct pollfd pfd = { fd, POLLIN, 0 };
 	int r;
-	while ((r = poll(&pfd, 1, (int)ms)) < 0 && errno == EINTR && !interrupted)
+	while ((r = poll(&pfd, 1, (int)ms)) < 0 && errno == EINTR && !bench_interrupted)
 		;
 	return r == 1 && read(fd, m, sizeof(*m)) == (ssize_t)sizeof(*m) ? 0 : -1;
 }
@@ -379,7 +365,7 @@ static int wait_leasing(int fd, char *why, size_t cap)
 {
 	struct msg m;
 	for (;;) {
-		if (interrupted || read_msg(fd, 40000, &m) < 0) {
+		if (bench_interrupted || read_msg(fd, 40000, &m) < 0) {
 			snprintf(why, cap, "the worker stopped answering");
 			return -1;
 		}
@@ -564,7 +550,7 @@ static int bench_hooks(const char *ripple, int tries, struct hook_figures *fig)
 	if (worker_pid < 0)
 		goto out;
 	if (worker_pid == 0) {
-		struct sigaction ca = { .sa_handler = on_child_term };
+		struct sigaction ca = { .sa_handler = bench_on_child_term };
 		sigemptyset(&ca.sa_mask);
 		sigaction(SIGTERM, &ca, NULL);
 		signal(SIGINT, SIG_IGN);
@@ -577,7 +563,7 @@ static int bench_hooks(const char *ripple, int tries, struct hook_figures *fig)
 
 	double cpu0 = -1;
 	snprintf(path, sizeof(path), "%s/hook", dir);
-	for (int k = 0; k <= tries && !interrupted; k++) {
+	for (int k = 0; k <= tries && !bench_interrupted; k++) {
 		char content[64], delivery[96];
 		snprintf(content, sizeof(content), "the pull request, push %d\n", k + 1);
 		if (commit_file(repo, path, "refs/heads/" PR_BRANCH, content, head) < 0) {
@@ -626,8 +612,8 @@ static int bench_hooks(const char *ripple, int tries, struct hook_figures *fig)
 		fig->lat[fig->tries] = m.answered - ts;
 		fig->answer[fig->tries++] = tr - ts;
 	}
-	if (interrupted) {
-		snprintf(why, cap, "interrupted");
+	if (bench_interrupted) {
+		snprintf(why, cap, "bench_interrupted");
 		goto out;
 	}
 	if (wait_leasing(fds[0], why, cap) < 0) /* the last result taken: the farm is idle */
@@ -781,7 +767,7 @@ static int wait_run(struct http_client *api, int64_t run, double limit_s, long p
 	char path[64];
 	snprintf(path, sizeof(path), "/api/v1/runs/%lld", (long long)run);
 	double begin = bench_now_s();
-	while (!interrupted && bench_now_s() - begin < limit_s) {
+	while (!bench_interrupted && bench_now_s() - begin < limit_s) {
 		json_t *doc = NULL;
 		if (get_json(api, path, NULL, &doc) != 200) {
 			snprintf(why, cap, "cannot read run %lld", (long long)run);
@@ -827,7 +813,7 @@ static void next_wall_second(time_t after)
 	struct timespec ts;
 	for (;;) {
 		clock_gettime(CLOCK_REALTIME, &ts);
-		if (ts.tv_sec > after || interrupted)
+		if (ts.tv_sec > after || bench_interrupted)
 			return;
 		bench_sleep_ms(1000 - ts.tv_nsec / 1000000 + 20);
 	}
@@ -917,7 +903,7 @@ static int bench_nightly(const char *ripple, const char *generate, int repeats, 
 	struct timespec wall;
 	clock_gettime(CLOCK_REALTIME, &wall);
 
-	for (int k = 0; k < repeats && !interrupted; k++) {
+	for (int k = 0; k < repeats && !bench_interrupted; k++) {
 		struct nightly *n = &fig->n[k];
 		next_wall_second(wall.tv_sec);
 		double ts = bench_now_s();
@@ -935,9 +921,9 @@ static int bench_nightly(const char *ripple, const char *generate, int repeats, 
 		clock_gettime(CLOCK_REALTIME, &wall);
 		fig->repeats++;
 	}
-	rc = interrupted ? -1 : 0;
-	if (interrupted)
-		snprintf(why, cap, "interrupted");
+	rc = bench_interrupted ? -1 : 0;
+	if (bench_interrupted)
+		snprintf(why, cap, "bench_interrupted");
 out:
 	http_client_free(api);
 	/* Its workers give their jobs back first: a grace longer than serve's (35 s). */
@@ -970,7 +956,7 @@ int main(int argc, char **argv)
 			MAX_NIGHTLIES);
 		return 2;
 	}
-	struct sigaction sa = { .sa_handler = on_parent_signal };
+	struct sigaction sa = { .sa_handler = bench_on_parent_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -988,9 +974,9 @@ int main(int argc, char **argv)
 	git_libgit2_init();
 
 	int hooks_ok = bench_hooks(ripple, (int)tries, hf) == 0;
-	int nightly_ok = !interrupted && bench_nightly(ripple, generate, (int)repeats, nf) == 0;
-	if (interrupted && !nightly_ok)
-		snprintf(nf->why, sizeof(nf->why), "interrupted");
+	int nightly_ok = !bench_interrupted && bench_nightly(ripple, generate, (int)repeats, nf) == 0;
+	if (bench_interrupted && !nightly_ok)
+		snprintf(nf->why, sizeof(nf->why), "bench_interrupted");
 
 	/* -- the figures -- */
 	printf("1. webhook -> first job leased, idle farm: `ripple serve --config --workers 0`, one package (steps "
