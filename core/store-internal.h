@@ -20,12 +20,14 @@ sqlite3 *store__handle(struct store *st);
 
 /*
  * Slots of the statement cache kept for the store files other than store.c:
- * store_queue.c from 0, store_report.c from STORE__REPORT_SLOT, and
- * store_history.c the top ones, from STORE__HISTORY_SLOT at the lowest.
+ * store_queue.c from 0, store_report.c from STORE__REPORT_SLOT,
+ * store_history.c from STORE__HISTORY_SLOT up to STORE__BISECT_SLOT, and
+ * store_bisect.c the top ones, from STORE__BISECT_SLOT.
  */
-#define STORE__EXT_STMTS 96
+#define STORE__EXT_STMTS 128
 #define STORE__REPORT_SLOT 48
 #define STORE__HISTORY_SLOT 72
+#define STORE__BISECT_SLOT 96
 
 /*
  * The statement `sql` cached in slot `slot` (< STORE__EXT_STMTS) of `st`,

@@ -22,7 +22,7 @@
  * `user_version`. A released entry is never edited: a change to the schema is
  * a new entry at the end (and STORE_SCHEMA_LATEST + 1), so every database,
  * whatever its version, ends up with the same schema. Data values never
- * appear here; only DDL.
+ * appear here; only DDL (and 8's one UPDATE of a new column, said there).
  *
  * Conventions of the schema: times are INTEGER Unix milliseconds named *_ms;
  * enumerations are TEXT with a CHECK listing the values, so a bad state
@@ -340,6 +340,64 @@ static const char *const store__migrations[] = {
 	"	change REAL NOT NULL,\n"
 	"	PRIMARY KEY (run_id, job_id, metric)\n"
 	") WITHOUT ROWID;\n",
+
+	/*
+	 * 8: automatic bisection (core/store_bisect.c). A regression a nightly or
+	 * a pull request's run found is searched for its culprit by the
+	 * scheduler on its own; the search outlives a restart, so its state and
+	 * its conclusion are a row, deleted with its run (the probe runs it makes
+	 * are ordinary runs of kind bisect). good_run_id is the run whose pins
+	 * were still good: retention may delete it first, which leaves the
+	 * bisection its conclusion and NULL here. The (run, package, target)
+	 * key makes planning a run twice (after a crash between planning and
+	 * marking) write nothing new; it also serves the cascade from runs, and
+	 * bisects_by_good_run the SET NULL, so deleting a run never scans every
+	 * bisection. bisects_active keeps "what is still searching" a lookup
+	 * among the few unfinished rows.
+	 *
+	 * runs.bisect_planned says that a run's bisections were recorded, so a
+	 * restarted scheduler plans every ended run exactly once. Runs that
+	 * predate this schema were never looked at for regressions and must not
+	 * all start searching at once after an upgrade: this is the one entry
+	 * that changes rows, marking them planned (ADD COLUMN gives old and new
+	 * rows the same default, and new runs must start unplanned). The partial
+	 * index holds only runs of the kinds that are planned, so probe, manual
+	 * and fuzz runs, which stay unplanned forever, never make the lookup
+	 * walk past them; its terms must match store_bisect.c's query's.
+	 */
+	"CREATE TABLE bisects (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+	"	good_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	target TEXT NOT NULL CHECK (target <> ''),\n"
+	"	done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),\n"
+	"	verdict TEXT CHECK (verdict IS NULL OR verdict IN ('culprit', 'only-skipped', 'flaky',\n"
+	"		'interaction', 'unchanged', 'not-reproduced', 'error')),\n"
+	"	repository TEXT,\n"
+	"	culprit TEXT,\n"
+	"	parent TEXT,\n"
+	"	author TEXT,\n"
+	"	author_time INTEGER NOT NULL DEFAULT 0,\n"
+	"	subject TEXT,\n"
+	"	summary TEXT,\n"
+	"	detail TEXT,\n"
+	"	excerpt TEXT,\n"
+	"	culprit_job INTEGER,\n"
+	"	probes INTEGER NOT NULL DEFAULT 0,\n"
+	"	rounds INTEGER NOT NULL DEFAULT 0,\n"
+	"	created_ms INTEGER NOT NULL,\n"
+	"	finished_ms INTEGER,\n"
+	"	UNIQUE (run_id, package, target),\n"
+	"	CHECK (done = 0 OR verdict IS NOT NULL)\n"
+	");\n"
+	"CREATE INDEX bisects_active ON bisects (id) WHERE done = 0;\n"
+	"CREATE INDEX bisects_by_good_run ON bisects (good_run_id);\n"
+	"ALTER TABLE runs ADD COLUMN bisect_planned INTEGER NOT NULL DEFAULT 0\n"
+	"	CHECK (bisect_planned IN (0, 1));\n"
+	"UPDATE runs SET bisect_planned = 1;\n"
+	"CREATE INDEX runs_unplanned ON runs (id)\n"
+	"	WHERE bisect_planned = 0 AND kind IN ('nightly', 'pr');\n",
 };
 /* clang-format on */
 
@@ -373,6 +431,7 @@ static const struct {
 	STORE__TABLE(pr_comments),
 	STORE__TABLE(notifications),
 	STORE__TABLE(metric_drops),
+	STORE__TABLE(bisects),
 };
 #undef STORE__TABLE
 /* clang-format on */

@@ -48,7 +48,7 @@
 #include "error.h"
 
 /* The newest schema this build knows; one per entry of the migration table. */
-#define STORE_SCHEMA_LATEST 7
+#define STORE_SCHEMA_LATEST 8
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -868,5 +868,90 @@ int store_retention(struct store *st, int64_t now_ms, int64_t logs_before_ms, in
 
 /* How many reports and notifications are still owed. */
 int store_outbox_pending(struct store *st, int64_t *reports, int64_t *notifications, struct rp_error *err);
+
+/* ---- automatic bisection (core/store_bisect.c) ----------------------------------- */
+
+/*
+ * A regression the scheduler bisects on its own (scheduler/autobisect.h): a
+ * (package, target) that a nightly newly broke, or that a pull request's run
+ * regressed, searched between the pins of `good_run_id` (the nightly before)
+ * and those of `run_id`. Its probes are runs of kind bisect whose change_ref
+ * is "bisect:ID"; the driver keeps its progress in `detail` (JSON text) and
+ * its conclusion in the other columns. A bisection goes with its run.
+ */
+struct store_bisect_spec {
+	const char *package, *target;
+	int64_t good_run_id;
+};
+
+struct store_bisect {
+	int64_t id, run_id, good_run_id; /* good_run_id 0 once that run was deleted */
+	const char *package, *target;
+	int done;		 /* 0 while its probes run */
+	const char *verdict;	 /* NULL while running; "culprit", "only-skipped", "flaky", "interaction",
+				    "unchanged", "not-reproduced", "error" */
+	const char *repository;	 /* the package whose repository holds the culprit, or NULL */
+	const char *culprit;	 /* commit id (40 hex), or NULL */
+	const char *parent;	 /* the culprit's first parent, or NULL */
+	const char *author;	 /* "Name <email>", or NULL */
+	int64_t author_time;	 /* Unix seconds, 0 when unknown */
+	const char *subject;	 /* the culprit's subject line, or NULL */
+	const char *summary;	 /* one line a person reads, or NULL */
+	const char *detail;	 /* JSON text, or NULL */
+	const char *excerpt;	 /* the culprit's failure: first error line and the log around it, or NULL */
+	int64_t culprit_job;	 /* the job that showed the culprit failing, 0 when none */
+	int64_t probes, rounds;
+	int64_t created_ms, finished_ms; /* finished_ms 0 while running */
+	void *mem_;
+};
+
+/*
+ * Up to `cap` runs, oldest first, of kind nightly or pr that ended (done or
+ * cancelled) and whose bisections were not planned yet. Runs that existed
+ * before schema 8 count as planned.
+ */
+int store_bisect_unplanned_runs(struct store *st, int64_t *ids, size_t cap, size_t *n, struct rp_error *err);
+
+/*
+ * Records the bisections run `run_id` needs (n may be 0) and marks the run
+ * planned, in one transaction. A (run, package, target) recorded before is
+ * left as it is. RP_ENOTFOUND for an unknown run, RP_EINVAL for a spec
+ * without package or target.
+ */
+int store_bisect_plan(struct store *st, int64_t run_id, const struct store_bisect_spec *specs, size_t n,
+		      int64_t now_ms, struct rp_error *err);
+
+/* Reads bisection `id` into *b, released with store_bisect_release() (also after a failure). RP_ENOTFOUND. */
+int store_bisect_get(struct store *st, int64_t id, struct store_bisect *b, struct rp_error *err);
+void store_bisect_release(struct store_bisect *b);
+
+/*
+ * Bisections: those of run `run_id` when it is > 0 (by package, target),
+ * else the newest first with an id below `before_id` (0: from the newest),
+ * at most `limit` (0: 100); only unfinished ones with `active_only`. Free
+ * with store_bisects_free().
+ */
+int store_bisects_list(struct store *st, int64_t run_id, int active_only, int64_t before_id, size_t limit,
+		       struct store_bisect **out, size_t *n, struct rp_error *err);
+void store_bisects_free(struct store_bisect *b, size_t n);
+
+/* Progress of an unfinished bisection: probes made, rounds, and the driver's `detail` (may be NULL). */
+int store_bisect_progress(struct store *st, int64_t id, int64_t probes, int64_t rounds, const char *detail,
+			  struct rp_error *err);
+
+/*
+ * Ends bisection `id` with the conclusion in *r (its verdict required; id,
+ * run_id, package, target, created_ms ignored), finished at now_ms. Ending a
+ * finished one again is RP_ECONFLICT and changes nothing.
+ */
+int store_bisect_finish(struct store *st, int64_t id, const struct store_bisect *r, int64_t now_ms,
+			struct rp_error *err);
+
+/*
+ * A pull request's run whose report went out has more to say (a bisection
+ * ended): its final status and comment are owed again, at once. 0 also when
+ * the run owes nothing to a forge.
+ */
+int store_report_reopen(struct store *st, int64_t run_id, struct rp_error *err);
 
 #endif

@@ -52,7 +52,7 @@ enum store__hid {
 	H__COUNT
 };
 
-_Static_assert(STORE__HISTORY_SLOT + H__COUNT <= STORE__EXT_STMTS,
+_Static_assert(STORE__HISTORY_SLOT + H__COUNT <= STORE__BISECT_SLOT,
 	       "store_history.c needs more statement slots");
 
 /* clang-format off */

@@ -29,6 +29,7 @@ enum store__rid {
 	R_DUE,
 	R_SENT,
 	R_RETRY,
+	R_REOPEN,
 	R_COMMENT_GET,
 	R_COMMENT_PUT,
 	R_NOTIFY_ADD,
@@ -62,6 +63,13 @@ static const char *const store__rsql[R__COUNT] = {
 		   " WHERE run_id = ?1",
 	[R_RETRY] = "UPDATE reports_out SET attempts = attempts + 1, next_ms = ?2, last_error = ?3, done = ?4"
 		    " WHERE run_id = ?1",
+	/*
+	 * `sent` stays what went out last: for a forge row the delivery decides
+	 * from the run's state alone, so an ended run's row sends its final
+	 * status and edits its comment again.
+	 */
+	[R_REOPEN] = "UPDATE reports_out SET done = 0, attempts = 0, next_ms = 0, last_error = NULL"
+		     " WHERE run_id = ?1 AND forge IS NOT NULL",
 	[R_COMMENT_GET] = "SELECT comment_id FROM pr_comments WHERE change_ref = ?1",
 	[R_COMMENT_PUT] = "INSERT INTO pr_comments (change_ref, comment_id) VALUES (?1, ?2)"
 			  " ON CONFLICT (change_ref) DO UPDATE SET comment_id = excluded.comment_id",
@@ -222,6 +230,20 @@ int store_report_retry(struct store *st, int64_t run_id, int64_t next_ms, const 
 	store__bind_opt(s, 3, why);
 	sqlite3_bind_int(s, 4, give_up ? 1 : 0);
 	ret = store__step_done(st, s, err, "cannot record a report's failed delivery");
+out:
+	return store__end(st, ret, err);
+}
+
+int store_report_reopen(struct store *st, int64_t run_id, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+	if ((ret = store__begin_write(st, err)) < 0)
+		return ret;
+	if ((ret = store__r(st, R_REOPEN, &s, err)) < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, run_id);
+	ret = store__step_done(st, s, err, "cannot reopen the report of a run");
 out:
 	return store__end(st, ret, err);
 }

@@ -185,7 +185,7 @@ START_TEST(test_migrate_empty_to_latest)
 	ck_assert_int_eq(rep.ok, 1);
 	ck_assert_int_eq(rep.version, STORE_SCHEMA_LATEST);
 	ck_assert_int_eq(rep.nproblems, 0);
-	ck_assert_uint_eq(rep.ncounts, 17);
+	ck_assert_uint_eq(rep.ncounts, 18);
 	for (size_t i = 0; i < rep.ncounts; i++)
 		ck_assert_msg(rep.counts[i].rows == 0, "%s has %lld rows", rep.counts[i].table,
 			      (long long)rep.counts[i].rows);
