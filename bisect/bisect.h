@@ -67,6 +67,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <git2.h>
+
 #include "core/error.h"
 
 enum bisect_answer { BISECT_GOOD, BISECT_BAD, BISECT_SKIP };
@@ -144,6 +146,27 @@ void bisect_search_free(struct bisect_search *s);
 
 /* "culprit", "only-skipped", "flaky", "aborted", "unconfirmed". */
 const char *bisect_verdict_name(enum bisect_verdict v);
+
+/* ---- the candidates of a range (both drivers) ---- */
+
+/*
+ * The commits after every `goods` up to `bad`, as the search's candidates:
+ * the boundary first (the range's parents outside it, known good), then the
+ * range in topological order, `bad` last; parent links as the search wants
+ * them (first parents only with `first_parent`).
+ */
+struct bisect_range {
+	git_oid *ids; /* candidate index -> commit */
+	size_t n;
+	uint32_t *parent_start, *parents;
+	uint8_t *known_good;
+	size_t range_size; /* commits between good and bad, bad included */
+};
+
+/* RP_EINVAL for an empty range, RP_EIO for a history that cannot be read, RP_ENOMEM. */
+int bisect_range_build(git_repository *repo, const git_oid *bad, const git_oid *goods, size_t n_goods,
+		       int first_parent, struct bisect_range *out, struct rp_error *err);
+void bisect_range_release(struct bisect_range *r);
 
 /* ---- the standalone driver ---- */
 

@@ -748,6 +748,23 @@ out:
 	return rc;
 }
 
+int bisect_range_build(git_repository *repo, const git_oid *bad, const git_oid *goods, size_t n_goods,
+		       int first_parent, struct bisect_range *out, struct rp_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	return build_candidates(repo, bad, goods, n_goods, first_parent, &out->ids, &out->n, &out->parent_start,
+				&out->parents, &out->known_good, &out->range_size, err);
+}
+
+void bisect_range_release(struct bisect_range *r)
+{
+	free(r->ids);
+	free(r->parent_start);
+	free(r->parents);
+	free(r->known_good);
+	memset(r, 0, sizeof(*r));
+}
+
 /*
  * KernelCI's check: revert the culprit on top of the bad commit and expect the
  * test to pass. Runs max(1, retries) probes, one at a time; a revert that does

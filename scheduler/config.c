@@ -53,6 +53,8 @@ static const struct setting settings[] = {
 	{ "history.drop_percent", T_INT, 1, 1000, AT(history_drop_percent), "a percentage from 1 to 1000" },
 	{ "retention.logs_days", T_INT, 0, 36500, AT(retention_logs_days), "days from 0 (keep) to 36500" },
 	{ "retention.runs_days", T_INT, 0, 36500, AT(retention_runs_days), "days from 0 (keep) to 36500" },
+	{ "bisect.auto", T_BOOL, 0, 0, AT(bisect_auto), "true or false" },
+	{ "bisect.probes", T_INT, 1, 32, AT(bisect_probes), "commits from 1 to 32" },
 	{ "forges.github.api_url", T_URL, 0, 0, FORGE(CONFIG_GITHUB, api_url), "an http(s) URL" },
 	{ "forges.github.token_file", T_SECRET, 0, 0, FORGE(CONFIG_GITHUB, token), "a file holding the token" },
 	{ "forges.github.webhook_secret_file", T_SECRET, 0, 0, FORGE(CONFIG_GITHUB, secret),
@@ -87,6 +89,8 @@ void config_defaults(struct serve_config *c)
 	c->history_drop_percent = 20;
 	c->retention_logs_days = 90;
 	c->retention_runs_days = 0;
+	c->bisect_auto = 1;
+	c->bisect_probes = 4;
 }
 
 void config_free(struct serve_config *c)

@@ -44,6 +44,8 @@ struct serve_config {
 	int history_drop_percent; /* a metric this much worse than its last days is reported; 20 */
 	int retention_logs_days;  /* logs of runs finished longer ago are deleted; 0 keeps them; 90 */
 	int retention_runs_days;  /* runs finished longer ago are deleted whole; 0 keeps them; 0 */
+	int bisect_auto;	  /* newly broken and regressed pairs are bisected on their own; 1 */
+	int bisect_probes;	  /* commits probed at once in one repository; 4 */
 	struct config_forge forges[CONFIG_N_FORGES];
 };
 

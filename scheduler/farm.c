@@ -32,67 +32,14 @@
 #include "runner/artifact.h"
 #include "runner/git.h"
 #include "reports/report.h"
+#include "scheduler/autobisect.h"
+#include "scheduler/farm-internal.h"
 #include "scheduler/forge.h"
 #include "scheduler/history.h"
 #include "scheduler/plan.h"
 #include "core/banned.h"
 
 #define ARTIFACT_MAX_BYTES (2LL << 30)
-
-/* Finished runs' documents kept serialized, and the largest one kept. */
-#define PAGE_CACHE 8
-#define PAGE_CACHE_MAX_BYTES (8u << 20)
-
-/* Upper bounds of the job duration histogram, in seconds. */
-static const double duration_buckets[] = { 1, 5, 15, 60, 300, 1800 };
-#define N_BUCKETS (sizeof(duration_buckets) / sizeof(duration_buckets[0]))
-
-struct farm {
-	pthread_mutex_t lock;
-	pthread_cond_t work;	/* a job may have become leasable; on CLOCK_MONOTONIC */
-	pthread_cond_t logs;	/* a log grew or a job ended: live-log readers; on CLOCK_MONOTONIC */
-	struct store *st;
-	struct rp_universe *u;
-	struct graph g;
-	json_t *manifest;
-	struct farm_options o;
-	char *cache_dir, *mirrors_dir, *blobs_dir;
-	char worker_token_hash[65];
-	char base_url[512]; /* links in reports: the dashboard's address; "" until the server knows it */
-	int shutting_down;
-	struct seen {
-		char name[65];
-		int64_t written_ms;
-	} seen[64]; /* the last heartbeat written per worker: at most one write a second each */
-	struct store *checkpointer; /* a second connection: WAL checkpoints outside the farm's lock */
-	uint64_t duration_counts[N_BUCKETS + 1];
-	double duration_sum;
-	uint64_t durations;
-	/* Group commit (write_lock / write_unlock): one open transaction collects the
-	 * writes of every request that arrives while another is being served. */
-	pthread_mutex_t commit_lock;   /* guards the waiters' done/rc, so they wait without the farm's lock */
-	pthread_cond_t committed;      /* a group was committed (or failed); with commit_lock */
-	int txn_open;                  /* f->st holds writes not yet committed */
-	atomic_int writers;            /* requests between write_lock and write_unlock */
-	struct commit_wait *waiting;   /* requests whose answer waits for the open group */
-	size_t group;                  /* requests in the open group */
-	uint64_t commits, grouped;     /* for /metrics: groups committed, requests in them */
-	/* The documents of finished runs, which no longer change: a dashboard asks for them again and again. */
-	struct page {
-		int64_t run_id, finished_ms;
-		char *text;
-		size_t len;
-		uint64_t used;
-	} pages[PAGE_CACHE];
-	uint64_t page_clock;
-	int64_t next_retention_ms; /* retention runs hourly, sooner while it has a backlog */
-};
-
-/* One request waiting for its writes to be committed (on its own stack). */
-struct commit_wait {
-	struct commit_wait *next;
-	int done, rc;
-};
 
 struct farm_upload {
 	struct farm *f;
@@ -464,8 +411,8 @@ struct resolved {
 	int done;
 };
 
-static const char *const submit_members[] = { "kind",	"title", "change_ref", "changes",
-					      "pins", "targets", "request_id", NULL };
+static const char *const submit_members[] = { "kind", "title",  "change_ref", "changes",   "pins",
+					      "targets", "packages", "request_id", NULL };
 
 /* A submit with a member it does not know is refused: a typo must not plan the wrong run. */
 static int known_members(const json_t *req, const char *const *known, struct rp_error *err)
@@ -790,6 +737,15 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 		goto out;
 	if ((rc = read_target_filter(f, req, only_target, err)) < 0)
 		goto out;
+	/* "packages": only these (and what they need) instead of the changes' reverse closure. */
+	json_t *only_pkgs = json_object_get(req, "packages");
+	if (only_pkgs && !json_is_null(only_pkgs) && (!json_is_array(only_pkgs) || json_array_size(only_pkgs) == 0 ||
+						      json_array_size(only_pkgs) > u->n_packages)) {
+		rc = rp_error_set(err, RP_EINVAL, "member \"packages\": expected a non-empty array of package names");
+		goto out;
+	}
+	if (only_pkgs && json_is_null(only_pkgs))
+		only_pkgs = NULL;
 	if (request_id) {
 		pthread_mutex_lock(&f->lock);
 		rc = store_run_find_request(f->st, request_id, run_id, err);
@@ -799,15 +755,43 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 		if (rc != RP_ENOTFOUND)
 			goto out;
 	}
-	if ((rc = plan_build(u, &f->g, changes, n_changes, &plan, err)) < 0)
+	if (only_pkgs) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(only_pkgs, i, e)
+		{
+			long idx = json_is_string(e) ? manifest_find_package(u, json_string_value(e)) : -1;
+			if (idx < 0) {
+				rc = rp_error_set(err, RP_EINVAL, "packages[%zu]: expected a package of universe %s", i,
+						  u->name);
+				goto out;
+			}
+		}
+		for (size_t c = 0; c < n_changes; c++)
+			changed[changes[c].package] = 1;
+	} else if ((rc = plan_build(u, &f->g, changes, n_changes, &plan, err)) < 0)
 		goto out;
+	/* The packages asked for, as plan jobs on each of their targets. */
+	size_t n_asked = only_pkgs ? json_array_size(only_pkgs) : plan.n_jobs;
 	/* The plan's jobs and, on each job's target, every dependency they need. */
-	for (size_t j = 0; j < plan.n_jobs; j++) {
-		size_t stack_top = 0;
-		size_t first = plan.jobs[j].package * u->n_targets + plan.jobs[j].target;
-		if (plan.jobs[j].rev)
-			changed[plan.jobs[j].package] = 1;
-		if (!only_target[plan.jobs[j].target])
+	for (size_t j = 0, ti = 0; j < n_asked;) {
+		size_t stack_top = 0, first;
+		if (only_pkgs) { /* each asked package on each of its targets */
+			const struct rp_package *ap =
+				&u->packages[manifest_find_package(u, json_string_value(json_array_get(only_pkgs, j)))];
+			if (ti == ap->n_targets) {
+				j++;
+				ti = 0;
+				continue;
+			}
+			first = (size_t)(ap - u->packages) * u->n_targets + ap->targets[ti++];
+		} else {
+			first = plan.jobs[j].package * u->n_targets + plan.jobs[j].target;
+			if (plan.jobs[j].rev)
+				changed[plan.jobs[j].package] = 1;
+			j++;
+		}
+		if (!only_target[first % u->n_targets])
 			continue;
 		if (needed[first])
 			continue;
@@ -2140,7 +2124,8 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 	int64_t against = 0;
 	struct text md = { 0 };
 	struct store_metric_drop *drops = NULL;
-	size_t ndrops = 0;
+	struct store_bisect *bisects = NULL;
+	size_t ndrops = 0, nbisects = 0;
 	pthread_mutex_lock(&f->lock);
 	int rc = store_run_get(f->st, run_id, &run, err);
 	if (rc == 0)
@@ -2152,8 +2137,11 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 	}
 	if (rc == 0)
 		rc = store_metric_drops(f->st, run_id, &drops, &ndrops, err);
+	if (rc == 0)
+		rc = store_bisects_list(f->st, run_id, 0, 0, 1000, &bisects, &nbisects, err);
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0) {
+		store_metric_drops_free(drops, ndrops);
 		store_run_release(&run);
 		store_jobs_free(jobs, n);
 		store_jobs_free(before, nb);
@@ -2239,6 +2227,16 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 			snprintf(job_url, sizeof(job_url), "%s/#/jobs/%lld", f->base_url, (long long)j->id);
 			json_object_set_new(pair, "job_url", json_string(job_url));
 		}
+		for (size_t k = 0; k < nbisects; k++) /* its automatic bisection, once planned */
+			if (strcmp(bisects[k].package, j->package) == 0 && strcmp(bisects[k].target, j->target) == 0) {
+				json_t *bd = autobisect_bisect_json(&bisects[k], 0);
+				if (bd && f->base_url[0]) {
+					char url[600];
+					snprintf(url, sizeof(url), "%s/#/bisects/%lld", f->base_url, (long long)bisects[k].id);
+					json_object_set_new(bd, "url", json_string(url));
+				}
+				json_object_set_new(pair, "bisect", bd ? bd : json_null());
+			}
 		json_array_append_new(pairs, pair);
 	}
 	strmap_release(&by_pair);
@@ -2289,7 +2287,13 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 			snprintf(vcell, sizeof(vcell), "%s (%s)", verdict, detail);
 		else
 			snprintf(vcell, sizeof(vcell), "%s", verdict);
-		text_add(&md, " | %s%s | %s | %s | ", vcell, json_is_true(json_object_get(p, "to_bisect")) ? " (to bisect)" : "",
+		json_t *bd = json_object_get(p, "bisect");
+		const char *bstate = json_string_value(json_object_get(bd, "state"));
+		const char *bmark = !json_is_true(json_object_get(p, "to_bisect")) ? ""
+				    : !bstate					   ? " (to bisect)"
+				    : strcmp(bstate, "done") == 0		   ? " (bisected below)"
+										   : " (bisecting)";
+		text_add(&md, " | %s%s | %s | %s | ", vcell, bmark,
 			 json_string_value(json_object_get(p, "before")) ? json_string_value(json_object_get(p, "before")) : "-",
 			 json_string_value(json_object_get(p, "status")) ? json_string_value(json_object_get(p, "status")) : "-");
 		md_cell(&md, json_string_value(json_object_get(p, "first_error")));
@@ -2299,6 +2303,40 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		else
 			text_add(&md, " | #%lld |\n", (long long)json_integer_value(json_object_get(p, "job")));
 	}
+	/* What the bisections found: the culprit commit, or why none can be named. */
+	int bheader = 0;
+	json_array_foreach(pairs, i, p)
+	{
+		json_t *bd = json_object_get(p, "bisect");
+		const char *bstate = json_string_value(json_object_get(bd, "state"));
+		if (!bstate || strcmp(bstate, "done") != 0)
+			continue;
+		if (!bheader++)
+			text_add(&md, "\n### Bisected\n\n");
+		text_add(&md, "- **");
+		md_cell(&md, json_string_value(json_object_get(p, "package")));
+		text_add(&md, " on ");
+		md_cell(&md, json_string_value(json_object_get(p, "target")));
+		text_add(&md, "**: ");
+		md_cell(&md, json_string_value(json_object_get(bd, "summary")));
+		const char *burl = json_string_value(json_object_get(bd, "url"));
+		if (burl)
+			text_add(&md, " ([bisect #%lld](%s))", (long long)json_integer_value(json_object_get(bd, "id")), burl);
+		text_add(&md, "\n");
+		const char *excerpt = json_string_value(json_object_get(bd, "excerpt"));
+		if (excerpt && *excerpt) { /* its first line: the error the culprit causes */
+			size_t len = strcspn(excerpt, "\n");
+			char line[400];
+			snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) - 1 ? len : sizeof(line) - 1), excerpt);
+			text_add(&md, "  `");
+			for (char *c = line; *c; c++)
+				if (*c == '`')
+					*c = '\'';
+			md_cell(&md, line);
+			text_add(&md, "`\n");
+		}
+	}
+	store_bisects_free(bisects, nbisects);
 	if (ndrops) {
 		text_add(&md, "\n%zu metric%s dropped against the last days:\n\n| package | target | metric | now | before (mean) | change |\n| --- | --- | --- | --- | --- | --- |\n",
 			 ndrops, ndrops == 1 ? "" : "s");
@@ -2645,4 +2683,33 @@ int farm_flakiness_json(struct farm *f, json_t **out, struct rp_error *err)
 	store_flakiness_free(fl, n);
 	*out = json_pack("{s:o}", "pairs", arr);
 	return *out ? 0 : rp_error_set(err, RP_ENOMEM, "out of memory");
+}
+
+/* ---- for the scheduler's other files (farm-internal.h) ------------------------------ */
+
+void farm__write_lock(struct farm *f)
+{
+	write_lock(f);
+}
+
+int farm__write_unlock(struct farm *f, struct rp_error *err)
+{
+	return write_unlock(f, err);
+}
+
+void farm__jobs_added(struct farm *f)
+{
+	struct rp_error adv;
+	advance(f, &adv);
+	wake(f);
+}
+
+int64_t farm__now_ms(void)
+{
+	return now_ms();
+}
+
+char *farm__log_tail(struct farm *f, const struct store_job *job, size_t *len)
+{
+	return log_tail(f, job, len);
 }

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "autobisect.h"
 #include "farm.h"
 #include "forge.h"
 #include "notify.h"
@@ -87,6 +88,8 @@ enum route {
 	R_REPORT,
 	R_HISTORY,
 	R_FLAKINESS,
+	R_BISECTS,
+	R_BISECT,
 };
 
 struct match {
@@ -324,6 +327,10 @@ static void route(const char *url, const char *method, struct match *m)
 		memcpy(m->key, seg[3], len[3]);
 	} else if (n == 3 && is(a, al, "flakiness"))
 		*m = (struct match){ .route = R_FLAKINESS, .method_ok = get, .need = NEED_READ };
+	else if (n == 3 && is(a, al, "bisects"))
+		*m = (struct match){ .route = R_BISECTS, .method_ok = get, .need = NEED_READ };
+	else if (n == 4 && is(a, al, "bisects"))
+		*m = (struct match){ .route = R_BISECT, .method_ok = get, .need = NEED_READ };
 	else if (n == 3 && is(a, al, "nightly"))
 		*m = (struct match){ .route = R_NIGHTLY, .method_ok = post, .need = NEED_API };
 	else if (n == 5 && is(a, al, "runs") && is(seg[4], len[4], "report"))
@@ -348,7 +355,7 @@ static void route(const char *url, const char *method, struct match *m)
 		memcpy(m->name, seg[4], len[4]);
 		return;
 	}
-	if (m->route == R_RUN || m->route == R_CANCEL || m->route == R_REPORT || m->route == R_JOB || m->route == R_HEARTBEAT ||
+	if (m->route == R_RUN || m->route == R_BISECT || m->route == R_CANCEL || m->route == R_REPORT || m->route == R_JOB || m->route == R_HEARTBEAT ||
 	    m->route == R_RESULT || m->route == R_LOG_PUT || m->route == R_LOG || m->route == R_LOG_STREAM) {
 		m->id = parse_id(seg[3], len[3]);
 		if (m->id < 0)
@@ -733,6 +740,17 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 	case R_FLAKINESS:
 		rc = farm_flakiness_json(s->farm, &out, &err);
 		break;
+	case R_BISECTS: {
+		int64_t run = 0;
+		if (query_int(c, "run", 1, INT64_MAX, 0, &run) < 0)
+			rc = rp_error_set(&err, RP_EINVAL, "query parameter \"run\": expected a run id");
+		else
+			rc = autobisect_list_json(s->farm, run, &out, &err);
+		break;
+	}
+	case R_BISECT:
+		rc = autobisect_json(s->farm, m->id, &out, &err);
+		break;
 	case R_HISTORY: {
 		const char *res = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "resolution");
 		rc = farm_history_json(s->farm, m->key, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "target"),
@@ -1047,6 +1065,7 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 	struct sockaddr_storage addr;
 	char worker_token[PATH_MAX], api_token[PATH_MAX], cache[PATH_MAX], url[200], worker_hex[65];
 	pid_t *pids = NULL;
+	struct autobisect *bisector = NULL;
 	unsigned n_pids = 0;
 	int rc;
 	if ((rc = parse_listen(o->listen, &addr, err)) < 0)
@@ -1128,6 +1147,13 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 				     .data = o->data };
 	if ((rc = notify_start(&no, &s.notify, err)) < 0)
 		goto out;
+	struct autobisect_options bo = { .farm = s.farm,
+					 .flaky_runs = o->config ? (unsigned)o->config->flaky_retries : 0,
+					 .probes_per_round = o->config ? (unsigned)o->config->bisect_probes : 0,
+					 .on_line = o->on_line,
+					 .data = o->data };
+	if ((!o->config || o->config->bisect_auto) && (rc = autobisect_start(&bo, &bisector, err)) < 0)
+		goto out;
 	if (o->on_ready)
 		o->on_ready(url, o->data);
 	int64_t next_nightly = o->config && o->config->nightly_enabled ? next_slot(o->config, now_ms_wall()) : 0;
@@ -1160,6 +1186,7 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 out:
 	stop_workers(pids, n_pids);
 	free(pids);
+	autobisect_stop(bisector);
 	notify_stop(s.notify);
 	farm_shutdown(s.farm);
 	if (s.daemon)

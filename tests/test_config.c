@@ -63,6 +63,8 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c->history_daily, 60);
 	ck_assert_int_eq(c->history_weekly, 52);
 	ck_assert_int_eq(c->history_monthly, 36);
+	ck_assert_int_eq(c->bisect_auto, 1);
+	ck_assert_int_eq(c->bisect_probes, 4);
 	ck_assert_ptr_null(c->public_url);
 	for (int k = 0; k < CONFIG_N_FORGES; k++)
 		ck_assert_int_eq(c->forges[k].enabled, 0);
@@ -79,7 +81,7 @@ START_TEST(test_full_file)
 	int rc = load("{\"public_url\": \"https://ci.example.org/\", \"lease_seconds\": 12, \"flaky_retries\": 5,\n"
 		      " \"auth\": {\"public_read\": true, \"api_token_file\": \"api\"},\n"
 		      " \"nightly\": {\"at\": \"03:45\", \"every_hours\": 12},\n"
-		      " \"history\": {\"daily\": 7},\n"
+		      " \"history\": {\"daily\": 7}, \"bisect\": {\"auto\": false, \"probes\": 8},\n"
 		      " \"forges\": {\"github\": {\"api_url\": \"https://api.github.com\", \"token_file\": \"gh-token\",\n"
 		      "   \"webhook_secret_file\": \"gh-secret\"}}}",
 		      &c, &err);
@@ -95,6 +97,8 @@ START_TEST(test_full_file)
 	ck_assert_int_eq(c->nightly_minute, 45);
 	ck_assert_int_eq(c->nightly_every_hours, 12);
 	ck_assert_int_eq(c->history_daily, 7);
+	ck_assert_int_eq(c->bisect_auto, 0);
+	ck_assert_int_eq(c->bisect_probes, 8);
 	ck_assert_int_eq(c->forges[CONFIG_GITHUB].enabled, 1);
 	ck_assert_str_eq(c->forges[CONFIG_GITHUB].api_url, "https://api.github.com");
 	ck_assert_str_eq(c->forges[CONFIG_GITHUB].token, "tok-123");
@@ -112,9 +116,10 @@ START_TEST(test_errors)
 	} cases[] = {
 		{ "{\"lease_secs\": 3}",
 		  "1:2: unknown key \"lease_secs\" (did you mean \"lease_seconds\"?); expected one of public_url, "
-		  "lease_seconds, flaky_retries, auth, nightly, history, retention, forges" },
+		  "lease_seconds, flaky_retries, auth, nightly, history, retention, bisect, forges" },
 		{ "{\"retention\": {\"logs_days\": -1}}", "1:29: retention.logs_days: expected days from 0 (keep) to 36500" },
 		{ "{\n  \"flaky_retries\": 0}", "2:20: flaky_retries: expected runs from 1 to 20" },
+		{ "{\"bisect\": {\"probes\": 0}}", "1:23: bisect.probes: expected commits from 1 to 32" },
 		{ "{\"auth\": {\"public_read\": \"yes\"}}", "1:26: auth.public_read: expected true or false" },
 		{ "{\"nightly\": {\"at\": \"25:00\"}}", "1:20: nightly.at: expected a time of day \"HH:MM\"" },
 		{ "{\"nightly\": {\"at\": \"2:00\"}}", "1:20: nightly.at: expected a time of day \"HH:MM\"" },

@@ -1,4 +1,4 @@
-// The ripple dashboard: runs, a run's job matrix, a job's live log.
+// The ripple dashboard: runs, a run's job matrix, a job's live log, a bisection.
 // Everything shown comes from the JSON API and is put into the page with
 // textContent or attributes, never as HTML, so a log line, a commit message or
 // a package name can never become markup.
@@ -56,8 +56,9 @@ function seconds(ms) {
 	return ms ? (ms / 1000).toFixed(1) + " s" : "";
 }
 
+// Absent parts (null, undefined) are left out: replaceChildren would show them as "null".
 function show(...nodes) {
-	app.replaceChildren(...nodes);
+	app.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
 }
 
 function failure(e) {
@@ -106,7 +107,10 @@ function cellClass(job) {
 }
 
 async function runPage(id, current) {
+	// The run's bisections are extra: a server without them (or a failure) shows none.
+	const bisecting = getJSON("/bisects?run=" + id).then((d) => d.bisects || [], () => []);
 	const data = await getJSON("/runs/" + id);
+	const bisects = await bisecting;
 	if (!current()) return 0;
 	const run = data.run;
 	// Flake checks (reruns of a pair's job or of its base) are counted in their pair's cell, not given one.
@@ -155,9 +159,23 @@ async function runPage(id, current) {
 		el("p", {}, run.kind + (run.title ? " — " + run.title : "") + (run.change_ref ? " — " + run.change_ref : "")),
 		el("table", { id: "matrix" }, head, ...rows),
 		failures.length ? el("h2", {}, "Not passing") : null,
-		failures.length ? el("ul", { id: "failures" }, ...failures) : null
+		failures.length ? el("ul", { id: "failures" }, ...failures) : null,
+		bisects.length ? el("h2", {}, "Bisections") : null,
+		bisects.length ? el("ul", { id: "bisections" }, ...bisects.map(bisectItem)) : null
 	);
-	return run.state === "done" || run.state === "cancelled" ? 0 : 1000;
+	if (run.state !== "done" && run.state !== "cancelled") return 1000;
+	return bisects.some((b) => b.state !== "done") ? 2000 : 0;
+}
+
+function bisectItem(b) {
+	return el(
+		"li",
+		{ "data-bisect": b.id },
+		link("#/bisects/" + b.id, "bisect #" + b.id),
+		": " + b.package + " on " + b.target + " ",
+		el("span", { class: "state " + b.state }, b.state),
+		b.state === "done" ? " — " + (b.summary || b.verdict || "") : null
+	);
 }
 
 // ---- one package: its history ------------------------------------------------------
@@ -215,6 +233,132 @@ async function packagePage(name, resolution, current) {
 			      : el("p", { id: "history-empty" }, "No history yet: it is recorded from nightly runs.")
 	);
 	return 60000;
+}
+
+// ---- one bisection: a regression traced to a commit -----------------------------------
+
+function short(hex) {
+	return hex ? hex.slice(0, 12) : "";
+}
+
+function commit(hex) {
+	return hex ? el("code", { class: "commit", title: hex }, short(hex)) : el("span", {}, "—");
+}
+
+function answer(tag, a, child) {
+	const name = a || "pending";
+	return el(tag, { class: "answer " + name }, child || name);
+}
+
+function culpritBlock(b) {
+	const c = b.culprit;
+	const rows = [
+		["commit", commit(c.commit)],
+		["subject", c.subject || ""],
+		["author", c.author || ""],
+		["date", c.time ? when(c.time * 1000) : ""],
+		["repository", b.repository || ""],
+		["parent", commit(c.parent)],
+	];
+	if (b.culprit_job) rows.push(["job", link("#/jobs/" + b.culprit_job, "job #" + b.culprit_job)]);
+	return el(
+		"section",
+		{ id: "culprit" },
+		el("h2", {}, "Culprit"),
+		el("table", { class: "facts" }, ...rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))))
+	);
+}
+
+function suspectsTable(repos, running) {
+	const head = ["repository", "packages", "good..bad", "commits", "alone", "verdict"];
+	const rows = repos.map((r) =>
+		el(
+			"tr",
+			{ "data-package": r.package },
+			el("td", {}, r.package),
+			el("td", {}, (r.packages || []).join(", ")),
+			el("td", {}, commit(r.good), "..", commit(r.bad)),
+			el("td", {}, r.range === undefined || r.range === null ? "" : String(r.range)),
+			answer("td", r.alone, r.alone_run ? link("#/runs/" + r.alone_run, r.alone || "pending") : null),
+			el("td", {}, (r.verdict || (running ? "…" : "")) + (r.culprit ? " " + short(r.culprit) : ""))
+		)
+	);
+	return el(
+		"table",
+		{ id: "suspects" },
+		el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))),
+		el("tbody", {}, ...rows)
+	);
+}
+
+function probesTable(r) {
+	const rows = r.probes.map((p) =>
+		el(
+			"tr",
+			{},
+			el("td", {}, String(p.round)),
+			el("td", {}, commit(p.commit)),
+			answer("td", p.answer),
+			el("td", {}, p.run ? link("#/runs/" + p.run, "run #" + p.run) : ""),
+			el("td", {}, p.job ? link("#/jobs/" + p.job, "job #" + p.job) : "")
+		)
+	);
+	return el(
+		"section",
+		{ class: "probes-of" },
+		el("h3", {}, "Probes in " + r.package),
+		el(
+			"table",
+			{ class: "probes", "data-package": r.package },
+			el("thead", {}, el("tr", {}, ...["round", "commit", "answer", "run", "job"].map((h) => el("th", {}, h)))),
+			el("tbody", {}, ...rows)
+		)
+	);
+}
+
+async function bisectPage(id, current) {
+	const b = await getJSON("/bisects/" + id);
+	if (!current()) return 0;
+	const d = b.detail || {};
+	const repos = d.repositories || [];
+	const running = b.state !== "done";
+	const summary = running
+		? el("p", { id: "bisect-summary" }, "bisecting…")
+		: el(
+				"p",
+				{ id: "bisect-summary" },
+				el("span", { class: "verdict verdict-" + (b.verdict || "none") }, b.verdict || "no verdict"),
+				b.summary ? ": " + b.summary : null
+		  );
+	const base = d.base
+		? el("p", { id: "bisect-base" }, "all at the good commits again: ",
+		     d.base.run ? link("#/runs/" + d.base.run, "run #" + d.base.run) : "no run", " ", answer("span", d.base.answer))
+		: null;
+	show(
+		el("p", {}, link("#/runs/" + b.run, "← run #" + b.run)),
+		el("h1", {}, "Bisect #" + b.id + " ", el("span", { class: "state " + b.state, id: "bisect-state" }, b.state)),
+		el("p", { id: "bisect-what" }, b.package + " on " + b.target),
+		el(
+			"p",
+			{ id: "bisect-runs" },
+			"broken in ",
+			link("#/runs/" + b.run, "run #" + b.run),
+			", good in ",
+			b.good_run ? link("#/runs/" + b.good_run, "nightly #" + b.good_run) : "no nightly"
+		),
+		summary,
+		el("p", { id: "bisect-counts" },
+		   b.probes + " probe" + (b.probes === 1 ? "" : "s") + " in " + b.rounds + " round" + (b.rounds === 1 ? "" : "s") +
+		   " · started " + when(b.created_ms) + (b.finished_ms ? " · finished " + when(b.finished_ms) : "")),
+		b.culprit ? culpritBlock(b) : null,
+		b.excerpt ? el("h2", {}, "Log excerpt") : null,
+		b.excerpt ? el("pre", { id: "excerpt" }, b.excerpt) : null,
+		base,
+		repos.length ? el("h2", {}, "Suspects") : null,
+		repos.length ? suspectsTable(repos, running) : null,
+		...repos.filter((r) => r.probes && r.probes.length).map(probesTable)
+	);
+	return running ? 2000 : 0;
 }
 
 // ---- one job: its live log -------------------------------------------------------
@@ -370,6 +514,7 @@ async function render() {
 	try {
 		if ((m = hash.match(/^#\/runs\/(\d+)$/))) again = await runPage(m[1], current);
 		else if ((m = hash.match(/^#\/jobs\/(\d+)$/))) again = await jobPage(m[1], current);
+		else if ((m = hash.match(/^#\/bisects\/(\d+)$/))) again = await bisectPage(m[1], current);
 		else if ((m = hash.match(/^#\/packages\/([^/]+)(?:\/(day|week|month))?$/)))
 			again = await packagePage(decodeURIComponent(m[1]), m[2] || "day", current);
 		else again = await runsPage(current);
