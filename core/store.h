@@ -949,8 +949,9 @@ int store_bisect_finish(struct store *st, int64_t id, const struct store_bisect 
 
 /*
  * A pull request's run whose report went out has more to say (a bisection
- * ended): its final status and comment are owed again, at once. 0 also when
- * the run owes nothing to a forge.
+ * ended): its final status and comment are owed again, at once — unless a
+ * later run of the same pull request exists, whose report is the newer one.
+ * 0 also when the run owes nothing to a forge.
  */
 int store_report_reopen(struct store *st, int64_t run_id, struct rp_error *err);
 

@@ -68,8 +68,10 @@ static const char *const store__rsql[R__COUNT] = {
 	 * from the run's state alone, so an ended run's row sends its final
 	 * status and edits its comment again.
 	 */
+	/* A later run of the same pull request has the newer report: this one's must not overwrite it. */
 	[R_REOPEN] = "UPDATE reports_out SET done = 0, attempts = 0, next_ms = 0, last_error = NULL"
-		     " WHERE run_id = ?1 AND forge IS NOT NULL",
+		     " WHERE run_id = ?1 AND forge IS NOT NULL AND NOT EXISTS (SELECT 1 FROM runs a JOIN runs b"
+		     " ON b.change_ref = a.change_ref AND b.id > a.id WHERE a.id = ?1)",
 	[R_COMMENT_GET] = "SELECT comment_id FROM pr_comments WHERE change_ref = ?1",
 	[R_COMMENT_PUT] = "INSERT INTO pr_comments (change_ref, comment_id) VALUES (?1, ?2)"
 			  " ON CONFLICT (change_ref) DO UPDATE SET comment_id = excluded.comment_id",

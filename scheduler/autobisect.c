@@ -255,10 +255,15 @@ static const struct bisect_range *range_of(struct step *s, const struct unit *u)
 	struct bisect_range r;
 	int rc = mirror_open(s->f->mirrors_dir, u->repo, s->f->u->dir, &m, &e);
 	if (rc == 0 && (git_oid_fromstr(&good, u->good) < 0 || git_oid_fromstr(&bad, u->bad) < 0))
-		rc = rp_error_set(&e, RP_EINVAL, "bad commit ids %s, %s", u->good, u->bad);
+		rc = rp_error_set(&e, RP_ENOTFOUND, "bad commit ids %s, %s", u->good, u->bad);
 	if (rc == 0)
 		rc = bisect_range_build(mirror_repository(m), &bad, &good, 1, 0, &r, &e);
 	mirror_close(m);
+	if (rc == RP_EINVAL) { /* nothing after good leads to bad: bad is good or one of its ancestors */
+		fail(s, rc, "%s went back from %.12s to %.12s: its change only takes commits away, none to blame",
+		     s->f->u->packages[u->pkgs[0]].name, u->good, u->bad);
+		return NULL;
+	}
 	if (rc < 0) {
 		fail(s, rc, "the history of %s from %.12s to %.12s: %s", s->f->u->packages[u->pkgs[0]].name,
 		     u->good, u->bad, e.msg);

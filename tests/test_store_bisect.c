@@ -713,6 +713,13 @@ START_TEST(test_report_reopen)
 	ck_assert_int_eq(attempts, 0);
 	ck_assert_int_eq(raw_int(st, "SELECT count(*) FROM reports_out WHERE last_error IS NULL"), 2);
 
+	/* Once the pull request has a later run, the earlier run's report stays sent: the later one says more. */
+	ck_assert_msg(store_report_sent(st, pr, "final", 1, &err) == 0, "%s", err.msg);
+	int64_t later = done_run(st, STORE_RUN_PR, "github:mirage/cstruct#7", T0 + 4);
+	ck_assert_msg(store_report_reopen(st, pr, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(raw_int(st, "SELECT done FROM reports_out WHERE run_id = 1"), 1);
+	ck_assert_int_gt(later, pr);
+
 	/* A run without a report, or no run at all, owes nothing: no error. */
 	int64_t bare = done_run(st, STORE_RUN_PR, "github:mirage/cstruct#8", T0 + 3);
 	ck_assert_msg(store_report_reopen(st, bare, &err) == 0, "%s", err.msg);

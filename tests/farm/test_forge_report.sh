@@ -127,7 +127,7 @@ comment_id=$(jq -r '.[0].id' "$work/c1.json")
 check "one PR comment with the Markdown report, beside the human one" \
 	'[ "$(jq length "$work/c1.json")" -eq 1 ] && [ "$(state | jq "[.comments[] | select(.body == \"looks good to me\")] | length")" -eq 1 ] &&
 	 jq -r ".[0].body" "$work/c1.json" | grep -q "## ripple: run $run1 (pr)" &&
-	 jq -r ".[0].body" "$work/c1.json" | grep -q "| tcpip | unix | regressed (3/3 new failures vs 0/3 before) (to bisect) | pass | fail |" &&
+	 jq -r ".[0].body" "$work/c1.json" | grep -Eq "\| tcpip \| unix \| regressed \(3/3 new failures vs 0/3 before\) \((to bisect|bisecting|bisected below)\) \| pass \| fail \|" &&
 	 jq -r ".[0].body" "$work/c1.json" | grep -Eq "^\| tcpip \|.* \| \[#[0-9]+\]\(http://ci.example.org/#/jobs/[0-9]+\) \|$" &&
 	 jq -r ".[0].body" "$work/c1.json" | grep -q "Compared with nightly run $nightly (http://ci.example.org/#/runs/$nightly)"'
 
@@ -185,6 +185,36 @@ curl -s -H "Authorization: Bearer $(cat "$db.api-token")" "$url/api/v1/flakiness
 check "GET /flakiness scores the test 'random sums' of checkseum on unix: its key failed 1 of 3 runs" \
 	'[ "$(jq -c ".pairs[] | select(.package == \"checkseum\") | [.target, .test, .keys, .flaky_keys, .runs, .failures, .score]" "$work/flaky.json")" = "[\"unix\",\"random sums\",1,1,3,1,1]" ] &&
 	 [ "$(jq -c ".pairs[] | select(.package == \"tcpip\") | .flaky_keys" "$work/flaky.json")" = 0 ]'
+
+# 5. A pull request of three commits whose second breaks a reverse dependency: the farm
+# bisects inside it, and the PR's comment is edited to name that commit.
+git -C repos/ipaddr checkout -q -b three main
+echo "a note" >repos/ipaddr/NOTES
+git -C repos/ipaddr add NOTES
+git -C repos/ipaddr -c user.name=t -c user.email=t@example.org commit -qm "Add notes"
+git -C repos/ipaddr -c user.name=t -c user.email=t@example.org revert --no-edit "$base" >/dev/null
+pr_culprit=$(git -C repos/ipaddr rev-parse HEAD)
+echo "more" >>repos/ipaddr/NOTES
+git -C repos/ipaddr -c user.name=t -c user.email=t@example.org commit -qam "More notes"
+three_head=$(git -C repos/ipaddr rev-parse HEAD)
+git -C repos/ipaddr checkout -q main
+control '{"seed": {"forge": "github", "repo": "mirage/ipaddr", "number": 11}}'
+run5=$(deliver opened "$three_head" d-5 ipaddr 11)
+wait_for 1200 'done_run "$run5"'
+api() { curl -s -H "Authorization: Bearer $(cat "$db.api-token")" "$url/api/v1/$1"; }
+bisected() {
+	api "bisects?run=$run5" | jq -e '[.bisects[] | select(.package == "tcpip" and .state == "done")] | length == 1' >/dev/null
+}
+wait_for 1800 bisected
+api "bisects?run=$run5" | jq -c '.bisects[] | select(.package == "tcpip")' >"$work/b5.json"
+check "the farm bisects the pull request's three commits to the one that broke tcpip: $(jq -r .summary "$work/b5.json")" \
+	'[ "$(jq -r "[.verdict, .repository, .culprit.commit] | join(\",\")" "$work/b5.json")" = "culprit,ipaddr,$pr_culprit" ]'
+pr_comment() { state | jq -r '[.comments[] | select(.number == 11 and (.body | startswith("<!-- ripple:report -->")))] | .[0].body // empty'; }
+wait_for 300 'pr_comment | grep -q "first bad commit: ipaddr ${pr_culprit:0:12}"'
+check "the PR's one comment is edited to name that commit, with tcpip's failing assertion" \
+	'pr_comment | grep -q "^- \*\*tcpip on unix\*\*: first bad commit: ipaddr ${pr_culprit:0:12} \"Revert" &&
+	 pr_comment | grep -q "assertion failed: tcpip_next_hop" &&
+	 [ "$(state | jq "[.comments[] | select(.number == 11)] | length")" -eq 1 ]'
 
 check "the forge token never appears in the scheduler's output" \
 	'! grep -q forge-token "$work/serve.out" "$work/serve.err"'
