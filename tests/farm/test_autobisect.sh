@@ -27,11 +27,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-n=0 failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-fatal() { not_ok "$1"; echo "1..$n"; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -d "$here/../web/node_modules/playwright-core" ] || fatal "tests/web/node_modules/playwright-core is missing: run scripts/setup"
 U=$work/u

@@ -17,11 +17,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-n=0 failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failures=$((failures + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
-fatal() { not_ok "$1"; echo "1..$n"; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 U=$work/u
 "$generate" "$U" >/dev/null || fatal "the example universe could not be generated"
