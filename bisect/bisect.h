@@ -27,7 +27,8 @@
  *   BISECT_FLAKY); with noise > 0 every answer is
  *   wrong with that probability, each hypothesis carries a posterior weight,
  *   and the search stops when the culprit (or a set of commits only skipped
- *   commits separate) holds `confidence` of the weight.
+ *   commits separate) holds `confidence` of the weight; the confirmation
+ *   begins at 0.9 of it (or `confidence`, when lower) and must lift it there.
  * - Rounds: each round proposes up to k probes that split the remaining
  *   weight evenly (the commits whose ancestors hold 1/(k+1), 2/(k+1), ... of
  *   it). Skipped commits are never proposed again; their neighbours are.
@@ -36,9 +37,12 @@
  *   unexpected answer runs 2 x retries times more, and the verdict is made from the
  *   failure rates (see docs/bisect.md): BISECT_CULPRIT when the culprit fails
  *   at least half the time, its parent less than half, and a one-sided exact
- *   test puts the difference beyond chance (p < 0.01); BISECT_FLAKY otherwise.
- *   If the confirmation answers move the posterior off the culprit, the search
- *   resumes (at most three confirmations).
+ *   test puts the difference beyond chance (p < 0.01); while it points that way
+ *   but is short of it (p < 0.3), both run 2 x retries times more, at most
+ *   twice; BISECT_FLAKY otherwise.
+ *   If the confirmation answers move the posterior off the culprit (or leave it
+ *   short of `confidence`), the search resumes; after three confirmations such
+ *   a culprit is not named (BISECT_FLAKY).
  * - Cost per round: O(n) on a chain (a linear history, or first parents);
  *   O(n^2) walks on a merged history. A search never prints or exits; it is
  *   used by one thread.

@@ -26,6 +26,24 @@ enum phase { PH_SEARCH, PH_CONFIRM, PH_DONE };
 #define EXACT_EPS 1e-12
 /* Runs added to a confirmation commit whose answers disagree, per retry. */
 #define REPEAT_MULT 2
+/*
+ * Confirmation that is inconclusive — the rates point the right way but the
+ * exact test is not yet below P_CULPRIT, only below P_MORE — adds that many
+ * runs again (until the stage count reaches MORE_STAGES: twice after the
+ * first disagreement) instead of giving up as flaky: a
+ * sequential test, which a test that answers wrongly 20% of the time needs.
+ */
+#define P_CULPRIT 0.01
+#define P_MORE 0.3
+#define MORE_STAGES 3
+/*
+ * With noise, the search hands over to the confirmation once the top
+ * hypothesis holds this much weight (or the configured confidence, if lower):
+ * the runs of the culprit and its parent are the most telling probes there
+ * are, and they must lift it to the full confidence before a culprit is
+ * named, else the search resumes.
+ */
+#define CONFIRM_AT 0.9
 
 struct bisect_search {
 	size_t n;
@@ -394,6 +412,7 @@ static enum bisect_verdict judge(struct bisect_search *s)
 	}
 	if (s->cfg.noise > 0) {
 		double m = top_set(s);
+		s->conf = m; /* what the verdict rests on: the posterior after the confirmation runs */
 		if ((s->top != c || m < s->cfg.confidence) && s->confirmations < MAX_CONFIRMATIONS &&
 		    s->probes < s->cfg.max_probes) {
 			s->phase = PH_SEARCH; /* the runs moved the posterior: search again */
@@ -401,10 +420,21 @@ static enum bisect_verdict judge(struct bisect_search *s)
 		}
 	}
 	double rate_c = rc ? (double)bc / rc : 0, rate_p = rp ? (double)bp / rp : 0;
+	/* Out of confirmations with the weight still elsewhere or short of the confidence: no culprit. */
+	if (s->cfg.noise > 0 && (s->top != c || s->conf < s->cfg.confidence))
+		return finish(s, BISECT_FLAKY);
 	if (bc == rc && bp == 0)
 		return finish(s, BISECT_CULPRIT);
-	if (rate_c >= 0.5 && rate_p < 0.5 && fisher_greater(bc, rc, bp, rp) < 0.01)
+	double pv = fisher_greater(bc, rc, bp, rp);
+	if (rate_c >= 0.5 && rate_p < 0.5 && pv < P_CULPRIT)
 		return finish(s, BISECT_CULPRIT);
+	if (rate_c >= 0.5 && rate_p < 0.5 && pv < P_MORE && s->stage < MORE_STAGES && s->probes < s->cfg.max_probes) {
+		s->stage++;
+		unsigned more = REPEAT_MULT * s->cfg.retries;
+		if (push_pending(s, (uint32_t)c, more) < 0 || (p >= 0 && push_pending(s, (uint32_t)p, more) < 0))
+			return finish(s, BISECT_FLAKY);
+		return BISECT_RUNNING;
+	}
 	return finish(s, BISECT_FLAKY);
 }
 
@@ -429,7 +459,9 @@ enum bisect_verdict bisect_search_next(struct bisect_search *s, uint32_t *probes
 	}
 	/* PH_SEARCH */
 	double m = top_set(s);
-	double need = s->cfg.noise > 0 ? s->cfg.confidence : 1 - 1e-9;
+	double need = s->cfg.noise == 0		       ? 1 - 1e-9
+		      : s->cfg.confidence < CONFIRM_AT ? s->cfg.confidence
+						       : CONFIRM_AT;
 	if (m >= need) {
 		s->conf = m;
 		if (s->n_suspects > 1)
