@@ -330,28 +330,6 @@ static int record_probe(struct bisect_run_ctx *ctx, const struct probe *p, unsig
 }
 
 /* The program `name` as execvp() would find it on $PATH; 0 when it is not there. */
-static int find_program(const char *name, char *out, size_t size)
-{
-	if (strchr(name, '/'))
-		return snprintf(out, size, "%s", name) < (int)size && access(name, X_OK) == 0;
-	const char *path = getenv("PATH");
-	if (!path)
-		path = "/usr/local/bin:/usr/bin:/bin";
-	while (*path) {
-		const char *end = strchr(path, ':');
-		size_t len = end ? (size_t)(end - path) : strlen(path);
-		int n = len ? snprintf(out, size, "%.*s/%s", (int)len, path, name)
-			    : snprintf(out, size, "./%s", name);
-		struct stat st;
-		if (n > 0 && (size_t)n < size && access(out, X_OK) == 0 && stat(out, &st) == 0 &&
-		    S_ISREG(st.st_mode))
-			return 1;
-		if (!end)
-			break;
-		path = end + 1;
-	}
-	return 0;
-}
 
 /* Off the loop, in libuv's thread pool: a repository of its own, the checkout. */
 static void work_checkout(uv_work_t *w)
@@ -437,7 +415,7 @@ static int run_round(struct bisect_run_ctx *ctx, const uint32_t *cands, size_t c
 	memset(&spec, 0, sizeof(spec));
 	if (argc == 1) {
 		spec.script = opt->argv[0];
-	} else if (find_program(opt->argv[0], prog, sizeof(prog))) {
+	} else if (step_find_program(opt->argv[0], prog, sizeof(prog))) {
 		argv[0] = prog;
 		for (size_t i = 1; i < argc; i++)
 			argv[i] = opt->argv[i];

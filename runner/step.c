@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -566,7 +567,7 @@ static int step_spawn_usable(void)
  * (no pidfd, a program to search in PATH, stdout of the engine closed):
  * uv_spawn() is used then.
  */
-static int step_spawn(struct step *s, const uv_process_options_t *opt, int out_fd)
+static int step_spawn(struct step *s, const uv_process_options_t *opt, int out_fd, int stdout_fd)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -574,7 +575,7 @@ static int step_spawn(struct step *s, const uv_process_options_t *opt, int out_f
 	pid_t pid;
 	int r, fd;
 
-	if (!step_spawn_usable() || !strchr(opt->file, '/') || out_fd <= 2)
+	if (!step_spawn_usable() || !strchr(opt->file, '/') || out_fd <= 2 || (stdout_fd >= 0 && stdout_fd <= 2))
 		return 1;
 	if (posix_spawn_file_actions_init(&fa) != 0)
 		return -ENOMEM;
@@ -592,7 +593,7 @@ static int step_spawn(struct step *s, const uv_process_options_t *opt, int out_f
 	if (!r)
 		r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	if (!r)
-		r = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+		r = posix_spawn_file_actions_adddup2(&fa, stdout_fd >= 0 ? stdout_fd : out_fd, 1);
 	if (!r)
 		r = posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
 	if (!r && opt->cwd)
@@ -672,6 +673,7 @@ int step_start(uv_loop_t *loop, const struct step_spec *spec, step_done_cb done,
 	uv_process_options_t opt;
 	uv_stdio_container_t stdio[3];
 	uv_file fds[2] = {-1, -1};
+	int stdout_fd = -1;
 	char **shell_argv = NULL;
 	struct step *s = NULL;
 	int ret, r;
@@ -708,6 +710,14 @@ int step_start(uv_loop_t *loop, const struct step_spec *spec, step_done_cb done,
 			goto out;
 		}
 	}
+	if (spec->stdout_path) {
+		stdout_fd = open(spec->stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (stdout_fd < 0) {
+			ret = rp_error_set(err, RP_EIO, "step: cannot create %s: %s", spec->stdout_path,
+					   strerror(errno));
+			goto out;
+		}
+	}
 	r = uv_pipe(fds, 0, 0);
 	if (r < 0) {
 		ret = rp_error_set(err, RP_EIO, "step: cannot make a pipe: %s", uv_strerror(r));
@@ -728,7 +738,7 @@ int step_start(uv_loop_t *loop, const struct step_spec *spec, step_done_cb done,
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_IGNORE; /* libuv opens /dev/null */
 	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = fds[1];
+	stdio[1].data.fd = stdout_fd >= 0 ? stdout_fd : fds[1];
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = fds[1];
 	opt.exit_cb = step_on_exit;
@@ -742,7 +752,7 @@ int step_start(uv_loop_t *loop, const struct step_spec *spec, step_done_cb done,
 	s->proc.data = s;
 	s->res.started_ns = s->last_output_ns =
 	    uv_hrtime(); /* the script may run before uv_spawn() returns */
-	r = step_spawn(s, &opt, fds[1]);
+	r = step_spawn(s, &opt, fds[1], stdout_fd);
 	if (r == 1) {
 		r = uv_spawn(loop, &s->proc, &opt);
 		s->open_handles++; /* uv_spawn initialized the handle, even on failure */
@@ -774,6 +784,8 @@ out:
 	step_argv_free(shell_argv);
 	if (fds[1] >= 0)
 		close(fds[1]);
+	if (stdout_fd >= 0)
+		close(stdout_fd); /* the child has its own copy */
 	if (ret < 0 && s) {
 		if (!s->open_handles) {
 			if (s->log_fd >= 0)
@@ -881,4 +893,27 @@ void step_argv_free(char **argv)
 	for (char **p = argv; *p; p++)
 		free(*p);
 	free(argv);
+}
+
+int step_find_program(const char *name, char *out, size_t size)
+{
+	if (strchr(name, '/'))
+		return snprintf(out, size, "%s", name) < (int)size && access(name, X_OK) == 0;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *end = strchr(path, ':');
+		size_t len = end ? (size_t)(end - path) : strlen(path);
+		int n = len ? snprintf(out, size, "%.*s/%s", (int)len, path, name)
+			    : snprintf(out, size, "./%s", name);
+		struct stat st;
+		if (n > 0 && (size_t)n < size && access(out, X_OK) == 0 && stat(out, &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			return 1;
+		if (!end)
+			break;
+		path = end + 1;
+	}
+	return 0;
 }

@@ -10,7 +10,8 @@
  *   The child is the leader of a new session and process group (setsid), so
  *   the step and every process it starts can be signalled as one group.
  * - stdout and stderr are both the write end of ONE pipe, so lines keep the
- *   order in which they were written. Each log line is prefixed with the
+ *   order in which they were written (unless `stdout_path` sends stdout to a
+ *   file of its own: then the log is stderr alone). Each log line is prefixed with the
  *   seconds elapsed since the step started, as "[   1.234] ". The log is
  *   streamed to `on_output` as it is read (chunk and byte offset in the log)
  *   and, when `log_path` is set, written to that file.
@@ -128,6 +129,8 @@ struct step_spec {
 	uint64_t output_cap;	   /* bytes of log; 0: STEP_OUTPUT_CAP_DEFAULT */
 	uint64_t grace_ms;	   /* SIGTERM to SIGKILL; 0: STEP_GRACE_MS_DEFAULT */
 	const char *log_path;	   /* NULL: no file; else created or truncated, mode 0644 */
+	const char *stdout_path;   /* set: stdout goes to this file (created or truncated, 0644) as it is,
+				      and only stderr to the log; for tools whose output is data */
 	step_output_cb on_output;  /* NULL: none; called with the step_start() `data` */
 	/*
 	 * For backends: what "SIGTERM the step" means when the spawned process is
@@ -164,6 +167,13 @@ pid_t step_pid(const struct step *step);
  * step_start()'s error.
  */
 int step_run_sync(const struct step_spec *spec, void *data, struct step_result *res, struct rp_error *err);
+
+/*
+ * The path of program `name` as execvp would find it: `name` itself when it
+ * holds a '/', else the first executable regular file of that name in $PATH
+ * (or /usr/local/bin:/usr/bin:/bin). 1 and `out` filled, or 0.
+ */
+int step_find_program(const char *name, char *out, size_t size);
 
 /*
  * The argv that runs `script` under `limits` with /bin/sh:

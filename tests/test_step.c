@@ -309,6 +309,37 @@ START_TEST(test_merged_log)
 }
 END_TEST
 
+/* stdout_path: stdout is data, kept as it is in its own file; the log has stderr alone. */
+START_TEST(test_stdout_to_file)
+{
+	struct step_spec spec = {.log_path = at("err.log"), .stdout_path = at("out.json")};
+	struct capture c = {0};
+	run("echo '{\"a\": 1}'; echo warning >&2; printf '{\"b\": 2}'", &spec, &c);
+	ck_assert_int_eq(c.res.status, STEP_PASSED);
+	ck_assert_str_eq(strip_stamps(c.log), "warning\n");
+	FILE *f = fopen(at("out.json"), "r");
+	char buf[64] = "";
+	ck_assert_ptr_nonnull(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "{\"a\": 1}\n{\"b\": 2}");
+	free(c.log);
+	/* A file that cannot be made is a start error, as a log is; nothing is left on the loop. */
+	struct capture c2 = {0};
+	struct step_spec bad = {.script = "true", .stdout_path = at("missing/out"), .env = base_env};
+	struct step *s;
+	struct rp_error err;
+	uv_loop_t loop;
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_eq(step_start(&loop, &bad, on_done, &c2, &s, &err), RP_EIO);
+	ck_assert_ptr_nonnull(strstr(err.msg, "missing/out"));
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(c2.done_calls, 0);
+}
+END_TEST
+
 static void read_pids(const char *path, pid_t *pids, int *n)
 {
 	FILE *f = fopen(path, "r");
@@ -563,6 +594,7 @@ int main(void)
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_output_cap);
 	tcase_add_test(tc, test_merged_log);
+	tcase_add_test(tc, test_stdout_to_file);
 	tcase_add_test(tc, test_cancel_group);
 	tcase_add_test(tc, test_leftovers_after_exit);
 	tcase_add_test(tc, test_concurrent_one_loop);
