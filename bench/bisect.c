@@ -33,38 +33,7 @@
 #include "bench.h"
 #include "core/banned.h"
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-/* Runs argv in `dir` with stdout to `out` (NULL: /dev/null), stderr to /dev/null; exit status. */
-static int run(char *const argv[], const char *dir, const char *out, double *seconds)
-{
-	double t0 = now_s();
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		if (dir && chdir(dir) < 0)
-			_exit(127);
-		int fd = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int nul = open("/dev/null", O_WRONLY);
-		if (fd < 0 || nul < 0 || dup2(fd, 1) < 0 || dup2(nul, 2) < 0)
-			_exit(127);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (seconds)
-		*seconds = now_s() - t0;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 /* Commits 0..n: file `n` holds the commit's number, `state` good before `culprit`, bad from it. */
 static int make_repo(const char *dir, int n, int culprit, char (*ids)[41])
@@ -136,11 +105,11 @@ static int git_bisect(const char *repo, const char *good, const char *probe, con
 	snprintf(revp, sizeof(revp), "%s/git-rev.out", work);
 	first_bad[0] = '\0';
 	*probes = 0;
-	if (run(start, repo, NULL, NULL) != 0)
+	if (bench_run(start, repo, NULL, NULL, NULL) != 0)
 		return -1;
-	run(runv, repo, out, seconds);
-	run(bad, repo, revp, NULL);
-	run(reset, repo, NULL, NULL);
+	bench_run(runv, repo, out, NULL, seconds);
+	bench_run(bad, repo, revp, NULL, NULL);
+	bench_run(reset, repo, NULL, NULL, NULL);
 	FILE *f = fopen(revp, "r");
 	if (f) {
 		if (!fgets(first_bad, 41, f))
@@ -182,7 +151,7 @@ static int ripple_bisect(const char *ripple, const char *repo, const char *good,
 		argv[16] = (char *)noise_arg;
 	}
 	memset(res, 0, sizeof(*res));
-	run(argv, NULL, out, seconds);
+	bench_run(argv, NULL, out, NULL, seconds);
 	json_error_t jerr;
 	json_t *doc = json_load_file(out, 0, &jerr);
 	if (!doc)
@@ -195,7 +164,7 @@ static int ripple_bisect(const char *ripple, const char *repo, const char *good,
 	res->wall_ms = (long)json_integer_value(json_object_get(doc, "wall_ms"));
 	json_decref(doc);
 	char *rm[] = {"sh", "-c", "rm -rf \"$0\"/ripple-bisect-*", (char *)work, NULL};
-	run(rm, NULL, NULL, NULL);
+	bench_run(rm, NULL, NULL, NULL, NULL);
 	return 0;
 }
 
@@ -341,7 +310,7 @@ int main(int argc, char **argv)
 	}
 
 	char *rm[] = {"rm", "-rf", workbuf, NULL};
-	run(rm, NULL, NULL, NULL);
+	bench_run(rm, NULL, NULL, NULL, NULL);
 	free(ids);
 	return 0;
 }

@@ -51,6 +51,8 @@ int cmd_nightly(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_bisect(int argc, char **argv);
 extern const char cmd_bisect_usage[];
+int cmd_coverage(int argc, char **argv);
+extern const char cmd_coverage_usage[];
 
 /* The manifest path used when a command is given none. */
 #define CLI_DEFAULT_MANIFEST "ripple.json"

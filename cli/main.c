@@ -12,6 +12,8 @@
 
 const struct cli_command cli_commands[] = {
 	{ "bisect", cmd_bisect, "find the commit that broke a test: K probes at once, flake-aware", cmd_bisect_usage },
+	{ "coverage", cmd_coverage, "line, branch and function coverage of a gcc build tree; lcov and Cobertura",
+	  cmd_coverage_usage },
 	{ "build", cmd_build, "build and test a change and everything downstream, locally",
 	  "usage: ripple build [-m FILE] (--change PACKAGE=REVISION... | --all) [-j N] [--target T]\n"
 	  "                    [--only PACKAGE] [--rebuild PACKAGE] [--pin PACKAGE=REVISION]...\n"

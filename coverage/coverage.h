@@ -1,0 +1,154 @@
+/*
+ * coverage.h — line, branch and function coverage from gcc's own gcov:
+ * ingestion of a build tree's .gcda files, the figures, merging, and the
+ * formats others read (lcov tracefile, Cobertura XML, ripple's JSON).
+ *
+ * Contract:
+ * - Ingestion runs gcc's `gcov --json-format --stdout --branch-probabilities`
+ *   over every .gcda file under a directory (and every .gcno without one:
+ *   compiled, never run), `jobs` gcov processes at once (runner steps on a
+ *   libuv loop), reads the documents it writes (jansson) and adds up what the
+ *   translation units say about each source file. Files are named relative to `root` ('/'-separated); a file outside
+ *   `root` (system headers, the installed headers of dependencies) is left
+ *   out, as are files matching an `exclude` glob.
+ * - The figures are gcovr's (5.x) on the same data, so they can be checked
+ *   against it: a line counts when some translation unit has code on it,
+ *   unless its hits are 0 and its text is no code ("{", "}", "else", a
+ *   comment, blank), or it lies in an exclusion region (GCOVR_EXCL_LINE,
+ *   _START/_STOP, and the LCOV_ spellings); it is covered when its hits
+ *   summed over the units are > 0. A branch is one of gcov's arcs out of a
+ *   line (throw arcs included), summed by its position on the line across
+ *   units, covered when taken; branches on excluded lines, or in
+ *   ..._EXCL_BR_ regions, are left out. A function is counted once per name
+ *   and file, covered when called; gcc's internal functions ("__*",
+ *   "_GLOBAL__sub_I_*") are left out.
+ * - Bad input is an error naming the file and what was expected: a .gcda
+ *   that gcov cannot read or that was written by another gcc version (gcov
+ *   says so: RP_EINVAL), a truncated or foreign JSON document (RP_EINVAL), a
+ *   directory without .gcda files (RP_ENOTFOUND). Nothing here prints or
+ *   exits.
+ * - A struct cov_report and everything in it belongs to its caller, released
+ *   with coverage_report_release(). Functions return 0 or a negative RP_E*
+ *   code with `err` filled.
+ *
+ * Calling sequence:
+ *	struct cov_ingest_options o = { .dir = build_dir, .root = src_dir, .jobs = 4 };
+ *	struct cov_report r;
+ *	if (coverage_ingest(&o, &r, &err) < 0) ...
+ *	coverage_write_lcov(&r, stdout, &err);
+ *	coverage_report_release(&r);
+ *
+ * The rules and the measured speed: docs/coverage.md.
+ */
+#ifndef RIPPLE_COVERAGE_COVERAGE_H
+#define RIPPLE_COVERAGE_COVERAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "core/error.h"
+
+/* covered of total; the percent is 100 * covered / total, or 100 when total is 0 (nothing to cover). */
+struct cov_count {
+	uint64_t covered, total;
+};
+
+struct cov_totals {
+	struct cov_count lines, branches, functions;
+};
+
+/* One counted line: its hits and, from `first_branch`, the hits of each of its branches. */
+struct cov_line {
+	uint32_t line; /* 1-based */
+	uint64_t hits;
+	uint32_t first_branch, n_branches; /* into cov_file.branches */
+};
+
+struct cov_function {
+	char *name;
+	uint32_t line; /* where it starts */
+	uint64_t calls;
+};
+
+struct cov_file {
+	char *path; /* relative to the report's root */
+	struct cov_line *lines; /* counted lines only, ascending */
+	size_t n_lines;
+	uint64_t *branches; /* hits of each branch, line by line */
+	size_t n_branches;
+	struct cov_function *functions; /* by name */
+	size_t n_functions;
+	struct cov_totals totals;
+};
+
+struct cov_report {
+	char *root;	   /* absolute */
+	char *gcc_version; /* as gcov reports it; NULL when unknown (a report read from JSON without it) */
+	struct cov_file *files; /* by path */
+	size_t n_files;
+	struct cov_totals totals;
+	size_t units; /* translation units (.gcda files, gcov documents) read */
+	void *acc_;   /* private: what coverage_add_gcov_json() gathered, until coverage_finish() */
+};
+
+struct cov_ingest_options {
+	const char *dir;	     /* searched recursively for .gcda files */
+	const char *root;	     /* the sources' root; NULL: `dir` */
+	unsigned jobs;		     /* gcov processes at once; 0: the number of CPUs */
+	const char *gcov;	     /* the program; NULL: "gcov" from PATH */
+	const char *const *exclude;  /* NULL-terminated globs on the relative path (fnmatch); may be NULL */
+	const char *work_dir;	     /* where gcov writes; NULL: $TMPDIR or /tmp (removed afterwards) */
+};
+
+int coverage_ingest(const struct cov_ingest_options *o, struct cov_report *out, struct rp_error *err);
+
+/*
+ * Starts an empty report over `root` (absolute) for coverage_add_gcov_json().
+ */
+int coverage_report_init(struct cov_report *r, const char *root, struct rp_error *err);
+
+/*
+ * Reads gcov's JSON documents (`data`, `len` bytes: what `gcov --json-format
+ * --stdout` writes for one or more units, one document each, or what one
+ * .gcov.json.gz holds once inflated) into `into`; `origin` names them in
+ * errors. Call coverage_finish() once every unit is in.
+ */
+int coverage_add_gcov_json(struct cov_report *into, const char *data, size_t len, const char *origin,
+			   struct rp_error *err);
+
+/* The same for one document jansson already parsed (it stays the caller's). */
+int coverage_add_gcov_doc(struct cov_report *into, const json_t *doc, const char *origin, struct rp_error *err);
+
+/*
+ * Applies the source-based rules (no-code lines, exclusion markers) reading
+ * each file under the root, drops what they exclude, sorts, and computes the
+ * totals. A file that cannot be read keeps every line.
+ */
+int coverage_finish(struct cov_report *r, const char *const *exclude, struct rp_error *err);
+
+/* Adds `from` (another test job of the same commit) into `into`: hits, branches and calls summed. */
+int coverage_merge(struct cov_report *into, const struct cov_report *from, struct rp_error *err);
+
+void coverage_report_release(struct cov_report *r);
+
+/* 100 * covered / total, 100 when total is 0. */
+double coverage_percent(struct cov_count c);
+
+/*
+ * ripple's JSON (docs/coverage.md): {"root", "gcc_version", "totals", "files":
+ * [{"path", "totals", "lines": [[LINE, HITS, [BRANCH HITS...]], ...],
+ * "functions": [[NAME, LINE, CALLS], ...]}]}; per-line data only with
+ * `with_lines`. coverage_from_json() reads it back (with lines), RP_EINVAL
+ * naming what is wrong.
+ */
+json_t *coverage_to_json(const struct cov_report *r, int with_lines);
+int coverage_from_json(const json_t *doc, struct cov_report *out, struct rp_error *err);
+
+/* The lcov tracefile (geninfo's format) and Cobertura XML (coverage-04.dtd) of `r`. RP_EIO on a write error. */
+int coverage_write_lcov(const struct cov_report *r, FILE *out, struct rp_error *err);
+int coverage_write_cobertura(const struct cov_report *r, FILE *out, struct rp_error *err);
+
+#endif
