@@ -17,6 +17,8 @@ const char cmd_coverage_usage[] =
     "usage: ripple coverage ingest DIR [--root DIR] [-j N] [--exclude GLOB]... [--gcov PROGRAM]\n"
     "                              [--json | --format json|lcov|cobertura] [-o FILE]\n"
     "       ripple coverage export --format json|lcov|cobertura [-o FILE] REPORT.json\n"
+    "       ripple coverage patch --base REV --head REV [--repo PATH] [--base-report BASE.json]\n"
+    "                             [--json] REPORT.json\n"
     "\n"
     "ingest runs gcc's gcov (--json-format) over every .gcda file under DIR, N processes at\n"
     "once, and adds up line, branch and function coverage per source file under the root\n"
@@ -25,6 +27,11 @@ const char cmd_coverage_usage[] =
     "a summary (every file and the totals), the same as JSON with --json, or with --format\n"
     "json ripple's coverage JSON with every line, which export turns into an lcov tracefile\n"
     "or Cobertura XML.\n"
+    "\n"
+    "patch shows patch coverage as a pull request gets it: of the lines the change from\n"
+    "--base to --head adds or changes (against their merge base), how many the report of\n"
+    "the head (REPORT.json, from ingest --format json) counts and how many of those ran;\n"
+    "with --base-report also the change of the whole project's line coverage.\n"
     "\n"
     "  --root DIR            the sources' root; paths are relative to it (default: DIR)\n"
     "  -j, --jobs N          gcov processes at once (default: the number of CPUs)\n"
@@ -231,13 +238,143 @@ static int export(int argc, char **argv)
 	return status;
 }
 
+static int load_report(const char *path, struct cov_report *r)
+{
+	json_error_t jerr;
+	json_t *doc = json_load_file(path, 0, &jerr);
+	if (!doc) {
+		cli_error("%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+		return RP_EXIT_USAGE;
+	}
+	struct rp_error err = { .msg = "" };
+	int rc = coverage_from_json(doc, r, &err);
+	json_decref(doc);
+	if (rc < 0) {
+		cli_error("%s: %s", path, err.msg);
+		return RP_EXIT_USAGE;
+	}
+	return RP_EXIT_OK;
+}
+
+static int patch(int argc, char **argv)
+{
+	static const struct option options[] = { { "repo", required_argument, NULL, 'r' },
+						 { "base", required_argument, NULL, 'b' },
+						 { "head", required_argument, NULL, 'h' },
+						 { "base-report", required_argument, NULL, 'B' },
+						 { "json", no_argument, NULL, 'J' },
+						 { NULL, 0, NULL, 0 } };
+	const char *repo = ".", *base = NULL, *head = NULL, *base_report = NULL;
+	int json = 0, opt;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (opt == 'r')
+			repo = optarg;
+		else if (opt == 'b')
+			base = optarg;
+		else if (opt == 'h')
+			head = optarg;
+		else if (opt == 'B')
+			base_report = optarg;
+		else if (opt == 'J')
+			json = 1;
+		else if (optopt)
+			return cli_usage_error("coverage", "option '%s' needs a value", argv[optind - 1]);
+		else
+			return cli_usage_error("coverage", "unknown option '%s'", argv[optind - 1]);
+	}
+	if (!base || !head)
+		return cli_usage_error("coverage", "patch: --base REV and --head REV are needed");
+	if (optind + 1 != argc)
+		return cli_usage_error("coverage", "patch: expected the head's report (ripple coverage ingest --format json)");
+	struct cov_report r = { 0 }, b = { 0 };
+	struct cov_patch p;
+	struct rp_error err = { .msg = "" };
+	int status = load_report(argv[optind], &r);
+	if (status == RP_EXIT_OK && base_report)
+		status = load_report(base_report, &b);
+	if (status != RP_EXIT_OK) {
+		coverage_report_release(&r);
+		return status;
+	}
+	int rc = coverage_patch_lines(repo, base, head, &p, &err);
+	if (rc < 0) {
+		cli_error("%s", err.msg);
+		coverage_report_release(&r);
+		coverage_report_release(&b);
+		return rc == RP_EIO || rc == RP_ENOMEM ? RP_EXIT_FAILED : RP_EXIT_USAGE;
+	}
+	struct cov_count total, *per = calloc(p.n_files + 1, sizeof(*per));
+	if (!per) {
+		cli_error("out of memory");
+		status = RP_EXIT_FAILED;
+		goto out;
+	}
+	coverage_patch_figures(&r, &p, &total, per);
+	if (json) {
+		json_t *files = json_array();
+		for (size_t i = 0; i < p.n_files; i++) {
+			json_t *missed = json_array();
+			/* The patch's lines the report counts and that did not run. */
+			const struct cov_file *f = NULL;
+			for (size_t k = 0; k < r.n_files && !f; k++)
+				if (strcmp(r.files[k].path, p.files[i].path) == 0)
+					f = &r.files[k];
+			for (size_t a = 0, c = 0; f && a < p.files[i].n_lines && c < f->n_lines;) {
+				if (p.files[i].lines[a] < f->lines[c].line)
+					a++;
+				else if (p.files[i].lines[a] > f->lines[c].line)
+					c++;
+				else {
+					if (!f->lines[c].hits)
+						json_array_append_new(missed, json_integer(f->lines[c].line));
+					a++;
+					c++;
+				}
+			}
+			json_array_append_new(files, json_pack("{s:s, s:I, s:I, s:I, s:o}", "path", p.files[i].path, "lines",
+							       (json_int_t)p.files[i].n_lines, "covered",
+							       (json_int_t)per[i].covered, "coverable",
+							       (json_int_t)per[i].total, "missed", missed));
+		}
+		json_t *doc = json_pack("{s:s, s:s, s:{s:I, s:I, s:f}, s:o}", "base", p.base, "head", p.head, "patch",
+					"covered", (json_int_t)total.covered, "total", (json_int_t)total.total, "percent",
+					coverage_percent(total), "files", files);
+		if (base_report)
+			json_object_set_new(doc, "project",
+					    json_pack("{s:f, s:f, s:f}", "base", coverage_percent(b.totals.lines), "head",
+						      coverage_percent(r.totals.lines), "change",
+						      coverage_percent(r.totals.lines) - coverage_percent(b.totals.lines)));
+		status = cli_print_json(doc);
+	} else {
+		printf("patch coverage of %.12s..%.12s: %llu of %llu lines (%.1f%%)\n", p.base, p.head,
+		       (unsigned long long)total.covered, (unsigned long long)total.total, coverage_percent(total));
+		for (size_t i = 0; i < p.n_files; i++)
+			printf("  %-50s %llu of %llu\n", p.files[i].path, (unsigned long long)per[i].covered,
+			       (unsigned long long)per[i].total);
+		if (base_report)
+			printf("project line coverage: %.2f%% -> %.2f%% (%+.2f)\n", coverage_percent(b.totals.lines),
+			       coverage_percent(r.totals.lines),
+			       coverage_percent(r.totals.lines) - coverage_percent(b.totals.lines));
+	}
+out:
+	free(per);
+	coverage_patch_release(&p);
+	coverage_report_release(&r);
+	coverage_report_release(&b);
+	return status;
+}
+
 int cmd_coverage(int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage_error("coverage", "expected 'ingest' or 'export'");
+		return cli_usage_error("coverage", "expected 'ingest', 'export' or 'patch'");
 	if (strcmp(argv[1], "ingest") == 0)
 		return ingest(argc - 1, argv + 1);
 	if (strcmp(argv[1], "export") == 0)
 		return export(argc - 1, argv + 1);
-	return cli_usage_error("coverage", "unknown action '%s': expected 'ingest' or 'export'", argv[1]);
+	if (strcmp(argv[1], "patch") == 0)
+		return patch(argc - 1, argv + 1);
+	return cli_usage_error("coverage", "unknown action '%s': expected 'ingest', 'export' or 'patch'", argv[1]);
 }

@@ -147,6 +147,40 @@ double coverage_percent(struct cov_count c);
 json_t *coverage_to_json(const struct cov_report *r, int with_lines);
 int coverage_from_json(const json_t *doc, struct cov_report *out, struct rp_error *err);
 
+/* ---- patch coverage: the lines a change adds or changes, and how many of them ran ---- */
+
+struct cov_patch_file {
+	char *path;	 /* relative to the repository's root */
+	uint32_t *lines; /* added or changed lines, on the new side, ascending */
+	size_t n_lines;
+};
+
+struct cov_patch {
+	char base[41], head[41]; /* the commits compared: head's merge base with base, and head */
+	struct cov_patch_file *files; /* by path */
+	size_t n_files;
+};
+
+/*
+ * The lines of `head` that the change from `base` adds or changes, as a pull
+ * request shows it: against the merge base of the two (libgit2's diff of the
+ * trees, no context, renames followed). `repo` is a path inside a git
+ * repository (worktree or bare). RP_ENOTFOUND for an unknown revision or
+ * repository, RP_EINVAL for commits without a merge base.
+ */
+int coverage_patch_lines(const char *repo, const char *base, const char *head, struct cov_patch *out,
+			 struct rp_error *err);
+void coverage_patch_release(struct cov_patch *p);
+
+/*
+ * Patch coverage as Codecov shows it: of the patch's lines that `r` (head's
+ * coverage) counts, how many ran; a patch line the report does not count
+ * (a comment, a blank, an excluded line, a file outside the report) is not
+ * coverable. Per file in `per_file` (n_files entries of the patch, may be NULL).
+ */
+void coverage_patch_figures(const struct cov_report *r, const struct cov_patch *p, struct cov_count *total,
+			    struct cov_count *per_file);
+
 /* The lcov tracefile (geninfo's format) and Cobertura XML (coverage-04.dtd) of `r`. RP_EIO on a write error. */
 int coverage_write_lcov(const struct cov_report *r, FILE *out, struct rp_error *err);
 int coverage_write_cobertura(const struct cov_report *r, FILE *out, struct rp_error *err);

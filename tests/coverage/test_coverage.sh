@@ -99,6 +99,28 @@ int main(int argc, char **argv)
 }
 C
 (cd "$X" && gcc --coverage -O0 -o x x.c && ./x)
+"$ripple" coverage ingest "$X" --format json -o "$work/x1.json"
+# The same project in git, then a change of it, built and run: the head's report.
+git -C "$X" init -q && git -C "$X" add x.c && git -C "$X" -c user.name=t -c user.email=t@example.org commit -qm v1
+head -17 "$X/x.c" >"$X/x2.c"
+cat >>"$X/x2.c" <<'C'
+int added(int x)
+{
+	if (x > 5) /* a big one */
+		return 1;
+	// nothing
+	return 0;
+}
+int main(int argc, char **argv)
+{
+	(void)argv;
+	return odd(argc) + odd(argc + 1) - 1 + added(argc);
+}
+C
+mv "$X/x2.c" "$X/x.c"
+git -C "$X" -c user.name=t -c user.email=t@example.org commit -qam v2
+rm -f "$X"/*.gcda "$X"/*.gcno
+(cd "$X" && gcc --coverage -O0 -o x x.c && ./x)
 "$ripple" coverage ingest "$X" --format json -o "$work/x.json"
 check "exclusion markers: totals equal gcovr's ($(ripple_totals "$work/x.json"))" \
 	'[ "$(ripple_totals "$work/x.json")" = "$(gcovr_totals "$X")" ]'
@@ -112,6 +134,21 @@ check "--json is the summary: the same totals and files, no lines" \
 	'[ "$(ripple_totals "$work/summary.json")" = "$(ripple_totals "$work/tcpip.json")" ] &&
 	 [ "$(ripple_files "$work/summary.json")" = "$(ripple_files "$work/tcpip.json")" ] &&
 	 [ "$(jq "[.files[] | select(has(\"lines\"))] | length" "$work/summary.json")" = 0 ]'
+
+# Patch coverage: the lines v2 adds or changes (git diff -U0), those gcovr counts, those that ran.
+added_lines=$(git -C "$X" diff -U0 HEAD~1 HEAD -- x.c | sed -n 's/^@@ -[0-9,]* +\([0-9]*\)\(,\([0-9]*\)\)\? @@.*/\1 \3/p' |
+	while read -r start count; do count=${count:-1}; for ((l = start; l < start + count; l++)); do echo "$l"; done; done | sort -n | paste -sd, -)
+gcovr -r "$X" --json -b 2>/dev/null | jq -c --argjson added "[$added_lines]" '
+	[.files[] | select(.file == "x.c") | .lines[] | select((.["gcovr/noncode"] | not) and (.line_number as $l | $added | any(. == $l)))] |
+	[(map(select(.count > 0)) | length), length]' >"$work/patch.want"
+"$ripple" coverage patch --repo "$X" --base HEAD~1 --head HEAD --base-report "$work/x1.json" --json "$work/x.json" >"$work/patch.json"
+status=$?
+check "patch coverage of v1..v2: $(jq -c "[.patch.covered, .patch.total]" "$work/patch.json" 2>/dev/null) of the lines the diff adds (${added_lines}), as gcovr counts them: $(cat "$work/patch.want")" \
+	'[ $status -eq 0 ] && [ -n "$added_lines" ] && [ "$(jq -c "[.patch.covered, .patch.total]" "$work/patch.json")" = "$(cat "$work/patch.want")" ] &&
+	 [ "$(jq .patch.total "$work/patch.json")" -gt "$(jq .patch.covered "$work/patch.json")" ] &&
+	 [ "$(jq -r ".files[0].path" "$work/patch.json")" = x.c ] && [ "$(jq -c ".files[0].missed" "$work/patch.json")" = "[21]" ]'
+check "and the project's line coverage before and after" \
+	'[ "$(jq -r ".project | [.base, .head] | map(. * 100 | round) | join(\",\")" "$work/patch.json")" = "$(jq -r ".totals.lines.percent * 100 | round" "$work/x1.json"),$(jq -r ".totals.lines.percent * 100 | round" "$work/x.json")" ]'
 
 # Exports.
 "$ripple" coverage export --format lcov -o "$work/tcpip.info" "$work/tcpip.json"
@@ -176,5 +213,6 @@ bad "a line number that is not one" 'files\[0\].lines\[0\]: expected' "$ripple" 
 printf '{"root": "/x", "files": [{"path": "a.c", "lines": [[5, 1, []], [3, 1, []]], "functions": []}]}' >"$work/unsorted.json"
 bad "a ripple report whose lines are out of order" "expected \[LINE (ascending)" "$ripple" coverage export --format lcov "$work/unsorted.json"
 bad "an unknown export format" "expected json, lcov or cobertura" "$ripple" coverage export --format html "$work/x.json"
+bad "patch with an unknown revision" "unknown revision 'nosuch'" "$ripple" coverage patch --repo "$X" --base nosuch --head HEAD "$work/x.json"
 echo "1..$n"
 [ "$failures" -eq 0 ]
