@@ -422,7 +422,8 @@ struct store_lease_request {
 
 /*
  * Leases the next job a worker may run: queued, deps_left 0, a build key
- * set, its target among req->targets, its run not cancelled; highest priority
+ * set that no other job is building (flake checks excepted), its target
+ * among req->targets, its run not cancelled; highest priority
  * first, then the universe with the fewest leased jobs (fairness), then the
  * oldest run; within that run, among its four oldest ready jobs, the one with
  * the most dependencies this worker built plus one when it built the same
@@ -481,6 +482,15 @@ int store_run_latest_done(struct store *st, enum store_run_kind kind, int64_t be
  */
 int store_job_reruns_add(struct store *st, int64_t run_id, int64_t of, int count, int64_t now_ms, int64_t *ids,
 			 struct rp_error *err);
+
+/*
+ * A build key is built once: store_job_lease() passes over a job whose key
+ * another job (not a flake check) is building. The queued jobs, flake checks
+ * aside, that have `build_key` — those waiting for it — up to `cap`, oldest
+ * first, for the caller to answer from the build cache once it ended.
+ */
+int store_jobs_waiting_for_key(struct store *st, const char *build_key, int64_t *ids, size_t cap, size_t *n,
+			       struct rp_error *err);
 
 /* The newest job of (package, target) in run `run_id`, not a flake check; RP_ENOTFOUND when none. */
 int store_job_find(struct store *st, int64_t run_id, const char *package, const char *target,

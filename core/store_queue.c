@@ -55,6 +55,7 @@ enum store__qid {
 	Q_ACTIVE_RUNS,
 	Q_READY_PROBE,
 	Q_AFFINITY,
+	Q_SAME_KEY_QUEUED,
 	Q_JOB_CLOSURE,
 	Q_BUILD_EXISTS,
 	Q_LATEST_RUN,
@@ -91,6 +92,15 @@ _Static_assert(Q__COUNT <= STORE__REPORT_SLOT, "store_queue.c needs more stateme
 
 /* The states that hold a lease; the CHECK of jobs ties lease_owner and lease_expires_ms to them. */
 #define Q_LEASED_STATES "('leased', 'running')"
+/*
+ * A key is built once: a job whose build key another job is building waits
+ * (and is answered from the cache when that one ends; see
+ * store_jobs_waiting_for_key). Flake checks run the key again on purpose.
+ * One seek in jobs_by_key per candidate.
+ */
+#define Q_KEY_NOT_IN_FLIGHT                                                                                   \
+	"(rerun_of IS NOT NULL OR NOT EXISTS (SELECT 1 FROM jobs f WHERE f.build_key = jobs.build_key"         \
+	" AND f.state IN ('leased', 'running') AND f.rerun_of IS NULL))"
 #define Q_UNFINISHED_STATES "('queued', 'leased', 'running')"
 
 /* clang-format off */
@@ -133,7 +143,7 @@ static const char *const store__qsql[Q__COUNT] = {
 	/* The partial index jobs_ready: these WHERE terms must match its own word for word. */
 	[Q_READY_PROBE] = "SELECT id FROM jobs WHERE run_id = ?1 AND target = ?2 AND state = 'queued'"
 			  " AND deps_left = 0 AND build_key IS NOT NULL AND cancel_requested = 0"
-			  " ORDER BY id LIMIT 1",
+			  " AND " Q_KEY_NOT_IN_FLIGHT " ORDER BY id LIMIT 1",
 	/*
 	 * Cache affinity among the first ready jobs of a run on a target: a job
 	 * scores one per dependency whose build this worker made (it holds the
@@ -147,7 +157,9 @@ static const char *const store__qsql[Q__COUNT] = {
 		       " AND p.target = ?2) AS score"
 		       " FROM (SELECT id, package FROM jobs WHERE run_id = ?1 AND target = ?2 AND state = 'queued'"
 		       " AND deps_left = 0 AND build_key IS NOT NULL AND cancel_requested = 0"
-		       " ORDER BY id LIMIT 4) c ORDER BY score DESC, c.id LIMIT 1",
+		       " AND " Q_KEY_NOT_IN_FLIGHT " ORDER BY id LIMIT 4) c ORDER BY score DESC, c.id LIMIT 1",
+	[Q_SAME_KEY_QUEUED] = "SELECT id FROM jobs WHERE build_key = ?1 AND state = 'queued' AND rerun_of IS NULL"
+			      " ORDER BY id LIMIT ?2",
 	/*
 	 * Index jobs_by_lease: only leased and running jobs have an expiry (the
 	 * CHECK of jobs), so this walks those only (at most the farm's slots).
@@ -1830,4 +1842,23 @@ void store_flakiness_free(struct store_flakiness *f, size_t n)
 	for (size_t i = 0; f && i < n; i++)
 		store__mem_free(&f[i].mem_);
 	free(f);
+}
+
+int store_jobs_waiting_for_key(struct store *st, const char *build_key, int64_t *ids, size_t cap, size_t *n,
+			       struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int ret, rc;
+	*n = 0;
+	if (!store__is_hex64(build_key))
+		return rp_error_set(err, RP_EINVAL, "%s: a build key is 64 lowercase hex digits", store_path(st));
+	if ((ret = store__q(st, Q_SAME_KEY_QUEUED, &s, err)) < 0)
+		return ret;
+	sqlite3_bind_text(s, 1, build_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)cap);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	ret = rc == SQLITE_DONE ? 0 : store__dberr(st, err, rc, "cannot list the jobs waiting for a key");
+	store__done(s);
+	return ret;
 }

@@ -1035,6 +1035,40 @@ out:
 }
 
 /*
+ * Jobs that waited for another to build their key (a key is built once; the
+ * lease passes over them meanwhile): answered from the build cache now that
+ * it holds the key (lock held). Nothing when it does not (an infrastructure
+ * error): they are leased and built then.
+ */
+static int answer_waiting(struct farm *f, const char *key, struct rp_error *err)
+{
+	int64_t ids[64];
+	size_t n = 0;
+	struct store_build b;
+	int rc = store_build_get(f->st, key, &b, err);
+	if (rc == RP_ENOTFOUND)
+		return 0;
+	if (rc == 0 && output_present(f, key, b.output_hash) &&
+	    (rc = store_jobs_waiting_for_key(f->st, key, ids, sizeof(ids) / sizeof(ids[0]), &n, err)) == 0) {
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			struct store_job_result r = {
+				.status = strcmp(b.status, "pass") == 0 ? STORE_RESULT_PASS : STORE_RESULT_FAIL,
+				.cached = 1,
+				.failed_step = b.failed_step,
+				.category = b.category,
+				.first_error = b.first_error,
+				.output_hash = b.output_hash,
+				.duration_ms = b.duration_ms,
+				.now_ms = now_ms(),
+			};
+			rc = store_job_finish(f->st, ids[i], &r, 1, NULL, err);
+		}
+	}
+	store_build_release(&b);
+	return rc;
+}
+
+/*
  * Keys every job whose dependencies all ended; answers the cached ones, which
  * may release more. Returns how many jobs it keyed, or a negative code.
  */
@@ -1760,9 +1794,13 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	if (!requeued && st == STORE_RESULT_FAIL && failed_step && strcmp(failed_step, "test") == 0)
 		check_flake(f, job_id);
 	struct rp_error adv;
+	int have_job = store_job_get(f->st, job_id, &job, err) == 0;
+	if (have_job && !requeued && job.build_key && !job.rerun_of &&
+	    (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL))
+		answer_waiting(f, job.build_key, &adv); /* a failure leaves them queued: they are built instead */
 	advance(f, &adv);
 	wake(f);
-	if (store_job_get(f->st, job_id, &job, err) == 0) {
+	if (have_job) {
 		*out = json_pack("{s:o}", "job", job_json(&job));
 		store_job_release(&job);
 	}

@@ -1242,6 +1242,37 @@ START_TEST(test_migrate_4_to_5_keeps_rows)
 END_TEST
 
 /* Flake checks: a run again of a job with its key and dependencies, never cached; flakiness from them. */
+/* A build key is built once: a second job with the key waits while the first is leased. */
+START_TEST(test_key_built_once)
+{
+	struct store *st = open_ok(dbpath, 0);
+	struct rp_error err = {.msg = ""};
+	int64_t a[1], b[1], c[1], waiting[4], fence = 0;
+	size_t n = 9;
+	sync_universe(st, "mini");
+	struct run_opts o = {.targets = unix_only, .njobs = 1, .keyed = 1, .key_base = 60};
+	make_run(st, &o, a);
+	make_run(st, &o, b); /* the same key */
+	o.key_base = 61;
+	make_run(st, &o, c); /* another key */
+	ck_assert_int_eq(lease_ok(st, "w1", unix_only, 1, T0 + 1, &fence), a[0]);
+	/* b waits for a's build; c, another key, is leased meanwhile. */
+	ck_assert_int_eq(lease_ok(st, "w2", unix_only, 1, T0 + 2, NULL), c[0]);
+	ck_assert_int_eq(lease_try(st, "w3", unix_only, 1, T0 + 3), RP_ENOTFOUND);
+	ck_assert_msg(store_jobs_waiting_for_key(st, hex64(60), waiting, 4, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(waiting[0], b[0]);
+	ck_assert_int_eq(store_jobs_waiting_for_key(st, "nothex", waiting, 4, &n, &err), RP_EINVAL);
+	/* a's build ended: b may be leased (the farm answers it from the cache first). */
+	struct store_job_result r = pass_by("w1", fence, OUT(1), T0 + 4);
+	finish_ok(st, a[0], &r, NULL);
+	ck_assert_int_eq(lease_ok(st, "w3", unix_only, 1, T0 + 5, NULL), b[0]);
+	ck_assert_msg(store_jobs_waiting_for_key(st, hex64(60), waiting, 4, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 0);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_reruns_and_flakiness)
 {
 	static const struct store_edge chain[] = {{1, 0}};
@@ -1464,6 +1495,7 @@ static Suite *store_queue_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_migrate_4_to_5_keeps_rows);
+	tcase_add_test(tc, test_key_built_once);
 	tcase_add_test(tc, test_reruns_and_flakiness);
 	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_dispatch_rate);

@@ -194,6 +194,13 @@ bisected() {
 }
 wait_for 1800 bisected
 api "bisects?run=$run5" | jq -c '.bisects[] | select(.package == "tcpip")' >"$work/b5.json"
+api "bisects?run=$run5" | jq -c '[.bisects[] | [.package, .verdict]]' >&2
+if [ "$(jq -r .verdict "$work/b5.json")" != culprit ]; then # what a failure here needs to be understood
+	api "bisects/$(jq .id "$work/b5.json")" | jq -c '.detail' >&2
+	for r in $(api "bisects/$(jq .id "$work/b5.json")" | jq -r '.detail.repositories[].probes[]?.run'); do
+		"$ripple" status --json "$r" | jq -c '[.run.id, .run.title, [.jobs[] | [.package, .status, .cached, .first_error]]]' >&2
+	done
+fi
 check "the farm bisects the pull request's three commits to the one that broke tcpip: $(jq -r .summary "$work/b5.json")" \
 	'[ "$(jq -r "[.verdict, .repository, .culprit.commit] | join(\",\")" "$work/b5.json")" = "culprit,ipaddr,$pr_culprit" ]'
 pr_comment() { state | jq -r '[.comments[] | select(.number == 11 and (.body | startswith("<!-- ripple:report -->")))] | .[0].body // empty'; }
