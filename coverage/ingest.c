@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,18 @@
 /* The longest one gcov may take over its batch. */
 #define GCOV_TIMEOUT_MS (10 * 60 * 1000)
 
+#define ARENA_CHUNK (1u << 20)
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_chunk *head;
+};
+
 struct batch {
 	char out[PATH_MAX]; /* gcov's stdout: its JSON documents, one after the other */
 	char log[PATH_MAX];
@@ -41,8 +55,9 @@ struct batch {
 	/* Parsed in libuv's thread pool, added up on the loop. */
 	uv_work_t work;
 	struct ingest *in;
-	json_t **docs;
+	json_t **docs; /* in `arena` */
 	size_t n_docs;
+	struct arena arena;
 	int parse_rc;
 	struct rp_error parse_err;
 };
@@ -187,6 +202,60 @@ static int gcov_complaint(const struct batch *b, char *line, size_t size)
 }
 
 
+/*
+ * Parsing arenas. jansson builds an object per line of gcov's output and
+ * frees it afterwards: malloc and free were a third of the reading. A batch's
+ * documents are parsed into an arena of the parsing thread (jansson's
+ * allocator, set once for the process, bump-allocates while a thread has an
+ * arena and is plain malloc/free otherwise), added up on the loop, and
+ * dropped with the arena: never freed one by one (no json_decref).
+ */
+static __thread struct arena *parsing_into;
+
+static void *arena_malloc(size_t n)
+{
+	struct arena *a = parsing_into;
+	if (!a)
+		return malloc(n);
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	if (!a->head || a->head->used + n > a->head->cap) {
+		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		struct arena_chunk *c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = a->head;
+		a->head = c;
+	}
+	void *p = (char *)a->head->data + a->head->used;
+	a->head->used += n;
+	return p;
+}
+
+static void arena_free(void *p)
+{
+	struct arena *a = parsing_into;
+	for (struct arena_chunk *c = a ? a->head : NULL; c; c = c->next)
+		if ((char *)p >= (char *)c->data && (char *)p < (char *)c->data + c->cap)
+			return; /* goes with the arena */
+	free(p);
+}
+
+static void arena_drop(struct arena *a)
+{
+	while (a->head) {
+		struct arena_chunk *c = a->head;
+		a->head = c->next;
+		free(c);
+	}
+}
+
+static void use_arena_allocator(void)
+{
+	json_set_alloc_funcs(arena_malloc, arena_free);
+}
+
 /* In the thread pool: gcov's output of a batch, parsed (jansson), one document per unit. */
 static void parse_work(uv_work_t *w)
 {
@@ -199,6 +268,7 @@ static void parse_work(uv_work_t *w)
 		return;
 	}
 	b->docs = calloc(b->n + 1, sizeof(*b->docs));
+	parsing_into = &b->arena;
 	while (b->docs && b->n_docs <= b->n) {
 		while (at < len && (data[at] == '\n' || data[at] == ' ' || data[at] == '\r' || data[at] == '\t'))
 			at++;
@@ -219,6 +289,7 @@ static void parse_work(uv_work_t *w)
 		b->docs[b->n_docs++] = doc;
 		at += jerr.position;
 	}
+	parsing_into = NULL;
 	if (!b->docs)
 		b->parse_rc = rp_error_set(&b->parse_err, RP_ENOMEM, "out of memory");
 	free(data);
@@ -237,10 +308,10 @@ static void parse_after(uv_work_t *w, int status)
 		struct rp_error err;
 		if (!in->failed && coverage_add_gcov_doc(in->r, b->docs[k], b->gcda[k], &err) < 0)
 			fail(in, RP_EINVAL, "%s", err.msg);
-		json_decref(b->docs[k]);
 	}
-	free(b->docs);
+	free(b->docs); /* the documents themselves go with the arena */
 	b->docs = NULL;
+	arena_drop(&b->arena);
 	if (!in->failed && b->n_docs < b->n)
 		fail(in, RP_EINVAL, "gcov made data of %zu of %zu units (the first of the batch: %s)", b->n_docs, b->n,
 		     b->gcda[0]);
@@ -354,6 +425,8 @@ int coverage_ingest(const struct cov_ingest_options *o, struct cov_report *out, 
 		opts.jobs = cpus > 0 ? (unsigned)cpus : 1;
 	}
 	in.o = &opts;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, use_arena_allocator);
 	if (!step_find_program(o->gcov ? o->gcov : "gcov", in.gcov, sizeof(in.gcov)))
 		return rp_error_set(err, RP_ENOTFOUND, "%s: no such program (gcc's gcov is needed)", o->gcov ? o->gcov : "gcov");
 	const char *path = getenv("PATH");
@@ -404,8 +477,11 @@ out:
 		uv_loop_close(&in.loop);
 	if (work[0])
 		nftw(work, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
-	for (size_t b = 0; in.batches && b < in.n_batches; b++)
+	for (size_t b = 0; in.batches && b < in.n_batches; b++) {
 		free(in.batches[b].gcda);
+		free(in.batches[b].docs);
+		arena_drop(&in.batches[b].arena);
+	}
 	free(in.batches);
 	for (size_t i = 0; i < in.n_gcda; i++)
 		free(in.gcda[i]);
