@@ -303,7 +303,8 @@ START_TEST(test_merged_log)
 		ck_assert(stamps[i] >= stamps[i - 1]);
 	ck_assert(stamps[0] < 0.3);
 	ck_assert(stamps[3] >= 0.3);
-	ck_assert(stamps[3] - stamps[2] >= 0.29);
+	/* Stamped as read, not at the end: most of the 0.3 s sleep lies between them (a loaded machine reads late). */
+	ck_assert(stamps[3] - stamps[2] >= 0.15);
 	ck_assert_uint_eq(c.res.output_bytes, strlen("out1\nerr1\nout2\nerr2\nno newline"));
 	free(c.log);
 }
