@@ -961,6 +961,22 @@ static int end_by_scheduler(struct farm *f, int64_t id, enum store_result_status
 	return store_job_finish(f->st, id, &r, 1, NULL, err);
 }
 
+/* Ends job `id` as `cached` with the result the build cache holds for its key (lock held). */
+static int finish_from_cache(struct farm *f, int64_t id, const struct store_build *b, struct rp_error *err)
+{
+	struct store_job_result r = {
+		.status = strcmp(b->status, "pass") == 0 ? STORE_RESULT_PASS : STORE_RESULT_FAIL,
+		.cached = 1,
+		.failed_step = b->failed_step,
+		.category = b->category,
+		.first_error = b->first_error,
+		.output_hash = b->output_hash,
+		.duration_ms = b->duration_ms,
+		.now_ms = now_ms(),
+	};
+	return store_job_finish(f->st, id, &r, 1, NULL, err);
+}
+
 static int key_job(struct farm *f, int64_t id, struct rp_error *err)
 {
 	struct store_job job, dep;
@@ -1009,19 +1025,8 @@ static int key_job(struct farm *f, int64_t id, struct rp_error *err)
 		goto out;
 	struct store_build b;
 	if (store_build_get(f->st, key, &b, err) == 0) {
-		if (output_present(f, key, b.output_hash)) {
-			struct store_job_result r = {
-				.status = strcmp(b.status, "pass") == 0 ? STORE_RESULT_PASS : STORE_RESULT_FAIL,
-				.cached = 1,
-				.failed_step = b.failed_step,
-				.category = b.category,
-				.first_error = b.first_error,
-				.output_hash = b.output_hash,
-				.duration_ms = b.duration_ms,
-				.now_ms = now_ms(),
-			};
-			rc = store_job_finish(f->st, id, &r, 1, NULL, err);
-		}
+		if (output_present(f, key, b.output_hash))
+			rc = finish_from_cache(f, id, &b, err);
 		store_build_release(&b);
 	}
 out:
@@ -1050,19 +1055,8 @@ static int answer_waiting(struct farm *f, const char *key, struct rp_error *err)
 		return 0;
 	if (rc == 0 && output_present(f, key, b.output_hash) &&
 	    (rc = store_jobs_waiting_for_key(f->st, key, ids, sizeof(ids) / sizeof(ids[0]), &n, err)) == 0) {
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			struct store_job_result r = {
-				.status = strcmp(b.status, "pass") == 0 ? STORE_RESULT_PASS : STORE_RESULT_FAIL,
-				.cached = 1,
-				.failed_step = b.failed_step,
-				.category = b.category,
-				.first_error = b.first_error,
-				.output_hash = b.output_hash,
-				.duration_ms = b.duration_ms,
-				.now_ms = now_ms(),
-			};
-			rc = store_job_finish(f->st, ids[i], &r, 1, NULL, err);
-		}
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = finish_from_cache(f, ids[i], &b, err);
 	}
 	store_build_release(&b);
 	return rc;
