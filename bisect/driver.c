@@ -9,10 +9,9 @@
  * libgit2, starts them all as runner steps on one libuv loop, waits for them
  * all, removes the worktrees and feeds the answers back.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700
 #define _DEFAULT_SOURCE
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <git2.h>
 #include <stdio.h>
@@ -24,6 +23,7 @@
 #include <uv.h>
 
 #include "bisect.h"
+#include "runner/git.h"
 #include "runner/step.h"
 #include "core/banned.h"
 
@@ -111,23 +111,6 @@ struct bisect_run_ctx {
 	size_t n_old, cap_old;
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	if (remove(path) < 0 && errno == EACCES) {
-		chmod(path, 0700);
-		remove(path);
-	}
-	return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Writes exactly the files of `id` into `dir` (new), from the repository's object database. */
 static int checkout(git_repository *repo, const git_oid *id, const char *dir, struct rp_error *err)
 {
@@ -185,7 +168,7 @@ static int keep_old(struct bisect_run_ctx *ctx, const char *dir)
 static void drop_old(struct bisect_run_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->n_old; i++) {
-		rm_tree(ctx->old[i]);
+		workspace_remove(ctx->old[i]);
 		free(ctx->old[i]);
 	}
 	ctx->n_old = 0;
@@ -505,7 +488,7 @@ static int run_round(struct bisect_run_ctx *ctx, const uint32_t *cands, size_t c
 	}
 	for (size_t i = 0; i < count && !opt->keep; i++)
 		if (ctx->round[i].dir[0] && keep_old(ctx, ctx->round[i].dir) < 0)
-			rm_tree(ctx->round[i].dir);
+			workspace_remove(ctx->round[i].dir);
 	return rc;
 }
 
@@ -960,7 +943,7 @@ out:
 	if (ctx.root[0] && !opt->keep) {
 		/* Keep the logs: remove only the worktrees left (a failed round) when logs live elsewhere. */
 		if (opt->log_dir)
-			rm_tree(ctx.root);
+			workspace_remove(ctx.root);
 	}
 	drop_old(&ctx);
 	free(ctx.old);

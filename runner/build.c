@@ -6,13 +6,12 @@
  * store, classification) runs on libuv's thread pool, one work item per job
  * phase. The store is one connection guarded by a mutex.
  */
-#define _GNU_SOURCE /* asprintf, nftw */
+#define _GNU_SOURCE /* asprintf */
 #include "build.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -148,31 +147,6 @@ static int mkdirs(const char *path, struct rp_error *err)
 	return 0;
 }
 
-static int remove_tree_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
-
-/* rm -rf, without a process: the build engine never shells out for itself. */
-static int remove_tree(const char *path)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
-	return nftw(path, remove_tree_entry, 32, FTW_DEPTH | FTW_PHYS);
-}
-
-static int remove_tree_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP || flag == FTW_D) {
-		/* A build may leave a read-only directory; only then is chmod worth a call. */
-		if (rmdir(path) == 0 || errno == ENOENT)
-			return 0;
-		chmod(path, 0700);
-		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-	}
-	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 /*
  * Empties directory `path` and keeps it, with its owner's permissions
  * restored if a build took them: the entries named in `keep` (a
@@ -203,7 +177,7 @@ static int empty_dir(const char *path, const char *const *keep)
 		int kept = 0;
 		for (size_t k = 0; keep && keep[k] && !kept; k++)
 			kept = strcmp(e->d_name, keep[k]) == 0;
-		if ((!kept || empty_dir(child, NULL) < 0) && remove_tree(child) < 0)
+		if ((!kept || empty_dir(child, NULL) < 0) && workspace_remove(child) < 0)
 			rc = -1;
 	}
 	closedir(d);
@@ -796,7 +770,7 @@ static int materialize(struct build_session *s, const struct job *dep, const cha
 		return fd;
 	if (!prefix_holds(fd, dep->r->output_hash)) {
 		mark_prefix(fd, NULL);
-		remove_tree(prefix);
+		workspace_remove(prefix);
 		rc = artifact_unpack(archive, sha256, size, prefix, 0, err);
 		if (rc == 0 && mark_prefix(fd, dep->r->output_hash) < 0)
 			rc = rp_error_set(err, RP_EIO, "cannot mark %s: %s", prefix, strerror(errno));
@@ -836,7 +810,7 @@ static void work_prepare(uv_work_t *w)
 		snprintf(j->p->prefix, sizeof(j->p->prefix), "%s/prefix", j->p->workdir);
 	/* A reused work directory was emptied by the job before; its src, tmp and prefix stay. */
 	if (!j->p->reused)
-		remove_tree(j->p->workdir);
+		workspace_remove(j->p->workdir);
 	if (process) {
 		char parent[PATH_MAX + 8];
 		snprintf(parent, sizeof(parent), "%s/prefix/%.64s", s->cache, s->u->targets[j->target].name);
@@ -846,7 +820,7 @@ static void work_prepare(uv_work_t *w)
 	}
 	/* Emptied rather than removed: a directory made again costs more than one kept. */
 	if (empty_dir(j->p->prefix, NULL) < 0)
-		remove_tree(j->p->prefix);
+		workspace_remove(j->p->prefix);
 	/* Only the process backend runs on the host's paths; a sandbox has a private /tmp. */
 	if ((process && (rc = mkdirs(j->p->tmp, err)) < 0) || (rc = mkdirs(j->p->prefix, err)) < 0)
 		goto out;
@@ -1240,7 +1214,7 @@ static void work_pack(uv_work_t *w)
 		static const char *const keep[] = { "src", "tmp", "prefix", NULL };
 		j->p->clean = j->p->slot >= 0 && empty_dir(j->p->workdir, keep) == 0;
 		if (!j->p->clean)
-			remove_tree(j->p->workdir);
+			workspace_remove(j->p->workdir);
 	}
 }
 
@@ -1418,7 +1392,7 @@ int build_run(struct build_session *s, const struct graph *g, const struct plan_
 	for (size_t k = 0; k < run.next_slot; k++) {
 		char dir[PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s/work/%ld-%lu-w%zu", s->cache, (long)getpid(), s->serial, k);
-		remove_tree(dir);
+		workspace_remove(dir);
 	}
 	report->elapsed_ms = elapsed_ms(&run);
 	report->interrupted = run.cancelling;

@@ -129,6 +129,21 @@ out:
 	return rc;
 }
 
+/*
+ * Removes the entry `name` of the directory `dfd`; a directory a build made
+ * read-only is made writable once its removal is refused (only then is the
+ * call worth making).
+ */
+static int rm_entry_at(int dfd, const char *name, int flags)
+{
+	if (unlinkat(dfd, name, flags) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EACCES && errno != EPERM)
+		return -1;
+	fchmod(dfd, 0700);
+	return unlinkat(dfd, name, flags) < 0 && errno != ENOENT ? -1 : 0;
+}
+
 /* Removes everything inside the directory open as `dfd` (which it closes), never following links. */
 static int rm_contents(int dfd)
 {
@@ -148,12 +163,13 @@ static int rm_contents(int dfd)
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
+			if (!(st.st_mode & S_IWUSR) || !(st.st_mode & S_IXUSR))
+				fchmodat(dirfd(d), e->d_name, 0700, 0);
 			int sub =
 			    openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0 || rm_contents(sub) < 0 ||
-			    unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
+			if (sub < 0 || rm_contents(sub) < 0 || rm_entry_at(dirfd(d), e->d_name, AT_REMOVEDIR) < 0)
 				rc = -1;
-		} else if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
+		} else if (rm_entry_at(dirfd(d), e->d_name, 0) < 0) {
 			rc = -1;
 		}
 	}
@@ -161,14 +177,13 @@ static int rm_contents(int dfd)
 	return rc;
 }
 
-/* Removes `path` and everything under it, never following symbolic links; best effort. */
-static int rm_rf(const char *path)
+int workspace_remove(const char *path)
 {
 	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
-		return unlink(path);
+		return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 	int rc = rm_contents(dfd);
-	return rmdir(path) < 0 ? -1 : rc;
+	return rmdir(path) < 0 && errno != ENOENT ? -1 : rc;
 }
 
 /* Lower-case hex SHA-256 of `s` into `hex` (65 bytes). */
@@ -694,7 +709,7 @@ static void remove_stale_clones(const char *cache_dir, const char *hex)
 			continue;
 		char *path = str_printf("%s/%s", cache_dir, e->d_name);
 		if (path)
-			rm_rf(path);
+			workspace_remove(path);
 		free(path);
 	}
 	closedir(d);
@@ -758,7 +773,7 @@ static int clone_locked(const struct mirror *m, const char *cache_dir, const cha
 out:
 	git_repository_free(repo);
 	if (rc < 0)
-		rm_rf(tmp);
+		workspace_remove(tmp);
 	free(tmp);
 	return rc;
 }

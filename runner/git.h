@@ -175,6 +175,14 @@ void mirror_commit_info_release(struct mirror_commit_info *info);
  */
 int workspace_checkout(struct mirror *m, const git_oid *commit, const char *dir, struct rp_error *err);
 
+/*
+ * Removes `path` and everything under it, without a process and never
+ * following symbolic links (rm -rf of a workspace); a directory a build left
+ * read-only is made writable first. 0 (a missing `path` too), or -1 when
+ * something could not be removed.
+ */
+int workspace_remove(const char *path);
+
 /* The mirror's bare repository directory; owned by `m`, valid until mirror_close(). */
 const char *mirror_path(const struct mirror *m);
 

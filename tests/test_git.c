@@ -827,6 +827,39 @@ START_TEST(test_password_not_in_messages)
 }
 END_TEST
 
+/* workspace_remove: everything under it, read-only directories too, never through a link. */
+START_TEST(test_workspace_remove)
+{
+	char ws[PATH_MAX + 16], p[PATH_MAX + 64], outside[PATH_MAX + 16];
+	snprintf(ws, sizeof(ws), "%s/ws", tmp);
+	snprintf(outside, sizeof(outside), "%s/outside", tmp);
+	ck_assert_int_eq(mkdir(outside, 0755), 0);
+	snprintf(p, sizeof(p), "%s/keep", outside);
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(mkdir(ws, 0755), 0);
+	snprintf(p, sizeof(p), "%s/ro", ws);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/ro/file", ws);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/ro/empty", ws);
+	ck_assert_int_eq(mkdir(p, 0500), 0);
+	snprintf(p, sizeof(p), "%s/link", ws);
+	ck_assert_int_eq(symlink(outside, p), 0);
+	snprintf(p, sizeof(p), "%s/ro", ws);
+	ck_assert_int_eq(chmod(p, 0500), 0);
+	ck_assert_int_eq(workspace_remove(ws), 0);
+	struct stat st;
+	ck_assert_int_eq(lstat(ws, &st), -1);
+	snprintf(p, sizeof(p), "%s/keep", outside);
+	ck_assert_int_eq(lstat(p, &st), 0); /* the link was removed, not followed */
+	ck_assert_int_eq(workspace_remove(ws), 0); /* gone already: nothing to do */
+}
+END_TEST
+
 START_TEST(test_stale_clone_removed)
 {
 	struct mirror *m;
@@ -872,6 +905,7 @@ static Suite *git_suite(void)
 	tcase_add_test(tc, test_concurrent_threads);
 	tcase_add_test(tc, test_unreachable);
 	tcase_add_test(tc, test_password_not_in_messages);
+	tcase_add_test(tc, test_workspace_remove);
 	tcase_add_test(tc, test_stale_clone_removed);
 	suite_add_tcase(s, tc);
 	return s;
