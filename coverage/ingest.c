@@ -69,7 +69,7 @@ struct ingest {
 	char **gcda;
 	size_t n_gcda, cap_gcda;
 	struct batch *batches;
-	size_t n_batches, next, running, parsing;
+	size_t n_batches, next, running;
 	uv_loop_t loop;
 	int failed;
 	struct rp_error err;
@@ -93,7 +93,7 @@ static int add_gcda(struct ingest *in, const char *path)
 	return 0;
 }
 
-/* nftw has no user pointer: the walk in progress, one per process at a time. */
+/* nftw has no user pointer: the walk in progress, one per thread at a time. */
 static __thread struct ingest *walking;
 static __thread int walk_failed;
 
@@ -143,6 +143,7 @@ static int make_batches(struct ingest *in, unsigned jobs, const char *work)
 	in->n_batches = want;
 	for (size_t b = 0; b < want; b++) {
 		struct batch *bt = &in->batches[b];
+		bt->in = in;
 		bt->cap = in->n_gcda / want + 1;
 		if (!(bt->gcda = malloc(bt->cap * sizeof(*bt->gcda))))
 			return -1;
@@ -200,7 +201,6 @@ static int gcov_complaint(const struct batch *b, char *line, size_t size)
 		fclose(fp);
 	return found;
 }
-
 
 /*
  * Parsing arenas. jansson builds an object per line of gcov's output and
@@ -301,7 +301,6 @@ static void parse_after(uv_work_t *w, int status)
 	struct batch *b = w->data;
 	struct ingest *in = b->in;
 	(void)status;
-	in->parsing--;
 	if (b->parse_rc < 0)
 		fail(in, b->parse_rc, "%s", b->parse_err.msg);
 	for (size_t k = 0; k < b->n_docs; k++) {
@@ -325,34 +324,25 @@ static void read_batch(struct ingest *in, struct batch *b)
 				    "or damaged? this gcov is %s)", why, in->gcov);
 		return;
 	}
-	b->in = in;
 	b->work.data = b;
 	if (uv_queue_work(&in->loop, &b->work, parse_work, parse_after) < 0)
 		fail(in, RP_EIO, "cannot queue the reading of %s", b->out);
-	else
-		in->parsing++;
 }
 
 static void start_next(struct ingest *in);
 
-struct batch_ctx {
-	struct ingest *in;
-	struct batch *b;
-};
-
 static void batch_done(struct step *s, const struct step_result *res, void *data)
 {
-	struct batch_ctx *bc = data;
-	struct ingest *in = bc->in;
+	struct batch *b = data;
+	struct ingest *in = b->in;
 	(void)s;
 	in->running--;
 	if (res->status == STEP_TIMED_OUT)
-		fail(in, RP_EIO, "gcov took longer than %d s over %zu files", GCOV_TIMEOUT_MS / 1000, bc->b->n);
+		fail(in, RP_EIO, "gcov took longer than %d s over %zu files", GCOV_TIMEOUT_MS / 1000, b->n);
 	/* The next gcov first: it runs while this batch is read. */
 	start_next(in);
 	if (!in->failed)
-		read_batch(in, bc->b);
-	free(bc);
+		read_batch(in, b);
 }
 
 static void start_next(struct ingest *in)
@@ -361,10 +351,7 @@ static void start_next(struct ingest *in)
 	while (!in->failed && in->next < in->n_batches && in->running < jobs) {
 		struct batch *b = &in->batches[in->next++];
 		const char **argv = calloc(b->n + 5, sizeof(*argv));
-		struct batch_ctx *bc = malloc(sizeof(*bc));
-		if (!argv || !bc) {
-			free(argv);
-			free(bc);
+		if (!argv) {
 			fail(in, RP_ENOMEM, "out of memory");
 			return;
 		}
@@ -384,26 +371,14 @@ static void start_next(struct ingest *in)
 					  .log_path = b->log,
 					  .stdout_path = b->out };
 		struct step *s;
-		bc->in = in;
-		bc->b = b;
 		struct rp_error err;
-		if (step_start(&in->loop, &spec, batch_done, bc, &s, &err) < 0) {
-			free(bc);
+		if (step_start(&in->loop, &spec, batch_done, b, &s, &err) < 0) {
 			fail(in, RP_EIO, "cannot run %s: %s", in->gcov, err.msg);
 		} else {
 			in->running++;
 		}
 		free(argv);
 	}
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
 }
 
 int coverage_ingest(const struct cov_ingest_options *o, struct cov_report *out, struct rp_error *err)
@@ -475,14 +450,16 @@ int coverage_ingest(const struct cov_ingest_options *o, struct cov_report *out, 
 out:
 	if (loop_up)
 		uv_loop_close(&in.loop);
-	if (work[0])
-		nftw(work, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
 	for (size_t b = 0; in.batches && b < in.n_batches; b++) {
+		unlink(in.batches[b].out); /* the work directory holds these files only */
+		unlink(in.batches[b].log);
 		free(in.batches[b].gcda);
 		free(in.batches[b].docs);
 		arena_drop(&in.batches[b].arena);
 	}
 	free(in.batches);
+	if (work[0])
+		rmdir(work);
 	for (size_t i = 0; i < in.n_gcda; i++)
 		free(in.gcda[i]);
 	free(in.gcda);
