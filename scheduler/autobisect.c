@@ -763,10 +763,13 @@ release_results:
 	if (all_done || s.failed)
 		goto out;
 progress:;
+	/* Written when it moved: a pass whose probes all still run writes nothing. */
 	char *detail = json_dumps(s.detail, JSON_COMPACT);
-	farm__write_lock(f);
-	rc = store_bisect_progress(f->st, s.b.id, s.probes, s.rounds, detail, &e);
-	farm__write_unlock(f, NULL);
+	if (detail && (s.probes != s.b.probes || s.rounds != s.b.rounds || !s.b.detail || strcmp(detail, s.b.detail) != 0)) {
+		farm__write_lock(f);
+		rc = store_bisect_progress(f->st, s.b.id, s.probes, s.rounds, detail, &e);
+		farm__write_unlock(f, NULL);
+	}
 	free(detail);
 out:
 	if (s.failed == RP_EDB || s.failed == RP_EIO || s.failed == RP_ENOMEM ||
