@@ -67,20 +67,6 @@ start_serve() {
 }
 start_serve
 api() { curl -s -H "Authorization: Bearer $(cat "$db.api-token")" "$RIPPLE_SERVER/api/v1/$1"; }
-wait_run() {
-	for _ in $(seq 1 900); do
-		case $("$ripple" status --json "$1" | jq -r .run.state) in done | cancelled) return 0 ;; esac
-		sleep 0.2
-	done
-	return 1
-}
-nightly() {
-	local run
-	sleep 1 # one nightly per second
-	run=$("$ripple" nightly now --json | jq -r .run)
-	wait_run "$run"
-	echo "$run"
-}
 # Waits for run $1's bisection of $2 on unix to end; its document in $work/b.json.
 wait_bisect() {
 	local id
@@ -101,6 +87,7 @@ check "the first nightly passes everywhere" \
 # 1. Two repositories change; one of them breaks tcpip.
 pin cstruct "$cstruct_head"
 pin ipaddr "$bad"
+sleep 1 # one nightly per second
 second=$(nightly)
 "$ripple" report --json "$second" >"$work/r2.json"
 check "tcpip is newly broken by the second nightly" \
@@ -162,11 +149,13 @@ check "the dashboard's bisect page (headless Chromium) shows the culprit, its ex
 # 2. Back to good, then two changes that only break tcpip together.
 pin cstruct "$cstruct_2_0"
 pin ipaddr "$good"
+sleep 1 # one nightly per second
 third=$(nightly)
 check "back at the good pins tcpip is newly fixed" \
 	'[ "$("$ripple" report --json "$third" | jq -r ".pairs[] | select(.package == \"tcpip\") | .verdict")" = "newly fixed" ]'
 pin cstruct "$cstruct_head"
 pin ipaddr "$fixed"
+sleep 1 # one nightly per second
 fourth=$(nightly)
 check "cstruct 2.1 and ipaddr 1.2.1 together break tcpip" \
 	'[ "$("$ripple" report --json "$fourth" | jq -r ".pairs[] | select(.package == \"tcpip\") | .verdict")" = "newly broken" ]'
@@ -179,12 +168,6 @@ check "GET /bisects/N of an unknown bisection is 404, a bad run filter 400" \
 	'[ "$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $(cat "$db.api-token")" "$RIPPLE_SERVER/api/v1/bisects/9999")" = 404 ] &&
 	 [ "$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $(cat "$db.api-token")" "$RIPPLE_SERVER/api/v1/bisects?run=x")" = 400 ]'
 
-kill -TERM "$serve_pid"
-wait "$serve_pid"
-serve_status=$?
-serve_pid=
-check "serve stops with status 0" '[ $serve_status -eq 0 ]'
-check "no sanitizer report from the server or its workers" \
-	'! grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work/serve.err"'
+stop_serve
 echo "1..$n"
 [ "$failures" -eq 0 ]

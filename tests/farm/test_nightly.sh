@@ -45,19 +45,6 @@ serve_pid=$!
 for _ in $(seq 1 300); do [ -s "$work/url" ] && break; sleep 0.1; done
 [ -s "$work/url" ] || fatal "ripple serve did not start: $(tail -3 "$work/serve.err")"
 export RIPPLE_SERVER=$(cat "$work/url") RIPPLE_TOKEN_FILE=$db.api-token
-wait_run() {
-	for _ in $(seq 1 600); do
-		case $("$ripple" status --json "$1" | jq -r .run.state) in done | cancelled) return 0 ;; esac
-		sleep 0.2
-	done
-	return 1
-}
-nightly() { # a nightly now, waited for; its run id on stdout
-	local run
-	run=$("$ripple" nightly now --json | jq -r .run)
-	wait_run "$run"
-	echo "$run"
-}
 cached() { "$ripple" status --json "$1" | jq '[.jobs[] | select(.cached)] | length'; }
 jobs() { "$ripple" status --json "$1" | jq '.jobs | length'; }
 
@@ -128,12 +115,6 @@ check "reverting it is reported newly fixed" \
 sleep 1
 check "a fix sends no notification" '[ "$(wc -l <"$work/hooks.log")" -eq 2 ]'
 
-kill -TERM "$serve_pid"
-wait "$serve_pid"
-serve_status=$?
-serve_pid=
-check "serve stops with status 0" '[ $serve_status -eq 0 ]'
-check "no sanitizer report from the server or its workers" \
-	'! grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work/serve.err"'
+stop_serve
 echo "1..$n"
 [ "$failures" -eq 0 ]

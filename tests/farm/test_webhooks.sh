@@ -172,12 +172,6 @@ check "an unknown forge is 404" '[ "$code" = 404 ]'
 check "no secret or token appears in the server's output" \
 	'! grep -q "github-secret\|gitlab-token\|gitea-secret\|forge-token" "$work/serve.out" "$work/serve.err"'
 
-kill -TERM "$serve_pid"
-wait "$serve_pid"
-serve_status=$?
-check "serve stops with status 0" '[ $serve_status -eq 0 ]'
-serve_pid=
-check "no sanitizer report from the server" \
-	'! grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work/serve.err"'
+stop_serve
 echo "1..$n"
 [ "$failures" -eq 0 ]
