@@ -362,9 +362,14 @@ async function scenario(open, dialogs, pageErrors) {
 	);
 	await page.click("#resolutions a:text('month')");
 	const monthly = await waitFor("the monthly view", async () =>
-		page.evaluate(() => (location.hash.endsWith("/month") && document.querySelector("#resolutions strong")
-			? { strong: document.querySelector("#resolutions strong").textContent, charts: document.querySelectorAll("svg.chart").length }
-			: null))
+		// The hash changes before the monthly answer arrives; until then the daily page is
+		// still shown, so only a page that names the month as chosen is the monthly view.
+		page.evaluate(() => {
+			const strong = document.querySelector("#resolutions strong");
+			return location.hash.endsWith("/month") && strong && strong.textContent === "month"
+				? { strong: strong.textContent, charts: document.querySelectorAll("svg.chart").length }
+				: null;
+		})
 	);
 	check("the month link shows the monthly archive", monthly.strong === "month" && monthly.charts === charts.length, monthly);
 	await page.goto(url + "/#/runs/" + nightly.run);
