@@ -1095,3 +1095,18 @@ void manifest_free(struct rp_universe *u)
 	free(u->dir);
 	free(u);
 }
+
+long manifest_coverage_target(const struct rp_universe *u, const struct rp_package *p)
+{
+	long first_local = -1;
+	for (size_t i = 0; i < p->n_targets; i++) {
+		const struct rp_target *t = &u->targets[p->targets[i]];
+		if (t->runner != RP_RUNNER_PROCESS && t->runner != RP_RUNNER_SANDBOX)
+			continue;
+		if (strcmp(t->name, "unix") == 0)
+			return (long)p->targets[i];
+		if (first_local < 0)
+			first_local = (long)p->targets[i];
+	}
+	return first_local;
+}

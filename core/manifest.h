@@ -111,6 +111,13 @@ void manifest_free(struct rp_universe *u);
 long manifest_find_package(const struct rp_universe *u, const char *name);
 long manifest_find_target(const struct rp_universe *u, const char *name);
 
+/*
+ * The target a package's coverage job runs on: of its targets that run
+ * steps on this host's kernel (process or sandbox), the one named "unix",
+ * else the first; -1 when it has none.
+ */
+long manifest_coverage_target(const struct rp_universe *u, const struct rp_package *p);
+
 /* Whether package `pkg` declares target index `target`. */
 int manifest_package_has_target(const struct rp_package *pkg, size_t target);
 

@@ -21,13 +21,15 @@ sqlite3 *store__handle(struct store *st);
 /*
  * Slots of the statement cache kept for the store files other than store.c:
  * store_queue.c from 0, store_report.c from STORE__REPORT_SLOT,
- * store_history.c from STORE__HISTORY_SLOT up to STORE__BISECT_SLOT, and
- * store_bisect.c the top ones, from STORE__BISECT_SLOT.
+ * store_history.c from STORE__HISTORY_SLOT up to STORE__BISECT_SLOT,
+ * store_bisect.c from STORE__BISECT_SLOT and store_coverage.c the top ones,
+ * from STORE__COVERAGE_SLOT.
  */
 #define STORE__EXT_STMTS 128
 #define STORE__REPORT_SLOT 48
 #define STORE__HISTORY_SLOT 72
 #define STORE__BISECT_SLOT 96
+#define STORE__COVERAGE_SLOT 112
 
 /*
  * The statement `sql` cached in slot `slot` (< STORE__EXT_STMTS) of `st`,
@@ -99,7 +101,7 @@ int store__col_str(struct store *st, void **mem, sqlite3_stmt *s, int col, const
 	"id, package, target, commit_id, build_key, priority, state, deps_left, attempt, lease_owner,"       \
 	" lease_expires_ms, fence, created_ms, started_ms, finished_ms, run_id, tree_id, status, cached,"    \
 	" cancel_requested, output_hash, failed_step, category, first_error, worker, duration_ms, cause_id,"   \
-	" build_ms, test_ms, rerun_of, failed_test"
+	" build_ms, test_ms, rerun_of, failed_test, variant"
 
 /*
  * Fills *j (zeroed by the caller) from the current row of `s`, which selects

@@ -398,6 +398,45 @@ static const char *const store__migrations[] = {
 	"UPDATE runs SET bisect_planned = 1;\n"
 	"CREATE INDEX runs_unplanned ON runs (id)\n"
 	"	WHERE bisect_planned = 0 AND kind IN ('nightly', 'pr');\n",
+	/*
+	 * 9: coverage. jobs.variant says what a job builds: the package's
+	 * output ('build'), or its coverage build ('coverage': built with
+	 * --coverage, tests run, gcov read; nothing depends on it). Every
+	 * existing job was a plain build. A coverage job's figures are its
+	 * artifact 'coverage' (ripple's JSON); coverage_reports lists each such
+	 * artifact once per build key, waiting to be merged (merged = 0) into
+	 * its commit's figures in coverage_commits: every report of one
+	 * (package, commit) summed, as Codecov merges a commit's uploads. The
+	 * merged document is a file under the farm's blobs at `location`.
+	 * Neither table goes with its run: figures outlive run retention.
+	 */
+	"ALTER TABLE jobs ADD COLUMN variant TEXT NOT NULL DEFAULT 'build'\n"
+	"	CHECK (variant IN ('build', 'coverage'));\n"
+	"CREATE TABLE coverage_reports (\n"
+	"	build_key TEXT PRIMARY KEY CHECK (length(build_key) = 64),\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	target TEXT NOT NULL CHECK (target <> ''),\n"
+	"	commit_id TEXT NOT NULL CHECK (length(commit_id) = 40),\n"
+	"	run_id INTEGER NOT NULL,\n"
+	"	job_id INTEGER NOT NULL,\n"
+	"	created_ms INTEGER NOT NULL,\n"
+	"	merged INTEGER NOT NULL DEFAULT 0 CHECK (merged IN (0, 1)),\n"
+	"	problem TEXT\n"
+	");\n"
+	"CREATE INDEX coverage_reports_pending ON coverage_reports (created_ms) WHERE merged = 0;\n"
+	"CREATE TABLE coverage_commits (\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	commit_id TEXT NOT NULL CHECK (length(commit_id) = 40),\n"
+	"	first_ms INTEGER NOT NULL,\n"
+	"	updated_ms INTEGER NOT NULL,\n"
+	"	reports INTEGER NOT NULL CHECK (reports > 0),\n"
+	"	lines_covered INTEGER NOT NULL, lines_total INTEGER NOT NULL,\n"
+	"	branches_covered INTEGER NOT NULL, branches_total INTEGER NOT NULL,\n"
+	"	functions_covered INTEGER NOT NULL, functions_total INTEGER NOT NULL,\n"
+	"	location TEXT NOT NULL CHECK (location <> ''),\n"
+	"	PRIMARY KEY (package, commit_id)\n"
+	");\n"
+	"CREATE INDEX coverage_commits_by_time ON coverage_commits (package, first_ms);\n",
 };
 /* clang-format on */
 
@@ -498,7 +537,7 @@ static const char *const store__sql[S__COUNT] = {
 			 " request_id) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
 	[S_PIN_INSERT] = "INSERT INTO run_pins (run_id, role, package, commit_id) VALUES (?1, ?2, ?3, ?4)",
 	[S_JOB_INSERT] = "INSERT INTO jobs (run_id, package, target, commit_id, build_key, priority,"
-			 " deps_left, created_ms, tree_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			 " deps_left, created_ms, tree_id, variant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[S_EDGE_INSERT] = "INSERT INTO job_edges (job_id, dep_id) VALUES (?1, ?2)",
 	[S_RUN_GET] = "SELECT r.id, u.name, r.kind, r.priority, r.state, r.title, r.change_ref,"
 		      " r.created_ms, r.finished_ms"
@@ -1773,6 +1812,7 @@ int store_run_create(struct store *st, const struct store_run_spec *spec, int64_
 		sqlite3_bind_int(s, 7, deps_left[i]);
 		sqlite3_bind_int64(s, 8, now);
 		sqlite3_bind_text(s, 9, j->tree_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 10, j->variant ? j->variant : "build", -1, SQLITE_STATIC);
 		ret = store__step_done(st, s, err, "cannot write job");
 		if (ret < 0)
 			goto out;
@@ -1999,6 +2039,8 @@ int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *j, stru
 	if (sqlite3_column_type(s, 30) != SQLITE_NULL &&
 	    !(j->failed_test = store__strdup(&j->mem_, (const char *)sqlite3_column_text(s, 30))))
 		return store__nomem(st, err);
+	const char *variant = (const char *)sqlite3_column_text(s, 31);
+	j->variant = variant && strcmp(variant, "coverage") == 0 ? "coverage" : "build";
 	return 0;
 }
 

@@ -48,7 +48,7 @@
 #include "error.h"
 
 /* The newest schema this build knows; one per entry of the migration table. */
-#define STORE_SCHEMA_LATEST 8
+#define STORE_SCHEMA_LATEST 9
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -230,6 +230,7 @@ struct store_job_spec {
 	const char *commit;
 	const char *build_key; /* 64 hex digits, or NULL until the dependencies' outputs are known */
 	const char *tree_id;   /* the commit's git tree (40 hex digits), or NULL when unknown */
+	const char *variant;   /* "build" (NULL means it too) or "coverage" */
 };
 
 /* Job `job` starts after job `dep`; both are indexes into the spec's jobs[]. */
@@ -331,6 +332,8 @@ struct store_job {
 	int64_t build_ms, test_ms; /* the steps' own times as the worker measured them; 0 when unknown */
 	int64_t rerun_of;	   /* a flake check: the job it runs again (same key, never cached); else 0 */
 	const char *failed_test;   /* a test failure: the test its first error line names; NULL when none */
+	/* Since schema 9: "build", or "coverage" for a package's coverage build (a static string). */
+	const char *variant;
 	void *mem_; /* private */
 };
 
@@ -492,7 +495,7 @@ int store_job_reruns_add(struct store *st, int64_t run_id, int64_t of, int count
 int store_jobs_waiting_for_key(struct store *st, const char *build_key, int64_t *ids, size_t cap, size_t *n,
 			       struct rp_error *err);
 
-/* The newest job of (package, target) in run `run_id`, not a flake check; RP_ENOTFOUND when none. */
+/* The newest plain build job (variant "build") of (package, target) in run `run_id`, not a flake check; RP_ENOTFOUND when none. */
 int store_job_find(struct store *st, int64_t run_id, const char *package, const char *target,
 		   struct store_job *job, struct rp_error *err);
 
@@ -964,5 +967,71 @@ int store_bisect_finish(struct store *st, int64_t id, const struct store_bisect 
  * 0 also when the run owes nothing to a forge.
  */
 int store_report_reopen(struct store *st, int64_t run_id, struct rp_error *err);
+
+/* ---- coverage (store_coverage.c, schema 9) ---------------------------------- */
+
+/* A coverage job's report: its artifact "coverage" under `build_key`. */
+struct store_coverage_report {
+	const char *build_key, *package, *target, *commit;
+	int64_t run_id, job_id, created_ms;
+	int merged;	     /* store_coverage_report_get() only */
+	const char *problem; /* why it could not be merged, or NULL; store_coverage_report_get() only */
+	void *mem_;
+};
+
+/* The merged coverage of one (package, commit). */
+enum { STORE_COV_LINES_COVERED, STORE_COV_LINES_TOTAL, STORE_COV_BRANCHES_COVERED, STORE_COV_BRANCHES_TOTAL,
+       STORE_COV_FUNCTIONS_COVERED, STORE_COV_FUNCTIONS_TOTAL };
+struct store_coverage_commit {
+	const char *package, *commit;
+	int64_t first_ms, updated_ms; /* when its first and its latest report were merged */
+	int64_t reports;	      /* how many reports were merged into it */
+	int64_t figures[6];	      /* indexed by STORE_COV_* */
+	const char *location;	      /* the merged document, relative to the farm's blobs */
+	void *mem_;
+};
+
+/*
+ * Records a coverage job's report to be merged (run_id, job_id, created_ms
+ * as given; created_ms 0: now). A build key recorded before is left as it
+ * is: its figures are in already. RP_EINVAL for a missing field.
+ */
+int store_coverage_report_add(struct store *st, const struct store_coverage_report *r, struct rp_error *err);
+
+/* Up to `cap` reports waiting to be merged, oldest first; free with store_coverage_reports_free(). */
+int store_coverage_pending(struct store *st, size_t cap, struct store_coverage_report **out, size_t *n,
+			   struct rp_error *err);
+void store_coverage_reports_free(struct store_coverage_report *r, size_t n);
+
+/* One report by build key (with merged and problem); RP_ENOTFOUND. Release with store_coverage_report_release(). */
+int store_coverage_report_get(struct store *st, const char *build_key, struct store_coverage_report *r,
+			      struct rp_error *err);
+void store_coverage_report_release(struct store_coverage_report *r);
+
+/*
+ * Ends the wait of report `build_key`, in one transaction: with `problem`
+ * NULL, its (package, commit) takes the figures and location in *c (which
+ * already include this report) and counts one more report; with a problem
+ * (an unreadable artifact), the report is only marked, with that reason.
+ * RP_ECONFLICT when the report is not waiting (merged before: nothing changes).
+ */
+int store_coverage_merged(struct store *st, const char *build_key, const struct store_coverage_commit *c,
+			  const char *problem, struct rp_error *err);
+
+/* The merged coverage of (package, commit); RP_ENOTFOUND. Release with store_coverage_commit_release(). */
+int store_coverage_commit_get(struct store *st, const char *package, const char *commit,
+			      struct store_coverage_commit *c, struct rp_error *err);
+void store_coverage_commit_release(struct store_coverage_commit *c);
+
+/*
+ * The commits of `package` with coverage, oldest first: the newest `limit`
+ * (0 or above 1000: 1000) whose first report came before `before_ms` (0: any).
+ */
+int store_coverage_commits(struct store *st, const char *package, int64_t before_ms, size_t limit,
+			   struct store_coverage_commit **out, size_t *n, struct rp_error *err);
+
+/* Each package's newest commit with coverage, by package name. */
+int store_coverage_packages(struct store *st, struct store_coverage_commit **out, size_t *n, struct rp_error *err);
+void store_coverage_commits_free(struct store_coverage_commit *c, size_t n);
 
 #endif

@@ -42,7 +42,7 @@ enum store__bid {
 	B__COUNT
 };
 
-_Static_assert(STORE__BISECT_SLOT + B__COUNT <= STORE__EXT_STMTS,
+_Static_assert(STORE__BISECT_SLOT + B__COUNT <= STORE__COVERAGE_SLOT,
 	       "store_bisect.c needs more statement slots");
 
 /* The columns store__read_bisect() reads, in its order. */

@@ -189,14 +189,15 @@ static const char *const store__qsql[Q__COUNT] = {
 	/* Index runs_by_ref. */
 	/* UNION (not UNION ALL) visits each job once however many paths lead to it. */
 	[Q_RERUN_INSERT] = "INSERT INTO jobs (run_id, package, target, commit_id, tree_id, build_key, priority,"
-			   " deps_left, created_ms, rerun_of) SELECT r.id, j.package, j.target, j.commit_id, j.tree_id,"
-			   " j.build_key, r.priority, 0, ?3, j.id FROM jobs j, runs r WHERE j.id = ?2 AND r.id = ?1"
+			   " deps_left, created_ms, rerun_of, variant) SELECT r.id, j.package, j.target, j.commit_id,"
+			   " j.tree_id, j.build_key, r.priority, 0, ?3, j.id, j.variant FROM jobs j, runs r"
+			   " WHERE j.id = ?2 AND r.id = ?1"
 			   " AND j.build_key IS NOT NULL",
 	[Q_RERUN_EDGES] = "INSERT INTO job_edges (job_id, dep_id) SELECT ?1, dep_id FROM job_edges WHERE job_id = ?2",
 	[Q_RUN_REOPEN] = "UPDATE runs SET state = 'running', finished_ms = NULL WHERE id = ?1 AND state = 'done'",
 	/* Index jobs_by_package, newest first. */
 	[Q_JOB_FIND] = "SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE package = ?2 AND target = ?3 AND run_id = ?1"
-		       " AND rerun_of IS NULL ORDER BY id DESC LIMIT 1",
+		       " AND rerun_of IS NULL AND variant = 'build' ORDER BY id DESC LIMIT 1",
 	/*
 	 * The keys that ran more than once (k), then each failure of one of them
 	 * by the test it named. A scan of jobs_by_package: for GET /flakiness,

@@ -129,6 +129,24 @@ int coverage_add_gcov_doc(struct cov_report *into, const json_t *doc, const char
  */
 int coverage_finish(struct cov_report *r, const char *const *exclude, struct rp_error *err);
 
+/*
+ * The same, reading the sources under `sources` instead of the root: for
+ * data gathered where the tree had another path (a sandbox's /ripple/src),
+ * read where it is now. NULL: the root.
+ */
+int coverage_finish_at(struct cov_report *r, const char *sources, const char *const *exclude,
+		       struct rp_error *err);
+
+/*
+ * What gcov said about a file it could not use, from the log of a gcov run
+ * (a step log, "[time] text" lines, or plain text): its first such line
+ * into `line` and 1, else 0. Another compiler's or gcc version's files
+ * ("x.gcda:version '408*', prefer version 'B22*'"), damaged ones, missing
+ * notes. gcov still writes an empty document for them, which must not pass
+ * for "no code".
+ */
+int coverage_gcov_log_complaint(const char *log_path, char *line, size_t size);
+
 /* Adds `from` (another test job of the same commit) into `into`: hits, branches and calls summed. */
 int coverage_merge(struct cov_report *into, const struct cov_report *from, struct rp_error *err);
 
@@ -145,6 +163,9 @@ double coverage_percent(struct cov_count c);
  * naming what is wrong.
  */
 json_t *coverage_to_json(const struct cov_report *r, int with_lines);
+
+/* {"lines": {"covered", "total", "percent"}, "branches": ..., "functions": ...}, as in that JSON. */
+json_t *coverage_totals_json(const struct cov_totals *t);
 int coverage_from_json(const json_t *doc, struct cov_report *out, struct rp_error *err);
 
 /* ---- patch coverage: the lines a change adds or changes, and how many of them ran ---- */

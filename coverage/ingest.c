@@ -170,39 +170,6 @@ static void fail(struct ingest *in, int code, const char *fmt, ...)
 }
 
 /*
- * What gcov said about a file it could not use: its first such line, from the
- * batch's log. Another compiler's or gcc version's files ("x.gcda:version
- * '408*', prefer version 'B22*'"), damaged ones, missing notes. gcov still
- * writes an empty document for them, which must not pass for "no code".
- */
-static int gcov_complaint(const struct batch *b, char *line, size_t size)
-{
-	FILE *fp = fopen(b->log, "r");
-	char buf[1024];
-	int found = 0;
-	while (fp && !found && fgets(buf, sizeof(buf), fp)) {
-		/* "[   0.001] x.gcda:version 'B33*', prefer version 'B22*'" and the like. */
-		char *text = strchr(buf, ']');
-		text = text ? text + 1 : buf;
-		while (*text == ' ')
-			text++;
-		if ((strstr(text, ".gcda:") || strstr(text, ".gcno:")) &&
-		    (strstr(text, ":version '") || strstr(text, "corrupt") || strstr(text, ":cannot open notes") ||
-		     strstr(text, ":not a gcov") || strstr(text, ":overflowed"))) {
-			size_t len = strcspn(text, "\n");
-			if (len >= size)
-				len = size - 1;
-			memcpy(line, text, len);
-			line[len] = '\0';
-			found = 1;
-		}
-	}
-	if (fp)
-		fclose(fp);
-	return found;
-}
-
-/*
  * Parsing arenas. jansson builds an object per line of gcov's output and
  * frees it afterwards: malloc and free were a third of the reading. A batch's
  * documents are parsed into an arena of the parsing thread (jansson's
@@ -319,7 +286,7 @@ static void parse_after(uv_work_t *w, int status)
 static void read_batch(struct ingest *in, struct batch *b)
 {
 	char why[600] = "";
-	if (gcov_complaint(b, why, sizeof(why))) {
+	if (coverage_gcov_log_complaint(b->log, why, sizeof(why))) {
 		fail(in, RP_EINVAL, "gcov cannot use the coverage data: %s (written by another compiler or gcc version, "
 				    "or damaged? this gcov is %s)", why, in->gcov);
 		return;

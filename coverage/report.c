@@ -608,14 +608,23 @@ static int excluded_path(const char *rel, const char *const *exclude)
 }
 
 /* One gathered file as a cov_file, the rules applied. */
-static int finish_file(struct cov_report *r, struct acc_file *af, pcre2_code *line_re, pcre2_code *br_re,
-		       struct cov_file *out, struct rp_error *err)
+static int finish_file(struct cov_report *r, struct acc_file *af, const char *sources, pcre2_code *line_re,
+		       pcre2_code *br_re, struct cov_file *out, struct rp_error *err)
 {
 	struct source src;
 	struct ranges no_lines = { 0 }, no_branches = { 0 };
 	int rc = 0;
 	memset(out, 0, sizeof(*out));
-	source_read(af->abs, &src);
+	if (sources) {
+		char *at = NULL;
+		size_t root_len = strlen(r->root);
+		if (asprintf(&at, "%s/%s", sources, af->abs + root_len + (root_len > 1)) < 0)
+			return rp_error_set(err, RP_ENOMEM, "out of memory");
+		source_read(at, &src);
+		free(at);
+	} else {
+		source_read(af->abs, &src);
+	}
 	if (src.n && (find_excluded(&src, line_re, &no_lines) < 0 || find_excluded(&src, br_re, &no_branches) < 0)) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 		goto out;
@@ -668,6 +677,11 @@ out:
 
 int coverage_finish(struct cov_report *r, const char *const *exclude, struct rp_error *err)
 {
+	return coverage_finish_at(r, NULL, exclude, err);
+}
+
+int coverage_finish_at(struct cov_report *r, const char *sources, const char *const *exclude, struct rp_error *err)
+{
 	struct acc *a = r->acc_;
 	int rc = 0, ec;
 	PCRE2_SIZE eo;
@@ -687,7 +701,7 @@ int coverage_finish(struct cov_report *r, const char *const *exclude, struct rp_
 		const char *rel = a->files[i].abs + root_len + (root_len > 1);
 		if (excluded_path(rel, exclude))
 			continue;
-		rc = finish_file(r, &a->files[i], line_re, br_re, &r->files[r->n_files], err);
+		rc = finish_file(r, &a->files[i], sources, line_re, br_re, &r->files[r->n_files], err);
 		r->n_files++; /* released with the report, also when half made */
 	}
 	if (rc == 0) {
@@ -834,7 +848,7 @@ static json_t *count_json(struct cov_count c)
 			 coverage_percent(c));
 }
 
-static json_t *totals_json(const struct cov_totals *t)
+json_t *coverage_totals_json(const struct cov_totals *t)
 {
 	return json_pack("{s:o, s:o, s:o}", "lines", count_json(t->lines), "branches", count_json(t->branches),
 			 "functions", count_json(t->functions));
@@ -845,7 +859,7 @@ json_t *coverage_to_json(const struct cov_report *r, int with_lines)
 	json_t *files = json_array();
 	for (size_t i = 0; files && i < r->n_files; i++) {
 		const struct cov_file *f = &r->files[i];
-		json_t *doc = json_pack("{s:s, s:o}", "path", f->path, "totals", totals_json(&f->totals));
+		json_t *doc = json_pack("{s:s, s:o}", "path", f->path, "totals", coverage_totals_json(&f->totals));
 		if (doc && with_lines) {
 			json_t *lines = json_array(), *fns = json_array();
 			for (size_t k = 0; k < f->n_lines; k++) {
@@ -866,7 +880,7 @@ json_t *coverage_to_json(const struct cov_report *r, int with_lines)
 	}
 	return json_pack("{s:s, s:o, s:I, s:o, s:o}", "root", r->root ? r->root : "", "gcc_version",
 			 r->gcc_version ? json_string(r->gcc_version) : json_null(), "units", (json_int_t)r->units,
-			 "totals", totals_json(&r->totals), "files", files);
+			 "totals", coverage_totals_json(&r->totals), "files", files);
 }
 
 int coverage_from_json(const json_t *doc, struct cov_report *out, struct rp_error *err)
@@ -958,4 +972,31 @@ int coverage_from_json(const json_t *doc, struct cov_report *out, struct rp_erro
 		qsort(out->files, out->n_files, sizeof(*out->files), by_path);
 	report_totals(out);
 	return 0;
+}
+
+int coverage_gcov_log_complaint(const char *log_path, char *line, size_t size)
+{
+	FILE *fp = fopen(log_path, "r");
+	char buf[1024];
+	int found = 0;
+	while (fp && !found && fgets(buf, sizeof(buf), fp)) {
+		/* "[   0.001] x.gcda:version 'B33*', prefer version 'B22*'" and the like. */
+		char *text = strchr(buf, ']');
+		text = text ? text + 1 : buf;
+		while (*text == ' ')
+			text++;
+		if ((strstr(text, ".gcda:") || strstr(text, ".gcno:")) &&
+		    (strstr(text, ":version '") || strstr(text, "corrupt") || strstr(text, ":cannot open notes") ||
+		     strstr(text, ":not a gcov") || strstr(text, ":overflowed"))) {
+			size_t len = strcspn(text, "\n");
+			if (len >= size)
+				len = size - 1;
+			memcpy(line, text, len);
+			line[len] = '\0';
+			found = 1;
+		}
+	}
+	if (fp)
+		fclose(fp);
+	return found;
 }

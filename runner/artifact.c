@@ -623,3 +623,35 @@ out:
 	archive_write_free(out);
 	return rc;
 }
+
+int artifact_sha256_file(const char *path, char hex[ARTIFACT_HEX_LEN + 1], int64_t *size, struct rp_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return rp_error_set(err, RP_EIO, "cannot read %s: %s", path, strerror(errno));
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(1u << 20), md[32];
+	int rc = 0;
+	*size = 0;
+	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t n;
+	while ((n = fread(buf, 1, 1u << 20, f)) > 0) {
+		EVP_DigestUpdate(ctx, buf, n);
+		*size += (int64_t)n;
+	}
+	if (ferror(f)) {
+		rc = rp_error_set(err, RP_EIO, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	EVP_DigestFinal_ex(ctx, md, NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	fclose(f);
+	return rc;
+}

@@ -70,6 +70,9 @@ int artifact_hash_dir_except(const char *dir, const struct artifact_layer *exclu
 /* 1 when `dir` holds an entry that `layer` (may be NULL) does not, 0 when not; < 0 on error. */
 int artifact_adds_entries(const char *dir, const struct artifact_layer *layer, struct rp_error *err);
 
+/* The SHA-256 (hex) and size of the file at `path`; RP_EIO when it cannot be read, RP_ENOMEM. */
+int artifact_sha256_file(const char *path, char hex[ARTIFACT_HEX_LEN + 1], int64_t *size, struct rp_error *err);
+
 /*
  * Checks that `archive_path` has `size` bytes and SHA-256 `sha256` (RP_EINTEGRITY
  * otherwise, and nothing is extracted), then extracts it into `dest_dir`

@@ -32,6 +32,7 @@
 #include "artifact.h"
 #include "git.h"
 #include "build-internal.h"
+#include "coverage/coverage.h"
 #include "core/banned.h"
 
 #define BUILD_CACHE_PATH_MAX 2048
@@ -42,6 +43,7 @@ struct build_session {
 	const struct rp_universe *u;
 	struct build_options opts;
 	const char *expect_key; /* build_session_select() */
+	const char *variant;	/* build_session_select(): the variant of the only_package job; NULL: "build" */
 	char cache[BUILD_CACHE_PATH_MAX]; /* short enough that every path under it fits PATH_MAX */
 	/*
 	 * Work directories and logs are named "<pid>-<serial>": sessions of one
@@ -64,7 +66,9 @@ enum job_state { JOB_WAITING, JOB_RUNNING, JOB_DONE };
 
 struct job_paths {
 	char workdir[PATH_MAX], src[PATH_MAX + 8], prefix[PATH_MAX + 8], tmp[PATH_MAX + 8];
-	char build_log[PATH_MAX], test_log[PATH_MAX];
+	char build_log[PATH_MAX], test_log[PATH_MAX], coverage_log[PATH_MAX];
+	char gcov_out[PATH_MAX + 16]; /* a coverage job: gcov's JSON documents, on the host */
+	char job_src[PATH_MAX];	      /* a coverage job: where its steps saw the sources (the gcov data's root) */
 	int prefix_lock; /* process backend: the stable prefix's lock, held from prepare to pack; else -1 */
 	long slot;	 /* the run's work directory it uses, or -1: one of its own (--keep) */
 	int reused;	 /* that work directory exists and was emptied by the job before */
@@ -86,7 +90,9 @@ struct job {
 	struct backend_job *bjob;
 	struct step *step;
 	int in_test; /* the running step is the test step */
-	struct step_result build_res, test_res;
+	int in_coverage; /* the running step reads the coverage data (a coverage job's last step) */
+	int coverage; /* the job is a coverage build: --coverage added, gcov read, no output archived */
+	struct step_result build_res, test_res, coverage_res;
 	uv_work_t work;
 	int work_rc;
 	int waits; /* a stable prefix it needs was busy: it goes back to wait, not to fail */
@@ -277,6 +283,7 @@ void build_session_select(struct build_session *s, const struct build_select *se
 	s->opts.only_target = sel->only_target;
 	s->opts.fresh_package = sel->fresh_package;
 	s->expect_key = sel->expect_key;
+	s->variant = sel->variant && strcmp(sel->variant, "build") != 0 ? sel->variant : NULL;
 }
 
 /* The backend of target `t`, opened once; NULL with the reason in job's report when it cannot be. */
@@ -588,7 +595,12 @@ static void start_job(struct job *j)
 		deps[d].name = s->u->packages[run->jobs[j->deps[d]].package].name;
 		deps[d].output_hash = run->jobs[j->deps[d]].r->output_hash;
 	}
-	struct buildkey_input in = { p, &s->u->targets[j->target], j->tree, "build", deps, j->n_deps };
+	/* The one job a worker was asked for may be another variant of the package's build. */
+	int selected = s->opts.only_package && strcmp(s->opts.only_package, p->name) == 0 &&
+		       (!s->opts.only_target || strcmp(s->opts.only_target, s->u->targets[j->target].name) == 0);
+	j->coverage = selected && s->variant && strcmp(s->variant, "coverage") == 0;
+	struct buildkey_input in = { p, &s->u->targets[j->target], j->tree, j->coverage ? "coverage" : "build", deps,
+				     j->n_deps };
 	int rc = buildkey_compute(&in, j->r->key, &err);
 	free(deps);
 	if (rc < 0) {
@@ -597,9 +609,7 @@ static void start_job(struct job *j)
 		return;
 	}
 	/* The one job a worker was asked for: its key must be the scheduler's. */
-	int selected = s->opts.only_package && strcmp(s->opts.only_package, p->name) == 0;
-	if (selected && s->expect_key && strcmp(s->expect_key, j->r->key) != 0 &&
-	    (!s->opts.only_target || strcmp(s->opts.only_target, s->u->targets[j->target].name) == 0)) {
+	if (selected && s->expect_key && strcmp(s->expect_key, j->r->key) != 0) {
 		snprintf(j->r->category, sizeof(j->r->category), "infrastructure");
 		snprintf(j->r->first_error, sizeof(j->r->first_error),
 			 "build key mismatch: computed %s, expected %.64s", j->r->key, s->expect_key);
@@ -804,14 +814,16 @@ static void work_prepare(uv_work_t *w)
 	 * at one path for its outputs (pkg-config files name it) to be reproducible.
 	 */
 	int process = s->backends[j->target]->runner == RP_RUNNER_PROCESS;
-	if (process)
+	/* A coverage build is no dependency's: the package's stable prefix keeps its plain build. */
+	int stable = process && !j->coverage;
+	if (stable)
 		stable_prefix(s, j->target, j->package, j->p->prefix, sizeof(j->p->prefix));
 	else
 		snprintf(j->p->prefix, sizeof(j->p->prefix), "%s/prefix", j->p->workdir);
 	/* A reused work directory was emptied by the job before; its src, tmp and prefix stay. */
 	if (!j->p->reused)
 		workspace_remove(j->p->workdir);
-	if (process) {
+	if (stable) {
 		char parent[PATH_MAX + 8];
 		snprintf(parent, sizeof(parent), "%s/prefix/%.64s", s->cache, s->u->targets[j->target].name);
 		if ((rc = mkdirs(parent, err)) < 0 || (rc = j->p->prefix_lock = lock_prefix(j->p->prefix, err)) < 0)
@@ -892,7 +904,8 @@ out:
 }
 
 static void job_done(struct job *j);
-static void start_step(struct job *j, int test);
+enum step_kind { STEP_KIND_BUILD, STEP_KIND_TEST, STEP_KIND_COVERAGE };
+static void start_step(struct job *j, enum step_kind kind);
 static void after_pack(uv_work_t *w, int status);
 static void work_pack(uv_work_t *w);
 
@@ -916,7 +929,7 @@ static void on_prepared(struct backend_job *bjob, int status, const struct rp_er
 	struct run *run = j->run;
 	if (run->stepping < run->s->opts.jobs) {
 		run->stepping++;
-		start_step(j, 0);
+		start_step(j, STEP_KIND_BUILD);
 	} else {
 		run->step_queue[(run->queue_head + run->queue_len++) % run->n_jobs] = j->index;
 	}
@@ -977,7 +990,7 @@ static void end_steps(struct job *j)
 		size_t next = run->step_queue[run->queue_head];
 		run->queue_head = (run->queue_head + 1) % run->n_jobs;
 		run->queue_len--;
-		start_step(&run->jobs[next], 0);
+		start_step(&run->jobs[next], STEP_KIND_BUILD);
 	} else {
 		run->stepping--;
 	}
@@ -993,13 +1006,21 @@ static void on_step_done(struct step *step, const struct step_result *res, void 
 	struct job *j = data;
 	(void)step;
 	j->step = NULL;
-	if (j->in_test)
+	if (j->in_coverage)
+		j->coverage_res = *res;
+	else if (j->in_test)
 		j->test_res = *res;
 	else
 		j->build_res = *res;
 	const struct rp_package *p = &j->run->s->u->packages[j->package];
-	if (!j->in_test && res->status == STEP_PASSED && p->test) {
-		start_step(j, 1); /* which records a cancelled test when the run is being cancelled */
+	if (!j->in_test && !j->in_coverage && res->status == STEP_PASSED && p->test) {
+		start_step(j, STEP_KIND_TEST); /* which records a cancelled test when the run is being cancelled */
+		return;
+	}
+	/* Failing tests still covered what they ran; a build that failed or a step cut short did not. */
+	if (j->coverage && !j->in_coverage && j->build_res.status == STEP_PASSED &&
+	    (res->status == STEP_PASSED || res->status == STEP_FAILED)) {
+		start_step(j, STEP_KIND_COVERAGE);
 		return;
 	}
 	end_steps(j);
@@ -1012,7 +1033,7 @@ static char **job_env(struct job *j)
 	const struct rp_package *p = &s->u->packages[j->package];
 	const struct backend_paths *paths = backend_job_paths(j->bjob);
 	const char *pre = paths->prefix;
-	size_t n = 0, cap = p->n_env + 16;
+	size_t n = 0, cap = p->n_env + 20;
 	char **env = calloc(cap, sizeof(*env));
 	if (!env)
 		return NULL;
@@ -1035,8 +1056,27 @@ static char **job_env(struct job *j)
 	ADD("RIPPLE_PACKAGE=%s", p->name);
 	ADD("RIPPLE_TARGET=%s", s->u->targets[j->target].name);
 	ADD("RIPPLE_COMMIT=%s", j->r->commit);
-	for (size_t i = 0; i < p->n_env; i++)
-		ADD("%s=%s", p->env[i].name, p->env[i].value);
+	/*
+	 * A coverage build: --coverage appended to the compiler's flags, after
+	 * whatever the package sets, so its own build files stay untouched.
+	 */
+	static const char *const flags[] = { "CFLAGS", "CXXFLAGS", "LDFLAGS" };
+	int flag_set[3] = { 0, 0, 0 };
+	for (size_t i = 0; i < p->n_env; i++) {
+		int f = -1;
+		for (int k = 0; j->coverage && k < 3; k++)
+			if (strcmp(p->env[i].name, flags[k]) == 0)
+				f = k;
+		if (f >= 0) {
+			flag_set[f] = 1;
+			ADD("%s=%s --coverage", p->env[i].name, p->env[i].value);
+		} else {
+			ADD("%s=%s", p->env[i].name, p->env[i].value);
+		}
+	}
+	for (int k = 0; j->coverage && k < 3; k++)
+		if (!flag_set[k])
+			ADD("%s=--coverage", flags[k]);
 #undef ADD
 	return env;
 fail:
@@ -1046,32 +1086,52 @@ fail:
 	return NULL;
 }
 
-static void start_step(struct job *j, int test)
+/*
+ * A coverage job's last step: gcc's gcov over every object's notes (.gcno;
+ * gcov reads the .gcda beside each when the tests wrote one), inside the
+ * job's backend, where the paths the compiler recorded are valid, with the
+ * JSON documents on stdout. Read on the host afterwards (work_pack).
+ */
+#define BUILD_COVERAGE_SCRIPT "find . -name '*.gcno' -exec gcov --json-format --stdout --branch-probabilities {} +"
+
+static const char *const step_names[] = { "build", "test", "coverage" };
+
+static void start_step(struct job *j, enum step_kind kind)
 {
 	struct build_session *s = j->run->s;
 	const struct rp_package *p = &s->u->packages[j->package];
 	struct rp_error err;
+	struct step_result *res = kind == STEP_KIND_COVERAGE ? &j->coverage_res
+				  : kind == STEP_KIND_TEST   ? &j->test_res
+							     : &j->build_res;
 	if (j->run->cancelling) {
 		/* The run is being cancelled: the step never starts, and the job is not a pass. */
-		struct step_result *res = test ? &j->test_res : &j->build_res;
 		res->status = STEP_CANCELLED;
 		res->started_ns = 1;
 		end_steps(j);
 		return;
 	}
 	char **env = job_env(j);
-	j->in_test = test;
-	char *log = test ? j->p->test_log : j->p->build_log;
+	j->in_test = kind == STEP_KIND_TEST;
+	j->in_coverage = kind == STEP_KIND_COVERAGE;
+	char *log = kind == STEP_KIND_COVERAGE ? j->p->coverage_log : kind == STEP_KIND_TEST ? j->p->test_log
+											      : j->p->build_log;
 	/* Per process, session and attempt: a re-run, another slot or another ripple never truncates it. */
 	snprintf(log, PATH_MAX, "%s/logs/%.64s.%ld-%lu.%u.%s.log", s->cache, j->r->key, (long)getpid(),
-		 s->serial, j->r->attempts, test ? "test" : "build");
+		 s->serial, j->r->attempts, step_names[kind]);
 	struct step_spec spec = {
-		.script = test ? p->test : p->build,
+		.script = kind == STEP_KIND_COVERAGE ? BUILD_COVERAGE_SCRIPT : kind == STEP_KIND_TEST ? p->test : p->build,
 		.env = (const char *const *)env,
 		.timeout_ms = (uint64_t)p->timeout * 1000,
-		.idle_timeout_ms = (uint64_t)p->output_timeout * 1000,
+		/* gcov's documents go to a file, not the log: silence is no sign of a hang there. */
+		.idle_timeout_ms = kind == STEP_KIND_COVERAGE ? 0 : (uint64_t)p->output_timeout * 1000,
 		.log_path = log,
 	};
+	if (kind == STEP_KIND_COVERAGE) {
+		snprintf(j->p->gcov_out, sizeof(j->p->gcov_out), "%s/gcov.json", j->p->workdir);
+		snprintf(j->p->job_src, sizeof(j->p->job_src), "%s", backend_job_paths(j->bjob)->workspace);
+		spec.stdout_path = j->p->gcov_out;
+	}
 	int rc = env ? backend_start_step(j->bjob, &spec, on_step_done, j, &j->step, &err)
 		     : rp_error_set(&err, RP_ENOMEM, "out of memory");
 	for (size_t i = 0; env && env[i]; i++)
@@ -1083,7 +1143,86 @@ static void start_step(struct job *j, int test)
 		return;
 	}
 	if (s->opts.on_step)
-		s->opts.on_step(j->package, j->target, test ? "test" : "build", log, s->opts.data);
+		s->opts.on_step(j->package, j->target, step_names[kind], log, s->opts.data);
+}
+
+/*
+ * Thread pool: a coverage job's figures from what gcov wrote, as the
+ * artifact "coverage" of its key (ripple's JSON with per-line data, files
+ * relative to the repository's root). RP_EINVAL with what is wrong.
+ */
+static int read_coverage(struct build_session *s, struct job *j, struct rp_error *err)
+{
+	char complaint[400], rel[160], path[PATH_MAX + 200], tmp[PATH_MAX + 220], dir[PATH_MAX + 64];
+	if (coverage_gcov_log_complaint(j->p->coverage_log, complaint, sizeof(complaint)))
+		return rp_error_set(err, RP_EINVAL, "gcov cannot use the coverage data: %s", complaint);
+	FILE *fp = fopen(j->p->gcov_out, "rb");
+	if (!fp)
+		return rp_error_set(err, RP_EIO, "cannot read gcov's output %s: %s", j->p->gcov_out, strerror(errno));
+	char *data = NULL;
+	size_t len = 0, cap = 0, got;
+	int rc = 0;
+	do {
+		if (len == cap) {
+			char *more = realloc(data, cap = cap ? 2 * cap : 1u << 16);
+			if (!more) {
+				rc = rp_error_set(err, RP_ENOMEM, "out of memory reading gcov's output");
+				break;
+			}
+			data = more;
+		}
+		got = fread(data + len, 1, cap - len, fp);
+		len += got;
+	} while (got > 0);
+	fclose(fp);
+	if (rc == 0 && len == 0)
+		rc = rp_error_set(err, RP_EINVAL,
+				  "no coverage data: the build compiled nothing with --coverage (does it take CFLAGS?)");
+	struct cov_report rep = { 0 };
+	json_t *doc = NULL;
+	if (rc == 0)
+		rc = coverage_report_init(&rep, j->p->job_src, err);
+	if (rc == 0)
+		rc = coverage_add_gcov_json(&rep, data, len, "gcov's output", err);
+	free(data);
+	if (rc == 0)
+		rc = coverage_finish_at(&rep, j->p->src, NULL, err);
+	if (rc == 0 && !(doc = coverage_to_json(&rep, 1)))
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+	coverage_report_release(&rep);
+	if (rc < 0) {
+		json_decref(doc);
+		return rc;
+	}
+	snprintf(rel, sizeof(rel), "artifacts/%.2s/%s.coverage.json", j->r->key, j->r->key);
+	snprintf(dir, sizeof(dir), "%s/artifacts/%.2s", s->cache, j->r->key);
+	snprintf(path, sizeof(path), "%s/%s", s->cache, rel);
+	snprintf(tmp, sizeof(tmp), "%s.%ld-%lu", path, (long)getpid(), s->serial);
+	char sha[ARTIFACT_HEX_LEN + 1];
+	int64_t size = 0;
+	if ((rc = mkdirs(dir, err)) == 0 && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
+		rc = rp_error_set(err, RP_EIO, "cannot write %s", tmp);
+	json_decref(doc);
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = rp_error_set(err, RP_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+	unlink(tmp);
+	if (rc == 0)
+		rc = artifact_sha256_file(path, sha, &size, err);
+	if (rc == 0) {
+		struct store_artifact a = { .build_key = j->r->key, .name = "coverage", .size = size, .sha256 = sha,
+					    .location = rel };
+		pthread_mutex_lock(&s->store_lock);
+		struct store_artifact old;
+		/* A key covered again (a flake check) rewrote the file: its record follows. */
+		if (store_artifact_get(s->store, j->r->key, "coverage", &old, err) == 0) {
+			rc = store_artifact_replace(s->store, &a, err);
+			store_artifact_release(&old);
+		} else {
+			rc = store_artifact_put(s->store, &a, err);
+		}
+		pthread_mutex_unlock(&s->store_lock);
+	}
+	return rc;
 }
 
 /* Thread pool: archive the output, classify a failure, record the result, clean up. */
@@ -1104,6 +1243,9 @@ static void work_pack(uv_work_t *w)
 		} else if (j->test_res.started_ns && j->test_res.status != STEP_PASSED) {
 			failed = &j->test_res;
 			r->failed_step = "test";
+		} else if (j->coverage_res.started_ns && j->coverage_res.status != STEP_PASSED) {
+			failed = &j->coverage_res;
+			r->failed_step = "coverage";
 		}
 		if (failed && failed->lost) {
 			r->outcome = BUILD_ERROR; /* the machine lost the step's exit status: retried, never cached */
@@ -1118,12 +1260,25 @@ static void work_pack(uv_work_t *w)
 			r->outcome = BUILD_CANCELLED;
 		else
 			r->outcome = BUILD_FAIL;
-		const char *log = r->failed_step && strcmp(r->failed_step, "test") == 0 ? j->p->test_log : j->p->build_log;
+		const char *log = r->failed_step && strcmp(r->failed_step, "test") == 0	      ? j->p->test_log
+				  : r->failed_step && strcmp(r->failed_step, "coverage") == 0 ? j->p->coverage_log
+											      : j->p->build_log;
 		if (!failed && s->u->packages[j->package].test)
 			log = j->p->test_log;
 		snprintf(r->log_path, sizeof(r->log_path), "%s", log);
 		if (r->outcome == BUILD_ERROR)
 			; /* said above */
+		else if (failed == &j->coverage_res && r->outcome == BUILD_FAIL) {
+			/* gcov itself failed: what it said, not a build failure's category. */
+			char complaint[400];
+			snprintf(r->category, sizeof(r->category), "coverage");
+			if (coverage_gcov_log_complaint(j->p->coverage_log, complaint, sizeof(complaint)))
+				snprintf(r->first_error, sizeof(r->first_error), "gcov cannot use the coverage data: %s",
+					 complaint);
+			else
+				snprintf(r->first_error, sizeof(r->first_error), "gcov failed (exit status %d)",
+					 failed->exit_status);
+		}
 		else if (r->outcome == BUILD_CANCELLED)
 			snprintf(r->first_error, sizeof(r->first_error), "the run was cancelled during the %s step",
 				 r->failed_step);
@@ -1132,8 +1287,26 @@ static void work_pack(uv_work_t *w)
 						   r->failed_test, sizeof(r->failed_test)) &&
 			 r->outcome == BUILD_FAIL)
 			r->outcome = BUILD_ERROR; /* the machine's fault: never cached, never blamed */
-		/* An output exists whenever the build step passed, whatever the tests said. */
-		if (j->build_res.status == STEP_PASSED && r->outcome != BUILD_CANCELLED) {
+		/* A coverage job's figures, when its tests ran (passing or not) and gcov read their data. */
+		int crc;
+		if (j->coverage && j->coverage_res.started_ns && j->coverage_res.status == STEP_PASSED &&
+		    (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL) && (crc = read_coverage(s, j, &err)) < 0) {
+			/* Bad data is the code's (its build, its compiler); the disk failing is ours. A test failure
+			 * already said stays said. */
+			if (r->outcome == BUILD_PASS || crc != RP_EINVAL) {
+				r->outcome = crc == RP_EINVAL ? BUILD_FAIL : BUILD_ERROR;
+				r->failed_step = "coverage";
+				snprintf(r->log_path, sizeof(r->log_path), "%s", j->p->coverage_log);
+				snprintf(r->category, sizeof(r->category), "%s",
+					 crc == RP_EINVAL ? "coverage" : "infrastructure");
+				set_line(r->first_error, sizeof(r->first_error), err.msg);
+			}
+		}
+		/*
+		 * An output exists whenever the build step passed, whatever the tests
+		 * said; a coverage build's is nobody's input, and is not kept.
+		 */
+		if (j->build_res.status == STEP_PASSED && r->outcome != BUILD_CANCELLED && !j->coverage) {
 			char rel[128], archive[PATH_MAX + 160], dir[PATH_MAX + 64];
 			struct artifact_info info;
 			snprintf(rel, sizeof(rel), "artifacts/%.2s/%s.tar.zst", r->key, r->key);
@@ -1237,6 +1410,7 @@ static void after_pack(uv_work_t *w, int status)
 		j->r->first_error[0] = j->r->log_path[0] = '\0';
 		memset(&j->build_res, 0, sizeof(j->build_res));
 		memset(&j->test_res, 0, sizeof(j->test_res));
+		memset(&j->coverage_res, 0, sizeof(j->coverage_res));
 		free(j->p);
 		j->p = NULL;
 		j->state = JOB_WAITING;
@@ -1256,7 +1430,8 @@ static void after_pack(uv_work_t *w, int status)
 		j->r->category[0] = j->r->first_error[0] = j->r->output_hash[0] = j->r->log_path[0] = '\0';
 		memset(&j->build_res, 0, sizeof(j->build_res));
 		memset(&j->test_res, 0, sizeof(j->test_res));
-		j->in_test = 0;
+		memset(&j->coverage_res, 0, sizeof(j->coverage_res));
+		j->in_test = j->in_coverage = 0;
 		take_slot(run, j);
 		uv_queue_work(&run->loop, &j->work, work_prepare, after_prepare);
 		return;

@@ -77,7 +77,7 @@ struct build_job_report {
 	char key[65];             /* "" when no key could be computed */
 	enum build_outcome outcome;
 	int cached;               /* answered from the build cache */
-	const char *failed_step;  /* "build", "test" or NULL */
+	const char *failed_step;  /* "build", "test", "coverage" or NULL */
 	char category[32];        /* failure category, "" for a pass */
 	char first_error[512];    /* the line to show; for skipped: why */
 	char failed_test[128];    /* a test failure: the test its first error line names; "" when none */
@@ -133,7 +133,7 @@ struct build_options {
 	void (*on_progress)(const struct build_progress *p, void *data);
 	/*
 	 * Called when a step of a job that is really run (not answered from the
-	 * cache) starts: `step` is "build" or "test", `log_path` the file its log
+	 * cache) starts: `step` is "build", "test" or "coverage", `log_path` the file its log
 	 * is being written to (it grows until the step ends; the next call, or
 	 * the end of build_run(), says it ended). An infrastructure retry of a
 	 * job starts its steps again, with new logs. NULL: none.
@@ -184,6 +184,16 @@ void build_cancel_reset(struct build_session *s);
  */
 struct build_select {
 	const char *only_package, *only_target, *fresh_package, *expect_key;
+	/*
+	 * What the only_package job on only_target builds: NULL or "build", its
+	 * output; "coverage", its coverage build: --coverage appended to CFLAGS,
+	 * CXXFLAGS and LDFLAGS, the tests run, then gcc's gcov over the build
+	 * tree (step "coverage") and its figures kept as the artifact
+	 * "coverage" of the job's key (coverage.h's JSON, with lines); no
+	 * output is archived and the stable prefix is not touched. Data gcov
+	 * cannot use, or none at all, fails the job at step "coverage".
+	 */
+	const char *variant;
 };
 void build_session_select(struct build_session *s, const struct build_select *sel);
 

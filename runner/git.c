@@ -1027,6 +1027,42 @@ int mirror_tree_of(struct mirror *m, const git_oid *commit, git_oid *tree, struc
 	return 0;
 }
 
+int mirror_file_at(struct mirror *m, const git_oid *commit, const char *path, size_t max, char **data, size_t *len,
+		   struct rp_error *err)
+{
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *entry = NULL;
+	git_blob *blob = NULL;
+	*data = NULL;
+	*len = 0;
+	int rc = commit_lookup(m, commit, &c, err);
+	if (rc < 0)
+		return rc;
+	if (git_commit_tree(&tree, c) < 0)
+		rc = rp_error_set(err, RP_EIO, "%s: cannot read the tree of a commit", m->shown);
+	else if (git_tree_entry_bypath(&entry, tree, path) < 0 || git_tree_entry_type(entry) != GIT_OBJECT_BLOB)
+		rc = rp_error_set(err, RP_ENOTFOUND, "%s: no file %s in that commit", m->shown, path);
+	else if (git_blob_lookup(&blob, m->repo, git_tree_entry_id(entry)) < 0)
+		rc = rp_error_set(err, RP_EIO, "%s: cannot read %s", m->shown, path);
+	else if ((size_t)git_blob_rawsize(blob) > max)
+		rc = rp_error_set(err, RP_ERANGE, "%s: %s is larger than %zu bytes", m->shown, path, max);
+	else {
+		*len = (size_t)git_blob_rawsize(blob);
+		if (!(*data = malloc(*len + 1)))
+			rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		else {
+			memcpy(*data, git_blob_rawcontent(blob), *len);
+			(*data)[*len] = '\0';
+		}
+	}
+	git_blob_free(blob);
+	git_tree_entry_free(entry);
+	git_tree_free(tree);
+	git_commit_free(c);
+	return rc;
+}
+
 void mirror_commit_info_release(struct mirror_commit_info *info)
 {
 	if (!info)

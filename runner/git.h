@@ -164,6 +164,14 @@ int mirror_commit_info(struct mirror *m, const git_oid *commit, struct mirror_co
 void mirror_commit_info_release(struct mirror_commit_info *info);
 
 /*
+ * The content of `path` (relative to the repository's root) at `commit`,
+ * NUL-terminated, into *data (the caller frees it) and its length. RP_ENOTFOUND
+ * (no such commit or file), RP_ERANGE (larger than `max` bytes), RP_EIO.
+ */
+int mirror_file_at(struct mirror *m, const git_oid *commit, const char *path, size_t max, char **data, size_t *len,
+		   struct rp_error *err);
+
+/*
  * Checks out exactly the files of `commit` into `dir`, straight from the bare
  * mirror: no clone, no .git directory, no index written anywhere. `dir` must
  * not exist (it is created, with its parents) or be an empty directory, else

@@ -300,6 +300,7 @@ struct lease {
 	struct lease_dep *deps;
 	size_t n_deps;
 	int rerun; /* a flake check: the key's output is on the server already */
+	const char *variant; /* "build" or "coverage" (build.h's build_select) */
 };
 
 static void lease_release(struct lease *l)
@@ -330,6 +331,13 @@ static int lease_parse(const struct worker *w, json_t *job, struct lease *l, str
 		return rp_error_set(err, RP_EINVAL, "malformed lease of job %" PRId64 ": %s", l->id,
 				    jerr.text);
 	l->rerun = json_is_true(json_object_get(job, "rerun"));
+	/* A scheduler from before variants sends none: a plain build. */
+	l->variant = json_string_value(json_object_get(job, "variant"));
+	if (!l->variant)
+		l->variant = "build";
+	if (strcmp(l->variant, "build") != 0 && strcmp(l->variant, "coverage") != 0)
+		return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": unknown variant \"%.32s\"", l->id,
+				    l->variant);
 	if (!is_hex(l->commit, 40) || !is_hex(l->build_key, 64))
 		return rp_error_set(err, RP_EINVAL,
 				    "lease of job %" PRId64 ": a malformed commit or build key", l->id);
@@ -420,38 +428,6 @@ static void outcome_set(struct outcome *r, const char *status, const char *categ
 
 /* ---- dependencies into the local build cache ----------------------------------------- */
 
-static int sha256_file(const char *path, char hex[65], int64_t *size, struct rp_error *err)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return rp_error_set(err, RP_EIO, "cannot read %s: %s", path, strerror(errno));
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char *buf = malloc(1u << 20), md[32];
-	int rc = 0;
-	*size = 0;
-	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
-		goto out;
-	}
-	size_t n;
-	while ((n = fread(buf, 1, 1u << 20, f)) > 0) {
-		EVP_DigestUpdate(ctx, buf, n);
-		*size += (int64_t)n;
-	}
-	if (ferror(f)) {
-		rc = rp_error_set(err, RP_EIO, "cannot read %s: %s", path, strerror(errno));
-		goto out;
-	}
-	EVP_DigestFinal_ex(ctx, md, NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-out:
-	EVP_MD_CTX_free(ctx);
-	free(buf);
-	fclose(f);
-	return rc;
-}
-
 /* Whether the cache records the archive of `key` and has it on disk at its recorded size. */
 static int artifact_here(struct slot *sl, const char *key)
 {
@@ -523,7 +499,7 @@ static int dep_fetch(struct slot *sl, const struct lease_dep *d, struct rp_error
 		if (!announced || !is_hex(announced, 64))
 			rc =
 			    rp_error_set(err, RP_EINTEGRITY, "GET %s: no valid X-Ripple-Sha256 header", path);
-		else if ((rc = sha256_file(tmp, sha, &size, err)) == 0 && strcmp(sha, announced) != 0)
+		else if ((rc = artifact_sha256_file(tmp, sha, &size, err)) == 0 && strcmp(sha, announced) != 0)
 			rc = rp_error_set(err, RP_EINTEGRITY,
 					  "GET %s: received bytes hash to %.12s, announced %.12s", path, sha,
 					  announced);
@@ -626,8 +602,9 @@ static void on_step(size_t package, size_t target, const char *step, const char 
 		int nl = !prev->path || ends_with_newline(prev->path, prev->len);
 		char text[160];
 		snprintf(text, sizeof(text), "%sripple: %s\n", nl ? "" : "\n",
-			 again ? "the infrastructure failed that attempt; the build step again"
-			       : "the test step follows");
+			 again				    ? "the infrastructure failed that attempt; the build step again"
+			 : strcmp(step, "coverage") == 0 ? "the coverage step follows: gcov over the build tree"
+							   : "the test step follows");
 		add_segment(sl, NULL, text);
 	}
 	add_segment(sl, log_path, NULL);
@@ -868,7 +845,8 @@ static void build_job(struct slot *sl, const struct lease *l, struct outcome *re
 	struct build_select sel = { .only_package = l->package,
 				    .only_target = l->target,
 				    .fresh_package = l->package,
-				    .expect_key = l->build_key };
+				    .expect_key = l->build_key,
+				    .variant = l->variant };
 	build_session_select(sl->session, &sel);
 	struct plan_change change = { .package = l->pkg, .rev = l->commit };
 	struct build_report rep;
@@ -880,16 +858,17 @@ static void build_job(struct slot *sl, const struct lease *l, struct outcome *re
 	build_report_release(&rep);
 }
 
-static int upload_output(struct slot *sl, const struct lease *l, struct rp_error *err)
+/* PUTs the job's artifact `name` ("prefix": its output; "coverage": its figures) from the local cache. */
+static int upload_artifact(struct slot *sl, const struct lease *l, const char *name, struct rp_error *err)
 {
 	struct worker *w = sl->w;
 	struct store_artifact a;
-	int rc = store_artifact_get(sl->store, l->build_key, "prefix", &a, err);
+	int rc = store_artifact_get(sl->store, l->build_key, name, &a, err);
 	if (rc < 0)
 		return rc;
-	char file[PATH_MAX + 256], path[160], query[96];
+	char file[PATH_MAX + 256], path[200], query[96];
 	snprintf(file, sizeof(file), "%s/%.200s", w->cache, a.location);
-	snprintf(path, sizeof(path), API "/artifacts/%s/prefix", l->build_key);
+	snprintf(path, sizeof(path), API "/artifacts/%s/%s", l->build_key, name);
 	snprintf(query, sizeof(query), "sha256=%.64s", a.sha256);
 	store_artifact_release(&a);
 	struct http_request req = { .method = "PUT",
@@ -1043,8 +1022,17 @@ static void run_job(struct slot *sl, json_t *job)
 	}
 	/* The output first: once the result is stored, dependents may lease jobs that download it. */
 	if (res.output_hash[0] && strcmp(res.output_hash, ARTIFACT_EMPTY_HASH) != 0 && !l.rerun &&
-	    upload_output(sl, &l, &err) < 0)
+	    upload_artifact(sl, &l, "prefix", &err) < 0)
 		outcome_set(&res, "error", "infrastructure", "cannot upload the output: %s", err.msg);
+	/* A coverage job's figures, whenever its tests ran and gcov read them (pass or fail). */
+	struct store_artifact figures;
+	if (res.status && (strcmp(res.status, "pass") == 0 || strcmp(res.status, "fail") == 0) && !l.rerun &&
+	    strcmp(l.variant ? l.variant : "build", "coverage") == 0 &&
+	    store_artifact_get(sl->store, l.build_key, "coverage", &figures, NULL) == 0) {
+		store_artifact_release(&figures);
+		if (upload_artifact(sl, &l, "coverage", &err) < 0)
+			outcome_set(&res, "error", "infrastructure", "cannot upload the coverage figures: %s", err.msg);
+	}
 	rc = post_result(sl, &l, &res, log_size, &err);
 	if (rc == 200) {
 		if (strcmp(res.status, "pass") == 0 || !res.first_error[0])

@@ -68,6 +68,8 @@ struct farm {
 	} pages[PAGE_CACHE];
 	uint64_t page_clock;
 	int64_t next_retention_ms; /* retention runs hourly, sooner while it has a backlog */
+	atomic_int coverage_due;   /* a coverage report was recorded: merge soon (farm_coverage_merge) */
+	int64_t next_coverage_ms;  /* and otherwise look this late, for those a restart left */
 };
 
 /* One request waiting for its writes to be committed (on its own stack). */

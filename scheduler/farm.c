@@ -697,7 +697,9 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 	unsigned char *changed = calloc(u->n_packages + 1, 1);
 	size_t *order = malloc((u->n_packages + 1) * sizeof(*order));
 	long *job_of = malloc((n_slots + 1) * sizeof(*job_of));
-	struct store_job_spec *jobs = calloc(n_slots + 1, sizeof(*jobs));
+	/* Build jobs, and a coverage job per package at most. */
+	struct store_job_spec *jobs = calloc(n_slots + u->n_packages + 1, sizeof(*jobs));
+	unsigned char *asked = calloc(u->n_packages + 1, 1);
 	struct store_edge *edges = NULL;
 	struct store_pin *baseline = calloc(u->n_packages + 1, sizeof(*baseline));
 	struct store_pin *change_pins = calloc(u->n_packages + 1, sizeof(*change_pins));
@@ -707,7 +709,7 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 	*created = 0;
 	*njobs = 0;
 	if (!changes || !pins || !res || !needed || !pkg_needed || !changed || !order || !job_of || !jobs ||
-	    !baseline || !change_pins || !only_target) {
+	    !baseline || !change_pins || !only_target || !asked) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -793,6 +795,7 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 		}
 		if (!only_target[first % u->n_targets])
 			continue;
+		asked[first / u->n_targets] = 1;
 		if (needed[first])
 			continue;
 		needed[first] = 1;
@@ -858,6 +861,41 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 			n_jobs++;
 		}
 	}
+	/*
+	 * Coverage jobs: one per asked package that wants coverage, on its
+	 * coverage target, after the builds of its dependencies there (not its
+	 * own build: the two run side by side). Nothing depends on them. A
+	 * bisection's probes ask whether something breaks, not what it covers.
+	 */
+	for (long k = 0; k < n_order && kind != STORE_RUN_BISECT; k++) {
+		size_t p = order[k];
+		const struct rp_package *pkg = &u->packages[p];
+		long t = manifest_coverage_target(u, pkg);
+		if (!asked[p] || !pkg->coverage || t < 0 || job_of[p * u->n_targets + (size_t)t] < 0)
+			continue;
+		jobs[n_jobs] = (struct store_job_spec){ .package = pkg->name,
+							.target = u->targets[t].name,
+							.commit = res[p].commit,
+							.tree_id = res[p].tree,
+							.variant = "coverage" };
+		for (size_t d = 0; d < pkg->n_depends; d++) {
+			long dj = job_of[pkg->depends[d] * u->n_targets + (size_t)t];
+			if (dj < 0)
+				continue;
+			if (n_edges == cap_edges) {
+				size_t cap = cap_edges ? 2 * cap_edges : 64;
+				struct store_edge *e = realloc(edges, cap * sizeof(*e));
+				if (!e) {
+					rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+					goto out;
+				}
+				edges = e;
+				cap_edges = cap;
+			}
+			edges[n_edges++] = (struct store_edge){ n_jobs, (size_t)dj };
+		}
+		n_jobs++;
+	}
 	if (n_jobs == 0) { /* a run without jobs would never end */
 		rc = rp_error_set(err, RP_EINVAL, "the plan has no job: no package of it has the targets asked for");
 		goto out;
@@ -918,6 +956,7 @@ out:
 	free(baseline);
 	free(change_pins);
 	free(only_target);
+	free(asked);
 	return rc;
 }
 
@@ -1016,7 +1055,8 @@ static int key_job(struct farm *f, int64_t id, struct rp_error *err)
 		}
 		deps[d] = (struct buildkey_dep){ dep_jobs[d].package, dep_jobs[d].output_hash };
 	}
-	struct buildkey_input in = { &f->u->packages[p], &f->u->targets[t], job.tree_id, "build", deps, job.ndeps };
+	struct buildkey_input in = { &f->u->packages[p], &f->u->targets[t], job.tree_id, job.variant, deps,
+				     job.ndeps };
 	if ((rc = buildkey_compute(&in, key, err)) < 0) {
 		rc = end_by_scheduler(f, id, STORE_RESULT_ERROR, "infrastructure", err->msg, err);
 		goto out;
@@ -1146,6 +1186,8 @@ static json_t *job_json(const struct store_job *j)
 		json_object_set_new(o, "rerun_of", json_integer(j->rerun_of));
 	if (o && j->failed_test)
 		json_object_set_new(o, "failed_test", json_string(j->failed_test));
+	if (o)
+		json_object_set_new(o, "variant", json_string(j->variant ? j->variant : "build"));
 	return o;
 }
 
@@ -1522,6 +1564,9 @@ static int lease_json(struct farm *f, const struct store_job *job, json_t **out,
 			 job->package, "target", job->target, "commit", job->commit, "build_key", job->build_key,
 			 "pins", pins, "deps", deps, "rerun", job->rerun_of != 0);
 	pins = deps = NULL;
+	if (*out)
+		json_object_set_new(json_object_get(*out, "job"), "variant",
+				    json_string(job->variant ? job->variant : "build"));
 	if (!*out)
 		rc = rp_error_set(err, RP_ENOMEM, "cannot build the lease of job %lld", (long long)job->id);
 out:
@@ -1696,7 +1741,7 @@ static void check_flake(struct farm *f, int64_t job_id)
 	int k = f->o.flaky_runs ? f->o.flaky_runs : 3;
 	if (k < 2 || store_job_get(f->st, job_id, &job, &e) < 0)
 		return;
-	if (job.rerun_of || store_run_get(f->st, job.run_id, &run, &e) < 0) {
+	if (job.rerun_of || strcmp(job.variant, "build") != 0 || store_run_get(f->st, job.run_id, &run, &e) < 0) {
 		store_job_release(&job);
 		return;
 	}
@@ -1709,6 +1754,27 @@ static void check_flake(struct farm *f, int64_t job_id)
 	}
 	store_run_release(&run);
 	store_job_release(&job);
+}
+
+/* Lists job `job_id`'s coverage artifact, when there is one, to be merged (lock held). */
+static int record_coverage(struct farm *f, int64_t job_id, struct rp_error *err)
+{
+	struct store_job job;
+	struct store_artifact a;
+	int rc = store_job_get(f->st, job_id, &job, err);
+	if (rc < 0)
+		return rc;
+	if (job.build_key && !job.rerun_of && store_artifact_get(f->st, job.build_key, "coverage", &a, err) == 0) {
+		store_artifact_release(&a);
+		struct store_coverage_report r = { .build_key = job.build_key, .package = job.package,
+						   .target = job.target, .commit = job.commit, .run_id = job.run_id,
+						   .job_id = job.id, .created_ms = now_ms() };
+		rc = store_coverage_report_add(f->st, &r, err);
+		if (rc == 0)
+			atomic_store(&f->coverage_due, 1);
+	}
+	store_job_release(&job);
+	return rc;
 }
 
 int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out, struct rp_error *err)
@@ -1741,10 +1807,12 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 				    "member \"status\": expected \"pass\", \"fail\", \"error\", \"timeout\" or \"cancelled\"");
 	if (output_hash && !buildkey_is_hex(output_hash))
 		return rp_error_set(err, RP_EINVAL, "member \"output_hash\": expected 64 lowercase hex digits or null");
-	if (failed_step && strcmp(failed_step, "build") != 0 && strcmp(failed_step, "test") != 0)
-		return rp_error_set(err, RP_EINVAL, "member \"failed_step\": expected \"build\", \"test\" or null");
-	if (st == STORE_RESULT_PASS && (failed_step || !output_hash))
-		return rp_error_set(err, RP_EINVAL, "a pass has an output_hash and no failed_step");
+	if (failed_step && strcmp(failed_step, "build") != 0 && strcmp(failed_step, "test") != 0 &&
+	    strcmp(failed_step, "coverage") != 0)
+		return rp_error_set(err, RP_EINVAL,
+				    "member \"failed_step\": expected \"build\", \"test\", \"coverage\" or null");
+	if (st == STORE_RESULT_PASS && failed_step)
+		return rp_error_set(err, RP_EINVAL, "a pass has no failed_step");
 	if (st == STORE_RESULT_FAIL && !failed_step)
 		return rp_error_set(err, RP_EINVAL, "a fail names its failed_step");
 	if ((category && strlen(category) > 64) || (first_error && strlen(first_error) > 2000))
@@ -1753,8 +1821,15 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	struct store_job job;
 	if ((rc = store_job_get(f->st, job_id, &job, err)) < 0)
 		goto unlock;
+	int coverage = strcmp(job.variant, "coverage") == 0;
 	if (key && job.build_key && strcmp(key, job.build_key) != 0)
 		rc = rp_error_set(err, RP_EINVAL, "member \"build_key\": the job's key is %s", job.build_key);
+	else if (st == STORE_RESULT_PASS && !coverage && !output_hash)
+		rc = rp_error_set(err, RP_EINVAL, "a pass of a build has an output_hash");
+	else if (output_hash && coverage)
+		rc = rp_error_set(err, RP_EINVAL, "a coverage job has no output_hash: nothing builds on it");
+	else if (failed_step && (strcmp(failed_step, "coverage") == 0) != coverage)
+		rc = rp_error_set(err, RP_EINVAL, "failed_step \"coverage\" is a coverage job's, and only its last step");
 	else if (output_hash && (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) && job.build_key &&
 		 !output_present(f, job.build_key, output_hash))
 		rc = rp_error_set(err, RP_EINVAL, "the prefix artifact of %s is not uploaded: PUT it first",
@@ -1787,6 +1862,13 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	}
 	if (!requeued && st == STORE_RESULT_FAIL && failed_step && strcmp(failed_step, "test") == 0)
 		check_flake(f, job_id);
+	/*
+	 * A coverage job whose tests ran left its figures (uploaded first, like
+	 * an output): merged into its commit's by the coverage thread.
+	 */
+	if (!requeued && coverage && (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) &&
+	    (rc = record_coverage(f, job_id, err)) < 0)
+		goto unlock;
 	struct rp_error adv;
 	int have_job = store_job_get(f->st, job_id, &job, err) == 0;
 	if (have_job && !requeued && job.build_key && !job.rerun_of &&
@@ -2193,15 +2275,20 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 	char **pair_keys = calloc(nb + 1, sizeof(*pair_keys));
 	size_t *checks_at = malloc((n + 1) * sizeof(*checks_at)), nchecks = 0;
 	strmap_init(&by_pair);
+	/*
+	 * Pairs are plain builds: a coverage job repeats its package's tests, so
+	 * a failure would be told twice; what it adds is figures (see "coverage").
+	 */
 	for (size_t k = nb; pair_keys && k-- > 0;)
-		if (before[k].has_status && (pair_keys[k] = pair_key(before[k].package, before[k].target)))
+		if (before[k].has_status && strcmp(before[k].variant, "build") == 0 &&
+		    (pair_keys[k] = pair_key(before[k].package, before[k].target)))
 			strmap_put(&by_pair, pair_keys[k], k, NULL);
 	for (size_t k = 0; checks_at && k < n; k++)
 		if (jobs[k].rerun_of)
 			checks_at[nchecks++] = k;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_job *j = &jobs[i];
-		if (j->rerun_of)
+		if (j->rerun_of || strcmp(j->variant, "build") != 0)
 			continue; /* a flake check counts with the pair it checks */
 		const char *now = j->has_status ? store_result_status_name(j->status) : NULL, *was = NULL;
 		const struct store_job *b = NULL;
@@ -2594,7 +2681,9 @@ int farm_record_history(struct farm *f, int64_t run_id, size_t *drops, struct rp
 	const struct store_history_limits *limits = f->o.history.daily ? &f->o.history : NULL;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct store_job *j = &jobs[i];
-		if (j->cached || !j->has_status || (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL))
+		/* A coverage build is slower by design: its times would only blur the package's own. */
+		if (j->cached || !j->has_status || (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL) ||
+		    strcmp(j->variant, "build") != 0)
 			continue;
 		struct store_history_sample samples[3 + HISTORY_METRICS_MAX];
 		struct history_metrics *m = calloc(1, sizeof(*m));

@@ -220,6 +220,49 @@ int farm_history_json(struct farm *f, const char *package, const char *target, c
 /* GET /api/v1/flakiness: {"pairs": [{"package", "target", "keys", "flaky_keys", "runs", "failures", "score"}]}. */
 int farm_flakiness_json(struct farm *f, json_t **out, struct rp_error *err);
 
+/* ---- coverage (farm_coverage.c) ---------------------------------------------------------- */
+
+/*
+ * Merges up to `max` coverage reports recorded by coverage jobs' results
+ * into their commits' figures (*merged says how many); called often by the
+ * server's loop, it does nothing until a report was recorded, or every few
+ * seconds. A report whose figures cannot be read is set aside with the
+ * reason. Every report of one (package, commit) is summed into one, as
+ * Codecov merges a commit's uploads: coverage of several test jobs of the
+ * same commit (its coverage jobs against other dependency builds) adds up.
+ */
+int farm_coverage_merge(struct farm *f, size_t max, size_t *merged, struct rp_error *err);
+
+/* GET /api/v1/coverage: {"packages": [{"package", "commit", "time", "updated", "reports", "totals"}]}, each package's newest. */
+int farm_coverage_packages_json(struct farm *f, json_t **out, struct rp_error *err);
+
+/*
+ * GET /api/v1/coverage/PACKAGE: {"package", "latest", "commits": [{"commit",
+ * "time", "updated", "reports", "totals"}]}, oldest first, the newest `limit`
+ * (0: 1000). RP_ENOTFOUND for a package not in the universe.
+ */
+int farm_coverage_package_json(struct farm *f, const char *package, size_t limit, json_t **out, struct rp_error *err);
+
+/*
+ * GET /api/v1/coverage/PACKAGE/COMMIT (COMMIT: 40 hex digits or "latest"):
+ * the commit's totals and {"files": [{"path", "totals"}]}. RP_ENOTFOUND when
+ * it has no coverage, RP_EINVAL for a malformed commit.
+ */
+int farm_coverage_commit_json(struct farm *f, const char *package, const char *commit, json_t **out,
+			      struct rp_error *err);
+
+/* The same as an lcov tracefile or Cobertura XML (`format` "lcov" or "cobertura"); *text is the caller's. */
+int farm_coverage_export(struct farm *f, const char *package, const char *commit, const char *format, char **text,
+			 size_t *len, struct rp_error *err);
+
+/*
+ * GET /api/v1/coverage/PACKAGE/COMMIT/file?path=P: {"package", "commit",
+ * "path", "totals", "lines": [[LINE, HITS, [BRANCH HITS...]]], "functions":
+ * [[NAME, LINE, CALLS]], "source": the file's text at that commit, or null}.
+ */
+int farm_coverage_file_json(struct farm *f, const char *package, const char *commit, const char *path,
+			    json_t **out, struct rp_error *err);
+
 /* Ends expired leases and keys what became ready; called about once a second. */
 int farm_tick(struct farm *f, struct rp_error *err);
 

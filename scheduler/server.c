@@ -90,6 +90,10 @@ enum route {
 	R_FLAKINESS,
 	R_BISECTS,
 	R_BISECT,
+	R_COVERAGES,
+	R_COVERAGE_PACKAGE,
+	R_COVERAGE_COMMIT,
+	R_COVERAGE_FILE,
 };
 
 struct match {
@@ -348,7 +352,17 @@ static void route(const char *url, const char *method, struct match *m)
 				     .need = put ? NEED_WORKER : NEED_READ, .body = put ? 2 : 0 };
 	else if (n == 6 && is(a, al, "jobs") && is(seg[4], len[4], "log") && is(seg[5], len[5], "stream"))
 		*m = (struct match){ .route = R_LOG_STREAM, .method_ok = get, .need = NEED_READ };
-	else if (n == 5 && is(a, al, "artifacts") && len[3] < sizeof(m->key) && len[4] < sizeof(m->name)) {
+	else if (n == 3 && is(a, al, "coverage"))
+		*m = (struct match){ .route = R_COVERAGES, .method_ok = get, .need = NEED_READ };
+	else if (n >= 4 && n <= 6 && is(a, al, "coverage") && len[3] < sizeof(m->key) &&
+		 (n == 4 || len[4] < sizeof(m->name)) && (n < 6 || is(seg[5], len[5], "file"))) {
+		*m = (struct match){ .route = n == 4 ? R_COVERAGE_PACKAGE : n == 5 ? R_COVERAGE_COMMIT : R_COVERAGE_FILE,
+				     .method_ok = get, .need = NEED_READ };
+		memcpy(m->key, seg[3], len[3]);
+		if (n > 4)
+			memcpy(m->name, seg[4], len[4]);
+		return;
+	} else if (n == 5 && is(a, al, "artifacts") && len[3] < sizeof(m->key) && len[4] < sizeof(m->name)) {
 		*m = (struct match){ .route = R_ARTIFACT, .method_ok = get || put, .need = NEED_WORKER,
 				     .body = put ? 3 : 0 };
 		memcpy(m->key, seg[3], len[3]);
@@ -758,6 +772,39 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 				       &out, &err);
 		break;
 	}
+	case R_COVERAGES:
+		rc = farm_coverage_packages_json(s->farm, &out, &err);
+		break;
+	case R_COVERAGE_PACKAGE: {
+		int64_t limit = 0;
+		if (query_int(c, "limit", 1, 1000, 200, &limit) < 0)
+			rc = rp_error_set(&err, RP_EINVAL, "query parameter \"limit\": expected 1 to 1000");
+		else
+			rc = farm_coverage_package_json(s->farm, m->key, (size_t)limit, &out, &err);
+		break;
+	}
+	case R_COVERAGE_COMMIT: {
+		const char *format = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+		if (!format || strcmp(format, "json") == 0) {
+			rc = farm_coverage_commit_json(s->farm, m->key, m->name, &out, &err);
+			break;
+		}
+		char *text = NULL;
+		size_t len = 0;
+		if ((rc = farm_coverage_export(s->farm, m->key, m->name, format, &text, &len, &err)) < 0)
+			break;
+		json_decref(req);
+		return respond(s, c, ok_status, strcmp(format, "lcov") == 0 ? "text/plain; charset=utf-8" : "application/xml",
+			       text, len);
+	}
+	case R_COVERAGE_FILE: {
+		const char *path = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "path");
+		if (!path || !*path)
+			rc = rp_error_set(&err, RP_EINVAL, "query parameter \"path\": expected a file's path in the report");
+		else
+			rc = farm_coverage_file_json(s->farm, m->key, m->name, path, &out, &err);
+		break;
+	}
 	case R_HOOK:
 		rc = webhook_handle(s->farm, s->config, (enum config_forge_kind)m->forge, header_of, c, rq->body ? rq->body : "",
 				    rq->len, &out, &err);
@@ -1161,6 +1208,9 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 		struct rp_error terr;
 		if (farm_tick(s.farm, &terr) < 0)
 			say(o, "tick: %s", terr.msg);
+		size_t merged;
+		if (farm_coverage_merge(s.farm, 4, &merged, &terr) < 0)
+			say(o, "coverage: %s", terr.msg);
 		if (next_nightly && now_ms_wall() >= next_nightly) {
 			int64_t run;
 			size_t njobs;

@@ -105,7 +105,7 @@ static void sync_universe(struct store *st)
 /* A queued run of `kind` with one job, whose id goes to *job (when non-NULL). */
 static int64_t make_run(struct store *st, enum store_run_kind kind, const char *change_ref, int64_t *job)
 {
-	static const struct store_job_spec jobs[] = {{"cstruct", "unix", "a1a1a1", NULL, NULL}};
+	static const struct store_job_spec jobs[] = {{"cstruct", "unix", "a1a1a1", NULL, NULL, NULL}};
 	struct store_run_spec spec = {
 	    .universe = "mini",
 	    .kind = kind,
@@ -622,6 +622,8 @@ START_TEST(test_migrate_7_marks_runs_planned)
 	/* Old runs never become unplanned, even the one still running; a new one does once it ends. */
 	ck_assert_uint_eq(unplanned(st, ids, 8), 0);
 	raw_exec(st, "UPDATE runs SET state = 'done', finished_ms = 9 WHERE id = 3");
+	ck_assert_uint_eq(unplanned(st, ids, 8), 0);
+	ck_assert_msg(store_migrate(st, STORE_SCHEMA_LATEST, &err) == 0, "%s", err.msg); /* this store's runs */
 	ck_assert_uint_eq(unplanned(st, ids, 8), 0);
 	sync_universe(st);
 	int64_t fresh = done_run(st, STORE_RUN_NIGHTLY, NULL, T0);
