@@ -202,6 +202,12 @@ void coverage_patch_release(struct cov_patch *p);
 void coverage_patch_figures(const struct cov_report *r, const struct cov_patch *p, struct cov_count *total,
 			    struct cov_count *per_file);
 
+/*
+ * The lines of patch file `pf` that `r` counts and that never ran: how many,
+ * and the first `cap` of them (ascending) into `out`.
+ */
+size_t coverage_patch_uncovered(const struct cov_report *r, const struct cov_patch_file *pf, uint32_t *out, size_t cap);
+
 /* The lcov tracefile (geninfo's format) and Cobertura XML (coverage-04.dtd) of `r`. RP_EIO on a write error. */
 int coverage_write_lcov(const struct cov_report *r, FILE *out, struct rp_error *err);
 int coverage_write_cobertura(const struct cov_report *r, FILE *out, struct rp_error *err);

@@ -202,3 +202,22 @@ void coverage_patch_figures(const struct cov_report *r, const struct cov_patch *
 		total->total += c.total;
 	}
 }
+
+size_t coverage_patch_uncovered(const struct cov_report *r, const struct cov_patch_file *pf, uint32_t *out, size_t cap)
+{
+	const struct cov_file *f = report_file(r, pf->path);
+	size_t n = 0;
+	for (size_t a = 0, b = 0; f && a < pf->n_lines && b < f->n_lines;) {
+		if (pf->lines[a] < f->lines[b].line) {
+			a++;
+		} else if (pf->lines[a] > f->lines[b].line) {
+			b++;
+		} else {
+			if (f->lines[b].hits == 0 && n++ < cap)
+				out[n - 1] = pf->lines[a];
+			a++;
+			b++;
+		}
+	}
+	return n;
+}

@@ -89,4 +89,25 @@ int64_t farm__now_ms(void);
 /* The last bytes of job `job`'s latest log (lock held); malloc'd, NULL when none. */
 char *farm__log_tail(struct farm *f, const struct store_job *job, size_t *len);
 
+/*
+ * The coverage section of a run's report (farm_coverage.c), from the run's
+ * coverage jobs and those of the nightly it is compared with (`before`, may
+ * be empty): per package its totals, the base's and the change in points,
+ * and the patch coverage of the lines changed since the base's commit
+ * ({"package", "commit", "job", "totals", "base", "change", "patch",
+ * "patch_base", "patch_files": [{"path", "covered", "total", "uncovered",
+ * "lines"}]}). Call without the farm's lock.
+ */
+json_t *farm__run_coverage(struct farm *f, const struct store_job *jobs, size_t n, const struct store_job *before,
+			   size_t nb);
+
+/*
+ * The figures of coverage artifact `build_key` as history metrics (percent
+ * of lines, branches and functions covered: HISTORY_COVERAGE and its two
+ * siblings) into *m;
+ * none when it cannot be read. Call without the farm's lock.
+ */
+struct history_metrics;
+void farm__coverage_metrics(struct farm *f, const char *build_key, struct history_metrics *m);
+
 #endif

@@ -2230,6 +2230,71 @@ static char *pair_key(const char *package, const char *target)
 	return key;
 }
 
+/* " (+1.2)" after a percentage: its change in points, when there is a base. */
+static void md_points(struct text *md, const json_t *change, const char *kind)
+{
+	const json_t *v = json_object_get(change, kind);
+	if (json_is_number(v))
+		text_add(md, " (%+.1f)", json_number_value(v));
+}
+
+/* The report's coverage section, as Codecov shows it: each package's coverage, its change, the patch's. */
+static void coverage_markdown(struct text *md, const json_t *coverage)
+{
+	if (!json_array_size(coverage))
+		return;
+	text_add(md, "\n### Coverage\n\n| package | lines | branches | functions | patch |\n| --- | --- | --- | --- | --- |\n");
+	size_t i;
+	const json_t *e;
+	json_array_foreach(coverage, i, e)
+	{
+		const json_t *totals = json_object_get(e, "totals"), *change = json_object_get(e, "change");
+		text_add(md, "| ");
+		md_cell(md, json_string_value(json_object_get(e, "package")));
+		if (!json_is_object(totals)) {
+			text_add(md, " | - | - | - | ");
+			md_cell(md, json_string_value(json_object_get(e, "problem")));
+			text_add(md, " |\n");
+			continue;
+		}
+		static const char *const kinds[] = { "lines", "branches", "functions" };
+		for (int k = 0; k < 3; k++) {
+			const json_t *c = json_object_get(totals, kinds[k]);
+			text_add(md, " | %.1f%% (%lld/%lld)", json_number_value(json_object_get(c, "percent")),
+				 (long long)json_integer_value(json_object_get(c, "covered")),
+				 (long long)json_integer_value(json_object_get(c, "total")));
+			md_points(md, change, kinds[k]);
+		}
+		const json_t *patch = json_object_get(e, "patch");
+		if (!json_is_object(patch)) {
+			text_add(md, " | - |\n");
+			continue;
+		}
+		text_add(md, " | %.1f%% of %lld changed line%s", json_number_value(json_object_get(patch, "percent")),
+			 (long long)json_integer_value(json_object_get(patch, "total")),
+			 json_integer_value(json_object_get(patch, "total")) == 1 ? "" : "s");
+		size_t fi;
+		const json_t *pf;
+		int first = 1;
+		json_array_foreach(json_object_get(e, "patch_files"), fi, pf)
+		{
+			const json_t *lines = json_object_get(pf, "lines");
+			if (!json_array_size(lines))
+				continue;
+			text_add(md, "%s", first ? "; not run: " : "; ");
+			first = 0;
+			md_cell(md, json_string_value(json_object_get(pf, "path")));
+			size_t li;
+			const json_t *l;
+			json_array_foreach(lines, li, l)
+			text_add(md, "%s%lld", li ? ", " : ":", (long long)json_integer_value(l));
+			if ((json_int_t)json_array_size(lines) < json_integer_value(json_object_get(pf, "uncovered")))
+				text_add(md, ", …");
+		}
+		text_add(md, " |\n");
+	}
+}
+
 int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_error *err)
 {
 	struct store_run run;
@@ -2471,11 +2536,14 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		}
 	}
 	store_metric_drops_free(drops, ndrops);
+	json_t *coverage = farm__run_coverage(f, jobs, n, before, nb);
+	coverage_markdown(&md, coverage);
 	if (md.failed) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 		json_decref(pairs);
 		json_decref(counts);
 		json_decref(drop_list);
+		json_decref(coverage);
 	} else {
 		json_t *changed = json_array();
 		for (size_t c = 0; c < run.nchange; c++)
@@ -2484,6 +2552,10 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 				 store_run_kind_name(run.kind), "state", store_run_state_name(run.state), "against",
 				 against ? json_integer(against) : json_null(), "changed", changed, "counts", counts,
 				 "pairs", pairs, "metric_drops", drop_list, "markdown", md.s);
+		if (*out)
+			json_object_set_new(*out, "coverage", coverage);
+		else
+			json_decref(coverage);
 	}
 	free(md.s);
 	store_run_release(&run);
@@ -2681,9 +2753,8 @@ int farm_record_history(struct farm *f, int64_t run_id, size_t *drops, struct rp
 	const struct store_history_limits *limits = f->o.history.daily ? &f->o.history : NULL;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct store_job *j = &jobs[i];
-		/* A coverage build is slower by design: its times would only blur the package's own. */
-		if (j->cached || !j->has_status || (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL) ||
-		    strcmp(j->variant, "build") != 0)
+		int coverage = strcmp(j->variant, "coverage") == 0;
+		if (j->cached || !j->has_status || (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL))
 			continue;
 		struct store_history_sample samples[3 + HISTORY_METRICS_MAX];
 		struct history_metrics *m = calloc(1, sizeof(*m));
@@ -2693,24 +2764,33 @@ int farm_record_history(struct farm *f, int64_t run_id, size_t *drops, struct rp
 			rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 			break;
 		}
-		if (j->build_ms > 0)
-			samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_BUILD_TIME, "ms",
-								       (double)j->build_ms, t };
-		if (j->test_ms > 0)
-			samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_TEST_TIME, "ms",
-								       (double)j->test_ms, t };
-		pthread_mutex_lock(&f->lock);
-		struct store_artifact a;
-		if (j->build_key && store_artifact_get(f->st, j->build_key, "prefix", &a, NULL) == 0) {
-			samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_ARTIFACT_SIZE, "bytes",
-								       (double)a.size, t };
-			store_artifact_release(&a);
+		/*
+		 * A coverage job's figures are its metrics (a coverage build is slower by
+		 * design: its times would only blur the package's own); a build's are its
+		 * times, its output's size and what its log printed.
+		 */
+		if (coverage) {
+			farm__coverage_metrics(f, j->build_key, m);
+		} else {
+			if (j->build_ms > 0)
+				samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_BUILD_TIME,
+									       "ms", (double)j->build_ms, t };
+			if (j->test_ms > 0)
+				samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_TEST_TIME,
+									       "ms", (double)j->test_ms, t };
+			pthread_mutex_lock(&f->lock);
+			struct store_artifact a;
+			if (j->build_key && store_artifact_get(f->st, j->build_key, "prefix", &a, NULL) == 0) {
+				samples[ns++] = (struct store_history_sample){ j->package, j->target, HISTORY_ARTIFACT_SIZE,
+									       "bytes", (double)a.size, t };
+				store_artifact_release(&a);
+			}
+			char *log = log_tail(f, j, &len);
+			pthread_mutex_unlock(&f->lock);
+			if (log)
+				history_parse_metrics(log, len, m);
+			free(log);
 		}
-		char *log = log_tail(f, j, &len);
-		pthread_mutex_unlock(&f->lock);
-		if (log)
-			history_parse_metrics(log, len, m);
-		free(log);
 		for (size_t k = 0; k < m->n; k++) {
 			const struct history_metric *hm = &m->items[k];
 			struct store_history_series *series = NULL;

@@ -25,6 +25,7 @@
 #include "core/buildkey.h"
 #include "coverage/coverage.h"
 #include "runner/git.h"
+#include "scheduler/history.h"
 #include "scheduler/farm-internal.h"
 #include "core/banned.h"
 
@@ -89,7 +90,7 @@ static struct cov_totals totals_of(const int64_t figures[6])
 /* Writes `doc` to blobs/`rel` through a temporary file, synced: the record will point at it. */
 static int write_document(struct farm *f, const char *rel, json_t *doc, struct rp_error *err)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16], dir[PATH_MAX];
+	char path[PATH_MAX + 512], tmp[PATH_MAX + 528], dir[PATH_MAX + 512];
 	snprintf(path, sizeof(path), "%s/%s", f->blobs_dir, rel);
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
@@ -124,7 +125,7 @@ static int merge_one(struct farm *f, const struct store_coverage_report *rep, st
 {
 	struct cov_report add, merged;
 	struct store_coverage_commit have = { 0 }, now = { 0 };
-	char rel[PATH_MAX], old[PATH_MAX] = "";
+	char rel[400], old[PATH_MAX + 400] = "";
 	struct rp_error why;
 	int rc = load_artifact(f, rep->build_key, &add, &why);
 	if (rc < 0) {
@@ -139,8 +140,8 @@ static int merge_one(struct farm *f, const struct store_coverage_report *rep, st
 	rc = store_coverage_commit_get(f->st, rep->package, rep->commit, &have, err);
 	pthread_mutex_unlock(&f->lock);
 	if (rc == 0) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", f->blobs_dir, have.location);
+		char path[PATH_MAX + 400];
+		snprintf(path, sizeof(path), "%s/%.390s", f->blobs_dir, have.location);
 		snprintf(old, sizeof(old), "%s", path);
 		if ((rc = load_document(path, &merged, err)) == 0)
 			rc = coverage_merge(&merged, &add, err);
@@ -284,8 +285,8 @@ static int commit_report(struct farm *f, const char *package, const char *commit
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (rc == 0) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", f->blobs_dir, c->location);
+		char path[PATH_MAX + 400];
+		snprintf(path, sizeof(path), "%s/%.390s", f->blobs_dir, c->location);
 		if ((rc = load_document(path, r, err)) == RP_ENOTFOUND)
 			rc = rp_error_set(err, RP_EIO, "the coverage of %s at %.12s is recorded but its file is missing",
 					  package, c->commit);
@@ -402,4 +403,137 @@ int farm_coverage_file_json(struct farm *f, const char *package, const char *com
 	coverage_report_release(&r);
 	store_coverage_commit_release(&c);
 	return rc;
+}
+
+/* ---- a run's report ---------------------------------------------------------------------- */
+
+/* At most this many uncovered patch lines named per file. */
+#define COVERAGE_PATCH_LINES_SHOWN 20
+
+static json_t *change_json(const struct cov_totals *head, const struct cov_totals *base)
+{
+	return json_pack("{s:f, s:f, s:f}", "lines", coverage_percent(head->lines) - coverage_percent(base->lines),
+			 "branches", coverage_percent(head->branches) - coverage_percent(base->branches), "functions",
+			 coverage_percent(head->functions) - coverage_percent(base->functions));
+}
+
+/* The patch between the base's and the head's commit of `package`, covered by `head` (JSON members into `entry`). */
+static void add_patch(struct farm *f, const char *package, const char *base, const char *head,
+		      const struct cov_report *r, json_t *entry)
+{
+	long p = manifest_find_package(f->u, package);
+	struct mirror *m = NULL;
+	struct cov_patch patch;
+	struct rp_error err;
+	if (p < 0 || mirror_open(f->mirrors_dir, f->u->packages[p].repo, f->u->dir, &m, &err) < 0) {
+		json_object_set_new(entry, "patch_problem", json_string(p < 0 ? "not in the universe" : err.msg));
+		return;
+	}
+	int rc = coverage_patch_lines(mirror_path(m), base, head, &patch, &err);
+	mirror_close(m);
+	if (rc < 0) {
+		json_object_set_new(entry, "patch_problem", json_string(err.msg));
+		return;
+	}
+	struct cov_count total, *per_file = calloc(patch.n_files + 1, sizeof(*per_file));
+	json_t *files = json_array();
+	if (!per_file || !files) {
+		free(per_file);
+		json_decref(files);
+		coverage_patch_release(&patch);
+		return;
+	}
+	coverage_patch_figures(r, &patch, &total, per_file);
+	for (size_t i = 0; i < patch.n_files; i++) {
+		if (!per_file[i].total)
+			continue; /* nothing in it that runs: a header's comment, a README */
+		uint32_t shown[COVERAGE_PATCH_LINES_SHOWN];
+		size_t n = coverage_patch_uncovered(r, &patch.files[i], shown, COVERAGE_PATCH_LINES_SHOWN);
+		json_t *lines = json_array();
+		for (size_t k = 0; k < n && k < COVERAGE_PATCH_LINES_SHOWN; k++)
+			json_array_append_new(lines, json_integer(shown[k]));
+		json_array_append_new(files, json_pack("{s:s, s:I, s:I, s:I, s:o}", "path", patch.files[i].path, "covered",
+						       (json_int_t)per_file[i].covered, "total",
+						       (json_int_t)per_file[i].total, "uncovered", (json_int_t)n,
+						       "lines", lines));
+	}
+	json_object_set_new(entry, "patch",
+			    total.total ? json_pack("{s:I, s:I, s:f}", "covered", (json_int_t)total.covered, "total",
+						    (json_int_t)total.total, "percent", coverage_percent(total))
+					: json_null());
+	json_object_set_new(entry, "patch_base", json_string(patch.base));
+	json_object_set_new(entry, "patch_files", files);
+	free(per_file);
+	coverage_patch_release(&patch);
+}
+
+json_t *farm__run_coverage(struct farm *f, const struct store_job *jobs, size_t n, const struct store_job *before,
+			   size_t nb)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; list && i < n; i++) {
+		const struct store_job *j = &jobs[i];
+		if (strcmp(j->variant, "coverage") != 0 || j->rerun_of || !j->build_key || !j->has_status ||
+		    (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL))
+			continue;
+		struct cov_report head, base;
+		struct rp_error err;
+		json_t *entry = json_pack("{s:s, s:s, s:I}", "package", j->package, "commit", j->commit, "job",
+					  (json_int_t)j->id);
+		if (!entry)
+			continue;
+		if (load_artifact(f, j->build_key, &head, &err) < 0) {
+			json_object_set_new(entry, "totals", json_null());
+			json_object_set_new(entry, "problem", json_string(err.msg));
+			json_array_append_new(list, entry);
+			continue;
+		}
+		json_object_set_new(entry, "totals", coverage_totals_json(&head.totals));
+		/* The base: the coverage job of the same package in the nightly compared with. */
+		const struct store_job *b = NULL;
+		for (size_t k = 0; k < nb && !b; k++)
+			if (strcmp(before[k].variant, "coverage") == 0 && !before[k].rerun_of &&
+			    strcmp(before[k].package, j->package) == 0 && before[k].build_key)
+				b = &before[k];
+		if (b && load_artifact(f, b->build_key, &base, &err) == 0) {
+			json_object_set_new(entry, "base", json_pack("{s:s, s:o}", "commit", b->commit, "totals",
+								     coverage_totals_json(&base.totals)));
+			json_object_set_new(entry, "change", change_json(&head.totals, &base.totals));
+			coverage_report_release(&base);
+		} else {
+			json_object_set_new(entry, "base", json_null());
+			json_object_set_new(entry, "change", json_null());
+		}
+		if (b && strcmp(b->commit, j->commit) != 0)
+			add_patch(f, j->package, b->commit, j->commit, &head, entry);
+		else
+			json_object_set_new(entry, "patch", json_null());
+		coverage_report_release(&head);
+		json_array_append_new(list, entry);
+	}
+	return list ? list : json_array();
+}
+
+void farm__coverage_metrics(struct farm *f, const char *build_key, struct history_metrics *m)
+{
+	struct cov_report r;
+	struct rp_error err;
+	if (!build_key || load_artifact(f, build_key, &r, &err) < 0)
+		return;
+	const struct {
+		const char *name;
+		struct cov_count c;
+	} figures[] = { { HISTORY_COVERAGE, r.totals.lines },
+			{ HISTORY_BRANCH_COVERAGE, r.totals.branches },
+			{ HISTORY_FUNCTION_COVERAGE, r.totals.functions } };
+	for (size_t i = 0; i < 3 && m->n < HISTORY_METRICS_MAX; i++) {
+		if (!figures[i].c.total)
+			continue; /* nothing to cover is no figure */
+		struct history_metric *hm = &m->items[m->n++];
+		snprintf(hm->name, sizeof(hm->name), "%s", figures[i].name);
+		snprintf(hm->unit, sizeof(hm->unit), "%%");
+		hm->value = coverage_percent(figures[i].c);
+		hm->line = 0;
+	}
+	coverage_report_release(&r);
 }

@@ -16,7 +16,7 @@
 #define MS_PER_DAY INT64_C(86400000)
 
 static const char *const history__builtins[] = {HISTORY_BUILD_TIME, HISTORY_TEST_TIME, HISTORY_ARTIFACT_SIZE,
-						HISTORY_COVERAGE};
+						HISTORY_COVERAGE, HISTORY_BRANCH_COVERAGE, HISTORY_FUNCTION_COVERAGE};
 
 #define NBUILTINS (sizeof(history__builtins) / sizeof(history__builtins[0]))
 

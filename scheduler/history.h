@@ -39,8 +39,10 @@
 #define HISTORY_BUILD_TIME "build_time"	      /* ms, the build step's wall time */
 #define HISTORY_TEST_TIME "test_time"	      /* ms, the test step's wall time */
 #define HISTORY_ARTIFACT_SIZE "artifact_size" /* bytes, the archived install prefix */
-#define HISTORY_COVERAGE "coverage"	      /* %, line coverage, when the package has coverage on */
-
+/* A coverage job's figures, percent covered, when the package has coverage on (higher is better). */
+#define HISTORY_COVERAGE "coverage"		      /* %, of lines */
+#define HISTORY_BRANCH_COVERAGE "branch_coverage"     /* %, of branches */
+#define HISTORY_FUNCTION_COVERAGE "function_coverage" /* %, of functions */
 #define HISTORY_METRICS_MAX 64
 
 struct history_metric {
