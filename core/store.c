@@ -408,6 +408,8 @@ static const char *const store__migrations[] = {
 	 * its commit's figures in coverage_commits: every report of one
 	 * (package, commit) summed, as Codecov merges a commit's uploads. The
 	 * merged document is a file under the farm's blobs at `location`.
+	 * `mainline` says a nightly or manual run covered the commit (not only
+	 * a pull request's): the trend is drawn from those.
 	 * Neither table goes with its run: figures outlive run retention.
 	 */
 	"ALTER TABLE jobs ADD COLUMN variant TEXT NOT NULL DEFAULT 'build'\n"
@@ -434,9 +436,10 @@ static const char *const store__migrations[] = {
 	"	branches_covered INTEGER NOT NULL, branches_total INTEGER NOT NULL,\n"
 	"	functions_covered INTEGER NOT NULL, functions_total INTEGER NOT NULL,\n"
 	"	location TEXT NOT NULL CHECK (location <> ''),\n"
+	"	mainline INTEGER NOT NULL DEFAULT 0 CHECK (mainline IN (0, 1)),\n"
 	"	PRIMARY KEY (package, commit_id)\n"
 	");\n"
-	"CREATE INDEX coverage_commits_by_time ON coverage_commits (package, first_ms);\n",
+	"CREATE INDEX coverage_commits_by_time ON coverage_commits (package, mainline, first_ms);\n",
 };
 /* clang-format on */
 

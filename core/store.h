@@ -988,6 +988,7 @@ struct store_coverage_commit {
 	int64_t reports;	      /* how many reports were merged into it */
 	int64_t figures[6];	      /* indexed by STORE_COV_* */
 	const char *location;	      /* the merged document, relative to the farm's blobs */
+	int mainline;		      /* a nightly or manual run covered it, not only a pull request's */
 	void *mem_;
 };
 
@@ -1011,7 +1012,8 @@ void store_coverage_report_release(struct store_coverage_report *r);
 /*
  * Ends the wait of report `build_key`, in one transaction: with `problem`
  * NULL, its (package, commit) takes the figures and location in *c (which
- * already include this report) and counts one more report; with a problem
+ * already include this report) and counts one more report, and is marked
+ * mainline when c->mainline says so (never unmarked); with a problem
  * (an unreadable artifact), the report is only marked, with that reason.
  * RP_ECONFLICT when the report is not waiting (merged before: nothing changes).
  */
@@ -1024,13 +1026,20 @@ int store_coverage_commit_get(struct store *st, const char *package, const char 
 void store_coverage_commit_release(struct store_coverage_commit *c);
 
 /*
- * The commits of `package` with coverage, oldest first: the newest `limit`
- * (0 or above 1000: 1000) whose first report came before `before_ms` (0: any).
+ * The commits of `package` with coverage (only the mainline's with
+ * `mainline_only`), oldest first: the newest `limit` (0 or above 1000: 1000)
+ * whose first report came before `before_ms` (0: any).
  */
-int store_coverage_commits(struct store *st, const char *package, int64_t before_ms, size_t limit,
+int store_coverage_commits(struct store *st, const char *package, int mainline_only, int64_t before_ms, size_t limit,
 			   struct store_coverage_commit **out, size_t *n, struct rp_error *err);
 
-/* Each package's newest commit with coverage, by package name. */
+/*
+ * Marks the coverage of (package, commit) as the mainline's (a nightly's
+ * coverage job was answered from the cache); 0 also when none is recorded.
+ */
+int store_coverage_mark_mainline(struct store *st, const char *package, const char *commit, struct rp_error *err);
+
+/* Each package's newest mainline commit with coverage, by package name. */
 int store_coverage_packages(struct store *st, struct store_coverage_commit **out, size_t *n, struct rp_error *err);
 void store_coverage_commits_free(struct store_coverage_commit *c, size_t n);
 

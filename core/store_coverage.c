@@ -25,6 +25,8 @@ enum store__cid {
 	C_COMMITS,
 	C_PACKAGES,
 	C_REPORT_GET,
+	C_MAINLINE,
+	C_COMMITS_ALL,
 	C__COUNT
 };
 
@@ -33,7 +35,7 @@ _Static_assert(STORE__COVERAGE_SLOT + C__COUNT <= STORE__EXT_STMTS,
 
 #define C_COMMIT_COLUMNS                                                                                    \
 	"package, commit_id, first_ms, updated_ms, reports, lines_covered, lines_total, branches_covered,"   \
-	" branches_total, functions_covered, functions_total, location"
+	" branches_total, functions_covered, functions_total, location, mainline"
 
 /* clang-format off */
 static const char *const store__csql[C__COUNT] = {
@@ -45,20 +47,23 @@ static const char *const store__csql[C__COUNT] = {
 		      " FROM coverage_reports WHERE merged = 0 ORDER BY created_ms LIMIT ?1",
 	[C_COMMIT_GET] = "SELECT " C_COMMIT_COLUMNS " FROM coverage_commits WHERE package = ?1 AND commit_id = ?2",
 	[C_COMMIT_PUT] = "INSERT INTO coverage_commits (" C_COMMIT_COLUMNS ")"
-			 " VALUES (?1, ?2, ?3, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+			 " VALUES (?1, ?2, ?3, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
 			 " ON CONFLICT (package, commit_id) DO UPDATE SET updated_ms = ?3, reports = reports + 1,"
 			 " lines_covered = ?4, lines_total = ?5, branches_covered = ?6, branches_total = ?7,"
-			 " functions_covered = ?8, functions_total = ?9, location = ?10",
+			 " functions_covered = ?8, functions_total = ?9, location = ?10, mainline = max(mainline, ?11)",
 	[C_REPORT_DONE] = "UPDATE coverage_reports SET merged = 1, problem = ?2 WHERE build_key = ?1 AND merged = 0",
 	/* coverage_commits_by_time: the newest `limit` before `before`, read back oldest first by the caller. */
-	[C_COMMITS] = "SELECT " C_COMMIT_COLUMNS " FROM coverage_commits WHERE package = ?1 AND first_ms < ?2"
-		      " ORDER BY first_ms DESC, commit_id DESC LIMIT ?3",
+	[C_COMMITS] = "SELECT " C_COMMIT_COLUMNS " FROM coverage_commits WHERE package = ?1 AND mainline = 1"
+		      " AND first_ms < ?2 ORDER BY first_ms DESC, commit_id DESC LIMIT ?3",
+	[C_COMMITS_ALL] = "SELECT " C_COMMIT_COLUMNS " FROM coverage_commits WHERE package = ?1 AND first_ms < ?2"
+			  " ORDER BY first_ms DESC, commit_id DESC LIMIT ?3",
 	/* Each package's newest commit (SQLite's bare-column rule takes that row's columns with max()). */
 	[C_PACKAGES] = "SELECT package, commit_id, max(first_ms), updated_ms, reports, lines_covered, lines_total,"
-		       " branches_covered, branches_total, functions_covered, functions_total, location"
-		       " FROM coverage_commits GROUP BY package ORDER BY package",
+		       " branches_covered, branches_total, functions_covered, functions_total, location, mainline"
+		       " FROM coverage_commits WHERE mainline = 1 GROUP BY package ORDER BY package",
 	[C_REPORT_GET] = "SELECT build_key, package, target, commit_id, run_id, job_id, created_ms, merged, problem"
 			 " FROM coverage_reports WHERE build_key = ?1",
+	[C_MAINLINE] = "UPDATE coverage_commits SET mainline = 1 WHERE package = ?1 AND commit_id = ?2",
 };
 /* clang-format on */
 
@@ -149,6 +154,7 @@ static int store__read_commit(struct store *st, sqlite3_stmt *s, struct store_co
 	c->first_ms = sqlite3_column_int64(s, 2);
 	c->updated_ms = sqlite3_column_int64(s, 3);
 	c->reports = sqlite3_column_int64(s, 4);
+	c->mainline = sqlite3_column_int(s, 12);
 	for (int i = 0; i < 6; i++)
 		c->figures[i] = sqlite3_column_int64(s, 5 + i);
 	if ((ret = store__col_str(st, &c->mem_, s, 0, &c->package, err)) < 0 ||
@@ -216,6 +222,7 @@ int store_coverage_merged(struct store *st, const char *build_key, const struct 
 	for (int i = 0; i < 6; i++)
 		sqlite3_bind_int64(s, 4 + i, c->figures[i]);
 	sqlite3_bind_text(s, 10, c->location, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 11, c->mainline != 0);
 	ret = store__step_done(st, s, err, "cannot record a commit's coverage");
 out:
 	return store__end(st, ret, err);
@@ -247,14 +254,14 @@ static int store__list_commits(struct store *st, sqlite3_stmt *s, size_t cap, st
 	return 0;
 }
 
-int store_coverage_commits(struct store *st, const char *package, int64_t before_ms, size_t limit,
+int store_coverage_commits(struct store *st, const char *package, int mainline_only, int64_t before_ms, size_t limit,
 			   struct store_coverage_commit **out, size_t *n, struct rp_error *err)
 {
 	sqlite3_stmt *s;
 	int ret;
 	if (limit == 0 || limit > STORE__COVERAGE_LIST_MAX)
 		limit = STORE__COVERAGE_LIST_MAX;
-	if ((ret = store__c(st, C_COMMITS, &s, err)) < 0)
+	if ((ret = store__c(st, mainline_only ? C_COMMITS : C_COMMITS_ALL, &s, err)) < 0)
 		return ret;
 	sqlite3_bind_text(s, 1, package, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, before_ms > 0 ? before_ms : INT64_MAX);
@@ -313,4 +320,15 @@ void store_coverage_report_release(struct store_coverage_report *r)
 {
 	store__mem_free(&r->mem_);
 	memset(r, 0, sizeof(*r));
+}
+
+int store_coverage_mark_mainline(struct store *st, const char *package, const char *commit, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+	if ((ret = store__c(st, C_MAINLINE, &s, err)) < 0)
+		return ret;
+	sqlite3_bind_text(s, 1, package, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, commit, -1, SQLITE_STATIC);
+	return store__step_done(st, s, err, "cannot mark a commit's coverage as the mainline's");
 }

@@ -1244,8 +1244,8 @@ static void work_pack(uv_work_t *w)
 			failed = &j->test_res;
 			r->failed_step = "test";
 		} else if (j->coverage_res.started_ns && j->coverage_res.status != STEP_PASSED) {
-			failed = &j->coverage_res;
-			r->failed_step = "coverage";
+			failed = &j->coverage_res; /* the tail of testing: measuring what the tests ran */
+			r->failed_step = "test";
 		}
 		if (failed && failed->lost) {
 			r->outcome = BUILD_ERROR; /* the machine lost the step's exit status: retried, never cached */
@@ -1260,9 +1260,9 @@ static void work_pack(uv_work_t *w)
 			r->outcome = BUILD_CANCELLED;
 		else
 			r->outcome = BUILD_FAIL;
-		const char *log = r->failed_step && strcmp(r->failed_step, "test") == 0	      ? j->p->test_log
-				  : r->failed_step && strcmp(r->failed_step, "coverage") == 0 ? j->p->coverage_log
-											      : j->p->build_log;
+		const char *log = failed == &j->coverage_res				? j->p->coverage_log
+				  : r->failed_step && strcmp(r->failed_step, "test") == 0 ? j->p->test_log
+											  : j->p->build_log;
 		if (!failed && s->u->packages[j->package].test)
 			log = j->p->test_log;
 		snprintf(r->log_path, sizeof(r->log_path), "%s", log);
@@ -1295,7 +1295,7 @@ static void work_pack(uv_work_t *w)
 			 * already said stays said. */
 			if (r->outcome == BUILD_PASS || crc != RP_EINVAL) {
 				r->outcome = crc == RP_EINVAL ? BUILD_FAIL : BUILD_ERROR;
-				r->failed_step = "coverage";
+				r->failed_step = "test";
 				snprintf(r->log_path, sizeof(r->log_path), "%s", j->p->coverage_log);
 				snprintf(r->category, sizeof(r->category), "%s",
 					 crc == RP_EINVAL ? "coverage" : "infrastructure");
@@ -1304,9 +1304,10 @@ static void work_pack(uv_work_t *w)
 		}
 		/*
 		 * An output exists whenever the build step passed, whatever the tests
-		 * said; a coverage build's is nobody's input, and is not kept.
+		 * said (a coverage build's too: nobody builds on it, but a result
+		 * names its output like any build's).
 		 */
-		if (j->build_res.status == STEP_PASSED && r->outcome != BUILD_CANCELLED && !j->coverage) {
+		if (j->build_res.status == STEP_PASSED && r->outcome != BUILD_CANCELLED) {
 			char rel[128], archive[PATH_MAX + 160], dir[PATH_MAX + 64];
 			struct artifact_info info;
 			snprintf(rel, sizeof(rel), "artifacts/%.2s/%s.tar.zst", r->key, r->key);

@@ -77,7 +77,7 @@ struct build_job_report {
 	char key[65];             /* "" when no key could be computed */
 	enum build_outcome outcome;
 	int cached;               /* answered from the build cache */
-	const char *failed_step;  /* "build", "test", "coverage" or NULL */
+	const char *failed_step;  /* "build", "test" or NULL */
 	char category[32];        /* failure category, "" for a pass */
 	char first_error[512];    /* the line to show; for skipped: why */
 	char failed_test[128];    /* a test failure: the test its first error line names; "" when none */
@@ -189,9 +189,10 @@ struct build_select {
 	 * output; "coverage", its coverage build: --coverage appended to CFLAGS,
 	 * CXXFLAGS and LDFLAGS, the tests run, then gcc's gcov over the build
 	 * tree (step "coverage") and its figures kept as the artifact
-	 * "coverage" of the job's key (coverage.h's JSON, with lines); no
-	 * output is archived and the stable prefix is not touched. Data gcov
-	 * cannot use, or none at all, fails the job at step "coverage".
+	 * "coverage" of the job's key (coverage.h's JSON, with lines). Its
+	 * output is archived like any build's, from a prefix of its own (the
+	 * package's stable prefix keeps its plain build). Data gcov cannot use,
+	 * or none at all, fails the job at its test step, category "coverage".
 	 */
 	const char *variant;
 };

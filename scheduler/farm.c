@@ -1013,7 +1013,19 @@ static int finish_from_cache(struct farm *f, int64_t id, const struct store_buil
 		.duration_ms = b->duration_ms,
 		.now_ms = now_ms(),
 	};
-	return store_job_finish(f->st, id, &r, 1, NULL, err);
+	int rc = store_job_finish(f->st, id, &r, 1, NULL, err);
+	/* A coverage job answered so in a nightly or manual run: its commit is a point of the trend. */
+	struct store_job job;
+	struct store_run run;
+	if (rc == 0 && store_job_get(f->st, id, &job, err) == 0) {
+		if (strcmp(job.variant, "coverage") == 0 && store_run_get(f->st, job.run_id, &run, err) == 0) {
+			if (run.kind == STORE_RUN_NIGHTLY || run.kind == STORE_RUN_MANUAL)
+				rc = store_coverage_mark_mainline(f->st, job.package, job.commit, err);
+			store_run_release(&run);
+		}
+		store_job_release(&job);
+	}
+	return rc;
 }
 
 static int key_job(struct farm *f, int64_t id, struct rp_error *err)
@@ -1807,12 +1819,10 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 				    "member \"status\": expected \"pass\", \"fail\", \"error\", \"timeout\" or \"cancelled\"");
 	if (output_hash && !buildkey_is_hex(output_hash))
 		return rp_error_set(err, RP_EINVAL, "member \"output_hash\": expected 64 lowercase hex digits or null");
-	if (failed_step && strcmp(failed_step, "build") != 0 && strcmp(failed_step, "test") != 0 &&
-	    strcmp(failed_step, "coverage") != 0)
-		return rp_error_set(err, RP_EINVAL,
-				    "member \"failed_step\": expected \"build\", \"test\", \"coverage\" or null");
-	if (st == STORE_RESULT_PASS && failed_step)
-		return rp_error_set(err, RP_EINVAL, "a pass has no failed_step");
+	if (failed_step && strcmp(failed_step, "build") != 0 && strcmp(failed_step, "test") != 0)
+		return rp_error_set(err, RP_EINVAL, "member \"failed_step\": expected \"build\", \"test\" or null");
+	if (st == STORE_RESULT_PASS && (failed_step || !output_hash))
+		return rp_error_set(err, RP_EINVAL, "a pass has an output_hash and no failed_step");
 	if (st == STORE_RESULT_FAIL && !failed_step)
 		return rp_error_set(err, RP_EINVAL, "a fail names its failed_step");
 	if ((category && strlen(category) > 64) || (first_error && strlen(first_error) > 2000))
@@ -1824,12 +1834,6 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	int coverage = strcmp(job.variant, "coverage") == 0;
 	if (key && job.build_key && strcmp(key, job.build_key) != 0)
 		rc = rp_error_set(err, RP_EINVAL, "member \"build_key\": the job's key is %s", job.build_key);
-	else if (st == STORE_RESULT_PASS && !coverage && !output_hash)
-		rc = rp_error_set(err, RP_EINVAL, "a pass of a build has an output_hash");
-	else if (output_hash && coverage)
-		rc = rp_error_set(err, RP_EINVAL, "a coverage job has no output_hash: nothing builds on it");
-	else if (failed_step && (strcmp(failed_step, "coverage") == 0) != coverage)
-		rc = rp_error_set(err, RP_EINVAL, "failed_step \"coverage\" is a coverage job's, and only its last step");
 	else if (output_hash && (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) && job.build_key &&
 		 !output_present(f, job.build_key, output_hash))
 		rc = rp_error_set(err, RP_EINVAL, "the prefix artifact of %s is not uploaded: PUT it first",

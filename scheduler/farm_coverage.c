@@ -136,8 +136,14 @@ static int merge_one(struct farm *f, const struct store_coverage_report *rep, st
 			rc = RP_EDB;
 		return rc;
 	}
+	struct store_run run;
 	pthread_mutex_lock(&f->lock);
 	rc = store_coverage_commit_get(f->st, rep->package, rep->commit, &have, err);
+	/* A pull request's commit is no point of the trend; a nightly's or a manual run's is. */
+	if (store_run_get(f->st, rep->run_id, &run, &why) == 0) {
+		now.mainline = run.kind == STORE_RUN_NIGHTLY || run.kind == STORE_RUN_MANUAL;
+		store_run_release(&run);
+	}
 	pthread_mutex_unlock(&f->lock);
 	if (rc == 0) {
 		char path[PATH_MAX + 400];
@@ -243,7 +249,7 @@ int farm_coverage_package_json(struct farm *f, const char *package, size_t limit
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&f->lock);
-	rc = store_coverage_commits(f->st, package, 0, limit, &list, &n, err);
+	rc = store_coverage_commits(f->st, package, 1, 0, limit, &list, &n, err);
 	pthread_mutex_unlock(&f->lock);
 	if (rc < 0)
 		return rc;
@@ -272,9 +278,9 @@ static int commit_report(struct farm *f, const char *package, const char *commit
 	if (strcmp(commit, "latest") == 0) {
 		struct store_coverage_commit *list = NULL;
 		size_t n = 0;
-		rc = store_coverage_commits(f->st, package, 0, 1, &list, &n, err);
+		rc = store_coverage_commits(f->st, package, 1, 0, 1, &list, &n, err);
 		if (rc == 0 && n == 0)
-			rc = rp_error_set(err, RP_ENOTFOUND, "no coverage of %s yet", package);
+			rc = rp_error_set(err, RP_ENOTFOUND, "no coverage of %s from a nightly or manual run yet", package);
 		if (rc == 0)
 			rc = store_coverage_commit_get(f->st, package, list[0].commit, c, err);
 		store_coverage_commits_free(list, n);

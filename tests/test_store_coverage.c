@@ -141,7 +141,7 @@ static struct store_coverage_commit figures(const char *package, const char *com
 					    const char *location, int64_t now)
 {
 	struct store_coverage_commit c = {
-	    .package = package, .commit = commit, .location = location, .updated_ms = now};
+	    .package = package, .commit = commit, .location = location, .updated_ms = now, .mainline = 1};
 	for (int i = 0; i < 6; i++)
 		c.figures[i] = base + i;
 	return c;
@@ -450,7 +450,7 @@ START_TEST(test_commits_trend)
 	/* A later report of the oldest commit leaves its place (by first report). */
 	covered(st, key_of('5'), "cstruct", COMMIT_A, 500, T0 + 500);
 
-	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, 0, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, 0, 0, &l, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_str_eq(l[0].commit, COMMIT_A);
 	ck_assert_str_eq(l[1].commit, COMMIT_B);
@@ -466,12 +466,12 @@ START_TEST(test_commits_trend)
 	store_coverage_commits_free(l, n);
 
 	/* limit keeps the newest, still oldest first. */
-	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, 2, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, 0, 2, &l, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(l[0].commit, COMMIT_C);
 	ck_assert_str_eq(l[1].commit, COMMIT_D);
 	store_coverage_commits_free(l, n);
-	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, 3, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, 0, 3, &l, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_str_eq(l[0].commit, COMMIT_B);
 	ck_assert_str_eq(l[1].commit, COMMIT_C);
@@ -479,25 +479,25 @@ START_TEST(test_commits_trend)
 	store_coverage_commits_free(l, n);
 
 	/* before_ms: first report strictly before it. */
-	ck_assert_msg(store_coverage_commits(st, "cstruct", T0 + 300, 0, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, T0 + 300, 0, &l, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(l[0].commit, COMMIT_A);
 	ck_assert_str_eq(l[1].commit, COMMIT_B);
 	store_coverage_commits_free(l, n);
-	ck_assert_msg(store_coverage_commits(st, "cstruct", T0 + 301, 1, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, T0 + 301, 1, &l, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(l[0].commit, COMMIT_C);
 	store_coverage_commits_free(l, n);
-	ck_assert_msg(store_coverage_commits(st, "cstruct", T0 + 100, 0, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, T0 + 100, 0, &l, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 0);
 	store_coverage_commits_free(l, n);
 
 	/* The other package, and one without coverage. */
-	ck_assert_msg(store_coverage_commits(st, "tcpip", 0, 0, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "tcpip", 0, 0, 0, &l, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(l[0].commit, COMMIT_E);
 	store_coverage_commits_free(l, n);
-	ck_assert_msg(store_coverage_commits(st, "nobody", 0, 0, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "nobody", 0, 0, 0, &l, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 0);
 	store_coverage_commits_free(l, n);
 	store_close(st);
@@ -536,6 +536,51 @@ START_TEST(test_packages_newest)
 	ck_assert_int_eq(l[1].first_ms, T0 + 900);
 	check_figures(&l[1], 900);
 	store_coverage_commits_free(l, n);
+	store_close(st);
+}
+END_TEST
+
+/* A pull request's coverage is no point of the trend until a mainline run covers that commit. */
+START_TEST(test_mainline_only)
+{
+	struct store *st = open_ok(0);
+	struct store_coverage_commit *l = NULL, c;
+	struct rp_error err = {.msg = ""};
+	size_t n = 99;
+	covered(st, key_of('1'), "cstruct", COMMIT_A, 100, T0 + 100);
+	struct store_coverage_report r = {.build_key = key_of('2'), .package = "cstruct", .target = "unix",
+					  .commit = COMMIT_B, .run_id = 2, .job_id = 2, .created_ms = T0 + 200};
+	ck_assert_msg(store_coverage_report_add(st, &r, &err) == 0, "%s", err.msg);
+	c = figures("cstruct", COMMIT_B, 200, "cov/pr.json", T0 + 200);
+	c.mainline = 0;
+	ck_assert_msg(store_coverage_merged(st, key_of('2'), &c, NULL, &err) == 0, "%s", err.msg);
+
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 1, 0, 0, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(l[0].commit, COMMIT_A);
+	store_coverage_commits_free(l, n);
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 0, 0, 0, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(l[1].mainline, 0);
+	store_coverage_commits_free(l, n);
+	ck_assert_msg(store_coverage_packages(st, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(l[0].commit, COMMIT_A);
+	store_coverage_commits_free(l, n);
+
+	/* A nightly answered from the cache covers it too; a later pull request's merge never unmarks it. */
+	ck_assert_msg(store_coverage_mark_mainline(st, "cstruct", COMMIT_B, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_mark_mainline(st, "cstruct", COMMIT_C, &err) == 0, "%s", err.msg);
+	r.build_key = key_of('3');
+	ck_assert_msg(store_coverage_report_add(st, &r, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_merged(st, key_of('3'), &c, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_coverage_commits(st, "cstruct", 1, 0, 0, &l, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(l[1].commit, COMMIT_B);
+	ck_assert_int_eq(l[1].mainline, 1);
+	ck_assert_int_eq(l[1].reports, 2);
+	store_coverage_commits_free(l, n);
+	ck_assert_int_eq(raw_int(st, "SELECT count(*) FROM coverage_commits"), 2);
 	store_close(st);
 }
 END_TEST
@@ -644,6 +689,7 @@ static Suite *store_coverage_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_commits_trend);
 	tcase_add_test(tc, test_packages_newest);
+	tcase_add_test(tc, test_mainline_only);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("migration");

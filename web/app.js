@@ -1,4 +1,5 @@
-// The ripple dashboard: runs, a run's job matrix, a job's live log, a bisection.
+// The ripple dashboard: runs, a run's job matrix, a job's live log, a bisection,
+// a package's history and its coverage (trend, files, a file's lines).
 // Everything shown comes from the JSON API and is put into the page with
 // textContent or attributes, never as HTML, so a log line, a commit message or
 // a package name can never become markup.
@@ -106,40 +107,65 @@ function cellClass(job) {
 	return "cell " + (job.status || job.state) + (job.cached ? " cached" : "");
 }
 
+// A job's variant: "build" (the plain build and test) or "coverage" (the same, instrumented).
+function variant(job) {
+	return job.variant || "build";
+}
+
+// The matrix has a column per target for the builds, and beside it one for the coverage
+// jobs on that target when the run has any: a coverage job never takes its build's cell.
+function matrixColumns(targets, jobs) {
+	const columns = [];
+	for (const t of targets) {
+		columns.push({ target: t, variant: "build" });
+		if (jobs.some((j) => j.target === t && variant(j) === "coverage")) columns.push({ target: t, variant: "coverage" });
+	}
+	return columns;
+}
+
 async function runPage(id, current) {
 	// The run's bisections are extra: a server without them (or a failure) shows none.
 	const bisecting = getJSON("/bisects?run=" + id).then((d) => d.bisects || [], () => []);
 	const data = await getJSON("/runs/" + id);
+	const run = data.run;
+	const finished = run.state === "done" || run.state === "cancelled";
+	// So is the report's coverage (PR runs): asked once the run is over, absent means none.
+	const report = finished ? await getJSON("/runs/" + id + "/report").catch(() => null) : null;
 	const bisects = await bisecting;
 	if (!current()) return 0;
-	const run = data.run;
 	// Flake checks (reruns of a pair's job or of its base) are counted in their pair's cell, not given one.
 	const jobs = data.jobs.filter((j) => !j.rerun_of);
 	const checks = new Map();
 	for (const j of data.jobs) if (j.rerun_of) checks.set(j.rerun_of, (checks.get(j.rerun_of) || []).concat([j]));
 	const targets = data.targets.filter((t) => jobs.some((j) => j.target === t));
+	const columns = matrixColumns(targets, jobs);
 	const packages = [];
 	for (const j of jobs) if (!packages.includes(j.package)) packages.push(j.package);
-	const byCell = new Map(jobs.map((j) => [j.package + "\u0000" + j.target, j]));
-	const head = el("tr", {}, el("th", {}, "package"), ...targets.map((t) => el("th", {}, t)));
+	const covered = new Set(jobs.filter((j) => variant(j) === "coverage").map((j) => j.package));
+	const byCell = new Map(jobs.map((j) => [j.package + "\u0000" + j.target + "\u0000" + variant(j), j]));
+	const head = el("tr", {}, el("th", {}, "package"),
+			...columns.map((c) => el("th", c.variant === "build" ? {} : { "data-variant": c.variant },
+						 c.variant === "build" ? c.target : c.target + " · " + c.variant)));
 	const rows = packages.map((p) =>
 		el(
 			"tr",
 			{},
-			el("th", { class: "package" }, link("#/packages/" + encodeURIComponent(p), p)),
-			...targets.map((t) => {
-				const j = byCell.get(p + "\u0000" + t);
+			el("th", { class: "package" }, link("#/packages/" + encodeURIComponent(p), p),
+			   covered.has(p) ? el("a", { href: coverageHref(p), class: "coverage-link", title: "coverage of " + p }, "coverage") : null),
+			...columns.map((c) => {
+				const j = byCell.get(p + "\u0000" + c.target + "\u0000" + c.variant);
 				if (!j) return el("td", { class: "cell none" }, "");
 				const again = checks.get(j.id) || [];
 				const failed = again.filter((c) => c.status === "fail").length;
 				const label = (j.status || j.state) + (j.cached ? " (cached)" : "") +
 					(again.length ? " · run again " + again.length + "×, " + failed + " failed" : "");
-				return el(
-					"td",
-					{ class: cellClass(j), "data-package": p, "data-target": t, "data-status": j.status || j.state,
-					  "data-cached": j.cached ? "1" : "0", title: j.first_error || "" },
-					link("#/jobs/" + j.id, label)
-				);
+				const attrs = { class: cellClass(j), "data-package": p, "data-target": c.target,
+						"data-status": j.status || j.state, "data-cached": j.cached ? "1" : "0", title: j.first_error || "" };
+				if (c.variant !== "build") {
+					attrs.class += " " + c.variant;
+					attrs["data-variant"] = c.variant;
+				}
+				return el("td", attrs, link("#/jobs/" + j.id, label));
 			})
 		)
 	);
@@ -149,10 +175,11 @@ async function runPage(id, current) {
 			el(
 				"li",
 				{},
-				link("#/jobs/" + j.id, j.package + " on " + j.target),
+				link("#/jobs/" + j.id, j.package + " on " + j.target + (variant(j) === "build" ? "" : " (" + variant(j) + ")")),
 				": " + j.status + (j.category ? " (" + j.category + ")" : "") + (j.first_error ? " — " + j.first_error : "")
 			)
 		);
+	const coverage = report && Array.isArray(report.coverage) && report.coverage.length ? report.coverage : null;
 	show(
 		el("p", {}, link("#/", "← runs")),
 		el("h1", {}, "Run #" + run.id + " ", el("span", { class: "state " + run.state, id: "run-state" }, run.state)),
@@ -160,10 +187,11 @@ async function runPage(id, current) {
 		el("table", { id: "matrix" }, head, ...rows),
 		failures.length ? el("h2", {}, "Not passing") : null,
 		failures.length ? el("ul", { id: "failures" }, ...failures) : null,
+		coverage ? runCoverage(coverage) : null,
 		bisects.length ? el("h2", {}, "Bisections") : null,
 		bisects.length ? el("ul", { id: "bisections" }, ...bisects.map(bisectItem)) : null
 	);
-	if (run.state !== "done" && run.state !== "cancelled") return 1000;
+	if (!finished) return 1000;
 	return bisects.some((b) => b.state !== "done") ? 2000 : 0;
 }
 
@@ -212,8 +240,12 @@ function chart(series) {
 }
 
 async function packagePage(name, resolution, current) {
+	// Its coverage is extra: a package without (or a server without coverage) shows no link.
+	const covering = getJSON("/coverage/" + encodeURIComponent(name) + "?limit=1").catch(() => null);
 	const data = await getJSON("/history/" + encodeURIComponent(name) + "?resolution=" + resolution);
+	const cov = await covering;
 	if (!current()) return 0;
+	const newest = cov && cov.latest && cov.commits && cov.commits.length ? cov.commits[cov.commits.length - 1] : null;
 	const last = (s) => s.points[s.points.length - 1];
 	const blocks = data.series.map((s) =>
 		el(
@@ -228,6 +260,9 @@ async function packagePage(name, resolution, current) {
 	show(
 		el("p", {}, link("#/", "← runs")),
 		el("h1", {}, name),
+		newest ? el("p", { id: "package-coverage" }, link(coverageHref(name), "coverage"), ": lines " + percent(newest.totals.lines) +
+			    ", branches " + percent(newest.totals.branches) + ", functions " + percent(newest.totals.functions) +
+			    " at " + short(newest.commit)) : null,
 		el("p", { id: "resolutions" }, "history by ", pick("day"), " · ", pick("week"), " · ", pick("month")),
 		blocks.length ? el("div", { id: "history" }, ...blocks)
 			      : el("p", { id: "history-empty" }, "No history yet: it is recorded from nightly runs.")
@@ -359,6 +394,368 @@ async function bisectPage(id, current) {
 		...repos.filter((r) => r.probes && r.probes.length).map(probesTable)
 	);
 	return running ? 2000 : 0;
+}
+
+// ---- coverage: per package, per commit, per file ---------------------------------------
+//
+// Routes:
+//   #/coverage                              packages with coverage, each at its newest commit
+//   #/coverage/PKG                          trend over commits and the newest commit's files
+//   #/coverage/PKG/COMMIT                   the same, with the files of COMMIT (40 hex)
+//   #/coverage/PKG/COMMIT/file/PATH         one file's source, line by line; COMMIT is 40 hex
+//                                           or "latest", PATH is encodeURIComponent(path)
+//                                           (its slashes as %2F; raw slashes are accepted too)
+
+function coverageHref(pkg, commit) {
+	return "#/coverage/" + encodeURIComponent(pkg) + (commit ? "/" + commit : "");
+}
+
+function coverageFileHref(pkg, commit, path) {
+	return coverageHref(pkg, commit) + "/file/" + encodeURIComponent(path);
+}
+
+// A percentage that never rounds up to 100 while something is missing; "—" for nothing to count.
+function percent(t) {
+	if (!t || !t.total) return "—";
+	const p = (t.covered * 100) / t.total;
+	return (t.covered < t.total ? Math.floor(p * 10) / 10 : p).toFixed(1) + "%";
+}
+
+function ratio(t) {
+	return t ? t.covered + "/" + t.total : "";
+}
+
+// Percentage points, signed: "+0.25 pp", "−1.50 pp", "±0.00 pp".
+function points(v) {
+	if (v === null || v === undefined) return el("span", { class: "change" }, "—");
+	const text = (v > 0 ? "+" : v < 0 ? "−" : "±") + Math.abs(v).toFixed(2) + " pp";
+	return el("span", { class: "change " + (v > 0.005 ? "up" : v < -0.005 ? "down" : "same") }, text);
+}
+
+// The figure of one kind (lines, branches, functions) with its ratio in a title.
+function figure(totals, kind) {
+	const t = totals && totals[kind];
+	return el("td", { class: "num", "data-kind": kind, title: t ? ratio(t) + " " + kind : "" }, percent(t));
+}
+
+// "3, 7–9, 12" from sorted line numbers.
+function lineRanges(lines) {
+	const out = [];
+	for (let i = 0; i < lines.length; ) {
+		let j = i;
+		while (j + 1 < lines.length && lines[j + 1] === lines[j] + 1) j++;
+		out.push(j === i ? String(lines[i]) : lines[i] + "–" + lines[j]);
+		i = j + 1;
+	}
+	return out.join(", ");
+}
+
+// The report's coverage of a PR run: each package's project coverage against the base's,
+// and the patch's (the lines the change added or touched that are counted).
+function runCoverage(list) {
+	const rows = list.map((c) => {
+		const patch = c.patch;
+		return el(
+			"tr",
+			{ "data-package": c.package },
+			el("th", {}, link(coverageHref(c.package), c.package)),
+			el("td", {}, commit(c.commit), c.job ? el("span", { class: "job" }, " ", link("#/jobs/" + c.job, "job #" + c.job)) : null),
+			figure(c.totals, "lines"),
+			el("td", { class: "num" }, c.change ? points(c.change.lines) : "—"),
+			figure(c.totals, "branches"),
+			el("td", { class: "num" }, c.change ? points(c.change.branches) : "—"),
+			figure(c.totals, "functions"),
+			el("td", { class: "num" }, c.change ? points(c.change.functions) : "—"),
+			el("td", {}, c.base ? commit(c.base.commit) : "no base"),
+			el("td", { class: "num patch" }, patch ? percent(patch) + " (" + ratio(patch) + " lines)" : "—")
+		);
+	});
+	const files = [];
+	for (const c of list) {
+		for (const f of c.patch_files || []) {
+			const missed = f.lines || [];
+			files.push(
+				el(
+					"li",
+					{ "data-package": c.package, "data-path": f.path },
+					c.package + ": ",
+					link(coverageFileHref(c.package, c.commit, f.path), f.path),
+					" — " + f.covered + " of " + f.total + " changed lines covered",
+					missed.length ? "; not covered: " + lineRanges(missed) : ""
+				)
+			);
+		}
+	}
+	return el(
+		"section",
+		{ id: "coverage" },
+		el("h2", {}, "Coverage"),
+		el(
+			"table",
+			{ id: "coverage-change" },
+			el("tr", {}, ...["package", "commit", "lines", "change", "branches", "change", "functions", "change", "base", "patch"]
+				.map((h) => el("th", {}, h))),
+			...rows
+		),
+		files.length ? el("h3", {}, "Changed lines") : null,
+		files.length ? el("ul", { id: "patch-files" }, ...files) : null
+	);
+}
+
+async function coverageListPage(current) {
+	const data = await getJSON("/coverage");
+	if (!current()) return 0;
+	const rows = data.packages.map((p) =>
+		el(
+			"tr",
+			{ "data-package": p.package },
+			el("td", {}, link(coverageHref(p.package), p.package)),
+			el("td", {}, commit(p.commit)),
+			figure(p.totals, "lines"),
+			figure(p.totals, "branches"),
+			figure(p.totals, "functions"),
+			el("td", {}, when(p.updated || p.time))
+		)
+	);
+	show(
+		el("p", {}, link("#/", "← runs")),
+		el("h1", {}, "Coverage"),
+		rows.length
+			? el("table", { id: "coverage-packages" },
+			     el("tr", {}, ...["package", "commit", "lines", "branches", "functions", "updated"].map((h) => el("th", {}, h))),
+			     ...rows)
+			: el("p", { id: "coverage-empty" }, "No coverage yet: packages with \"coverage\": true get it from their runs.")
+	);
+	return 60000;
+}
+
+// Line coverage per commit, oldest on the left; each point links to its commit's files.
+function coverageChart(pkg, commits, shown) {
+	const W = 480, H = 140, L = 40, P = 8;
+	const vals = commits.map((c) => (c.totals.lines.total ? (c.totals.lines.covered * 100) / c.totals.lines.total : 0));
+	let lo = Math.floor(Math.min(...vals)), hi = Math.ceil(Math.max(...vals));
+	if (hi - lo < 2) {
+		lo = Math.max(0, lo - 1);
+		hi = Math.min(100, lo + 2);
+		lo = Math.min(lo, hi - 2);
+	}
+	const x = (i) => (commits.length === 1 ? (L + W) / 2 : L + P + (i * (W - L - 2 * P)) / (commits.length - 1));
+	const y = (v) => H - P - ((v - lo) * (H - 2 * P)) / (hi - lo);
+	const root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "chart coverage-trend",
+				  "data-metric": "lines", "data-points": commits.length });
+	for (const v of [lo, hi]) {
+		root.appendChild(svg("line", { x1: L, x2: W, y1: y(v), y2: y(v), class: "grid" }));
+		const label = svg("text", { x: L - 4, y: y(v) + 4, class: "axis" });
+		label.textContent = v + "%";
+		root.appendChild(label);
+	}
+	root.appendChild(svg("polyline", { points: vals.map((v, i) => x(i) + "," + y(v)).join(" "), class: "avg" }));
+	for (let i = 0; i < commits.length; i++) {
+		const c = commits[i];
+		const a = svg("a", { href: coverageHref(pkg, c.commit) });
+		const dot = svg("circle", { cx: x(i), cy: y(vals[i]), r: c.commit === shown ? 4.5 : 3,
+					    class: "point" + (c.commit === shown ? " shown" : ""), "data-commit": c.commit });
+		const title = svg("title", {});
+		title.textContent = short(c.commit) + " · " + when(c.time).slice(0, 16) + ": lines " + percent(c.totals.lines) +
+			" (" + ratio(c.totals.lines) + "), branches " + percent(c.totals.branches) +
+			", functions " + percent(c.totals.functions);
+		dot.appendChild(title);
+		a.appendChild(dot);
+		root.appendChild(a);
+	}
+	return root;
+}
+
+// The file table's columns: heading, sort key (a number or a string), cell.
+const FILE_COLUMNS = [
+	{ key: "path", head: "file", value: (f) => f.path, asc: true },
+	{ key: "lines", head: "lines", value: (f) => f.totals.lines.total, asc: false },
+	{ key: "line-percent", head: "line %", value: (f) => share(f.totals.lines), asc: true },
+	{ key: "uncovered", head: "uncovered lines", value: (f) => f.totals.lines.total - f.totals.lines.covered, asc: false },
+	{ key: "branches", head: "branches", value: (f) => share(f.totals.branches), asc: true },
+	{ key: "functions", head: "functions", value: (f) => share(f.totals.functions), asc: true },
+];
+
+function share(t) {
+	return t && t.total ? t.covered / t.total : null;
+}
+
+// Sorted by `key`, then by path; nothing to count (null) last either way.
+function sortFiles(files, key, asc) {
+	const col = FILE_COLUMNS.find((c) => c.key === key) || FILE_COLUMNS[3];
+	const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+	return files.slice().sort((f, g) => {
+		const a = col.value(f), b = col.value(g);
+		if (a === null || b === null) {
+			if (a !== b) return a === null ? 1 : -1;
+		} else if (a !== b) {
+			return asc ? cmp(a, b) : cmp(b, a);
+		}
+		return cmp(f.path, g.path);
+	});
+}
+
+// The sort chosen on a package's page, kept across its refreshes.
+const fileSort = { pkg: null, key: "uncovered", asc: false };
+
+function filesTable(pkg, detail) {
+	if (fileSort.pkg !== pkg) Object.assign(fileSort, { pkg, key: "uncovered", asc: false });
+	const table = el("table", { id: "coverage-files", class: "sortable" });
+	const draw = () => {
+		const head = el(
+			"tr",
+			{},
+			...FILE_COLUMNS.map((c) => {
+				const on = c.key === fileSort.key;
+				const th = el("th", { "data-sort": c.key, class: on ? "sorted" : null, title: "sort by " + c.head,
+						      "aria-sort": on ? (fileSort.asc ? "ascending" : "descending") : "none" },
+					      c.head + (on ? (fileSort.asc ? " ▲" : " ▼") : ""));
+				th.addEventListener("click", () => {
+					if (fileSort.key === c.key) fileSort.asc = !fileSort.asc;
+					else Object.assign(fileSort, { key: c.key, asc: c.asc });
+					draw();
+				});
+				return th;
+			})
+		);
+		const rows = sortFiles(detail.files, fileSort.key, fileSort.asc).map((f) => {
+			const t = f.totals;
+			const missed = t.lines.total - t.lines.covered;
+			return el(
+				"tr",
+				{ "data-path": f.path, class: missed ? "has-uncovered" : null },
+				el("td", {}, link(coverageFileHref(pkg, detail.commit, f.path), f.path)),
+				el("td", { class: "num", "data-kind": "lines" }, ratio(t.lines)),
+				el("td", { class: "num" }, percent(t.lines)),
+				el("td", { class: "num", "data-kind": "uncovered" }, String(missed)),
+				el("td", { class: "num", "data-kind": "branches" }, t.branches.total ? ratio(t.branches) + " (" + percent(t.branches) + ")" : "—"),
+				el("td", { class: "num", "data-kind": "functions" }, t.functions.total ? ratio(t.functions) + " (" + percent(t.functions) + ")" : "—")
+			);
+		});
+		table.replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
+	};
+	draw();
+	return table;
+}
+
+// A link that downloads an API export with the token in a header (a plain link could not
+// carry it); the address itself still works where reads are public.
+function exportLink(path, text, filename) {
+	const a = el("a", { href: api + path, class: "export", download: filename }, text);
+	a.addEventListener("click", async (e) => {
+		e.preventDefault();
+		try {
+			const r = await fetch(api + path, { headers: headers() });
+			if (!r.ok) throw new Error(r.status + " " + r.statusText);
+			const href = URL.createObjectURL(await r.blob());
+			const tmp = el("a", { href, download: filename });
+			document.body.appendChild(tmp);
+			tmp.click();
+			tmp.remove();
+			setTimeout(() => URL.revokeObjectURL(href), 10000);
+		} catch (err) {
+			a.after(el("span", { class: "error" }, " cannot export: " + err.message));
+		}
+	});
+	return a;
+}
+
+async function coveragePackagePage(pkg, which, current) {
+	const name = encodeURIComponent(pkg);
+	const trend = await getJSON("/coverage/" + name);
+	const detail = trend.latest ? await getJSON("/coverage/" + name + "/" + which) : null;
+	if (!current()) return 0;
+	const back = el("p", {}, link("#/coverage", "← coverage"), " · ", link("#/packages/" + name, pkg));
+	if (!detail) {
+		show(back, el("h1", {}, "Coverage of " + pkg),
+		     el("p", { id: "coverage-empty" }, "No coverage recorded for " + pkg + " yet."));
+		return 60000;
+	}
+	const t = detail.totals;
+	const base = "/coverage/" + name + "/" + detail.commit;
+	show(
+		back,
+		el("h1", {}, "Coverage of " + pkg),
+		el(
+			"p",
+			{ id: "coverage-totals" },
+			"lines ", el("strong", { "data-kind": "lines" }, percent(t.lines)), " (" + ratio(t.lines) + ") · branches ",
+			el("strong", { "data-kind": "branches" }, percent(t.branches)), " (" + ratio(t.branches) + ") · functions ",
+			el("strong", { "data-kind": "functions" }, percent(t.functions)), " (" + ratio(t.functions) + ")"
+		),
+		el("h2", {}, "Line coverage by commit"),
+		coverageChart(pkg, trend.commits, detail.commit),
+		el("h2", {}, "Files at ", commit(detail.commit)),
+		el("p", { id: "coverage-facts" },
+		   (detail.commit === trend.latest ? "the newest commit" : link(coverageHref(pkg), "newest: " + short(trend.latest))),
+		   " · " + detail.reports + " report" + (detail.reports === 1 ? "" : "s") + " merged, last " + when(detail.updated || detail.time) +
+		   (detail.gcc_version ? " · gcc " + detail.gcc_version : "") + " · export as ",
+		   exportLink(base + "?format=lcov", "lcov", pkg + "-" + short(detail.commit) + ".info"), " · ",
+		   exportLink(base + "?format=cobertura", "Cobertura XML", pkg + "-" + short(detail.commit) + ".xml")),
+		filesTable(pkg, detail)
+	);
+	return 60000;
+}
+
+// One line's class: never run, run with a branch never taken, or run.
+function lineClass(hits, branches) {
+	if (hits === 0) return "uncovered";
+	return branches.some((b) => b === 0) ? "partial" : "covered";
+}
+
+function branchTitle(branches) {
+	if (!branches.length) return null;
+	const taken = branches.filter((b) => b > 0).length;
+	return taken + " of " + branches.length + " branch" + (branches.length === 1 ? "" : "es") + " taken";
+}
+
+async function coverageFilePage(pkg, which, path, current) {
+	const name = encodeURIComponent(pkg);
+	const f = await getJSON("/coverage/" + name + "/" + which + "/file?path=" + encodeURIComponent(path));
+	if (!current()) return 0;
+	const counted = new Map(f.lines.map(([n, hits, branches]) => [n, { hits, branches: branches || [] }]));
+	const source = typeof f.source === "string" ? f.source.split("\n") : null;
+	if (source && source.length && source[source.length - 1] === "") source.pop();
+	const last = f.lines.reduce((m, l) => Math.max(m, l[0]), source ? source.length : 0);
+	// Without the source, the counted lines alone; with it, every line.
+	const numbers = source ? Array.from({ length: last }, (_, i) => i + 1) : f.lines.map((l) => l[0]);
+	const rows = numbers.map((n) => {
+		const c = counted.get(n);
+		const text = source && n <= source.length ? source[n - 1] : "";
+		if (!c) return el("tr", { "data-line": n }, el("td", { class: "lineno" }, String(n)), el("td", { class: "hits" }), el("td", { class: "code" }, text));
+		return el(
+			"tr",
+			{ "data-line": n, class: lineClass(c.hits, c.branches), title: branchTitle(c.branches),
+			  "data-branches": c.branches.length ? c.branches.join(",") : null },
+			el("td", { class: "lineno" }, String(n)),
+			el("td", { class: "hits" }, String(c.hits)),
+			el("td", { class: "code" }, text)
+		);
+	});
+	const functions = f.functions.map(([fn, line, calls]) =>
+		el("tr", { class: calls ? "covered" : "uncovered" }, el("td", {}, fn), el("td", { class: "num" }, String(line)),
+		   el("td", { class: "num" }, String(calls)))
+	);
+	const t = f.totals;
+	show(
+		el("p", {}, link(coverageHref(pkg, f.commit), "← " + pkg + " at " + short(f.commit))),
+		el("h1", { id: "file-path" }, f.path),
+		el(
+			"p",
+			{ id: "file-totals" },
+			"lines " + percent(t.lines) + " (" + ratio(t.lines) + ") · branches " + percent(t.branches) + " (" + ratio(t.branches) +
+				") · functions " + percent(t.functions) + " (" + ratio(t.functions) + ") · ",
+			commit(f.commit)
+		),
+		source ? null : el("p", { id: "source-missing", class: "error" },
+				    "The source of this file could not be read: only its counted lines are shown."),
+		functions.length
+			? el("details", { id: "file-functions" }, el("summary", {}, functions.length + " function" + (functions.length === 1 ? "" : "s")),
+			     el("table", {}, el("tr", {}, el("th", {}, "function"), el("th", {}, "line"), el("th", {}, "calls")), ...functions))
+			: null,
+		el("table", { id: "source", class: "source", "data-path": f.path, "data-commit": f.commit }, el("tbody", {}, ...rows))
+	);
+	return 0;
 }
 
 // ---- one job: its live log -------------------------------------------------------
@@ -515,6 +912,11 @@ async function render() {
 		if ((m = hash.match(/^#\/runs\/(\d+)$/))) again = await runPage(m[1], current);
 		else if ((m = hash.match(/^#\/jobs\/(\d+)$/))) again = await jobPage(m[1], current);
 		else if ((m = hash.match(/^#\/bisects\/(\d+)$/))) again = await bisectPage(m[1], current);
+		else if (hash === "#/coverage") again = await coverageListPage(current);
+		else if ((m = hash.match(/^#\/coverage\/([^/]+)\/([0-9a-f]{40}|latest)\/file\/(.+)$/)))
+			again = await coverageFilePage(decodeURIComponent(m[1]), m[2], decodeURIComponent(m[3]), current);
+		else if ((m = hash.match(/^#\/coverage\/([^/]+)(?:\/([0-9a-f]{40}|latest))?$/)))
+			again = await coveragePackagePage(decodeURIComponent(m[1]), m[2] || "latest", current);
 		else if ((m = hash.match(/^#\/packages\/([^/]+)(?:\/(day|week|month))?$/)))
 			again = await packagePage(decodeURIComponent(m[1]), m[2] || "day", current);
 		else again = await runsPage(current);

@@ -81,6 +81,7 @@ function matrixCells(page) {
 		Array.from(document.querySelectorAll("table#matrix td[data-package]")).map((td) => ({
 			package: td.dataset.package,
 			target: td.dataset.target,
+			variant: td.dataset.variant || "build",
 			status: td.dataset.status,
 			cached: td.dataset.cached,
 			text: td.textContent,
@@ -90,8 +91,9 @@ function matrixCells(page) {
 	);
 }
 
-function key(p, t) {
-	return p + " on " + t;
+// A cell is a job's: its package, target and variant (a coverage job has a column of its own).
+function key(p, t, v) {
+	return p + " on " + t + (v && v !== "build" ? " (" + v + ")" : "");
 }
 
 async function main() {
@@ -179,14 +181,15 @@ async function scenario(open, dialogs, pageErrors) {
 
 	// 3. Once the run is done, the matrix shows every job's result, colored.
 	const done1 = await waitFor("run " + run1 + " to finish", () => runDone(run1));
-	const want = new Map(done1.jobs.map((j) => [key(j.package, j.target), j]));
+	const want = new Map(done1.jobs.map((j) => [key(j.package, j.target, j.variant), j]));
 	const cells1 = await waitFor("the matrix of run " + run1 + " to show its results", async () => {
 		const state = await page.evaluate(() => {
 			const s = document.getElementById("run-state");
 			return s ? s.textContent : null;
 		});
 		const c = await matrixCells(page);
-		return state === "done" && c.length === want.size && c.every((x) => x.status === want.get(key(x.package, x.target)).status)
+		return state === "done" && c.length === want.size &&
+			c.every((x) => want.has(key(x.package, x.target, x.variant)) && x.status === want.get(key(x.package, x.target, x.variant)).status)
 			? c
 			: null;
 	}).catch((e) => {
@@ -205,8 +208,20 @@ async function scenario(open, dialogs, pageErrors) {
 	);
 	check(
 		"each cell links to its job page",
-		cells1.every((c) => c.href === "#/jobs/" + want.get(key(c.package, c.target)).id),
+		cells1.every((c) => c.href === "#/jobs/" + want.get(key(c.package, c.target, c.variant)).id),
 		cells1
+	);
+	const coverageJobs = done1.jobs.filter((j) => j.variant === "coverage");
+	const coverageCells = cells1.filter((c) => c.variant === "coverage");
+	check(
+		"each coverage job (" + coverageJobs.map((j) => j.package).join(", ") + ") has its cell in a column of its own, its build's cell kept",
+		coverageCells.length === coverageJobs.length &&
+			coverageJobs.every((j) =>
+				cells1.some((c) => c.package === j.package && c.target === j.target && c.variant === "build" &&
+					c.href === "#/jobs/" + want.get(key(j.package, j.target)).id)) &&
+			(await page.evaluate(() => Array.from(document.querySelectorAll("table#matrix th")).some((th) => th.textContent === "unix · coverage"))) ===
+				(coverageJobs.length > 0),
+		coverageCells
 	);
 	check(
 		"nothing in a first run on a fresh store is marked cached",
@@ -298,10 +313,13 @@ async function scenario(open, dialogs, pageErrors) {
 	const run2 = sub.run;
 	await page.goto(url + "/#/runs/" + run2);
 	const done2 = await waitFor("run " + run2 + " to finish", () => runDone(run2));
-	const want2 = new Map(done2.jobs.map((j) => [key(j.package, j.target), j]));
+	const want2 = new Map(done2.jobs.map((j) => [key(j.package, j.target, j.variant), j]));
 	const cells2 = await waitFor("the matrix of run " + run2 + " to show its results", async () => {
 		const c = await matrixCells(page);
-		return c.length === want2.size && c.every((x) => x.status === want2.get(key(x.package, x.target)).status) ? c : null;
+		return c.length === want2.size &&
+			c.every((x) => want2.has(key(x.package, x.target, x.variant)) && x.status === want2.get(key(x.package, x.target, x.variant)).status)
+			? c
+			: null;
 	});
 	check(
 		"the API answers every job of the identical run " + run2 + " from the cache",
@@ -316,7 +334,7 @@ async function scenario(open, dialogs, pageErrors) {
 	check(
 		"cached cells keep their result and color",
 		cells2.every((c) => {
-			const c1 = cells1.find((x) => x.package === c.package && x.target === c.target);
+			const c1 = cells1.find((x) => x.package === c.package && x.target === c.target && x.variant === c.variant);
 			return c1 && c.status === c1.status && c.background === c1.background;
 		}),
 		cells2

@@ -35,7 +35,11 @@ cd "$U"
 # log grows while it runs (unikernel is last in the DAG: the browser is up by then); ethif's
 # build prints markup and dns's test fails with markup, both shown as text or not at all.
 # checkseum's test prints a figure for the history page. The vm target has no worker here.
+# cstruct and ipaddr keep their coverage jobs (a column of their own in the matrix); dns's
+# would measure nothing of a test that only echoes, end in error and, errors being never
+# cached, spoil the check that a second identical run is all cached: dns has none here.
 jq '(.packages[] | select(.name == "checkseum") | .test) = "echo \"RIPPLE-METRIC throughput=123 MB/s\""
+  | (.packages[] | select(.name == "dns")) |= del(.coverage)
   | del(.targets.vm) | (.packages[] | select(.targets) | .targets) |= map(select(. != "vm"))
   | (.packages[] | select(.name == "unikernel") | .test) =
       "for i in 1 2 3 4 5 6 7 8; do echo \"tick $i\"; sleep 1; done; cd _build && ctest"
