@@ -1017,9 +1017,11 @@ static void on_step_done(struct step *step, const struct step_result *res, void 
 		start_step(j, STEP_KIND_TEST); /* which records a cancelled test when the run is being cancelled */
 		return;
 	}
-	/* Failing tests still covered what they ran; a build that failed or a step cut short did not. */
-	if (j->coverage && !j->in_coverage && j->build_res.status == STEP_PASSED &&
-	    (res->status == STEP_PASSED || res->status == STEP_FAILED)) {
+	/*
+	 * Only passing tests are measured: a failed run's figures measure the
+	 * failure (tests that stopped early), not what the tests cover.
+	 */
+	if (j->coverage && !j->in_coverage && res->status == STEP_PASSED) {
 		start_step(j, STEP_KIND_COVERAGE);
 		return;
 	}
@@ -1287,7 +1289,7 @@ static void work_pack(uv_work_t *w)
 						   r->failed_test, sizeof(r->failed_test)) &&
 			 r->outcome == BUILD_FAIL)
 			r->outcome = BUILD_ERROR; /* the machine's fault: never cached, never blamed */
-		/* A coverage job's figures, when its tests ran (passing or not) and gcov read their data. */
+		/* A coverage job's figures, when its tests passed and gcov read their data. */
 		int crc;
 		if (j->coverage && j->coverage_res.started_ns && j->coverage_res.status == STEP_PASSED &&
 		    (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL) && (crc = read_coverage(s, j, &err)) < 0) {

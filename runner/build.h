@@ -187,8 +187,8 @@ struct build_select {
 	/*
 	 * What the only_package job on only_target builds: NULL or "build", its
 	 * output; "coverage", its coverage build: --coverage appended to CFLAGS,
-	 * CXXFLAGS and LDFLAGS, the tests run, then gcc's gcov over the build
-	 * tree (step "coverage") and its figures kept as the artifact
+	 * CXXFLAGS and LDFLAGS, the tests run, then (when they passed) gcc's
+	 * gcov over the build tree (step "coverage") and its figures kept as the artifact
 	 * "coverage" of the job's key (coverage.h's JSON, with lines). Its
 	 * output is archived like any build's, from a prefix of its own (the
 	 * package's stable prefix keeps its plain build). Data gcov cannot use,

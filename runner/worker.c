@@ -1024,9 +1024,9 @@ static void run_job(struct slot *sl, json_t *job)
 	if (res.output_hash[0] && strcmp(res.output_hash, ARTIFACT_EMPTY_HASH) != 0 && !l.rerun &&
 	    upload_artifact(sl, &l, "prefix", &err) < 0)
 		outcome_set(&res, "error", "infrastructure", "cannot upload the output: %s", err.msg);
-	/* A coverage job's figures, whenever its tests ran and gcov read them (pass or fail). */
+	/* A coverage job's figures: its tests passed and gcov read them. */
 	struct store_artifact figures;
-	if (res.status && (strcmp(res.status, "pass") == 0 || strcmp(res.status, "fail") == 0) && !l.rerun &&
+	if (res.status && strcmp(res.status, "pass") == 0 && !l.rerun &&
 	    strcmp(l.variant ? l.variant : "build", "coverage") == 0 &&
 	    store_artifact_get(sl->store, l.build_key, "coverage", &figures, NULL) == 0) {
 		store_artifact_release(&figures);

@@ -1867,10 +1867,10 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	if (!requeued && st == STORE_RESULT_FAIL && failed_step && strcmp(failed_step, "test") == 0)
 		check_flake(f, job_id);
 	/*
-	 * A coverage job whose tests ran left its figures (uploaded first, like
-	 * an output): merged into its commit's by the coverage thread.
+	 * A coverage job whose tests passed left its figures (uploaded first,
+	 * like an output): merged into its commit's from the server's loop.
 	 */
-	if (!requeued && coverage && (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) &&
+	if (!requeued && coverage && st == STORE_RESULT_PASS &&
 	    (rc = record_coverage(f, job_id, err)) < 0)
 		goto unlock;
 	struct rp_error adv;
@@ -2758,7 +2758,8 @@ int farm_record_history(struct farm *f, int64_t run_id, size_t *drops, struct rp
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct store_job *j = &jobs[i];
 		int coverage = strcmp(j->variant, "coverage") == 0;
-		if (j->cached || !j->has_status || (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL))
+		if (j->cached || !j->has_status || (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL) ||
+		    (coverage && j->status != STORE_RESULT_PASS))
 			continue;
 		struct store_history_sample samples[3 + HISTORY_METRICS_MAX];
 		struct history_metrics *m = calloc(1, sizeof(*m));

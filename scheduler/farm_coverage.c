@@ -479,9 +479,14 @@ json_t *farm__run_coverage(struct farm *f, const struct store_job *jobs, size_t 
 	json_t *list = json_array();
 	for (size_t i = 0; list && i < n; i++) {
 		const struct store_job *j = &jobs[i];
-		if (strcmp(j->variant, "coverage") != 0 || j->rerun_of || !j->build_key || !j->has_status ||
-		    (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL))
+		if (strcmp(j->variant, "coverage") != 0 || j->rerun_of || !j->build_key || !j->has_status)
 			continue;
+		if (j->status != STORE_RESULT_PASS) { /* its tests failed or never ran: nothing measured */
+			json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:n, s:s}", "package", j->package, "commit",
+							      j->commit, "job", (json_int_t)j->id, "totals", "problem",
+							      "its tests did not pass: no figures"));
+			continue;
+		}
 		struct cov_report head, base;
 		struct rp_error err;
 		json_t *entry = json_pack("{s:s, s:s, s:I}", "package", j->package, "commit", j->commit, "job",

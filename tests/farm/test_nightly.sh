@@ -101,8 +101,8 @@ curl -s -H "Authorization: Bearer $(cat "$db.api-token")" "$RIPPLE_SERVER/api/v1
 check "GET /history keeps both values in today's point (min 50, max 100, n 2)" \
 	'[ "$(jq -r ".series[0] | [.unit, (.points | length), .points[-1].n, .points[-1].min, .points[-1].max] | join(\",\")" "$work/h.json")" = "MB/s,1,2,50,100" ]'
 curl -s -H "Authorization: Bearer $(cat "$db.api-token")" "$RIPPLE_SERVER/api/v1/history/ipaddr?resolution=month" >"$work/h2.json"
-check "and build times, test times and artifact sizes per package, by month too" \
-	'[ "$(jq -r "[.series[].metric] | unique | join(\",\")" "$work/h2.json")" = "artifact_size,build_time,test_time" ] &&
+check "and build times, test times, artifact sizes and (ipaddr asks for it) coverage per package, by month too" \
+	'[ "$(jq -r "[.series[].metric] | unique | join(\",\")" "$work/h2.json")" = "artifact_size,branch_coverage,build_time,coverage,function_coverage,test_time" ] &&
 	 [ "$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $(cat "$db.api-token")" "$RIPPLE_SERVER/api/v1/history/nosuch")" = 404 ] &&
 	 [ "$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $(cat "$db.api-token")" "$RIPPLE_SERVER/api/v1/history/ipaddr?resolution=year")" = 400 ]'
 
