@@ -53,6 +53,9 @@ int cmd_bisect(int argc, char **argv);
 extern const char cmd_bisect_usage[];
 int cmd_coverage(int argc, char **argv);
 extern const char cmd_coverage_usage[];
+int cmd_api_diff(int argc, char **argv);
+int cmd_api_report(int argc, char **argv);
+extern const char cmd_api_diff_usage[];
 
 /* The manifest path used when a command is given none. */
 #define CLI_DEFAULT_MANIFEST "ripple.json"

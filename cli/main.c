@@ -14,6 +14,10 @@ const struct cli_command cli_commands[] = {
 	{ "bisect", cmd_bisect, "find the commit that broke a test: K probes at once, flake-aware", cmd_bisect_usage },
 	{ "coverage", cmd_coverage, "line, branch and function coverage of a gcc build tree; lcov and Cobertura",
 	  cmd_coverage_usage },
+	{ "api-diff", cmd_api_diff, "a library's API and ABI changes between two revisions, classified; semver verdict",
+	  cmd_api_diff_usage },
+	{ "api-report", cmd_api_report, "a library's API changes between two revisions as a changelog for its users",
+	  cmd_api_diff_usage },
 	{ "build", cmd_build, "build and test a change and everything downstream, locally",
 	  "usage: ripple build [-m FILE] (--change PACKAGE=REVISION... | --all) [-j N] [--target T]\n"
 	  "                    [--only PACKAGE] [--rebuild PACKAGE] [--pin PACKAGE=REVISION]...\n"

@@ -155,6 +155,11 @@ static int layer_add(struct artifact_layer *l, const char *path, const char *rec
 	return 0;
 }
 
+int artifact_layer_has(const struct artifact_layer *l, const char *path)
+{
+	return l && strmap_get(&l->records, path, NULL);
+}
+
 void artifact_layer_free(struct artifact_layer *l)
 {
 	if (!l)

@@ -46,6 +46,9 @@ struct artifact_layer;
 int artifact_layer_scan(const char *dir, struct artifact_layer **out, struct rp_error *err);
 void artifact_layer_free(struct artifact_layer *layer);
 
+/* Whether the layer (NULL: none) has an entry at `path`, relative to its directory ("include/x.h"). */
+int artifact_layer_has(const struct artifact_layer *layer, const char *path);
+
 /*
  * Archives `dir` to `archive_path`. With `exclude` (may be NULL), entries
  * identical to the layer's are left out, so the artifact holds what the build

@@ -31,6 +31,7 @@
 #include "core/store.h"
 #include "artifact.h"
 #include "git.h"
+#include "abi.h"
 #include "build-internal.h"
 #include "coverage/coverage.h"
 #include "core/banned.h"
@@ -1028,6 +1029,20 @@ static void on_step_done(struct step *step, const struct step_result *res, void 
 	end_steps(j);
 }
 
+/* Whether a package's compiler flags `name` (now `value`) need -g added: its ABI is dumped, and it has none. */
+static int wants_g(const struct rp_package *p, const char *name, const char *value)
+{
+	if (!p->has_api || strcmp(name, "LDFLAGS") == 0)
+		return 0;
+	for (const char *v = value; (v = strstr(v, "-g")); v += 2) {
+		int starts = v == value || v[-1] == ' ' || v[-1] == '\t';
+		/* -g, -g3, -ggdb, -gdwarf-4: any debug info; not -gno-... nor -gsplit-dwarf alone */
+		if (starts && strncmp(v, "-gno", 4) != 0 && strncmp(v, "-gsplit", 7) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /* The environment every step of a job sees (see docs/manifest.md). Returns a NULL-terminated list or NULL. */
 static char **job_env(struct job *j)
 {
@@ -1059,26 +1074,31 @@ static char **job_env(struct job *j)
 	ADD("RIPPLE_TARGET=%s", s->u->targets[j->target].name);
 	ADD("RIPPLE_COMMIT=%s", j->r->commit);
 	/*
-	 * A coverage build: --coverage appended to the compiler's flags, after
-	 * whatever the package sets, so its own build files stay untouched.
+	 * Flags appended to the compiler's, after whatever the package sets, so
+	 * its own build files stay untouched: --coverage for a coverage build,
+	 * and -g for a package whose ABI is dumped (abidw reads the types from
+	 * the debug info) when it does not ask for it itself.
 	 */
 	static const char *const flags[] = { "CFLAGS", "CXXFLAGS", "LDFLAGS" };
 	int flag_set[3] = { 0, 0, 0 };
 	for (size_t i = 0; i < p->n_env; i++) {
 		int f = -1;
-		for (int k = 0; j->coverage && k < 3; k++)
+		for (int k = 0; k < 3; k++)
 			if (strcmp(p->env[i].name, flags[k]) == 0)
 				f = k;
 		if (f >= 0) {
 			flag_set[f] = 1;
-			ADD("%s=%s --coverage", p->env[i].name, p->env[i].value);
+			ADD("%s=%s%s%s", p->env[i].name, p->env[i].value, wants_g(p, flags[f], p->env[i].value) ? " -g" : "",
+			    j->coverage ? " --coverage" : "");
 		} else {
 			ADD("%s=%s", p->env[i].name, p->env[i].value);
 		}
 	}
-	for (int k = 0; j->coverage && k < 3; k++)
-		if (!flag_set[k])
-			ADD("%s=--coverage", flags[k]);
+	for (int k = 0; k < 3; k++) {
+		int g = !flag_set[k] && wants_g(p, flags[k], ""), cov = !flag_set[k] && j->coverage;
+		if (g || cov)
+			ADD("%s=%s%s", flags[k], g ? "-g" : "", cov ? (g ? " --coverage" : "--coverage") : "");
+	}
 #undef ADD
 	return env;
 fail:
@@ -1227,6 +1247,61 @@ static int read_coverage(struct build_session *s, struct job *j, struct rp_error
 	return rc;
 }
 
+/*
+ * Thread pool: the ABI dump of a package with an api block, as the artifact
+ * "abi" of its key. A library that is not where the manifest says, or that
+ * abidw cannot read, fails the job (the manifest promised it); abidw missing
+ * on this machine is the infrastructure's.
+ */
+static void dump_abi(struct build_session *s, struct job *j, struct build_job_report *r)
+{
+	const struct rp_package *p = &s->u->packages[j->package];
+	struct abi_dump_spec spec = { .prefix = j->p->prefix,
+				      .library = p->api_library,
+				      .headers = p->api_headers,
+				      .deps = j->layer,
+				      .work_dir = j->p->workdir };
+	json_t *doc = NULL;
+	struct rp_error err;
+	char rel[160], path[PATH_MAX + 200], tmp[PATH_MAX + 220], dir[PATH_MAX + 64], sha[ARTIFACT_HEX_LEN + 1];
+	int64_t size = 0;
+	int rc = abi_dump(&spec, &doc, &err);
+	if (rc == 0) {
+		snprintf(rel, sizeof(rel), "artifacts/%.2s/%s.abi.json", r->key, r->key);
+		snprintf(dir, sizeof(dir), "%s/artifacts/%.2s", s->cache, r->key);
+		snprintf(path, sizeof(path), "%s/%s", s->cache, rel);
+		snprintf(tmp, sizeof(tmp), "%s.%ld-%lu", path, (long)getpid(), s->serial);
+		if ((rc = mkdirs(dir, &err)) == 0 && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
+			rc = rp_error_set(&err, RP_EIO, "cannot write %s", tmp);
+		if (rc == 0 && rename(tmp, path) != 0)
+			rc = rp_error_set(&err, RP_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		if (rc == 0)
+			rc = artifact_sha256_file(path, sha, &size, &err);
+	}
+	json_decref(doc);
+	if (rc == 0) {
+		struct store_artifact a = { .build_key = r->key, .name = "abi", .size = size, .sha256 = sha, .location = rel };
+		struct store_artifact old;
+		pthread_mutex_lock(&s->store_lock);
+		if (store_artifact_get(s->store, r->key, "abi", &old, NULL) == 0) {
+			rc = store_artifact_replace(s->store, &a, &err);
+			store_artifact_release(&old);
+		} else {
+			rc = store_artifact_put(s->store, &a, &err);
+		}
+		pthread_mutex_unlock(&s->store_lock);
+	}
+	if (rc < 0) {
+		int ours = rc == RP_ENOTFOUND || rc == RP_EINVAL; /* the library, not the machine */
+		r->outcome = ours ? BUILD_FAIL : BUILD_ERROR;
+		r->failed_step = "build";
+		snprintf(r->log_path, sizeof(r->log_path), "%s", j->p->build_log);
+		snprintf(r->category, sizeof(r->category), "%s", ours ? "api" : "infrastructure");
+		set_line(r->first_error, sizeof(r->first_error), err.msg);
+	}
+}
+
 /* Thread pool: archive the output, classify a failure, record the result, clean up. */
 static void work_pack(uv_work_t *w)
 {
@@ -1354,6 +1429,10 @@ static void work_pack(uv_work_t *w)
 				memcpy(r->output_hash, info.content_hash, sizeof(r->output_hash));
 			}
 		}
+		/* The library's ABI, from what the build installed (its tests do not change it). */
+		if (s->u->packages[j->package].has_api && r->output_hash[0] &&
+		    (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL))
+			dump_abi(s, j, r);
 		if (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL) {
 			struct store_build b = { .build_key = r->key, .package = s->u->packages[j->package].name,
 						 .target = s->u->targets[j->target].name, .commit_id = r->commit,
@@ -1589,4 +1668,24 @@ void build_report_release(struct build_report *report)
 {
 	free(report->jobs);
 	memset(report, 0, sizeof(*report));
+}
+
+int build_session_artifact(struct build_session *s, const char *key, const char *name, char *path, size_t size,
+			   struct rp_error *err)
+{
+	struct store_artifact a;
+	struct stat st;
+	pthread_mutex_lock(&s->store_lock);
+	int rc = store_artifact_get(s->store, key, name, &a, err);
+	pthread_mutex_unlock(&s->store_lock);
+	if (rc < 0)
+		return rc == RP_ENOTFOUND ? rp_error_set(err, RP_ENOTFOUND, "no artifact %s of build %.12s in %s", name, key,
+							 s->cache)
+					  : rc;
+	snprintf(path, size, "%s/%s", s->cache, a.location);
+	store_artifact_release(&a);
+	if (stat(path, &st) != 0)
+		return rp_error_set(err, RP_ENOTFOUND, "the artifact %s of build %.12s is recorded but %s is gone", name, key,
+				    path);
+	return 0;
 }

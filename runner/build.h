@@ -200,4 +200,12 @@ void build_session_select(struct build_session *s, const struct build_select *se
 
 void build_report_release(struct build_report *report);
 
+/*
+ * The path of artifact `name` ("prefix", "coverage", "abi") of build key
+ * `key` in the session's cache, into `path`. RP_ENOTFOUND when the cache
+ * has none (or its file is gone). Not while a run is active.
+ */
+int build_session_artifact(struct build_session *s, const char *key, const char *name, char *path, size_t size,
+			   struct rp_error *err);
+
 #endif

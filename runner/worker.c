@@ -1024,6 +1024,14 @@ static void run_job(struct slot *sl, json_t *job)
 	if (res.output_hash[0] && strcmp(res.output_hash, ARTIFACT_EMPTY_HASH) != 0 && !l.rerun &&
 	    upload_artifact(sl, &l, "prefix", &err) < 0)
 		outcome_set(&res, "error", "infrastructure", "cannot upload the output: %s", err.msg);
+	/* An ABI dump of a library with an api block, whenever its build left an output. */
+	struct store_artifact dump;
+	if (res.output_hash[0] && !l.rerun && (strcmp(res.status, "pass") == 0 || strcmp(res.status, "fail") == 0) &&
+	    store_artifact_get(sl->store, l.build_key, "abi", &dump, NULL) == 0) {
+		store_artifact_release(&dump);
+		if (upload_artifact(sl, &l, "abi", &err) < 0)
+			outcome_set(&res, "error", "infrastructure", "cannot upload the ABI dump: %s", err.msg);
+	}
 	/* A coverage job's figures: its tests passed and gcov read them. */
 	struct store_artifact figures;
 	if (res.status && strcmp(res.status, "pass") == 0 && !l.rerun &&
