@@ -25,11 +25,11 @@ sqlite3 *store__handle(struct store *st);
  * store_bisect.c from STORE__BISECT_SLOT and store_coverage.c the top ones,
  * from STORE__COVERAGE_SLOT.
  */
-#define STORE__EXT_STMTS 128
-#define STORE__REPORT_SLOT 48
-#define STORE__HISTORY_SLOT 72
-#define STORE__BISECT_SLOT 96
-#define STORE__COVERAGE_SLOT 112
+#define STORE__EXT_STMTS 144
+#define STORE__REPORT_SLOT 64
+#define STORE__HISTORY_SLOT 88
+#define STORE__BISECT_SLOT 112
+#define STORE__COVERAGE_SLOT 128
 
 /*
  * The statement `sql` cached in slot `slot` (< STORE__EXT_STMTS) of `st`,

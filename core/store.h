@@ -495,6 +495,12 @@ int store_job_reruns_add(struct store *st, int64_t run_id, int64_t of, int count
 int store_jobs_waiting_for_key(struct store *st, const char *build_key, int64_t *ids, size_t cap, size_t *n,
 			       struct rp_error *err);
 
+/*
+ * The newest job that ran `build_key` itself (not answered from the cache)
+ * and ended pass or fail: where the log of a key's result is. RP_ENOTFOUND.
+ */
+int store_job_that_built(struct store *st, const char *build_key, struct store_job *job, struct rp_error *err);
+
 /* The newest plain build job (variant "build") of (package, target) in run `run_id`, not a flake check; RP_ENOTFOUND when none. */
 int store_job_find(struct store *st, int64_t run_id, const char *package, const char *target,
 		   struct store_job *job, struct rp_error *err);

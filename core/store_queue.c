@@ -85,6 +85,7 @@ enum store__qid {
 	Q_RUN_REOPEN,
 	Q_JOB_FIND,
 	Q_FLAKINESS,
+	Q_JOB_BUILT,
 	Q__COUNT
 };
 
@@ -196,6 +197,9 @@ static const char *const store__qsql[Q__COUNT] = {
 	[Q_RERUN_EDGES] = "INSERT INTO job_edges (job_id, dep_id) SELECT ?1, dep_id FROM job_edges WHERE job_id = ?2",
 	[Q_RUN_REOPEN] = "UPDATE runs SET state = 'running', finished_ms = NULL WHERE id = ?1 AND state = 'done'",
 	/* Index jobs_by_package, newest first. */
+	/* Index jobs_by_key: the newest job that ran the key (a cached answer has no log of its own). */
+	[Q_JOB_BUILT] = "SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE build_key = ?1 AND cached = 0"
+			" AND status IN ('pass', 'fail') ORDER BY id DESC LIMIT 1",
 	[Q_JOB_FIND] = "SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE package = ?2 AND target = ?3 AND run_id = ?1"
 		       " AND rerun_of IS NULL AND variant = 'build' ORDER BY id DESC LIMIT 1",
 	/*
@@ -1861,5 +1865,26 @@ int store_jobs_waiting_for_key(struct store *st, const char *build_key, int64_t 
 		ids[(*n)++] = sqlite3_column_int64(s, 0);
 	ret = rc == SQLITE_DONE ? 0 : store__dberr(st, err, rc, "cannot list the jobs waiting for a key");
 	store__done(s);
+	return ret;
+}
+
+int store_job_that_built(struct store *st, const char *build_key, struct store_job *job, struct rp_error *err)
+{
+	sqlite3_stmt *s;
+	int ret;
+	memset(job, 0, sizeof(*job));
+	if ((ret = store__q(st, Q_JOB_BUILT, &s, err)) < 0)
+		return ret;
+	sqlite3_bind_text(s, 1, build_key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		ret = store__read_job(st, s, job, err);
+	else if (rc == SQLITE_DONE)
+		ret = rp_error_set(err, RP_ENOTFOUND, "%s: no job ran build key %.12s", store_path(st), build_key);
+	else
+		ret = store__dberr(st, err, rc, "cannot find the job that ran build key %.12s", build_key);
+	store__done(s);
+	if (ret < 0)
+		store_job_release(job);
 	return ret;
 }

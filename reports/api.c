@@ -830,7 +830,7 @@ void api_semver_verdict(const struct api_diff *d, const char *old_version, const
 		snprintf(made, sizeof(made), "no bump");
 	else
 		snprintf(made, sizeof(made), "a %s bump", api_bump_name(out->made));
-	snprintf(out->why, sizeof(out->why), "%s -> %s is %s; %s %s%s", old_version, new_version, made,
+	snprintf(out->why, sizeof(out->why), "%s to %s is %s; %s %s%s", old_version, new_version, made,
 		 breaking ? "a breaking change needs" : additions ? "an addition needs" : "no API change needs",
 		 out->needed == API_BUMP_NONE ? "none" : api_bump_name(out->needed),
 		 out->needed == API_BUMP_NONE ? "" : out->enough ? ": enough" : ": NOT enough");

@@ -110,4 +110,16 @@ json_t *farm__run_coverage(struct farm *f, const struct store_job *jobs, size_t 
 struct history_metrics;
 void farm__coverage_metrics(struct farm *f, const char *build_key, struct history_metrics *m);
 
+/*
+ * The API section of a run's report (farm_api.c): {"libraries": [{"package",
+ * "target", "old", "new", "versions", "semver", "weaker", "changes": [{...,
+ * "broke": [{"package", "target", "job", "line", "shape", "summary"}]}]} or
+ * {..., "problem"}], "behaviour_changes": [{"package", "target", "job",
+ * "first_error"}]} for the libraries with an api block whose build differs
+ * from the compared nightly's; each regressed pair of `pairs` gets "cause":
+ * "api change" or "behaviour change". Call without the farm's lock.
+ */
+json_t *farm__run_api(struct farm *f, const struct store_job *jobs, size_t n, const struct store_job *before,
+		      size_t nb, json_t *pairs);
+
 #endif

@@ -2234,6 +2234,99 @@ static char *pair_key(const char *package, const char *target)
 	return key;
 }
 
+/*
+ * The report's API section: each changed library's breaking and compatible
+ * changes with the semver verdict, what each breaking change broke
+ * downstream, and the regressions no API change explains.
+ */
+static void api_markdown(struct text *md, const json_t *api)
+{
+	const json_t *libs = json_object_get(api, "libraries"), *behaviour = json_object_get(api, "behaviour_changes");
+	if (!json_array_size(libs))
+		return;
+	text_add(md, "\n### API changes\n\n");
+	size_t i, k;
+	const json_t *lib, *c;
+	json_array_foreach(libs, i, lib)
+	{
+		text_add(md, "**");
+		md_cell(md, json_string_value(json_object_get(lib, "package")));
+		text_add(md, "** (%.12s → %.12s)", json_string_value(json_object_get(json_object_get(lib, "old"), "commit")),
+			 json_string_value(json_object_get(json_object_get(lib, "new"), "commit")));
+		const char *problem = json_string_value(json_object_get(lib, "problem"));
+		if (problem) {
+			text_add(md, ": not compared: ");
+			md_cell(md, problem);
+			text_add(md, "\n\n");
+			continue;
+		}
+		const json_t *sv = json_object_get(lib, "semver");
+		text_add(md, ": %s", json_is_true(json_object_get(sv, "enough")) ? "" : "**");
+		md_cell(md, json_string_value(json_object_get(sv, "why")));
+		text_add(md, "%s", json_is_true(json_object_get(sv, "enough")) ? "" : "**");
+		if (json_is_true(json_object_get(lib, "weaker")))
+			text_add(md, " _(compared by exported symbols and header prototypes: no debug info)_");
+		text_add(md, "\n\n");
+		const json_t *changes = json_object_get(lib, "changes");
+		if (!json_array_size(changes))
+			text_add(md, "No API or ABI change.\n");
+		for (int breaking = 1; breaking >= 0; breaking--) {
+			json_array_foreach(changes, k, c)
+			{
+				int b = json_is_true(json_object_get(c, "api_breaking")) || json_is_true(json_object_get(c, "abi_breaking"));
+				if (b != breaking)
+					continue;
+				const char *after = json_string_value(json_object_get(c, "after"));
+				const char *decl = after ? after : json_string_value(json_object_get(c, "before"));
+				text_add(md, "- %s **", breaking ? "breaking:" : "compatible:");
+				md_cell(md, json_string_value(json_object_get(c, "kind")));
+				text_add(md, "** `");
+				md_cell(md, decl ? decl : json_string_value(json_object_get(c, "name")));
+				text_add(md, "`");
+				const char *detail = json_string_value(json_object_get(c, "detail"));
+				if (detail) {
+					text_add(md, ": ");
+					md_cell(md, detail);
+				}
+				text_add(md, "\n");
+				size_t l;
+				const json_t *broke;
+				json_array_foreach(json_object_get(c, "broke"), l, broke)
+				{
+					text_add(md, "  - ");
+					md_cell(md, json_string_value(json_object_get(broke, "summary")));
+					text_add(md, " broke **");
+					md_cell(md, json_string_value(json_object_get(broke, "package")));
+					text_add(md, "** (`");
+					char line[400];
+					snprintf(line, sizeof(line), "%s", json_string_value(json_object_get(broke, "line")));
+					for (char *ch = line; *ch; ch++)
+						if (*ch == '`')
+							*ch = '\'';
+					md_cell(md, line);
+					text_add(md, "`)\n");
+				}
+			}
+		}
+		text_add(md, "\n");
+	}
+	json_array_foreach(behaviour, i, c)
+	{
+		if (!i)
+			text_add(md, "Regressions no API change explains — **behaviour changes**: look at the tests, not the headers:\n\n");
+		text_add(md, "- **");
+		md_cell(md, json_string_value(json_object_get(c, "package")));
+		text_add(md, "** on ");
+		md_cell(md, json_string_value(json_object_get(c, "target")));
+		const char *first = json_string_value(json_object_get(c, "first_error"));
+		if (first) {
+			text_add(md, ": ");
+			md_cell(md, first);
+		}
+		text_add(md, "\n");
+	}
+}
+
 /* " (+1.2)" after a percentage: its change in points, when there is a base. */
 static void md_points(struct text *md, const json_t *change, const char *kind)
 {
@@ -2432,6 +2525,8 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		free(pair_keys[k]);
 	free(pair_keys);
 	free(checks_at);
+	/* What the changed libraries' APIs did, and which regressions their changes explain. */
+	json_t *api = farm__run_api(f, jobs, n, before, nb, pairs);
 	/* The Markdown a person reads: the summary line, then every pair that is not simply passing. */
 	text_add(&md, "## ripple: run %lld (%s)%s", (long long)run.id, store_run_kind_name(run.kind),
 		 run.title ? " — " : "");
@@ -2475,6 +2570,11 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 			snprintf(vcell, sizeof(vcell), "%s (%s)", verdict, detail);
 		else
 			snprintf(vcell, sizeof(vcell), "%s", verdict);
+		const char *cause = json_string_value(json_object_get(p, "cause"));
+		if (cause && strcmp(cause, "behaviour change") == 0)
+			snprintf(vcell + strlen(vcell), sizeof(vcell) - strlen(vcell), ", behaviour change");
+		else if (cause)
+			snprintf(vcell + strlen(vcell), sizeof(vcell) - strlen(vcell), ", by an API change (below)");
 		json_t *bd = json_object_get(p, "bisect");
 		const char *bstate = json_string_value(json_object_get(bd, "state"));
 		const char *bmark = !json_is_true(json_object_get(p, "to_bisect")) ? ""
@@ -2540,6 +2640,7 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		}
 	}
 	store_metric_drops_free(drops, ndrops);
+	api_markdown(&md, api);
 	json_t *coverage = farm__run_coverage(f, jobs, n, before, nb);
 	coverage_markdown(&md, coverage);
 	if (md.failed) {
@@ -2548,6 +2649,7 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		json_decref(counts);
 		json_decref(drop_list);
 		json_decref(coverage);
+		json_decref(api);
 	} else {
 		json_t *changed = json_array();
 		for (size_t c = 0; c < run.nchange; c++)
@@ -2556,10 +2658,13 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 				 store_run_kind_name(run.kind), "state", store_run_state_name(run.state), "against",
 				 against ? json_integer(against) : json_null(), "changed", changed, "counts", counts,
 				 "pairs", pairs, "metric_drops", drop_list, "markdown", md.s);
-		if (*out)
+		if (*out) {
 			json_object_set_new(*out, "coverage", coverage);
-		else
+			json_object_set_new(*out, "api", api);
+		} else {
 			json_decref(coverage);
+			json_decref(api);
+		}
 	}
 	free(md.s);
 	store_run_release(&run);
