@@ -32,9 +32,10 @@ static int load_dump(struct farm *f, const char *key, struct abi_dump *out, stru
 	int64_t size;
 	char sha[65], origin[96];
 	memset(out, 0, sizeof(*out));
-	int rc = farm_artifact_open(f, key, "abi", &fp, &size, sha, err);
+	struct rp_error why;
+	int rc = farm_artifact_open(f, key, "abi", &fp, &size, sha, &why);
 	if (rc < 0)
-		return rc;
+		return rp_error_set(err, rc, "the ABI dump of build %.12s: %s", key, why.msg);
 	json_error_t jerr;
 	json_t *doc = json_loadf(fp, 0, &jerr);
 	fclose(fp);
