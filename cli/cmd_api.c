@@ -187,7 +187,7 @@ static int run(const char *command, int report, int argc, char **argv)
 		cache = cache_buf;
 	}
 	struct build_options opts = { .cache_dir = cache, .jobs = 2, .offline = offline };
-	uint64_t t0 = now_ms(), abidiff_ms = 0;
+	uint64_t t0 = now_ms(), abidiff_us = 0;
 	if (build_session_open(u, &opts, &s, &err) < 0 || build_side(s, &g, u, package, target, &old, &err) < 0 ||
 	    build_side(s, &g, u, package, target, &new, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -209,7 +209,7 @@ static int run(const char *command, int report, int argc, char **argv)
 		goto out;
 	}
 	uint64_t t1 = now_ms();
-	if (abi_diff(&a, &b, work, &d, &abidiff_ms, &err) < 0) {
+	if (abi_diff(&a, &b, work, &d, &abidiff_us, &err) < 0) {
 		cli_error("%s", err.msg);
 		status = RP_EXIT_USAGE;
 		goto out;
@@ -217,7 +217,7 @@ static int run(const char *command, int report, int argc, char **argv)
 	struct api_semver sv;
 	const char *vo = a.version ? a.version : p->version, *vn = b.version ? b.version : p->version;
 	api_semver_verdict(&d, vo, vn, &sv);
-	uint64_t own_ms = now_ms() - t1 - abidiff_ms;
+	uint64_t abidiff_ms = abidiff_us / 1000, spent = now_ms() - t1, own_ms = spent > abidiff_ms ? spent - abidiff_ms : 0;
 	if (json) {
 		json_t *doc = api_diff_json(&d);
 		json_object_set_new(doc, "package", json_string(package_name));

@@ -270,7 +270,7 @@ struct parse {
 	struct patterns pat;
 	enum section section;
 	struct api_change *entry; /* the changed function or variable whose details follow */
-	char entry_name[256], entry_decl[512];
+	char entry_name[256], entry_decl[512], entry_where[256];
 	struct context stack[16];
 	int depth;
 	enum { M_NONE, M_MEMBER_INSERT, M_MEMBER_DELETE, M_MEMBER_CHANGE, M_ENUM_INSERT, M_ENUM_DELETE,
@@ -300,7 +300,8 @@ static struct api_change *entry_change(struct parse *ps)
 {
 	if (!ps->entry) {
 		enum api_change_kind kind = ps->section == S_VAR_CHANGED ? API_VARIABLE_CHANGED : API_FUNCTION_CHANGED;
-		ps->entry = add(&ps->b, kind, ps->entry_name, ps->entry_decl, NULL, NULL);
+		ps->entry = add(&ps->b, kind, ps->entry_name, ps->entry_decl, NULL,
+				ps->entry_where[0] ? ps->entry_where : NULL);
 	}
 	return ps->entry;
 }
@@ -511,6 +512,7 @@ static void entry_line(struct parse *ps, const char *line)
 			decl_name(decl, name, sizeof(name));
 		snprintf(ps->entry_name, sizeof(ps->entry_name), "%s", name);
 		snprintf(ps->entry_decl, sizeof(ps->entry_decl), "%s", decl);
+		snprintf(ps->entry_where, sizeof(ps->entry_where), "%s", where);
 		int function = fn[0] != '\0';
 		if (tag[0] == 'C') {
 			/* Made when a detail says the entry itself changed; a type's change is the type's. */
@@ -844,16 +846,16 @@ static const struct {
 } shapes[] = {
 	{ "undefined reference", "undefined (?:reference|symbol)[^\\n]*[`'\"]%s['\"]" },
 	{ "implicit declaration", "implicit declaration of function [`'\"‘]%s['\"’]" },
-	{ "too few arguments", "too few arguments to function(?: call)?[^\\n]*%s\\b" },
-	{ "too many arguments", "too many arguments to function(?: call)?[^\\n]*%s\\b" },
+	{ "too few arguments", "too few arguments to function(?: call)?[^\\n]*\\b%s\\b" },
+	{ "too many arguments", "too many arguments to function(?: call)?[^\\n]*\\b%s\\b" },
 	{ "too few arguments", "too few arguments to function call, expected" },
-	{ "incompatible pointer type", "incompatible pointer type[^\\n]*%s\\b" },
+	{ "incompatible pointer type", "of [`'\"‘]%s['\"’] from incompatible pointer type|incompatible pointer type[^\\n]*\\b%s\\b" },
 	{ "incompatible type", "incompatible type for argument \\d+ of [`'\"‘]%s['\"’]" },
 	{ "no member named", "has no member named [`'\"‘]%s['\"’]|no member named '%s'" },
 	{ "unknown type name", "unknown type name [`'\"‘]%s['\"’]" },
 	{ "undeclared", "[`'\"‘]%s['\"’] undeclared|use of undeclared identifier '%s'" },
 	{ "conflicting types", "conflicting types for [`'\"‘]%s['\"’]" },
-	{ "storage size unknown", "storage size of [^\\n]* isn't known[^\\n]*%s|incomplete type[^\\n]*%s" },
+	{ "storage size unknown", "storage size of [^\\n]* isn't known[^\\n]*\\b%s\\b|incomplete type[^\\n]*\\b%s\\b" },
 };
 
 /* `pattern` with every "%s" replaced by `name` (already quoted for pcre2); NULL when out of memory. */
@@ -926,8 +928,9 @@ long api_link_failure(const struct api_diff *d, const char *log, size_t len, str
 			continue;
 		char ids[8][128];
 		size_t nids = identifiers(c, ids);
-		int linked = 0;
-		for (size_t k = 0; k < nids && !linked; k++) {
+		/* The change's first line in the log, whichever identifier and shape name it there. */
+		size_t best = len, best_shape = 0;
+		for (size_t k = 0; k < nids; k++) {
 			/* An identifier is quoted into the pattern literally. */
 			char quoted[300];
 			size_t q = 0;
@@ -937,9 +940,10 @@ long api_link_failure(const struct api_diff *d, const char *log, size_t len, str
 				quoted[q++] = *s;
 			}
 			quoted[q] = '\0';
-			if (!q)
+			/* Most identifiers are in no log: no pattern is compiled for them. */
+			if (!q || !memmem(log, len, ids[k], strlen(ids[k])))
 				continue;
-			for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]) && !linked; s++) {
+			for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 				if (!strstr(shapes[s].pattern, "%s"))
 					continue;
 				char *pat = fill(shapes[s].pattern, quoted);
@@ -953,29 +957,32 @@ long api_link_failure(const struct api_diff *d, const char *log, size_t len, str
 				free(pat);
 				if (!re)
 					continue;
-				if (pcre2_match(re, (PCRE2_SPTR)log, len, 0, 0, md, NULL) >= 0) {
-					PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-					size_t at = ov[0], from = at, to = at;
-					while (from > 0 && log[from - 1] != '\n')
-						from--;
-					while (to < len && log[to] != '\n')
-						to++;
-					/* A step log's "[  1.234] " stamp is not the compiler's. */
-					if (to - from > 10 && log[from] == '[') {
-						const char *close = memchr(log + from, ']', to - from);
-						if (close)
-							from = (size_t)(close - log) + 1;
-					}
-					while (from < to && (log[from] == ' ' || log[from] == '\t'))
-						from++;
-					struct api_link *l = &out[found++];
-					l->change = i;
-					snprintf(l->line, sizeof(l->line), "%.*s", (int)(to - from), log + from);
-					snprintf(l->shape, sizeof(l->shape), "%s", shapes[s].shape);
-					linked = 1;
+				if (pcre2_match(re, (PCRE2_SPTR)log, len, 0, 0, md, NULL) >= 0 &&
+				    pcre2_get_ovector_pointer(md)[0] < best) {
+					best = pcre2_get_ovector_pointer(md)[0];
+					best_shape = s;
 				}
 				pcre2_code_free(re);
 			}
+		}
+		if (best < len) {
+			size_t from = best, to = best;
+			while (from > 0 && log[from - 1] != '\n')
+				from--;
+			while (to < len && log[to] != '\n')
+				to++;
+			/* A step log's "[  1.234] " stamp is not the compiler's. */
+			if (to - from > 10 && log[from] == '[') {
+				const char *close = memchr(log + from, ']', to - from);
+				if (close)
+					from = (size_t)(close - log) + 1;
+			}
+			while (from < to && (log[from] == ' ' || log[from] == '\t'))
+				from++;
+			struct api_link *l = &out[found++];
+			l->change = i;
+			snprintf(l->line, sizeof(l->line), "%.*s", (int)(to - from), log + from);
+			snprintf(l->shape, sizeof(l->shape), "%s", shapes[best_shape].shape);
 		}
 	}
 	pcre2_match_data_free(md);

@@ -191,7 +191,9 @@ static json_t *elf_symbols(const char *xml)
 	return list;
 }
 
-int abi_dump(const struct abi_dump_spec *spec, json_t **doc, struct rp_error *err)
+static uint64_t now_us(void);
+
+int abi_dump(const struct abi_dump_spec *spec, json_t **doc, uint64_t *abidw_us, struct rp_error *err)
 {
 	char lib[PATH_MAX], out[PATH_MAX], log[PATH_MAX], abidw[PATH_MAX];
 	struct stat st;
@@ -237,7 +239,11 @@ int abi_dump(const struct abi_dump_spec *spec, json_t **doc, struct rp_error *er
 			       .log_path = log };
 	struct step_result res;
 	unlink(out);
-	if ((rc = step_run_sync(&s, NULL, &res, err)) < 0)
+	uint64_t t0 = now_us();
+	rc = step_run_sync(&s, NULL, &res, err);
+	if (abidw_us)
+		*abidw_us = now_us() - t0;
+	if (rc < 0)
 		goto done;
 	if (res.status != STEP_PASSED) {
 		char why[400];
@@ -348,11 +354,11 @@ int abi_dump_load(const char *path, struct abi_dump *out, struct rp_error *err)
 
 /* ---- diffs --------------------------------------------------------------------------------- */
 
-static uint64_t now_ms(void)
+static uint64_t now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static int write_text(const char *path, const char *text, struct rp_error *err)
@@ -366,10 +372,10 @@ static int write_text(const char *path, const char *text, struct rp_error *err)
 }
 
 int abi_diff(const struct abi_dump *old, const struct abi_dump *new, const char *work_dir, struct api_diff *out,
-	     uint64_t *abidiff_ms, struct rp_error *err)
+	     uint64_t *abidiff_us, struct rp_error *err)
 {
-	if (abidiff_ms)
-		*abidiff_ms = 0;
+	if (abidiff_us)
+		*abidiff_us = 0;
 	if (!old->debug_info || !new->debug_info)
 		return api_diff_symbols(old->symbols, new->symbols, old->headers, new->headers, out, err);
 	char a[PATH_MAX], b[PATH_MAX], report[PATH_MAX], log[PATH_MAX], abidiff[PATH_MAX];
@@ -391,11 +397,11 @@ int abi_diff(const struct abi_dump *old, const struct abi_dump *new, const char 
 			       .log_path = log,
 			       .stdout_path = report };
 	struct step_result res;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = now_us();
 	if (rc == 0)
 		rc = step_run_sync(&s, NULL, &res, err);
-	if (abidiff_ms)
-		*abidiff_ms = now_ms() - t0;
+	if (abidiff_us)
+		*abidiff_us = now_us() - t0;
 	char *text = NULL;
 	size_t len = 0;
 	if (rc == 0 && res.status == STEP_TIMED_OUT)

@@ -49,11 +49,12 @@ struct abi_dump_spec {
 };
 
 /*
- * Dumps the library of `spec` into *doc (the caller's). RP_ENOTFOUND when
+ * Dumps the library of `spec` into *doc (the caller's); *abidw_us (may be
+ * NULL) gets the microseconds abidw itself took. RP_ENOTFOUND when
  * the library is not in the prefix, RP_EINVAL when abidw cannot read it (its
  * message), RP_EIO when abidw is missing.
  */
-int abi_dump(const struct abi_dump_spec *spec, json_t **doc, struct rp_error *err);
+int abi_dump(const struct abi_dump_spec *spec, json_t **doc, uint64_t *abidw_us, struct rp_error *err);
 
 /* Reads a dump document from `path` into *out (released with abi_dump_release()). */
 int abi_dump_load(const char *path, struct abi_dump *out, struct rp_error *err);
@@ -63,10 +64,10 @@ void abi_dump_release(struct abi_dump *d);
 
 /*
  * The changes from `old` to `new` into *out (api_diff_release()); `work_dir`
- * holds abidiff's inputs while it runs. *abidiff_ms (may be NULL) gets the
- * time abidiff itself took.
+ * holds abidiff's inputs while it runs. *abidiff_us (may be NULL) gets the
+ * microseconds abidiff itself took.
  */
 int abi_diff(const struct abi_dump *old, const struct abi_dump *new, const char *work_dir, struct api_diff *out,
-	     uint64_t *abidiff_ms, struct rp_error *err);
+	     uint64_t *abidiff_us, struct rp_error *err);
 
 #endif

@@ -1265,7 +1265,7 @@ static void dump_abi(struct build_session *s, struct job *j, struct build_job_re
 	struct rp_error err;
 	char rel[160], path[PATH_MAX + 200], tmp[PATH_MAX + 220], dir[PATH_MAX + 64], sha[ARTIFACT_HEX_LEN + 1];
 	int64_t size = 0;
-	int rc = abi_dump(&spec, &doc, &err);
+	int rc = abi_dump(&spec, &doc, NULL, &err);
 	if (rc == 0) {
 		snprintf(rel, sizeof(rel), "artifacts/%.2s/%s.abi.json", r->key, r->key);
 		snprintf(dir, sizeof(dir), "%s/artifacts/%.2s", s->cache, r->key);
