@@ -682,6 +682,31 @@ static int count_jobs(struct farm *f, int64_t run_id, size_t *njobs, struct rp_e
 	return rc;
 }
 
+/*
+ * Edges from job `job` to the jobs of `pkg`'s dependencies on target `t`
+ * (job_of: the job index of each package and target slot, -1 for none: a
+ * dependency without this target is nothing to wait for).
+ */
+static int add_dep_edges(const struct rp_universe *u, const struct rp_package *pkg, size_t t, const long *job_of,
+			 size_t job, struct store_edge **edges, size_t *n, size_t *cap, struct rp_error *err)
+{
+	for (size_t d = 0; d < pkg->n_depends; d++) {
+		long dj = job_of[pkg->depends[d] * u->n_targets + t];
+		if (dj < 0)
+			continue;
+		if (*n == *cap) {
+			size_t grown = *cap ? 2 * *cap : 64;
+			struct store_edge *e = realloc(*edges, grown * sizeof(*e));
+			if (!e)
+				return rp_error_set(err, RP_ENOMEM, "out of memory");
+			*edges = e;
+			*cap = grown;
+		}
+		(*edges)[(*n)++] = (struct store_edge){ job, (size_t)dj };
+	}
+	return 0;
+}
+
 int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njobs, int *created,
 		struct rp_error *err)
 {
@@ -842,22 +867,8 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 								.target = u->targets[t].name,
 								.commit = res[p].commit,
 								.tree_id = res[p].tree };
-			for (size_t d = 0; d < pkg->n_depends; d++) {
-				long dj = job_of[pkg->depends[d] * u->n_targets + t];
-				if (dj < 0)
-					continue; /* a dependency without this target: nothing to wait for */
-				if (n_edges == cap_edges) {
-					size_t cap = cap_edges ? 2 * cap_edges : 64;
-					struct store_edge *e = realloc(edges, cap * sizeof(*e));
-					if (!e) {
-						rc = rp_error_set(err, RP_ENOMEM, "out of memory");
-						goto out;
-					}
-					edges = e;
-					cap_edges = cap;
-				}
-				edges[n_edges++] = (struct store_edge){ n_jobs, (size_t)dj };
-			}
+			if ((rc = add_dep_edges(u, pkg, t, job_of, n_jobs, &edges, &n_edges, &cap_edges, err)) < 0)
+				goto out;
 			n_jobs++;
 		}
 	}
@@ -878,22 +889,8 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 							.commit = res[p].commit,
 							.tree_id = res[p].tree,
 							.variant = "coverage" };
-		for (size_t d = 0; d < pkg->n_depends; d++) {
-			long dj = job_of[pkg->depends[d] * u->n_targets + (size_t)t];
-			if (dj < 0)
-				continue;
-			if (n_edges == cap_edges) {
-				size_t cap = cap_edges ? 2 * cap_edges : 64;
-				struct store_edge *e = realloc(edges, cap * sizeof(*e));
-				if (!e) {
-					rc = rp_error_set(err, RP_ENOMEM, "out of memory");
-					goto out;
-				}
-				edges = e;
-				cap_edges = cap;
-			}
-			edges[n_edges++] = (struct store_edge){ n_jobs, (size_t)dj };
-		}
+		if ((rc = add_dep_edges(u, pkg, (size_t)t, job_of, n_jobs, &edges, &n_edges, &cap_edges, err)) < 0)
+			goto out;
 		n_jobs++;
 	}
 	if (n_jobs == 0) { /* a run without jobs would never end */

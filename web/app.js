@@ -142,6 +142,7 @@ async function runPage(id, current) {
 	const packages = [];
 	for (const j of jobs) if (!packages.includes(j.package)) packages.push(j.package);
 	const covered = new Set(jobs.filter((j) => variant(j) === "coverage").map((j) => j.package));
+	const causes = pairCauses(report);
 	const byCell = new Map(jobs.map((j) => [j.package + "\u0000" + j.target + "\u0000" + variant(j), j]));
 	const head = el("tr", {}, el("th", {}, "package"),
 			...columns.map((c) => el("th", c.variant === "build" ? {} : { "data-variant": c.variant },
@@ -165,7 +166,8 @@ async function runPage(id, current) {
 					attrs.class += " " + c.variant;
 					attrs["data-variant"] = c.variant;
 				}
-				return el("td", attrs, link("#/jobs/" + j.id, label));
+				if (causes.has(j.id)) attrs["data-cause"] = causes.get(j.id);
+				return el("td", attrs, link("#/jobs/" + j.id, label), causes.has(j.id) ? causeTag(causes.get(j.id)) : null);
 			})
 		)
 	);
@@ -176,7 +178,10 @@ async function runPage(id, current) {
 				"li",
 				{},
 				link("#/jobs/" + j.id, j.package + " on " + j.target + (variant(j) === "build" ? "" : " (" + variant(j) + ")")),
-				": " + j.status + (j.category ? " (" + j.category + ")" : "") + (j.first_error ? " — " + j.first_error : "")
+				": " + j.status + (j.category ? " (" + j.category + ")" : ""),
+				causes.has(j.id) ? " " : null,
+				causes.has(j.id) ? causeTag(causes.get(j.id)) : null,
+				j.first_error ? " — " + j.first_error : null
 			)
 		);
 	const coverage = report && Array.isArray(report.coverage) && report.coverage.length ? report.coverage : null;
@@ -188,6 +193,7 @@ async function runPage(id, current) {
 		failures.length ? el("h2", {}, "Not passing") : null,
 		failures.length ? el("ul", { id: "failures" }, ...failures) : null,
 		coverage ? runCoverage(coverage) : null,
+		hasApi(report) ? apiSection(report.api, run.id, false) : null,
 		bisects.length ? el("h2", {}, "Bisections") : null,
 		bisects.length ? el("ul", { id: "bisections" }, ...bisects.map(bisectItem)) : null
 	);
@@ -204,6 +210,159 @@ function bisectItem(b) {
 		el("span", { class: "state " + b.state }, b.state),
 		b.state === "done" ? " — " + (b.summary || b.verdict || "") : null
 	);
+}
+
+// ---- a run's API changes: the ABI/API diff of each changed library ------------------------
+//
+// Route: #/runs/N/api, the section alone, to share. The report's "api" member:
+// {"libraries": [{package, old, new, versions, semver, weaker, changes | problem}],
+//  "behaviour_changes": [{package, target, job, first_error}]}; its regressed pairs may
+// carry "cause": "api change" | "behaviour change".
+
+// Job id -> the cause of its regressed pair, from a run's report (null: none).
+function pairCauses(report) {
+	const causes = new Map();
+	for (const p of (report && Array.isArray(report.pairs) ? report.pairs : []))
+		if (p.cause && p.job) causes.set(p.job, p.cause);
+	return causes;
+}
+
+function causeTag(cause) {
+	const api = cause === "api change";
+	return el("span", { class: "cause " + (api ? "cause-api" : "cause-behaviour"), "data-cause": cause,
+			    title: api ? "broken by an API change of a library it uses" : "no API change explains it: a behaviour change" },
+		  api ? "API change" : cause === "behaviour change" ? "behaviour change" : cause);
+}
+
+function hasApi(report) {
+	const a = report && report.api;
+	return !!(a && ((Array.isArray(a.libraries) && a.libraries.length) ||
+			(Array.isArray(a.behaviour_changes) && a.behaviour_changes.length)));
+}
+
+function breaking(c) {
+	return !!(c.api_breaking || c.abi_breaking);
+}
+
+// Which compatibility a change breaks, in words.
+function breaks(c) {
+	if (c.api_breaking && c.abi_breaking) return "breaks source and binary compatibility";
+	if (c.api_breaking) return "breaks source compatibility";
+	if (c.abi_breaking) return "breaks binary compatibility";
+	return "compatible";
+}
+
+function brokeItem(b) {
+	return el(
+		"li",
+		{ class: "api-broke", "data-package": b.package, "data-target": b.target, "data-job": b.job },
+		(b.summary || "this change") + " broke ",
+		link("#/jobs/" + b.job, b.package),
+		b.target ? " on " + b.target : null,
+		": ",
+		el("code", { class: "error-line" }, b.line || "")
+	);
+}
+
+function apiChange(c) {
+	const bad = breaking(c);
+	const decl = c.after || c.before || c.name || "";
+	const broke = Array.isArray(c.broke) ? c.broke : [];
+	return el(
+		"li",
+		{ class: "api-change " + (bad ? "breaking" : "compatible"), "data-kind": c.kind, "data-name": c.name,
+		  "data-api-breaking": c.api_breaking ? "1" : "0", "data-abi-breaking": c.abi_breaking ? "1" : "0" },
+		el("span", { class: "api-kind" }, c.kind || ""),
+		" ",
+		el("code", { class: "api-decl" }, decl),
+		c.where ? el("span", { class: "api-where" }, " at " + c.where) : null,
+		c.detail ? el("span", { class: "api-detail" }, " — " + c.detail) : null,
+		" ",
+		el("span", { class: "api-breaks" + (bad ? " bad" : "") }, breaks(c)),
+		broke.length ? el("ul", { class: "api-broke-list" }, ...broke.map(brokeItem)) : null
+	);
+}
+
+function semverLine(sv) {
+	if (!sv) return null;
+	const cls = sv.enough ? "enough" : sv.parsed === false ? "unjudged" : "not-enough";
+	return el("p", { class: "semver " + cls, "data-needed": sv.needed, "data-made": sv.made },
+		  sv.why || (sv.enough ? "the version change is enough" : "the version change is not enough"));
+}
+
+function apiLibrary(lib) {
+	const changes = Array.isArray(lib.changes) ? lib.changes : [];
+	const bad = changes.filter(breaking), good = changes.filter((c) => !breaking(c));
+	const v = lib.versions || {};
+	const head = el(
+		"h3",
+		{},
+		el("span", { class: "api-package" }, lib.package || ""),
+		lib.target ? " on " + lib.target : null,
+		" ",
+		commit(lib.old && lib.old.commit),
+		" → ",
+		commit(lib.new && lib.new.commit),
+		v.old || v.new ? el("span", { class: "api-versions" }, " version " + (v.old || "?") + " → " + (v.new || "?")) : null
+	);
+	if (lib.problem)
+		return el("section", { class: "api-library", "data-package": lib.package },
+			  head, el("p", { class: "api-problem error" }, "not compared: ", el("span", { class: "problem-text" }, lib.problem)));
+	return el(
+		"section",
+		{ class: "api-library", "data-package": lib.package, "data-breaking": bad.length, "data-compatible": good.length },
+		head,
+		semverLine(lib.semver),
+		lib.weaker ? el("p", { class: "api-weaker" },
+				"Weaker method: compared by exported symbols and header prototypes (no debug info), so sizes and layouts were not seen.")
+			   : null,
+		changes.length ? null : el("p", { class: "api-none" }, "No API or ABI change."),
+		bad.length ? el("h4", {}, "Breaking (" + bad.length + ")") : null,
+		bad.length ? el("ul", { class: "api-changes api-breaking" }, ...bad.map(apiChange)) : null,
+		good.length ? el("h4", {}, "Compatible (" + good.length + ")") : null,
+		good.length ? el("ul", { class: "api-changes api-compatible" }, ...good.map(apiChange)) : null
+	);
+}
+
+// The section: the libraries, then the regressions no API change explains.
+// `alone` is the shared page (#/runs/N/api): no link to itself there.
+function apiSection(a, run, alone) {
+	const libs = Array.isArray(a.libraries) ? a.libraries : [];
+	const behaviour = Array.isArray(a.behaviour_changes) ? a.behaviour_changes : [];
+	return el(
+		"section",
+		{ id: "api-changes", class: alone ? "api-alone" : null },
+		alone ? null : el("h2", {}, "API changes ", el("a", { href: "#/runs/" + run + "/api", class: "api-page-link" }, "own page")),
+		libs.length ? el("div", { id: "api-libraries" }, ...libs.map(apiLibrary))
+			    : el("p", { class: "api-none" }, "No library's API was compared."),
+		behaviour.length ? el("h3", { id: "behaviour-heading" }, "Behaviour changes") : null,
+		behaviour.length ? el("p", { class: "api-note" }, "Regressions no API change explains: look at the tests, not the headers.") : null,
+		behaviour.length
+			? el("ul", { id: "behaviour-changes" },
+			     ...behaviour.map((b) =>
+				     el("li", { "data-package": b.package, "data-target": b.target, "data-job": b.job },
+					link("#/jobs/" + b.job, b.package), b.target ? " on " + b.target : null,
+					b.first_error ? ": " : null,
+					b.first_error ? el("code", { class: "error-line" }, b.first_error) : null)))
+			: null
+	);
+}
+
+async function runApiPage(id, current) {
+	const data = await getJSON("/runs/" + id);
+	const run = data.run;
+	const finished = run.state === "done" || run.state === "cancelled";
+	const report = finished ? await getJSON("/runs/" + id + "/report") : null;
+	if (!current()) return 0;
+	show(
+		el("p", {}, link("#/runs/" + run.id, "← run #" + run.id)),
+		el("h1", {}, "API changes in run #" + run.id + " ", el("span", { class: "state " + run.state, id: "run-state" }, run.state)),
+		el("p", {}, run.kind + (run.title ? " — " + run.title : "") + (run.change_ref ? " — " + run.change_ref : "")),
+		!finished ? el("p", { id: "api-waiting" }, "The run is not over: its API changes are compared once it is.")
+			  : hasApi(report) ? apiSection(report.api, run.id, true)
+			  : el("p", { id: "api-empty" }, "No API change compared in this run.")
+	);
+	return finished ? 0 : 2000;
 }
 
 // ---- one package: its history ------------------------------------------------------
@@ -910,6 +1069,7 @@ async function render() {
 	let again = 0;
 	try {
 		if ((m = hash.match(/^#\/runs\/(\d+)$/))) again = await runPage(m[1], current);
+		else if ((m = hash.match(/^#\/runs\/(\d+)\/api$/))) again = await runApiPage(m[1], current);
 		else if ((m = hash.match(/^#\/jobs\/(\d+)$/))) again = await jobPage(m[1], current);
 		else if ((m = hash.match(/^#\/bisects\/(\d+)$/))) again = await bisectPage(m[1], current);
 		else if (hash === "#/coverage") again = await coverageListPage(current);

@@ -8,7 +8,8 @@
 # breaking, and linked to exactly dns and ethif with their error lines; the
 # compatible addition gives a minor-bump verdict and breaks nothing; the
 # behaviour regression of ipaddr is labelled a behaviour change; a damaged
-# dump on the server gives one clear line instead of a diff.
+# dump on the server gives one clear line instead of a diff. The dashboard's
+# API section is checked in Chromium (tests/web/api_page.js).
 #   test_api_farm.sh PATH-TO-examples/generate PATH-TO-ripple
 set -uo pipefail
 generate=$(realpath "${1:?usage: test_api_farm.sh GENERATE RIPPLE}")
@@ -24,7 +25,8 @@ cleanup() {
 	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lib.sh"
 command -v abidw >/dev/null && command -v abidiff >/dev/null || fatal "abidw or abidiff is missing: run scripts/setup"
 
 U=$work/u
@@ -103,6 +105,15 @@ check "the regression tcpip shows is labelled a behaviour change, not blamed on 
 	 [ "$(jq -r "[.api.behaviour_changes[].package] | join(\",\")" "$work/behaviour.json")" = tcpip ] &&
 	 [ "$(jq "[.api.libraries[].changes[]?.broke // [] | length] | add // 0" "$work/behaviour.json")" = 0 ] &&
 	 grep -q "behaviour change" "$work/behaviour.md"'
+
+# The dashboard's API section, in headless Chromium, for the break and the behaviour change.
+for which in break behaviour; do
+	node "$here/../web/api_page.js" "$RIPPLE_SERVER" "$db.api-token" "$(jq -r .run "$work/$which.json")" \
+		>"$work/page-$which.out" 2>"$work/page-$which.err"
+	status=$?
+	grep -v "^ok - " "$work/page-$which.out" | sed 's/^/# page: /'
+	check "the dashboard shows the $which run's API section as the report has it (exit $status)" '[ $status -eq 0 ]'
+done
 
 # 4. A damaged dump on the server: one clear line in the report instead of a diff.
 key=$(jq -r .api.libraries[0].new.build_key "$work/break.json")
