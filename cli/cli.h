@@ -56,6 +56,7 @@ extern const char cmd_coverage_usage[];
 int cmd_api_diff(int argc, char **argv);
 int cmd_api_report(int argc, char **argv);
 extern const char cmd_api_diff_usage[];
+extern const char cmd_api_report_usage[];
 
 /* The manifest path used when a command is given none. */
 #define CLI_DEFAULT_MANIFEST "ripple.json"

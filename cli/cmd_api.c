@@ -22,7 +22,6 @@
 
 const char cmd_api_diff_usage[] =
     "usage: ripple api-diff [-m MANIFEST] [--cache DIR] [--offline] [--json] PACKAGE OLD NEW\n"
-    "       ripple api-report [-m MANIFEST] [--cache DIR] [--offline] [--json] PACKAGE --from REV --to REV\n"
     "\n"
     "The API and ABI changes of PACKAGE (it needs an \"api\" block: its library and public\n"
     "headers) from OLD to NEW — commits, tags, branches, or build keys of builds made\n"
@@ -36,8 +35,7 @@ const char cmd_api_diff_usage[] =
     "pkg-config Version on each side, else the manifest's) is enough: a break needs a\n"
     "major bump (a minor one below 1.0), an addition a minor one.\n"
     "\n"
-    "api-report prints the same as a changelog for end users (Markdown): breaking changes,\n"
-    "then compatible ones, with the verdict.\n"
+    "`ripple api-report` prints the same as a changelog for end users.\n"
     "\n"
     "  -m, --manifest FILE   the universe (default ripple.json)\n"
     "  --cache DIR           the build cache (default .ripple beside the manifest)\n"
@@ -48,6 +46,22 @@ const char cmd_api_diff_usage[] =
     "Exit status: 0 the bump is enough (or nothing changed), 1 a change needs a bigger\n"
     "bump than the versions show, 2 bad usage or bad input (no api block, a revision that\n"
     "does not exist or does not build, a missing or damaged ABI dump).\n";
+
+const char cmd_api_report_usage[] =
+    "usage: ripple api-report [-m MANIFEST] [--cache DIR] [--offline] [--json] PACKAGE --from REV --to REV\n"
+    "\n"
+    "Every API and ABI change of PACKAGE from REV to REV as a changelog for its users:\n"
+    "breaking changes first, then compatible ones, each one line, with the semver verdict.\n"
+    "It is `ripple api-diff PACKAGE REV REV` (see `ripple help api-diff`: how each side is\n"
+    "built and dumped, how changes are classified, the weaker method without debug info).\n"
+    "\n"
+    "  -m, --manifest FILE   the universe (default ripple.json)\n"
+    "  --cache DIR           the build cache (default .ripple beside the manifest)\n"
+    "  --offline             do not fetch mirrors that exist already\n"
+    "  --json                the changes, versions, verdict and timing as JSON\n"
+    "\n"
+    "Exit status: 0 the bump is enough (or nothing changed), 1 a change needs a bigger\n"
+    "bump than the versions show, 2 bad usage or bad input.\n";
 
 static uint64_t now_ms(void)
 {
@@ -138,7 +152,7 @@ static int run(const char *command, int report, int argc, char **argv)
 			to = optarg;
 			break;
 		case 'h':
-			fputs(cmd_api_diff_usage, stdout);
+			fputs(report ? cmd_api_report_usage : cmd_api_diff_usage, stdout);
 			return RP_EXIT_OK;
 		default:
 			if (optopt && strchr("mCft", optopt))

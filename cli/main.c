@@ -17,7 +17,7 @@ const struct cli_command cli_commands[] = {
 	{ "api-diff", cmd_api_diff, "a library's API and ABI changes between two revisions, classified; semver verdict",
 	  cmd_api_diff_usage },
 	{ "api-report", cmd_api_report, "a library's API changes between two revisions as a changelog for its users",
-	  cmd_api_diff_usage },
+	  cmd_api_report_usage },
 	{ "build", cmd_build, "build and test a change and everything downstream, locally",
 	  "usage: ripple build [-m FILE] (--change PACKAGE=REVISION... | --all) [-j N] [--target T]\n"
 	  "                    [--only PACKAGE] [--rebuild PACKAGE] [--pin PACKAGE=REVISION]...\n"

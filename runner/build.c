@@ -541,14 +541,14 @@ static void give_slot(struct run *run, struct job *j)
 }
 
 /* Whether the archive of a build's output is recorded and on disk with its recorded size. */
-static int artifact_present(struct build_session *s, const char *key)
+static int artifact_present_named(struct build_session *s, const char *key, const char *name)
 {
 	struct store_artifact a;
 	struct rp_error err;
 	char path[PATH_MAX + 64];
 	struct stat st;
 	pthread_mutex_lock(&s->store_lock);
-	int rc = store_artifact_get(s->store, key, "prefix", &a, &err);
+	int rc = store_artifact_get(s->store, key, name, &a, &err);
 	pthread_mutex_unlock(&s->store_lock);
 	if (rc < 0)
 		return 0;
@@ -556,6 +556,34 @@ static int artifact_present(struct build_session *s, const char *key)
 	int present = stat(path, &st) == 0 && st.st_size == a.size;
 	store_artifact_release(&a);
 	return present;
+}
+
+static int artifact_present(struct build_session *s, const char *key)
+{
+	return artifact_present_named(s, key, "prefix");
+}
+
+/*
+ * Records artifact `name` of `key`, written at `rel` in the cache: a key
+ * built again writes the same content (the first record stands); other
+ * content replaces it while no build is recorded under the key.
+ */
+static int record_artifact(struct build_session *s, const char *key, const char *name, const char *rel,
+			   struct rp_error *err)
+{
+	char path[PATH_MAX + 200], sha[ARTIFACT_HEX_LEN + 1];
+	int64_t size = 0;
+	snprintf(path, sizeof(path), "%s/%s", s->cache, rel);
+	int rc = artifact_sha256_file(path, sha, &size, err);
+	if (rc < 0)
+		return rc;
+	struct store_artifact a = { .build_key = key, .name = name, .size = size, .sha256 = sha, .location = rel };
+	pthread_mutex_lock(&s->store_lock);
+	rc = store_artifact_put(s->store, &a, err);
+	if (rc == RP_EEXISTS)
+		rc = store_artifact_replace(s->store, &a, err);
+	pthread_mutex_unlock(&s->store_lock);
+	return rc;
 }
 
 /* The job's dependencies are done: answer it from the cache, skip it, or start it. */
@@ -1029,10 +1057,11 @@ static void on_step_done(struct step *step, const struct step_result *res, void 
 	end_steps(j);
 }
 
-/* Whether a package's compiler flags `name` (now `value`) need -g added: its ABI is dumped, and it has none. */
-static int wants_g(const struct rp_package *p, const char *name, const char *value)
+/* Whether compiler flags `name` (now `value`) of job `j` need -g added: its ABI is dumped, and it has none. */
+static int wants_g(const struct job *j, const struct rp_package *p, const char *name, const char *value)
 {
-	if (!p->has_api || strcmp(name, "LDFLAGS") == 0)
+	/* A coverage build is measured, not dumped: its flags are the package's and --coverage only. */
+	if (!p->has_api || j->coverage || strcmp(name, "LDFLAGS") == 0)
 		return 0;
 	for (const char *v = value; (v = strstr(v, "-g")); v += 2) {
 		int starts = v == value || v[-1] == ' ' || v[-1] == '\t';
@@ -1088,14 +1117,14 @@ static char **job_env(struct job *j)
 				f = k;
 		if (f >= 0) {
 			flag_set[f] = 1;
-			ADD("%s=%s%s%s", p->env[i].name, p->env[i].value, wants_g(p, flags[f], p->env[i].value) ? " -g" : "",
+			ADD("%s=%s%s%s", p->env[i].name, p->env[i].value, wants_g(j, p, flags[f], p->env[i].value) ? " -g" : "",
 			    j->coverage ? " --coverage" : "");
 		} else {
 			ADD("%s=%s", p->env[i].name, p->env[i].value);
 		}
 	}
 	for (int k = 0; k < 3; k++) {
-		int g = !flag_set[k] && wants_g(p, flags[k], ""), cov = !flag_set[k] && j->coverage;
+		int g = !flag_set[k] && wants_g(j, p, flags[k], ""), cov = !flag_set[k] && j->coverage;
 		if (g || cov)
 			ADD("%s=%s%s", flags[k], g ? "-g" : "", cov ? (g ? " --coverage" : "--coverage") : "");
 	}
@@ -1176,6 +1205,9 @@ static void start_step(struct job *j, enum step_kind kind)
 static int read_coverage(struct build_session *s, struct job *j, struct rp_error *err)
 {
 	char complaint[400], rel[160], path[PATH_MAX + 200], tmp[PATH_MAX + 220], dir[PATH_MAX + 64];
+	/* A key covered again: its first figures stand, as its archive does. */
+	if (artifact_present_named(s, j->r->key, "coverage"))
+		return 0;
 	if (coverage_gcov_log_complaint(j->p->coverage_log, complaint, sizeof(complaint)))
 		return rp_error_set(err, RP_EINVAL, "gcov cannot use the coverage data: %s", complaint);
 	FILE *fp = fopen(j->p->gcov_out, "rb");
@@ -1220,8 +1252,6 @@ static int read_coverage(struct build_session *s, struct job *j, struct rp_error
 	snprintf(dir, sizeof(dir), "%s/artifacts/%.2s", s->cache, j->r->key);
 	snprintf(path, sizeof(path), "%s/%s", s->cache, rel);
 	snprintf(tmp, sizeof(tmp), "%s.%ld-%lu", path, (long)getpid(), s->serial);
-	char sha[ARTIFACT_HEX_LEN + 1];
-	int64_t size = 0;
 	if ((rc = mkdirs(dir, err)) == 0 && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
 		rc = rp_error_set(err, RP_EIO, "cannot write %s", tmp);
 	json_decref(doc);
@@ -1229,21 +1259,7 @@ static int read_coverage(struct build_session *s, struct job *j, struct rp_error
 		rc = rp_error_set(err, RP_EIO, "cannot rename %s: %s", tmp, strerror(errno));
 	unlink(tmp);
 	if (rc == 0)
-		rc = artifact_sha256_file(path, sha, &size, err);
-	if (rc == 0) {
-		struct store_artifact a = { .build_key = j->r->key, .name = "coverage", .size = size, .sha256 = sha,
-					    .location = rel };
-		pthread_mutex_lock(&s->store_lock);
-		struct store_artifact old;
-		/* A key covered again (a flake check) rewrote the file: its record follows. */
-		if (store_artifact_get(s->store, j->r->key, "coverage", &old, err) == 0) {
-			rc = store_artifact_replace(s->store, &a, err);
-			store_artifact_release(&old);
-		} else {
-			rc = store_artifact_put(s->store, &a, err);
-		}
-		pthread_mutex_unlock(&s->store_lock);
-	}
+		rc = record_artifact(s, j->r->key, "coverage", rel, err);
 	return rc;
 }
 
@@ -1263,8 +1279,10 @@ static void dump_abi(struct build_session *s, struct job *j, struct build_job_re
 				      .work_dir = j->p->workdir };
 	json_t *doc = NULL;
 	struct rp_error err;
-	char rel[160], path[PATH_MAX + 200], tmp[PATH_MAX + 220], dir[PATH_MAX + 64], sha[ARTIFACT_HEX_LEN + 1];
-	int64_t size = 0;
+	char rel[160], path[PATH_MAX + 200], tmp[PATH_MAX + 220], dir[PATH_MAX + 64];
+	/* A key built again (a flake check, a re-run): its first dump stands, as its archive does. */
+	if (artifact_present_named(s, r->key, "abi"))
+		return;
 	int rc = abi_dump(&spec, &doc, NULL, &err);
 	if (rc == 0) {
 		snprintf(rel, sizeof(rel), "artifacts/%.2s/%s.abi.json", r->key, r->key);
@@ -1277,21 +1295,9 @@ static void dump_abi(struct build_session *s, struct job *j, struct build_job_re
 			rc = rp_error_set(&err, RP_EIO, "cannot rename %s: %s", tmp, strerror(errno));
 		unlink(tmp);
 		if (rc == 0)
-			rc = artifact_sha256_file(path, sha, &size, &err);
+			rc = record_artifact(s, r->key, "abi", rel, &err);
 	}
 	json_decref(doc);
-	if (rc == 0) {
-		struct store_artifact a = { .build_key = r->key, .name = "abi", .size = size, .sha256 = sha, .location = rel };
-		struct store_artifact old;
-		pthread_mutex_lock(&s->store_lock);
-		if (store_artifact_get(s->store, r->key, "abi", &old, NULL) == 0) {
-			rc = store_artifact_replace(s->store, &a, &err);
-			store_artifact_release(&old);
-		} else {
-			rc = store_artifact_put(s->store, &a, &err);
-		}
-		pthread_mutex_unlock(&s->store_lock);
-	}
 	if (rc < 0) {
 		int ours = rc == RP_ENOTFOUND || rc == RP_EINVAL; /* the library, not the machine */
 		r->outcome = ours ? BUILD_FAIL : BUILD_ERROR;
@@ -1430,7 +1436,9 @@ static void work_pack(uv_work_t *w)
 			}
 		}
 		/* The library's ABI, from what the build installed (its tests do not change it). */
-		if (s->u->packages[j->package].has_api && r->output_hash[0] &&
+		/* A build that installed nothing has no library to dump (a step that only checks something). */
+		if (s->u->packages[j->package].has_api && !j->coverage && r->output_hash[0] &&
+		    strcmp(r->output_hash, ARTIFACT_EMPTY_HASH) != 0 &&
 		    (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL))
 			dump_abi(s, j, r);
 		if (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL) {

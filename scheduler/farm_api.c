@@ -165,6 +165,13 @@ json_t *farm__run_api(struct farm *f, const struct store_job *jobs, size_t n, co
 		const char *verdict = json_string_value(json_object_get(pair, "verdict"));
 		if (!verdict || (strcmp(verdict, "regressed") != 0 && strcmp(verdict, "newly broken") != 0))
 			continue;
+		/* A changed library's own failure is its own: only its reverse dependencies are explained. */
+		const char *pkg = json_string_value(json_object_get(pair, "package"));
+		int own = 0;
+		for (size_t k = 0; k < nd && !own; k++)
+			own = pkg && strcmp(diffs[k].job->package, pkg) == 0;
+		if (own)
+			continue;
 		json_int_t id = json_integer_value(json_object_get(pair, "job"));
 		const struct store_job *fj = NULL;
 		for (size_t k = 0; k < n && !fj; k++)

@@ -136,7 +136,7 @@ check "a probe runs only what tcpip needs, and what was built before costs nothi
 "$ripple" report "$second" >"$work/r2.md"
 "$ripple" report --json "$second" >"$work/r2.json"
 check "the nightly's report carries the culprit where it said 'to bisect'" \
-	'grep -q "| tcpip | unix | newly broken (bisected below) |" "$work/r2.md" &&
+	'grep -q "| tcpip | unix | newly broken, behaviour change (bisected below) |" "$work/r2.md" &&
 	 grep -q "^- \*\*tcpip on unix\*\*: first bad commit: ipaddr ${culprit:0:12} \"$subject\"" "$work/r2.md" &&
 	 grep -q "assertion failed: tcpip_next_hop" "$work/r2.md" &&
 	 [ "$(jq -r ".pairs[] | select(.package == \"tcpip\") | .bisect.culprit.commit" "$work/r2.json")" = "$culprit" ]'

@@ -114,7 +114,7 @@ comment_id=$(jq -r '.[0].id' "$work/c1.json")
 check "one PR comment with the Markdown report, beside the human one" \
 	'[ "$(jq length "$work/c1.json")" -eq 1 ] && [ "$(state | jq "[.comments[] | select(.body == \"looks good to me\")] | length")" -eq 1 ] &&
 	 jq -r ".[0].body" "$work/c1.json" | grep -q "## ripple: run $run1 (pr)" &&
-	 jq -r ".[0].body" "$work/c1.json" | grep -Eq "\| tcpip \| unix \| regressed \(3/3 new failures vs 0/3 before\) \((to bisect|bisecting|bisected below)\) \| pass \| fail \|" &&
+	 jq -r ".[0].body" "$work/c1.json" | grep -Eq "\| tcpip \| unix \| regressed \(3/3 new failures vs 0/3 before\)(, behaviour change|, by an API change \(below\))? \((to bisect|bisecting|bisected below)\) \| pass \| fail \|" &&
 	 jq -r ".[0].body" "$work/c1.json" | grep -Eq "^\| tcpip \|.* \| \[#[0-9]+\]\(http://ci.example.org/#/jobs/[0-9]+\) \|$" &&
 	 jq -r ".[0].body" "$work/c1.json" | grep -q "Compared with nightly run $nightly (http://ci.example.org/#/runs/$nightly)"'
 
