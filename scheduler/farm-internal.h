@@ -68,6 +68,18 @@ struct farm {
 	} pages[PAGE_CACHE];
 	uint64_t page_clock;
 	int64_t next_retention_ms; /* retention runs hourly, sooner while it has a backlog */
+	/*
+	 * The API diffs of the last pairs of builds compared (farm_api.c): a
+	 * report is asked for again and again (the dashboard, the forge) and
+	 * the same two dumps always give the same changes. Guarded by api_lock.
+	 */
+	pthread_mutex_t api_lock;
+	struct api_memo {
+		char old_key[65], new_key[65];
+		json_t *entry; /* the library's entry, before any link */
+		uint64_t used;
+	} api_memo[8];
+	uint64_t api_clock;
 	atomic_int coverage_due;   /* a coverage report was recorded: merge soon (farm_coverage_merge) */
 	int64_t next_coverage_ms;  /* and otherwise look this late, for those a restart left */
 };

@@ -224,6 +224,7 @@ int farm_open(const struct farm_options *o, struct farm **out, struct rp_error *
 	pthread_cond_init(&f->logs, &ca);
 	pthread_cond_init(&f->committed, &ca);
 	pthread_mutex_init(&f->commit_lock, NULL);
+	pthread_mutex_init(&f->api_lock, NULL);
 	pthread_condattr_destroy(&ca);
 	if ((rc = mirror_global_init(err)) < 0)
 		goto fail;
@@ -308,6 +309,9 @@ void farm_close(struct farm *f)
 	pthread_mutex_destroy(&f->commit_lock);
 	for (size_t i = 0; i < PAGE_CACHE; i++)
 		free(f->pages[i].text);
+	for (size_t i = 0; i < sizeof(f->api_memo) / sizeof(f->api_memo[0]); i++)
+		json_decref(f->api_memo[i].entry);
+	pthread_mutex_destroy(&f->api_lock);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

@@ -72,6 +72,73 @@ static void act(const struct api_change *c, char *out, size_t size)
 	}
 }
 
+/* A copy of the memo of (old, new), or NULL. */
+static json_t *memo_get(struct farm *f, const char *old_key, const char *new_key)
+{
+	json_t *found = NULL;
+	pthread_mutex_lock(&f->api_lock);
+	for (size_t i = 0; i < sizeof(f->api_memo) / sizeof(f->api_memo[0]) && !found; i++) {
+		struct api_memo *m = &f->api_memo[i];
+		if (m->entry && strcmp(m->old_key, old_key) == 0 && strcmp(m->new_key, new_key) == 0) {
+			m->used = ++f->api_clock;
+			found = json_deep_copy(m->entry);
+		}
+	}
+	pthread_mutex_unlock(&f->api_lock);
+	return found;
+}
+
+/* Keeps a copy of `entry` for (old, new) in place of the least recently used one. */
+static void memo_put(struct farm *f, const char *old_key, const char *new_key, const json_t *entry)
+{
+	json_t *copy = json_deep_copy(entry);
+	if (!copy)
+		return;
+	pthread_mutex_lock(&f->api_lock);
+	struct api_memo *victim = &f->api_memo[0];
+	for (size_t i = 1; i < sizeof(f->api_memo) / sizeof(f->api_memo[0]); i++)
+		if (f->api_memo[i].used < victim->used)
+			victim = &f->api_memo[i];
+	json_decref(victim->entry);
+	snprintf(victim->old_key, sizeof(victim->old_key), "%s", old_key);
+	snprintf(victim->new_key, sizeof(victim->new_key), "%s", new_key);
+	victim->entry = copy;
+	victim->used = ++f->api_clock;
+	pthread_mutex_unlock(&f->api_lock);
+}
+
+/* The changes of a report entry back as a diff, for the links (what linking reads of them). */
+static int diff_from_entry(const json_t *entry, struct api_diff *d)
+{
+	const json_t *changes = json_object_get(entry, "changes");
+	memset(d, 0, sizeof(*d));
+	d->weaker = json_is_true(json_object_get(entry, "weaker"));
+	if (!(d->changes = calloc(json_array_size(changes) + 1, sizeof(*d->changes))))
+		return -1;
+	size_t i;
+	const json_t *c;
+	json_array_foreach(changes, i, c)
+	{
+		struct api_change *out = &d->changes[d->n];
+		const char *kind = json_string_value(json_object_get(c, "kind"));
+		const char *name = json_string_value(json_object_get(c, "name"));
+		const char *detail = json_string_value(json_object_get(c, "detail"));
+		int k = 0;
+		while (kind && strcmp(api_change_kind_name((enum api_change_kind)k), "unknown") != 0 &&
+		       strcmp(api_change_kind_name((enum api_change_kind)k), kind) != 0)
+			k++;
+		out->kind = (enum api_change_kind)k;
+		out->name = strdup(name ? name : "");
+		out->detail = detail ? strdup(detail) : NULL;
+		out->api_breaking = json_is_true(json_object_get(c, "api_breaking"));
+		out->abi_breaking = json_is_true(json_object_get(c, "abi_breaking"));
+		d->n++;
+		if (!out->name || (detail && !out->detail))
+			return -1;
+	}
+	return 0;
+}
+
 struct diffed {
 	const struct store_job *job; /* the run's build of the library */
 	struct api_diff d;
@@ -103,9 +170,25 @@ json_t *farm__run_api(struct farm *f, const struct store_job *jobs, size_t n, co
 			continue; /* nothing to compare with, or the same build */
 		struct abi_dump old, now;
 		struct rp_error err;
-		json_t *entry = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "package", j->package, "target",
-					  j->target, "old", "commit", b->commit, "build_key", b->build_key, "new", "commit",
-					  j->commit, "build_key", j->build_key);
+		struct diffed *dd = &diffs[nd];
+		json_t *entry = memo_get(f, b->build_key, j->build_key);
+		if (entry) { /* compared before: the same changes, linked below anew */
+			json_array_append_new(libraries, entry);
+			if ((!json_array_size(json_object_get(entry, "changes")) && strcmp(b->commit, j->commit) == 0) ||
+			    diff_from_entry(entry, &dd->d) < 0) {
+				api_diff_release(&dd->d);
+				json_array_remove(libraries, json_array_size(libraries) - 1);
+				continue;
+			}
+			dd->job = j;
+			dd->entry = entry;
+			dd->broke = json_object_get(entry, "changes");
+			nd++;
+			continue;
+		}
+		entry = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "package", j->package, "target", j->target,
+				  "old", "commit", b->commit, "build_key", b->build_key, "new", "commit", j->commit,
+				  "build_key", j->build_key);
 		if (!entry)
 			continue;
 		json_array_append_new(libraries, entry);
@@ -120,7 +203,6 @@ json_t *farm__run_api(struct farm *f, const struct store_job *jobs, size_t n, co
 		int rc = load_dump(f, b->build_key, &old, &err);
 		if (rc == 0 && (rc = load_dump(f, j->build_key, &now, &err)) < 0)
 			abi_dump_release(&old);
-		struct diffed *dd = &diffs[nd];
 		if (rc == 0) {
 			rc = abi_diff(&old, &now, work, &dd->d, NULL, &err);
 			if (rc == 0) {
@@ -144,6 +226,7 @@ json_t *farm__run_api(struct farm *f, const struct store_job *jobs, size_t n, co
 			json_object_set_new(entry, "problem", json_string(err.msg));
 			continue;
 		}
+		memo_put(f, b->build_key, j->build_key, entry);
 		if (dd->d.n == 0 && strcmp(b->commit, j->commit) == 0) {
 			/* Rebuilt only because a dependency changed, and the same API: nothing to tell. */
 			json_array_remove(libraries, json_array_size(libraries) - 1);

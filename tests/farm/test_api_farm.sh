@@ -38,12 +38,16 @@ jq 'del(.targets.vm) | (.packages[] | select(.targets) | .targets) |= map(select
 	(.packages[] | select(.name == "checkseum") | .test) = "true" | del(.packages[].coverage)' ripple.json >api.json
 printf '{"bisect": {"auto": false}}\n' >config.json
 db=$work/api.db
-"$ripple" serve --db "$db" --listen 127.0.0.1:0 --universe api.json --config config.json --workers 2 \
-	--url-file "$work/url" --cache "$work/cache" >"$work/serve.out" 2>"$work/serve.err" &
-serve_pid=$!
-for _ in $(seq 1 300); do [ -s "$work/url" ] && break; sleep 0.1; done
-[ -s "$work/url" ] || fatal "ripple serve did not start: $(tail -3 "$work/serve.err")"
-export RIPPLE_SERVER=$(cat "$work/url") RIPPLE_TOKEN_FILE=$db.api-token
+start_serve() {
+	rm -f "$work/url"
+	"$ripple" serve --db "$db" --listen 127.0.0.1:0 --universe api.json --config config.json --workers 2 \
+		--url-file "$work/url" --cache "$work/cache" >>"$work/serve.out" 2>>"$work/serve.err" &
+	serve_pid=$!
+	for _ in $(seq 1 300); do [ -s "$work/url" ] && break; sleep 0.1; done
+	[ -s "$work/url" ] || fatal "ripple serve did not start: $(tail -3 "$work/serve.err")"
+	export RIPPLE_SERVER=$(cat "$work/url") RIPPLE_TOKEN_FILE=$db.api-token
+}
+start_serve
 scenario() { jq -r ".scenarios.$1" scenarios.json; }
 # run_of KIND ARGS...: submits a run and waits for it; prints its id.
 run_of() {
@@ -115,11 +119,14 @@ for which in break behaviour; do
 	check "the dashboard shows the $which run's API section as the report has it (exit $status)" '[ $status -eq 0 ]'
 done
 
-# 4. A damaged dump on the server: one clear line in the report instead of a diff.
+# 4. A damaged dump on the server: one clear line in the report instead of a diff. The
+# server keeps the diffs of the last builds it compared: the dump is damaged while it is down.
 key=$(jq -r .api.libraries[0].new.build_key "$work/break.json")
 blob=$(find "$work/cache" -path "*/$key.abi" | head -1)
 check "the server keeps each build's dump as its artifact \"abi\"" '[ -n "$blob" ] && [ -s "$blob" ]'
+stop_serve
 truncate -s 100 "$blob"
+start_serve
 "$ripple" report --json "$(jq -r .run "$work/break.json")" >"$work/damaged.json"
 "$ripple" report "$(jq -r .run "$work/break.json")" >"$work/damaged.md"
 problem=$(jq -r '.api.libraries[0].problem // empty' "$work/damaged.json")
