@@ -732,9 +732,27 @@ static int in_list(const char *const *list, const char *name)
 int api_diff_symbols(const char *const *old_syms, const char *const *new_syms, const char *old_headers,
 		     const char *new_headers, struct api_diff *out, struct rp_error *err)
 {
+	return api_diff_symbols_vars(old_syms, new_syms, NULL, NULL, old_headers, new_headers, out, err);
+}
+
+int api_diff_symbols_vars(const char *const *old_syms, const char *const *new_syms, const char *const *old_vars,
+			  const char *const *new_vars, const char *old_headers, const char *new_headers,
+			  struct api_diff *out, struct rp_error *err)
+{
 	struct builder b = { out, 0, 0 };
 	memset(out, 0, sizeof(*out));
 	out->weaker = 1;
+	/* Variables: removed or added by name (a header says nothing this method can compare of them). */
+	for (size_t i = 0; old_vars && old_vars[i] && !b.failed; i++) {
+		if (in_list(new_vars, old_vars[i]))
+			continue;
+		struct api_change *c = add(&b, API_VARIABLE_REMOVED, old_vars[i], NULL, NULL, NULL);
+		if (c)
+			c->api_breaking = c->abi_breaking = 1;
+	}
+	for (size_t i = 0; new_vars && new_vars[i] && !b.failed; i++)
+		if (!in_list(old_vars, new_vars[i]))
+			add(&b, API_VARIABLE_ADDED, new_vars[i], NULL, NULL, NULL);
 	for (size_t i = 0; old_syms && old_syms[i] && !b.failed; i++) {
 		char *proto = prototype_of(old_headers, old_syms[i]);
 		if (!in_list(new_syms, old_syms[i])) {

@@ -97,6 +97,11 @@ int api_parse_abidiff(const char *text, size_t len, int exit_status, struct api_
 int api_diff_symbols(const char *const *old_syms, const char *const *new_syms, const char *old_headers,
 		     const char *new_headers, struct api_diff *out, struct rp_error *err);
 
+/* The same with the exported variables apart (`*_syms` then name functions only); NULL lists: none. */
+int api_diff_symbols_vars(const char *const *old_syms, const char *const *new_syms, const char *const *old_vars,
+			  const char *const *new_vars, const char *old_headers, const char *new_headers,
+			  struct api_diff *out, struct rp_error *err);
+
 void api_diff_release(struct api_diff *d);
 
 /* ---- semver ---------------------------------------------------------------------------- */

@@ -171,16 +171,25 @@ static json_t *pc_version(const char *prefix, const struct artifact_layer *deps)
 	return found ? found : json_null();
 }
 
-/* The defined ELF symbols (functions and variables) an abixml lists. */
-static json_t *elf_symbols(const char *xml)
+/*
+ * The defined ELF symbols an abixml lists in its section `section`
+ * ("elf-function-symbols" or "elf-variable-symbols").
+ */
+static json_t *elf_symbols(const char *xml, const char *section)
 {
 	json_t *list = json_array();
+	char open_tag[64], close_tag[64];
+	snprintf(open_tag, sizeof(open_tag), "<%s>", section);
+	snprintf(close_tag, sizeof(close_tag), "</%s>", section);
+	const char *from = strstr(xml, open_tag), *to = from ? strstr(from, close_tag) : NULL;
+	if (!from || !to)
+		return list;
 	int ec;
 	PCRE2_SIZE eo;
 	pcre2_code *re = pcre2_compile((PCRE2_SPTR) "<elf-symbol name='([^']+)'[^>]*is-defined='yes'", PCRE2_ZERO_TERMINATED,
 				       0, &ec, &eo, NULL);
 	pcre2_match_data *md = re ? pcre2_match_data_create_from_pattern(re, NULL) : NULL;
-	size_t at = 0, len = strlen(xml);
+	size_t at = (size_t)(from - xml), len = (size_t)(to - xml);
 	while (list && md && pcre2_match(re, (PCRE2_SPTR)xml, len, at, 0, md, NULL) >= 0) {
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
 		json_array_append_new(list, json_stringn(xml + ov[2], ov[3] - ov[2]));
@@ -254,10 +263,11 @@ int abi_dump(const struct abi_dump_spec *spec, json_t **doc, uint64_t *abidw_us,
 	}
 	if ((rc = read_file(out, 1u << 30, &xml, &xml_len, err)) < 0)
 		goto done;
-	json_t *symbols = elf_symbols(xml);
-	*doc = json_pack("{s:s, s:o, s:b, s:o, s:O, s:s%}", "library", spec->library, "version",
+	json_t *symbols = elf_symbols(xml, "elf-function-symbols"), *variables = elf_symbols(xml, "elf-variable-symbols");
+	*doc = json_pack("{s:s, s:o, s:b, s:o, s:o, s:O, s:s%}", "library", spec->library, "version",
 			 pc_version(spec->prefix, spec->deps), "debug_info", strstr(xml, "<abi-instr") != NULL,
-			 "symbols", symbols ? symbols : json_array(), "headers", w.headers, "abixml", xml, xml_len);
+			 "symbols", symbols ? symbols : json_array(), "variables", variables ? variables : json_array(),
+			 "headers", w.headers, "abixml", xml, xml_len);
 	if (!*doc)
 		rc = rp_error_set(err, RP_EINVAL, "abidw's dump of %s is not text jansson can hold", spec->library);
 done:
@@ -279,6 +289,7 @@ void abi_dump_release(struct abi_dump *d)
 		return;
 	json_decref(d->doc);
 	free(d->symbols);
+	free(d->variables);
 	free(d->headers);
 	memset(d, 0, sizeof(*d));
 }
@@ -286,7 +297,8 @@ void abi_dump_release(struct abi_dump *d)
 int abi_dump_from_json(json_t *doc, const char *origin, struct abi_dump *out, struct rp_error *err)
 {
 	memset(out, 0, sizeof(*out));
-	json_t *symbols = json_object_get(doc, "symbols"), *headers = json_object_get(doc, "headers"),
+	json_t *symbols = json_object_get(doc, "symbols"), *variables = json_object_get(doc, "variables"),
+	       *headers = json_object_get(doc, "headers"),
 	       *version = json_object_get(doc, "version"), *debug = json_object_get(doc, "debug_info");
 	out->library = json_string_value(json_object_get(doc, "library"));
 	out->abixml = json_string_value(json_object_get(doc, "abixml"));
@@ -302,14 +314,17 @@ int abi_dump_from_json(json_t *doc, const char *origin, struct abi_dump *out, st
 		return rp_error_set(err, RP_EINVAL, "%s: its abixml is not a whole <abi-corpus> (damaged?)", origin);
 	out->version = json_string_value(version);
 	out->debug_info = json_is_true(debug);
+	if (variables && !json_is_array(variables))
+		return rp_error_set(err, RP_EINVAL, "%s: \"variables\": expected an array of names", origin);
 	out->symbols = calloc(json_array_size(symbols) + 1, sizeof(*out->symbols));
+	out->variables = calloc(json_array_size(variables) + 1, sizeof(*out->variables));
 	size_t total = 1;
 	const char *k;
 	json_t *v;
 	json_object_foreach(headers, k, v)
 	total += json_string_length(v) + 1;
 	out->headers = malloc(total);
-	if (!out->symbols || !out->headers) {
+	if (!out->symbols || !out->variables || !out->headers) {
 		abi_dump_release(out);
 		return rp_error_set(err, RP_ENOMEM, "out of memory");
 	}
@@ -321,6 +336,14 @@ int abi_dump_from_json(json_t *doc, const char *origin, struct abi_dump *out, st
 			return rp_error_set(err, RP_EINVAL, "%s: symbols[%zu]: expected a name", origin, i);
 		}
 		out->symbols[i] = json_string_value(v);
+	}
+	json_array_foreach(variables, i, v)
+	{
+		if (!json_is_string(v)) {
+			abi_dump_release(out);
+			return rp_error_set(err, RP_EINVAL, "%s: variables[%zu]: expected a name", origin, i);
+		}
+		out->variables[i] = json_string_value(v);
 	}
 	size_t at = 0;
 	json_object_foreach(headers, k, v)
@@ -386,8 +409,9 @@ static void still_exported(const struct abi_dump *new, struct api_diff *d)
 		if (c->kind != API_FUNCTION_REMOVED && c->kind != API_VARIABLE_REMOVED)
 			continue;
 		int exported = 0;
-		for (size_t k = 0; new->symbols && new->symbols[k] && !exported; k++)
-			exported = strcmp(new->symbols[k], c->name) == 0;
+		const char *const *names = c->kind == API_FUNCTION_REMOVED ? new->symbols : new->variables;
+		for (size_t k = 0; names && names[k] && !exported; k++)
+			exported = strcmp(names[k], c->name) == 0;
 		if (!exported)
 			continue;
 		char *detail = strdup("still exported, under another symbol version: callers built before look for the old one");
@@ -407,7 +431,8 @@ int abi_diff(const struct abi_dump *old, const struct abi_dump *new, const char 
 	if (abidiff_us)
 		*abidiff_us = 0;
 	if (!old->debug_info || !new->debug_info)
-		return api_diff_symbols(old->symbols, new->symbols, old->headers, new->headers, out, err);
+		return api_diff_symbols_vars(old->symbols, new->symbols, old->variables, new->variables, old->headers,
+					     new->headers, out, err);
 	char a[PATH_MAX], b[PATH_MAX], report[PATH_MAX], log[PATH_MAX], abidiff[PATH_MAX];
 	snprintf(a, sizeof(a), "%s/old.abi.xml", work_dir);
 	snprintf(b, sizeof(b), "%s/new.abi.xml", work_dir);

@@ -8,7 +8,8 @@
  *   not its dependencies'), so only the public API counts. The dump is one
  *   JSON document: {"library", "version" (the package's pkg-config Version,
  *   or null), "debug_info" (whether abidw saw types: without DWARF it sees
- *   only ELF symbols), "symbols": [exported function and variable symbols],
+ *   only ELF symbols), "symbols": [exported functions], "variables": [exported
+ *   variables],
  *   "headers": {path: text}, "abixml": abidw's XML}.
  * - abi_dump_load() reads such a document back; a missing, truncated or
  *   foreign file is RP_ENOTFOUND or RP_EINVAL naming the file and what was
@@ -35,7 +36,8 @@ struct abi_dump {
 	json_t *doc; /* owns everything below */
 	const char *library, *version, *abixml;
 	int debug_info;
-	const char **symbols; /* NULL-terminated */
+	const char **symbols;	/* exported functions, NULL-terminated */
+	const char **variables; /* exported variables, NULL-terminated (empty in dumps from before they were apart) */
 	char *headers;	      /* every public header's text, one after the other */
 };
 

@@ -452,6 +452,24 @@ START_TEST(test_symbols_and_prototypes)
 }
 END_TEST
 
+/* Variables apart from functions: a removed variable is one, not a function. */
+START_TEST(test_symbols_variables_apart)
+{
+	static const char *const old_fns[] = {"f", NULL}, *const new_fns[] = {"f", NULL};
+	static const char *const old_vars[] = {"counter", "gone", NULL}, *const new_vars[] = {"counter", "fresh", NULL};
+	struct api_diff d;
+	struct rp_error err;
+	ck_assert_int_eq(api_diff_symbols_vars(old_fns, new_fns, old_vars, new_vars, NULL, NULL, &d, &err), 0);
+	ck_assert_int_eq(d.weaker, 1);
+	ck_assert_uint_eq(d.n, 2);
+	const struct api_change *gone = only(&d, API_VARIABLE_REMOVED, "gone");
+	ck_assert(gone->api_breaking && gone->abi_breaking);
+	const struct api_change *fresh = only(&d, API_VARIABLE_ADDED, "fresh");
+	ck_assert(!fresh->api_breaking && !fresh->abi_breaking);
+	api_diff_release(&d);
+}
+END_TEST
+
 /* ---- semver ------------------------------------------------------------------------------------ */
 
 START_TEST(test_semver_addition_minor)
@@ -805,6 +823,7 @@ static Suite *api_suite(void)
 	suite_add_tcase(s, parse);
 	TCase *weaker = tcase_create("weaker");
 	tcase_add_test(weaker, test_symbols_and_prototypes);
+	tcase_add_test(weaker, test_symbols_variables_apart);
 	suite_add_tcase(s, weaker);
 	TCase *semver = tcase_create("semver");
 	tcase_add_test(semver, test_semver_addition_minor);
