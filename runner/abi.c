@@ -246,7 +246,7 @@ int abi_dump(const struct abi_dump_spec *spec, json_t **doc, uint64_t *abidw_us,
 			       .env = env,
 			       .timeout_ms = spec->timeout_ms ? spec->timeout_ms : ABI_TIMEOUT_MS_DEFAULT,
 			       .log_path = log };
-	struct step_result res;
+	struct step_result res = { 0 };
 	unlink(out);
 	uint64_t t0 = now_us();
 	rc = step_run_sync(&s, NULL, &res, err);
@@ -451,7 +451,7 @@ int abi_diff(const struct abi_dump *old, const struct abi_dump *new, const char 
 			       .timeout_ms = ABI_TIMEOUT_MS_DEFAULT,
 			       .log_path = log,
 			       .stdout_path = report };
-	struct step_result res;
+	struct step_result res = { 0 };
 	uint64_t t0 = now_us();
 	if (rc == 0)
 		rc = step_run_sync(&s, NULL, &res, err);
