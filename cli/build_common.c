@@ -102,16 +102,8 @@ int cli_build_parse(const char *command, int argc, char **argv, struct cli_build
 		args->changes[args->n_changes++] = argv[optind];
 	if (optind < argc)
 		return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
-	if (!cache) {
-		/* Beside the manifest, so every universe keeps its own cache. */
-		const char *slash = strrchr(args->manifest, '/');
-		if (slash)
-			snprintf(args->cache_buf, sizeof(args->cache_buf), "%.*s/.ripple", (int)(slash - args->manifest),
-				 args->manifest);
-		else
-			snprintf(args->cache_buf, sizeof(args->cache_buf), ".ripple");
-		cache = args->cache_buf;
-	}
+	if (!cache)
+		cache = cli_default_cache(args->manifest, args->cache_buf, sizeof(args->cache_buf));
 	args->opts.cache_dir = cache;
 	args->opts.on_progress = cli_build_progress;
 	args->opts.data = args;
@@ -196,4 +188,15 @@ int cli_build_resolve(const struct rp_universe *u, const struct cli_build_args *
 		}
 	}
 	return RP_EXIT_OK;
+}
+
+const char *cli_default_cache(const char *manifest, char *buf, size_t size)
+{
+	/* Beside the manifest, so every universe keeps its own cache. */
+	const char *slash = strrchr(manifest, '/');
+	if (slash)
+		snprintf(buf, size, "%.*s/.ripple", (int)(slash - manifest), manifest);
+	else
+		snprintf(buf, size, ".ripple");
+	return buf;
 }

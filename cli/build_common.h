@@ -28,6 +28,9 @@ struct cli_build_args {
  */
 int cli_build_parse(const char *command, int argc, char **argv, struct cli_build_args *args);
 
+/* The build cache of `manifest` when none is given: .ripple beside it, written into `buf`. */
+const char *cli_default_cache(const char *manifest, char *buf, size_t size);
+
 /* A live progress line on a terminal, a line per finished job otherwise (stderr). */
 void cli_build_progress(const struct build_progress *p, void *data);
 

@@ -192,14 +192,8 @@ static int run(const char *command, int report, int argc, char **argv)
 		status = cli_usage_error(command, "package %s has no target that builds here (process or sandbox)", package_name);
 		goto out;
 	}
-	if (!cache) {
-		const char *slash = strrchr(manifest, '/');
-		if (slash)
-			snprintf(cache_buf, sizeof(cache_buf), "%.*s/.ripple", (int)(slash - manifest), manifest);
-		else
-			snprintf(cache_buf, sizeof(cache_buf), ".ripple");
-		cache = cache_buf;
-	}
+	if (!cache)
+		cache = cli_default_cache(manifest, cache_buf, sizeof(cache_buf));
 	struct build_options opts = { .cache_dir = cache, .jobs = 2, .offline = offline };
 	uint64_t t0 = now_ms(), abidiff_us = 0;
 	if (build_session_open(u, &opts, &s, &err) < 0 || build_side(s, &g, u, package, target, &old, &err) < 0 ||

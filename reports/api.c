@@ -276,9 +276,6 @@ struct parse {
 	enum { M_NONE, M_MEMBER_INSERT, M_MEMBER_DELETE, M_MEMBER_CHANGE, M_ENUM_INSERT, M_ENUM_DELETE,
 	       M_ENUM_CHANGE } members;
 	int members_indent;
-	/* pairs of removed and added symbols of one name: a version change */
-	char (*removed_syms)[256], (*added_syms)[256];
-	size_t n_removed, n_added;
 };
 
 static int is_pointer(const char *type)
@@ -465,19 +462,6 @@ static void detail_line(struct parse *ps, const char *line)
 	}
 }
 
-static int remember_symbol(struct parse *ps, int removed, const char *sym)
-{
-	char (**list)[256] = removed ? &ps->removed_syms : &ps->added_syms;
-	size_t *n = removed ? &ps->n_removed : &ps->n_added;
-	char(*more)[256] = realloc(*list, (*n + 1) * sizeof(**list));
-	if (!more)
-		return -1;
-	*list = more;
-	snprintf((*list)[*n], sizeof((*list)[*n]), "%s", sym);
-	(*n)++;
-	return 0;
-}
-
 static void entry_line(struct parse *ps, const char *line)
 {
 	char tag[4], fn[16], decl[512], where[256], sym[256];
@@ -527,8 +511,6 @@ static void entry_line(struct parse *ps, const char *line)
 					   where[0] ? where : NULL);
 		if (c && removed)
 			c->api_breaking = c->abi_breaking = 1;
-		if (sym[0] && remember_symbol(ps, removed, sym) < 0)
-			ps->b.failed = 1;
 		return;
 	}
 	if ((ps->section >= S_FSYM_REMOVED) && match(&ps->pat, P_SYMBOL_ENTRY, line)) {
@@ -545,47 +527,6 @@ static void entry_line(struct parse *ps, const char *line)
 			c->api_breaking = c->abi_breaking = 1;
 		if (c)
 			note(&ps->b, c, "an ELF symbol no debug info describes");
-		if (remember_symbol(ps, removed, sym) < 0)
-			ps->b.failed = 1;
-	}
-}
-
-/*
- * A function removed under one symbol version and added under another is one
- * change: its symbol version. The two entries become one.
- */
-static void pair_versions(struct parse *ps)
-{
-	for (size_t r = 0; r < ps->n_removed; r++) {
-		char rn[256], rv[128];
-		split_version(ps->removed_syms[r], rn, sizeof(rn), rv, sizeof(rv));
-		for (size_t a = 0; a < ps->n_added; a++) {
-			char an[256], av[128];
-			split_version(ps->added_syms[a], an, sizeof(an), av, sizeof(av));
-			if (strcmp(rn, an) != 0 || strcmp(rv, av) == 0)
-				continue;
-			/* Drop the removal and the addition; say what happened. */
-			for (size_t i = ps->b.d->n; i-- > 0;) {
-				struct api_change *c = &ps->b.d->changes[i];
-				if ((c->kind == API_FUNCTION_REMOVED || c->kind == API_FUNCTION_ADDED ||
-				     c->kind == API_VARIABLE_REMOVED || c->kind == API_VARIABLE_ADDED) &&
-				    strcmp(c->name, rn) == 0) {
-					free(c->name);
-					free(c->before);
-					free(c->after);
-					free(c->detail);
-					free(c->where);
-					memmove(c, c + 1, (ps->b.d->n - i - 1) * sizeof(*c));
-					ps->b.d->n--;
-				}
-			}
-			struct api_change *c = add(&ps->b, API_SYMBOL_VERSION_CHANGED, rn, ps->removed_syms[r],
-						   ps->added_syms[a], NULL);
-			if (c) {
-				c->abi_breaking = 1;
-				note(&ps->b, c, "symbol version %s is now %s", rv[0] ? rv : "(none)", av[0] ? av : "(none)");
-			}
-		}
 	}
 }
 
@@ -664,11 +605,7 @@ int api_parse_abidiff(const char *text, size_t len, int exit_status, struct api_
 		else if (indent_of(line) > 2 && (ps.section == S_FN_CHANGED || ps.section == S_VAR_CHANGED))
 			detail_line(&ps, line);
 	}
-	if (!ps.b.failed)
-		pair_versions(&ps);
 	free(copy);
-	free(ps.removed_syms);
-	free(ps.added_syms);
 	patterns_free(&ps.pat);
 	if (ps.b.failed) {
 		api_diff_release(out);

@@ -16,8 +16,10 @@
  *   ABI, and the API when no C conversion bridges it (a pointer type);
  *   a struct whose size or member offsets change breaks the ABI, a member
  *   removed or renamed the API too; an enumerator whose value changes breaks
- *   the ABI, one removed the API too; a changed SONAME or symbol version
- *   breaks the ABI.
+ *   the ABI, one removed the API too; a changed SONAME breaks the ABI.
+ *   abidiff (libabigail 2.2) reports a symbol moved to another version as
+ *   a removal only: abi_diff() (runner/abi.h), which has the new library's
+ *   symbols, turns such a removal into API_SYMBOL_VERSION_CHANGED.
  * - With `weaker` set (the dumps have no debug info: ELF symbols only),
  *   the changes come from the symbol tables and the public headers'
  *   prototypes instead (api_diff_symbols()), and the diff says so.

@@ -1024,22 +1024,22 @@ static void run_job(struct slot *sl, json_t *job)
 	if (res.output_hash[0] && strcmp(res.output_hash, ARTIFACT_EMPTY_HASH) != 0 && !l.rerun &&
 	    upload_artifact(sl, &l, "prefix", &err) < 0)
 		outcome_set(&res, "error", "infrastructure", "cannot upload the output: %s", err.msg);
-	/* An ABI dump of a library with an api block, whenever its build left an output. */
-	struct store_artifact dump;
-	if (res.output_hash[0] && !l.rerun && (strcmp(res.status, "pass") == 0 || strcmp(res.status, "fail") == 0) &&
-	    store_artifact_get(sl->store, l.build_key, "abi", &dump, NULL) == 0) {
-		store_artifact_release(&dump);
-		if (upload_artifact(sl, &l, "abi", &err) < 0)
-			outcome_set(&res, "error", "infrastructure", "cannot upload the ABI dump: %s", err.msg);
-	}
-	/* A coverage job's figures: its tests passed and gcov read them. */
-	struct store_artifact figures;
-	if (res.status && strcmp(res.status, "pass") == 0 && !l.rerun &&
-	    strcmp(l.variant ? l.variant : "build", "coverage") == 0 &&
-	    store_artifact_get(sl->store, l.build_key, "coverage", &figures, NULL) == 0) {
-		store_artifact_release(&figures);
-		if (upload_artifact(sl, &l, "coverage", &err) < 0)
-			outcome_set(&res, "error", "infrastructure", "cannot upload the coverage figures: %s", err.msg);
+	/*
+	 * What else the build engine kept under the key (an ABI dump of a library
+	 * with an api block; a coverage job's figures), up before the result too.
+	 */
+	static const struct {
+		const char *name, *what;
+	} extras[] = { { "abi", "the ABI dump" }, { "coverage", "the coverage figures" } };
+	for (size_t i = 0; i < sizeof(extras) / sizeof(extras[0]) && res.output_hash[0] && !l.rerun &&
+			   (strcmp(res.status, "pass") == 0 || strcmp(res.status, "fail") == 0);
+	     i++) {
+		struct store_artifact kept;
+		if (store_artifact_get(sl->store, l.build_key, extras[i].name, &kept, NULL) < 0)
+			continue; /* none for this job */
+		store_artifact_release(&kept);
+		if (upload_artifact(sl, &l, extras[i].name, &err) < 0)
+			outcome_set(&res, "error", "infrastructure", "cannot upload %s: %s", extras[i].what, err.msg);
 	}
 	rc = post_result(sl, &l, &res, log_size, &err);
 	if (rc == 200) {

@@ -134,4 +134,12 @@ void farm__coverage_metrics(struct farm *f, const char *build_key, struct histor
 json_t *farm__run_api(struct farm *f, const struct store_job *jobs, size_t n, const struct store_job *before,
 		      size_t nb, json_t *pairs);
 
+/*
+ * The artifact `name` of `build_key`, parsed as JSON, into *doc (the caller's):
+ * errors name it as "WHAT of build KEY" (RP_ENOTFOUND when missing or damaged
+ * on disk, RP_EINVAL when it is not JSON). Takes the farm's lock itself.
+ */
+int farm__artifact_json(struct farm *f, const char *build_key, const char *name, const char *what, json_t **doc,
+			struct rp_error *err);
+
 #endif

@@ -1014,18 +1014,23 @@ static int finish_from_cache(struct farm *f, int64_t id, const struct store_buil
 		.duration_ms = b->duration_ms,
 		.now_ms = now_ms(),
 	};
-	int rc = store_job_finish(f->st, id, &r, 1, NULL, err);
-	/* A coverage job answered so in a nightly or manual run: its commit is a point of the trend. */
-	struct store_job job;
+	return store_job_finish(f->st, id, &r, 1, NULL, err);
+}
+
+/*
+ * Coverage job `job` was answered from the cache: in a nightly or manual run
+ * its commit becomes a point of the trend (lock held). Only coverage jobs
+ * come here, so cache answers of builds cost nothing more.
+ */
+static int coverage_answered(struct farm *f, const struct store_job *job, struct rp_error *err)
+{
 	struct store_run run;
-	if (rc == 0 && store_job_get(f->st, id, &job, err) == 0) {
-		if (strcmp(job.variant, "coverage") == 0 && store_run_get(f->st, job.run_id, &run, err) == 0) {
-			if (run.kind == STORE_RUN_NIGHTLY || run.kind == STORE_RUN_MANUAL)
-				rc = store_coverage_mark_mainline(f->st, job.package, job.commit, err);
-			store_run_release(&run);
-		}
-		store_job_release(&job);
-	}
+	int rc = store_run_get(f->st, job->run_id, &run, err);
+	if (rc < 0)
+		return rc;
+	if (run.kind == STORE_RUN_NIGHTLY || run.kind == STORE_RUN_MANUAL)
+		rc = store_coverage_mark_mainline(f->st, job->package, job->commit, err);
+	store_run_release(&run);
 	return rc;
 }
 
@@ -1078,8 +1083,9 @@ static int key_job(struct farm *f, int64_t id, struct rp_error *err)
 		goto out;
 	struct store_build b;
 	if (store_build_get(f->st, key, &b, err) == 0) {
-		if (output_present(f, key, b.output_hash))
-			rc = finish_from_cache(f, id, &b, err);
+		if (output_present(f, key, b.output_hash) && (rc = finish_from_cache(f, id, &b, err)) == 0 &&
+		    strcmp(job.variant, "coverage") == 0)
+			rc = coverage_answered(f, &job, err);
 		store_build_release(&b);
 	}
 out:
@@ -1096,9 +1102,9 @@ out:
  * Jobs that waited for another to build their key (a key is built once; the
  * lease passes over them meanwhile): answered from the build cache now that
  * it holds the key (lock held). Nothing when it does not (an infrastructure
- * error): they are leased and built then.
+ * error): they are leased and built then. `coverage`: the key is a coverage build's.
  */
-static int answer_waiting(struct farm *f, const char *key, struct rp_error *err)
+static int answer_waiting(struct farm *f, const char *key, int coverage, struct rp_error *err)
 {
 	int64_t ids[64];
 	size_t n = 0;
@@ -1108,8 +1114,15 @@ static int answer_waiting(struct farm *f, const char *key, struct rp_error *err)
 		return 0;
 	if (rc == 0 && output_present(f, key, b.output_hash) &&
 	    (rc = store_jobs_waiting_for_key(f->st, key, ids, sizeof(ids) / sizeof(ids[0]), &n, err)) == 0) {
-		for (size_t i = 0; i < n && rc == 0; i++)
-			rc = finish_from_cache(f, ids[i], &b, err);
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			struct store_job job;
+			/* A key is one variant's: they are coverage jobs exactly when the one that ran it was. */
+			if ((rc = finish_from_cache(f, ids[i], &b, err)) == 0 && coverage &&
+			    (rc = store_job_get(f->st, ids[i], &job, err)) == 0) {
+				rc = coverage_answered(f, &job, err);
+				store_job_release(&job);
+			}
+		}
 	}
 	store_build_release(&b);
 	return rc;
@@ -1769,24 +1782,20 @@ static void check_flake(struct farm *f, int64_t job_id)
 	store_job_release(&job);
 }
 
-/* Lists job `job_id`'s coverage artifact, when there is one, to be merged (lock held). */
-static int record_coverage(struct farm *f, int64_t job_id, struct rp_error *err)
+/* Lists `job`'s coverage artifact, when there is one, to be merged (lock held). */
+static int record_coverage(struct farm *f, const struct store_job *job, struct rp_error *err)
 {
-	struct store_job job;
 	struct store_artifact a;
-	int rc = store_job_get(f->st, job_id, &job, err);
-	if (rc < 0)
-		return rc;
-	if (job.build_key && !job.rerun_of && store_artifact_get(f->st, job.build_key, "coverage", &a, err) == 0) {
+	int rc = 0;
+	if (job->build_key && !job->rerun_of && store_artifact_get(f->st, job->build_key, "coverage", &a, err) == 0) {
 		store_artifact_release(&a);
-		struct store_coverage_report r = { .build_key = job.build_key, .package = job.package,
-						   .target = job.target, .commit = job.commit, .run_id = job.run_id,
-						   .job_id = job.id, .created_ms = now_ms() };
+		struct store_coverage_report r = { .build_key = job->build_key, .package = job->package,
+						   .target = job->target, .commit = job->commit, .run_id = job->run_id,
+						   .job_id = job->id, .created_ms = now_ms() };
 		rc = store_coverage_report_add(f->st, &r, err);
 		if (rc == 0)
 			atomic_store(&f->coverage_due, 1);
 	}
-	store_job_release(&job);
 	return rc;
 }
 
@@ -1871,14 +1880,20 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	 * A coverage job whose tests passed left its figures (uploaded first,
 	 * like an output): merged into its commit's from the server's loop.
 	 */
-	if (!requeued && coverage && st == STORE_RESULT_PASS &&
-	    (rc = record_coverage(f, job_id, err)) < 0)
-		goto unlock;
 	struct rp_error adv;
-	int have_job = store_job_get(f->st, job_id, &job, err) == 0;
+	int got = store_job_get(f->st, job_id, &job, err), have_job = got == 0;
+	/* A coverage job whose figures cannot be listed is not acknowledged: the worker posts again. */
+	if (!requeued && coverage && st == STORE_RESULT_PASS && (got < 0 || (rc = record_coverage(f, &job, err)) < 0)) {
+		if (got < 0)
+			rc = got;
+		else
+			store_job_release(&job);
+		goto unlock;
+	}
 	if (have_job && !requeued && job.build_key && !job.rerun_of &&
 	    (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL))
-		answer_waiting(f, job.build_key, &adv); /* a failure leaves them queued: they are built instead */
+		/* a failure leaves them queued: they are built instead */
+		answer_waiting(f, job.build_key, strcmp(job.variant, "coverage") == 0, &adv);
 	advance(f, &adv);
 	wake(f);
 	if (have_job) {
@@ -2089,6 +2104,26 @@ int farm_artifact_open(struct farm *f, const char *build_key, const char *name, 
 	}
 	store_artifact_release(&a);
 	return rc;
+}
+
+int farm__artifact_json(struct farm *f, const char *build_key, const char *name, const char *what, json_t **doc,
+			struct rp_error *err)
+{
+	FILE *fp;
+	int64_t size;
+	char sha[65];
+	struct rp_error why;
+	*doc = NULL;
+	int rc = farm_artifact_open(f, build_key, name, &fp, &size, sha, &why);
+	if (rc < 0)
+		return rp_error_set(err, rc, "%s of build %.12s: %s", what, build_key, why.msg);
+	json_error_t jerr;
+	*doc = json_loadf(fp, 0, &jerr);
+	fclose(fp);
+	if (!*doc)
+		return rp_error_set(err, RP_EINVAL, "%s of build %.12s:%d:%d: %s", what, build_key, jerr.line, jerr.column,
+				    jerr.text);
+	return 0;
 }
 
 /* ---- for webhooks ------------------------------------------------------------------------ */

@@ -28,21 +28,13 @@
 
 static int load_dump(struct farm *f, const char *key, struct abi_dump *out, struct rp_error *err)
 {
-	FILE *fp;
-	int64_t size;
-	char sha[65], origin[96];
+	json_t *doc;
+	char origin[96];
 	memset(out, 0, sizeof(*out));
-	struct rp_error why;
-	int rc = farm_artifact_open(f, key, "abi", &fp, &size, sha, &why);
-	if (rc < 0)
-		return rp_error_set(err, rc, "the ABI dump of build %.12s: %s", key, why.msg);
-	json_error_t jerr;
-	json_t *doc = json_loadf(fp, 0, &jerr);
-	fclose(fp);
+	int rc = farm__artifact_json(f, key, "abi", "the ABI dump", &doc, err);
 	snprintf(origin, sizeof(origin), "the ABI dump of build %.12s", key);
-	if (!doc)
-		return rp_error_set(err, RP_EINVAL, "%s:%d:%d: %s", origin, jerr.line, jerr.column, jerr.text);
-	rc = abi_dump_from_json(doc, origin, out, err);
+	if (rc == 0)
+		rc = abi_dump_from_json(doc, origin, out, err);
 	json_decref(doc);
 	return rc;
 }

@@ -50,19 +50,11 @@ static int load_document(const char *path, struct cov_report *r, struct rp_error
 
 static int load_artifact(struct farm *f, const char *key, struct cov_report *r, struct rp_error *err)
 {
-	FILE *fp;
-	int64_t size;
-	char sha[65];
+	json_t *doc;
 	memset(r, 0, sizeof(*r));
-	int rc = farm_artifact_open(f, key, "coverage", &fp, &size, sha, err);
-	if (rc < 0)
-		return rc;
-	json_error_t jerr;
-	json_t *doc = json_loadf(fp, 0, &jerr);
-	fclose(fp);
-	if (!doc)
-		return rp_error_set(err, RP_EINVAL, "coverage of %.12s:%d:%d: %s", key, jerr.line, jerr.column, jerr.text);
-	rc = coverage_from_json(doc, r, err);
+	int rc = farm__artifact_json(f, key, "coverage", "the coverage", &doc, err);
+	if (rc == 0)
+		rc = coverage_from_json(doc, r, err);
 	json_decref(doc);
 	return rc;
 }
@@ -281,8 +273,10 @@ static int commit_report(struct farm *f, const char *package, const char *commit
 		rc = store_coverage_commits(f->st, package, 1, 0, 1, &list, &n, err);
 		if (rc == 0 && n == 0)
 			rc = rp_error_set(err, RP_ENOTFOUND, "no coverage of %s from a nightly or manual run yet", package);
-		if (rc == 0)
-			rc = store_coverage_commit_get(f->st, package, list[0].commit, c, err);
+		if (rc == 0) { /* the newest is the one: it moves out of the list */
+			*c = list[0];
+			list[0].mem_ = NULL;
+		}
 		store_coverage_commits_free(list, n);
 	} else if (strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40) {
 		rc = rp_error_set(err, RP_EINVAL, "commit: expected 40 lowercase hex digits or \"latest\"");

@@ -46,48 +46,10 @@ try {
 	console.error("api_page.js: " + e.message);
 	process.exit(2);
 }
-const PAGE_MS = 20000;
 
-let n = 0, failed = 0;
-function check(what, good, seen) {
-	n++;
-	if (good) {
-		console.log("ok - " + what);
-	} else {
-		failed++;
-		console.log("not ok - " + what);
-		if (seen !== undefined) console.log("# seen: " + JSON.stringify(seen).slice(0, 2000));
-	}
-	return good;
-}
-
-function sleep(ms) {
-	return new Promise((r) => setTimeout(r, ms));
-}
-
-async function api(p) {
-	const r = await fetch(url + "/api/v1" + p, { headers: { Authorization: "Bearer " + token } });
-	const text = await r.text();
-	if (!r.ok) throw new Error("GET " + p + ": " + r.status + " " + text);
-	return JSON.parse(text);
-}
-
-// Polls probe() (in node) until it returns a truthy value; throws after ms with the last value.
-async function waitFor(what, probe, ms = PAGE_MS) {
-	const end = Date.now() + ms;
-	let last;
-	for (;;) {
-		try {
-			last = await probe();
-		} catch (e) {
-			last = "error: " + e.message;
-			if (last.includes("has been closed")) throw e;
-		}
-		if (last && !(typeof last === "string" && last.startsWith("error: "))) return last;
-		if (Date.now() > end) throw new Error("timed out waiting for " + what + "; last seen: " + JSON.stringify(last).slice(0, 1000));
-		await sleep(200);
-	}
-}
+const web = require(path.join(__dirname, "lib.js"));
+const { check, waitFor } = web;
+const api = web.api(url, token);
 
 const breaking = (c) => !!(c.api_breaking || c.abi_breaking);
 const declaration = (c) => c.after || c.before || c.name || "";
@@ -382,15 +344,4 @@ async function main() {
 	}
 }
 
-main().then(
-	() => {
-		console.log("# " + n + " checks, " + failed + " failed");
-		process.exit(failed ? 1 : 0);
-	},
-	(e) => {
-		console.log("not ok - " + e.message.split("\n")[0].slice(0, 2000));
-		console.error(e.stack || String(e));
-		console.log("# " + n + " checks, " + (failed + 1) + " failed");
-		process.exit(1);
-	}
-);
+web.run(main);
