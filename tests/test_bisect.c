@@ -154,6 +154,41 @@ START_TEST(exact_linear_every_position)
 END_TEST
 
 /*
+ * Without noise, n hypotheses need r = ceil(log_{k+1} n) rounds, and the best
+ * tree finds (k+1)^(r-1) - ceil((n - (k+1)^(r-1)) / k) of them in r - 1: the
+ * search must reach that count exactly, never take more than r.
+ */
+START_TEST(exact_rounds_as_the_best_tree)
+{
+	static const size_t lens[] = {2, 5, 17, 100, 125, 1024};
+	static const unsigned ks[] = {1, 2, 4, 7};
+	struct hist *h = malloc(sizeof(*h));
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+		size_t len = lens[li];
+		linear(h, len);
+		for (size_t ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++) {
+			unsigned b = ks[ki] + 1, r = ceil_log(len, b);
+			size_t below = 1;
+			for (unsigned i = 1; i < r; i++)
+				below *= b;
+			size_t expect_early = below - (len - below + b - 2) / (b - 1);
+			struct bisect_search_config cfg = {.k = ks[ki]};
+			size_t early = 0;
+			for (size_t c = 1; c <= len; c++) {
+				struct outcome o = simulate(h, &cfg, (int)c, 0, 0, NULL, NULL);
+				ck_assert_int_eq(o.res.culprit, (int64_t)c);
+				ck_assert_uint_le(o.rounds, r);
+				early += o.rounds < r;
+			}
+			ck_assert_msg(early == expect_early, "%zu commits, k = %u: %zu found in %u rounds, not %zu",
+				      len, ks[ki], early, r - 1, expect_early);
+		}
+	}
+	free(h);
+}
+END_TEST
+
+/*
  *   0 (good) - 1 - 2 ------ 6 (merge 2 + 5) - 7 (bad)
  *               \          /
  *                3 - 4 - 5
@@ -388,6 +423,7 @@ int main(void)
 	Suite *s = suite_create("bisect");
 	TCase *tc = tcase_create("search");
 	tcase_add_test(tc, exact_linear_every_position);
+	tcase_add_test(tc, exact_rounds_as_the_best_tree);
 	tcase_add_test(tc, exact_merges);
 	tcase_add_test(tc, skipped_neighbours);
 	tcase_add_test(tc, contradictions_without_noise_are_flaky);
