@@ -1,10 +1,10 @@
 /*
  * bench/bisect — `ripple bisect` against `git bisect run`, in the same run.
  *
- *  1. Speed: a linear history of COMMITS commits (default 1,024) with a known
- *     first bad commit and a probe of `sleep 0.2` plus the test: wall-clock of
- *     `git bisect run` divided by that of `ripple bisect -j 4`, and the probes
- *     each made (target >= 2x).
+ *  1. Speed: a linear history of COMMITS commits (default 1,024) with the
+ *     first bad commit at 8 places spread over it and a probe of `sleep 0.2`
+ *     plus the test: the summed wall-clock of `git bisect run` divided by that
+ *     of `ripple bisect -j 4`, and the probes each made (target >= 2x).
  *  2. Flakes: a test whose answers are wrong with probability 5% and 20%
  *     (seeded: the k-th run of a commit in trial t draws the same number for
  *     both tools), TRIALS trials each with a random first bad commit: how
@@ -33,10 +33,12 @@
 #include "bench.h"
 #include "core/banned.h"
 
+#define SPEED_POSITIONS 8
 
 
-/* Commits 0..n: file `n` holds the commit's number, `state` good before `culprit`, bad from it. */
-static int make_repo(const char *dir, int n, int culprit, char (*ids)[41])
+
+/* Commits 0..n: file `n` holds the commit's number; the probes compare it with $BENCH_CULPRIT. */
+static int make_repo(const char *dir, int n, char (*ids)[41])
 {
 	git_repository *repo = NULL;
 	git_signature *sig = NULL;
@@ -47,18 +49,15 @@ static int make_repo(const char *dir, int n, int culprit, char (*ids)[41])
 		goto out;
 	for (int i = 0; i <= n; i++) {
 		char num[32], msg[64];
-		const char *state = i >= culprit ? "bad\n" : "good\n";
 		snprintf(num, sizeof(num), "%d\n", i);
 		snprintf(msg, sizeof(msg), "commit %d", i);
-		git_oid b1, b2, tree_id, commit_id;
+		git_oid b1, tree_id, commit_id;
 		git_treebuilder *tb = NULL;
 		git_tree *tree = NULL;
 		git_commit *pc = NULL;
 		int bad = git_blob_create_from_buffer(&b1, repo, num, strlen(num)) < 0 ||
-			  git_blob_create_from_buffer(&b2, repo, state, strlen(state)) < 0 ||
 			  git_treebuilder_new(&tb, repo, NULL) < 0 ||
 			  git_treebuilder_insert(NULL, tb, "n", &b1, GIT_FILEMODE_BLOB) < 0 ||
-			  git_treebuilder_insert(NULL, tb, "state", &b2, GIT_FILEMODE_BLOB) < 0 ||
 			  git_treebuilder_write(&tree_id, tb) < 0 ||
 			  git_tree_lookup(&tree, repo, &tree_id) < 0 ||
 			  (i > 0 && git_commit_lookup(&pc, repo, &parent) < 0);
@@ -129,6 +128,7 @@ struct ripple_out {
 	char verdict[32];
 	char first_bad[41];
 	int probes;
+	unsigned rounds;
 	long wall_ms;
 };
 
@@ -161,6 +161,7 @@ static int ripple_bisect(const char *ripple, const char *repo, const char *good,
 	snprintf(res->verdict, sizeof(res->verdict), "%s", v ? v : "?");
 	snprintf(res->first_bad, sizeof(res->first_bad), "%s", id ? id : "");
 	res->probes = (int)json_integer_value(json_object_get(doc, "probe_count"));
+	res->rounds = (unsigned)json_integer_value(json_object_get(doc, "rounds"));
 	res->wall_ms = (long)json_integer_value(json_object_get(doc, "wall_ms"));
 	json_decref(doc);
 	char *rm[] = {"sh", "-c", "rm -rf \"$0\"/ripple-bisect-*", (char *)work, NULL};
@@ -277,30 +278,48 @@ int main(int argc, char **argv)
 	char repo[4200];
 	snprintf(repo, sizeof(repo), "%s/repo", workbuf);
 	char(*ids)[41] = calloc((size_t)n + 1, sizeof(*ids));
-	int culprit = (int)(n * 5 / 8) + 3;
-	if (culprit > n)
-		culprit = n;
-	if (!ids || make_repo(repo, n, culprit, ids) < 0)
+	if (!ids || make_repo(repo, n, ids) < 0)
 		return 1;
 	/* Git identity for `git bisect` in environments without one. */
 	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
 
-	printf("bench-bisect: %d commits, first bad commit %d; probe: sleep 0.2 and the test\n", n, culprit);
-	const char *probe = "sleep 0.2; [ \"$(cat state)\" = good ]";
-	char first_bad[41];
-	int gprobes;
-	double gs = 0, rs = 0;
-	git_bisect(repo, ids[0], probe, workbuf, first_bad, &gprobes, &gs);
-	struct ripple_out r;
-	if (ripple_bisect(ripple, repo, ids[0], "4", "0", probe, workbuf, &r, &rs) < 0) {
-		fprintf(stderr, "bench-bisect: ripple bisect gave no JSON\n");
-		return 1;
+	/*
+	 * Where the first bad commit lies changes the rounds a k-ary search needs
+	 * (4 or 5 for 1,024 commits with k = 4) and git's probes (10 or 11), so the
+	 * speed is measured at SPEED_POSITIONS culprits spread over the history.
+	 */
+	printf("bench-bisect: %d commits; probe: sleep 0.2 and the test; first bad commit at %d positions\n", n,
+	       SPEED_POSITIONS);
+	const char *probe = "sleep 0.2; [ \"$(cat n)\" -lt \"$BENCH_CULPRIT\" ]";
+	double gsum = 0, rsum = 0;
+	int gprobes_sum = 0, rprobes_sum = 0, wrong = 0;
+	for (int pos = 0; pos < SPEED_POSITIONS; pos++) {
+		int first = 1 + (int)((long)(n - 1) * (2 * pos + 1) / (2 * SPEED_POSITIONS));
+		char env[32], first_bad[41];
+		snprintf(env, sizeof(env), "%d", first);
+		setenv("BENCH_CULPRIT", env, 1);
+		int gprobes;
+		double gs = 0, rs = 0;
+		git_bisect(repo, ids[0], probe, workbuf, first_bad, &gprobes, &gs);
+		struct ripple_out r;
+		if (ripple_bisect(ripple, repo, ids[0], "4", "0", probe, workbuf, &r, &rs) < 0) {
+			fprintf(stderr, "bench-bisect: ripple bisect gave no JSON\n");
+			return 1;
+		}
+		int git_right = strcmp(first_bad, ids[first]) == 0, ripple_right = strcmp(r.first_bad, ids[first]) == 0;
+		wrong += !git_right + !ripple_right;
+		printf("first bad %4d: git bisect run %5.2f s, %2d probes, %s; ripple bisect -j 4 %5.2f s, %2d probes "
+		       "in %u rounds, %s; %.2fx\n",
+		       first, gs, gprobes, git_right ? "right" : "WRONG", rs, r.probes, r.rounds,
+		       ripple_right ? "right" : "WRONG", rs > 0 ? gs / rs : 0);
+		gsum += gs;
+		rsum += rs;
+		gprobes_sum += gprobes;
+		rprobes_sum += r.probes;
 	}
-	printf("git bisect run:      %6.2f s, %2d probes, %s\n", gs, gprobes,
-	       strcmp(first_bad, ids[culprit]) == 0 ? "right" : "WRONG");
-	printf("ripple bisect -j 4:  %6.2f s, %2d probes, %s\n", rs, r.probes,
-	       strcmp(r.first_bad, ids[culprit]) == 0 ? "right" : "WRONG");
-	printf("speed-up: %.2fx (target >= 2x)\n\n", rs > 0 ? gs / rs : 0);
+	printf("all positions: git bisect run %.2f s, %d probes; ripple bisect -j 4 %.2f s, %d probes%s\n", gsum,
+	       gprobes_sum, rsum, rprobes_sum, wrong ? "; SOME ANSWERS WRONG" : "");
+	printf("speed-up: %.2fx (target >= 2x)\n\n", rsum > 0 ? gsum / rsum : 0);
 	fflush(stdout);
 
 	if (trials > 0) {
