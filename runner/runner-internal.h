@@ -6,12 +6,14 @@
 #ifndef RIPPLE_RUNNER_INTERNAL_H
 #define RIPPLE_RUNNER_INTERNAL_H
 
+#include <limits.h>
 #include <sys/types.h>
 
 #include <uv.h>
 
 #include "backend.h"
 #include "core/error.h"
+#include "vm.h"
 
 /* One line of /proc/PID/stat, the fields the runner needs. */
 struct step__proc {
@@ -86,5 +88,63 @@ int backend__process_open(const struct rp_target *target, const struct backend_o
 			  struct backend **out, struct rp_error *err);
 int backend__sandbox_open(const struct rp_target *target, const struct backend_options *opts,
 			  struct backend **out, struct rp_error *err);
+
+/* ---- vm.c's pieces, which backend_vm.c drives on a loop ---- */
+
+#define VM__SCAN_LINE 4096
+#define VM__SCAN_TAIL 6
+#define VM__SCAN_TAIL_LEN 160
+
+/*
+ * Reads a VM's console as it streams: the step's stamped log lines, in chunks
+ * cut anywhere. Keeps only what judging the VM needs (the framed lines, a
+ * panic line, the last non-blank lines), so a console of any length costs a
+ * few KiB.
+ */
+struct vm__scan {
+	char line[VM__SCAN_LINE];
+	size_t line_len;
+	int have_boot, have_status;
+	uint64_t boot_ms;
+	long exit_code;
+	int saw_tag, saw_linux, saw_microvm;
+	char panic[128];
+	char tail[VM__SCAN_TAIL][VM__SCAN_TAIL_LEN];
+	size_t tail_next;
+};
+
+void vm__scan_init(struct vm__scan *sc);
+void vm__scan_feed(struct vm__scan *sc, const char *chunk, size_t len);
+/*
+ * The outcome (vm.h's contract) of a VM whose QEMU step ended with `res`:
+ * fills r->status, exit_code, boot_ms and why; nothing else of *r.
+ */
+void vm__scan_judge(struct vm__scan *sc, const struct step_result *res, uint64_t timeout_ms, struct vm_result *r);
+
+/* A boot ready to run: the initramfs written, QEMU's command line in argv. */
+struct vm__boot {
+	char qemu[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
+	char accel[8], mem[16], smp[16], append[1024];
+	const char *argv[32]; /* points into this struct: it must not move */
+};
+
+/*
+ * Blocking: finds kernel, QEMU, init and busybox, decides the acceleration
+ * and writes the initramfs; vm_run()'s errors. On success the caller runs
+ * b->argv as a step and calls vm__boot_release() after it, whatever happened.
+ */
+int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, struct vm__boot *b,
+		     struct rp_error *err);
+/* Removes the initramfs. */
+void vm__boot_release(struct vm__boot *b);
+/* QEMU's command line for machine microvm (pc = 0) or pc. */
+void vm__boot_argv(struct vm__boot *b, int pc);
+/* Whether this process boots with -M pc because QEMU rejected microvm. */
+int vm__machine_pc(void);
+/* Whether a boot's failure is QEMU rejecting microvm; if so, pc is used from now on. */
+int vm__microvm_rejected(const struct vm__scan *sc, const struct step_result *res);
+
+int backend__vm_open(const struct rp_target *target, const struct backend_options *opts, struct backend **out,
+		     struct rp_error *err);
 
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "runner-internal.h"
 #include "step.h"
 #include "core/banned.h"
 
@@ -25,7 +26,6 @@
 #define VM_MEMORY_DEFAULT 256u
 #define VM_TIMEOUT_DEFAULT 60000u
 #define VM_PROBE_TIMEOUT 10000u
-#define VM_TAIL_LINES 6
 #define COPY_CHUNK (64 * 1024)
 
 /*
@@ -499,7 +499,7 @@ static const char *guest_name(const char *guest, struct rp_error *err)
 		if (!*seg)
 			goto bad;
 	}
-	if (strcmp(p, "init") == 0 || strcmp(p, "ripple") == 0 || strncmp(p, "ripple/", 7) == 0 ||
+	if (strcmp(p, "init") == 0 || strcmp(p, "ripple") == 0 || strcmp(p, VM_JOB_PATH + 1) == 0 ||
 	    strcmp(p, "bin/busybox") == 0 || strcmp(p, "dev/console") == 0)
 		goto bad;
 	if (strlen(guest) >= PATH_MAX)
@@ -508,7 +508,7 @@ static const char *guest_name(const char *guest, struct rp_error *err)
 bad:
 	rp_error_set(err, RP_EINVAL,
 		     "bad guest path \"%s\": absolute, no empty, . or .. component, "
-		     "not /init, /bin/busybox, /dev/console or under /ripple",
+		     "not /init, /bin/busybox, /dev/console, /ripple or " VM_JOB_PATH,
 		     guest ? guest : "(null)");
 	return NULL;
 }
@@ -605,11 +605,15 @@ struct console {
 	char *log; /* the step's log: stamped lines */
 	size_t len, cap;
 	int oom;
+	struct vm__scan scan;
 };
 
 static void console_take(struct step *step, const char *chunk, size_t len, uint64_t offset, void *data)
 {
 	struct console *c = data;
+	(void)step;
+	(void)offset;
+	vm__scan_feed(&c->scan, chunk, len);
 	if (c->oom)
 		return;
 	if (c->len + len + 1 > c->cap) {
@@ -730,17 +734,137 @@ static int field_is(const char *body, size_t len, const char *field)
 	return 0;
 }
 
-struct parsed {
-	int have_boot, have_status;
-	uint64_t boot_ms;
-	long exit_code;
-};
+void vm__scan_init(struct vm__scan *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->exit_code = -1;
+}
 
-/*
- * Turns the stamped log into the console (stamps and '\r' removed) in r and
- * reads the framed lines. RP_ENOMEM.
- */
-static int console_parse(const struct console *c, struct vm_result *r, struct parsed *out)
+/* One whole log line (without its '\n'): its stamp dropped, '\r' removed. */
+static void scan_line(struct vm__scan *sc, const char *line, size_t len)
+{
+	size_t at = 0;
+	int64_t ms = stamp_ms(line, len, &at);
+	char text[VM__SCAN_LINE];
+	size_t n = 0;
+	for (size_t i = at; i < len && n < sizeof(text); i++)
+		if (line[i] != '\r')
+			text[n++] = line[i];
+	const char *body;
+	size_t body_len;
+	long code;
+	if (memmem(text, n, VM_LINE_TAG, sizeof(VM_LINE_TAG) - 1))
+		sc->saw_tag = 1;
+	if (framed(text, n, &body, &body_len)) {
+		if (!sc->have_boot && field_is(body, body_len, "type=boot")) {
+			sc->have_boot = 1;
+			sc->boot_ms = ms < 0 ? 0 : (uint64_t)ms;
+		} else if (!sc->have_status && field_is(body, body_len, "type=status") &&
+			   field_long(body, body_len, "exit", &code)) {
+			sc->have_status = 1;
+			sc->exit_code = code;
+		}
+		return; /* ripple's own lines are no part of the console's tail */
+	}
+	if (memmem(text, n, "Linux version", 13))
+		sc->saw_linux = 1;
+	if (memmem(text, n, "microvm", 7))
+		sc->saw_microvm = 1;
+	const char *panic = memmem(text, n, "Kernel panic", 12);
+	if (panic && !sc->panic[0]) {
+		size_t l = n - (size_t)(panic - text);
+		snprintf(sc->panic, sizeof(sc->panic), "%.*s", (int)(l > 120 ? 120 : l), panic);
+	}
+	size_t lead = 0;
+	while (lead < n && (text[lead] == ' ' || text[lead] == '\t'))
+		lead++;
+	if (lead == n)
+		return;
+	char *slot = sc->tail[sc->tail_next % VM__SCAN_TAIL];
+	snprintf(slot, VM__SCAN_TAIL_LEN, "%.*s", (int)(n - lead), text + lead);
+	for (char *c = slot; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	sc->tail_next++;
+}
+
+void vm__scan_feed(struct vm__scan *sc, const char *chunk, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (chunk[i] == '\n') {
+			scan_line(sc, sc->line, sc->line_len);
+			sc->line_len = 0;
+			continue;
+		}
+		if (sc->line_len == sizeof(sc->line)) {
+			/* A very long line: keep its stamp and its end, where a status line would be. */
+			size_t keep = sizeof(sc->line) / 2, head = STEP_STAMP_LEN;
+			memmove(sc->line + head, sc->line + sc->line_len - keep, keep);
+			sc->line_len = head + keep;
+		}
+		sc->line[sc->line_len++] = chunk[i];
+	}
+}
+
+/* The console's last lines (blank ones skipped), joined by " | ", into buf. */
+static void scan_tail(const struct vm__scan *sc, char *buf, size_t size)
+{
+	size_t n = 0, first = sc->tail_next > VM__SCAN_TAIL ? sc->tail_next - VM__SCAN_TAIL : 0;
+	buf[0] = '\0';
+	for (size_t i = first; i < sc->tail_next && n + 1 < size; i++) {
+		int k = snprintf(buf + n, size - n, "%s%s", n ? " | " : "", sc->tail[i % VM__SCAN_TAIL]);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+		if (n >= size)
+			n = size - 1;
+	}
+}
+
+void vm__scan_judge(struct vm__scan *sc, const struct step_result *res, uint64_t timeout_ms, struct vm_result *r)
+{
+	if (sc->line_len) {
+		scan_line(sc, sc->line, sc->line_len);
+		sc->line_len = 0;
+	}
+	char tail[400];
+	scan_tail(sc, tail, sizeof(tail));
+	r->why[0] = '\0';
+	r->exit_code = -1;
+	if (sc->have_boot)
+		r->boot_ms = sc->boot_ms;
+	if (sc->have_status) {
+		r->exit_code = (int)sc->exit_code;
+		r->status = sc->exit_code == 0 ? VM_PASS : VM_FAIL;
+		if (r->status == VM_FAIL)
+			snprintf(r->why, sizeof(r->why), "the command exited with status %d", r->exit_code);
+	} else if (res->status == STEP_TIMED_OUT || res->status == STEP_CANCELLED) {
+		r->status = VM_TIMEOUT;
+		if (res->status == STEP_CANCELLED)
+			snprintf(r->why, sizeof(r->why), "cancelled before a result (%s)",
+				 sc->have_boot ? "the init had started" : "the init never started");
+		else
+			snprintf(r->why, sizeof(r->why), "no result within %llu ms (%s); console: %.300s",
+				 (unsigned long long)timeout_ms,
+				 sc->have_boot ? "the init had started" : "the init never started", tail);
+	} else {
+		r->status = VM_ERROR;
+		char what[160];
+		if (sc->panic[0])
+			snprintf(what, sizeof(what), "%s", sc->panic);
+		else if (res->exit_status >= 0)
+			snprintf(what, sizeof(what), "qemu exited with status %d without a result", res->exit_status);
+		else
+			snprintf(what, sizeof(what), "qemu was killed by signal %d without a result", res->term_signal);
+		snprintf(r->why, sizeof(r->why), "%.160s; console: %.340s", what, tail);
+	}
+	for (size_t i = 0; r->why[i]; i++)
+		if ((unsigned char)r->why[i] < 0x20)
+			r->why[i] = '?';
+}
+
+/* Turns the stamped log into the console: stamps and '\r' removed. RP_ENOMEM. */
+static int console_text(const struct console *c, struct vm_result *r)
 {
 	char *con = malloc(c->len + 1);
 	if (!con)
@@ -752,26 +876,11 @@ static int console_parse(const struct console *c, struct vm_result *r, struct pa
 		size_t len = nl ? (size_t)(nl - line) : c->len - at;
 		at += len + (nl ? 1 : 0);
 		size_t text = 0;
-		int64_t ms = stamp_ms(line, len, &text);
-		if (ms < 0)
+		if (stamp_ms(line, len, &text) < 0)
 			text = 0;
-		size_t start = n;
 		for (size_t i = text; i < len; i++)
 			if (line[i] != '\r')
 				con[n++] = line[i];
-		const char *body;
-		size_t body_len;
-		if (framed(con + start, n - start, &body, &body_len)) {
-			long code;
-			if (!out->have_boot && field_is(body, body_len, "type=boot")) {
-				out->have_boot = 1;
-				out->boot_ms = ms < 0 ? 0 : (uint64_t)ms;
-			} else if (!out->have_status && field_is(body, body_len, "type=status") &&
-				   field_long(body, body_len, "exit", &code)) {
-				out->have_status = 1;
-				out->exit_code = code;
-			}
-		}
 		if (nl)
 			con[n++] = '\n';
 	}
@@ -781,99 +890,70 @@ static int console_parse(const struct console *c, struct vm_result *r, struct pa
 	return 0;
 }
 
-/* The console's last lines (blank ones skipped), joined by " | ", into buf. */
-static void console_tail(const char *con, size_t len, char *buf, size_t size)
-{
-	const char *starts[VM_TAIL_LINES];
-	size_t lens[VM_TAIL_LINES];
-	int found = 0;
-	size_t end = len;
-	while (end > 0 && found < VM_TAIL_LINES) {
-		size_t e = end;
-		while (e > 0 && (con[e - 1] == '\n' || con[e - 1] == ' '))
-			e--;
-		if (e == 0)
-			break;
-		size_t s = e;
-		while (s > 0 && con[s - 1] != '\n')
-			s--;
-		starts[found] = con + s;
-		lens[found] = e - s;
-		found++;
-		end = s;
-	}
-	size_t n = 0;
-	buf[0] = '\0';
-	for (int i = found - 1; i >= 0 && n + 1 < size; i--) {
-		int k = snprintf(buf + n, size - n, "%s%.*s", n ? " | " : "", (int)lens[i], starts[i]);
-		if (k < 0)
-			break;
-		n += (size_t)k;
-		if (n >= size)
-			n = size - 1;
-	}
-	for (size_t i = 0; buf[i]; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-			buf[i] = '?';
-}
-
 /* ---- QEMU ---- */
-
-static int kill_group(pid_t leader)
-{
-	return kill(-leader, SIGKILL) == 0 ? 0 : -1;
-}
 
 /* 0: microvm, 1: pc (microvm was rejected by this QEMU). Process-wide. */
 static int machine_pc;
 static pthread_mutex_t machine_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int boot_once(const char *qemu, const char *kernel, const char *initrd, const struct vm_options *o,
-		     const char *accel, int pc, struct console *con, struct step_result *res,
-		     struct rp_error *err)
+int vm__machine_pc(void)
 {
-	char mem[16], append[1024], khz_opt[64] = "";
-	snprintf(mem, sizeof(mem), "%u", o->memory_mb ? o->memory_mb : VM_MEMORY_DEFAULT);
-	unsigned long khz = host_tsc_khz();
-	if (khz)
-		/* lpj with the TSC delay loop is TSC Hz / HZ; Debian's kernels have HZ=250. */
-		snprintf(khz_opt, sizeof(khz_opt), " tsc_early_khz=%lu lpj=%lu", khz, khz * 1000 / 250);
-	snprintf(append, sizeof(append), "%s%s", VM_CMDLINE_BASE, khz_opt);
-	/* rtc stays on: without it the kernel's cmos_init() spends ~2.4 s (TCG) probing for it. */
-	const char *machine = pc ? "pc" : "microvm,x-option-roms=off,pit=off,pic=off";
-	const char *accel_opt = strcmp(accel, "kvm") == 0 ? "kvm" : "tcg";
-	const char *argv[] = {qemu,	    "-M",	   machine,
-			      "-accel",	    accel_opt,	   "-m",
-			      mem,	    "-nodefaults", "-no-user-config",
-			      "-nographic", "-no-reboot",  "-monitor",
-			      "none",	    "-serial",	   "stdio",
-			      "-kernel",    kernel,	   "-initrd",
-			      initrd,	    "-append",	   append,
-			      NULL};
-	static const char *const env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct step_spec spec = {
-	    .argv = argv,
-	    .env = env,
-	    .timeout_ms = o->timeout_ms ? o->timeout_ms : VM_TIMEOUT_DEFAULT,
-	    .output_cap = VM_CONSOLE_CAP,
-	    .grace_ms = 200,
-	    .on_output = console_take,
-	    .terminate = kill_group,
-	};
-	con->len = 0;
-	return step_run_sync(&spec, con, res, err);
+	pthread_mutex_lock(&machine_lock);
+	int pc = machine_pc;
+	pthread_mutex_unlock(&machine_lock);
+	return pc;
 }
 
-int vm_run(const struct vm_options *o, const struct vm_payload *p, struct vm_result *r, struct rp_error *err)
+int vm__microvm_rejected(const struct vm__scan *sc, const struct step_result *res)
+{
+	if (res->status != STEP_FAILED || res->duration_ms >= 5000 || sc->saw_tag || sc->saw_linux ||
+	    !sc->saw_microvm)
+		return 0;
+	/* This QEMU rejects microvm (its message names the machine): pc from now on. */
+	pthread_mutex_lock(&machine_lock);
+	machine_pc = 1;
+	pthread_mutex_unlock(&machine_lock);
+	return 1;
+}
+
+void vm__boot_argv(struct vm__boot *b, int pc)
+{
+	/* rtc stays on: without it the kernel's cmos_init() spends ~2.4 s (TCG) probing for it. */
+	const char *machine = pc ? "pc" : "microvm,x-option-roms=off,pit=off,pic=off";
+	size_t n = 0;
+	b->argv[n++] = b->qemu;
+	b->argv[n++] = "-M";
+	b->argv[n++] = machine;
+	b->argv[n++] = "-accel";
+	b->argv[n++] = strcmp(b->accel, "kvm") == 0 ? "kvm" : "tcg";
+	b->argv[n++] = "-m";
+	b->argv[n++] = b->mem;
+	b->argv[n++] = "-smp";
+	b->argv[n++] = b->smp;
+	b->argv[n++] = "-nodefaults";
+	b->argv[n++] = "-no-user-config";
+	b->argv[n++] = "-nographic";
+	b->argv[n++] = "-no-reboot";
+	b->argv[n++] = "-monitor";
+	b->argv[n++] = "none";
+	b->argv[n++] = "-serial";
+	b->argv[n++] = "stdio";
+	b->argv[n++] = "-kernel";
+	b->argv[n++] = b->kernel;
+	b->argv[n++] = "-initrd";
+	b->argv[n++] = b->initrd;
+	b->argv[n++] = "-append";
+	b->argv[n++] = b->append;
+	b->argv[n] = NULL;
+}
+
+int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, struct vm__boot *b,
+		     struct rp_error *err)
 {
 	static const struct vm_options defaults = {0};
-	uint64_t t0 = now_ms();
-	char kernel[PATH_MAX], qemu[PATH_MAX], init[PATH_MAX], busybox[PATH_MAX], initrd[PATH_MAX] = "";
-	struct console con = {0};
+	char kernel[PATH_MAX], init[PATH_MAX], busybox[PATH_MAX];
 	int fd = -1, rc = 0;
-
-	memset(r, 0, sizeof(*r));
-	r->exit_code = -1;
+	memset(b, 0, sizeof(*b));
 	if (!o)
 		o = &defaults;
 	if (!p || !p->command)
@@ -885,9 +965,9 @@ int vm_run(const struct vm_options *o, const struct vm_payload *p, struct vm_res
 				    "no kernel: no /boot/vmlinuz-* (install linux-image-cloud-amd64)");
 	if (!is_file(kernel))
 		return rp_error_set(err, RP_ENOTFOUND, "kernel %s: not a readable file", kernel);
-	char vmlinux[PATH_MAX];
-	const char *boot_kernel = kernel_vmlinux(kernel, vmlinux, sizeof(vmlinux)) ? vmlinux : kernel;
-	if (!step_find_program(o->qemu ? o->qemu : "qemu-system-x86_64", qemu, sizeof(qemu)))
+	if (!kernel_vmlinux(kernel, b->kernel, sizeof(b->kernel)))
+		snprintf(b->kernel, sizeof(b->kernel), "%s", kernel);
+	if (!step_find_program(o->qemu ? o->qemu : "qemu-system-x86_64", b->qemu, sizeof(b->qemu)))
 		return rp_error_set(err, RP_ENOTFOUND, "%s not found (install qemu-system-x86)",
 				    o->qemu ? o->qemu : "qemu-system-x86_64");
 	if (!find_init(init, sizeof(init)))
@@ -898,92 +978,105 @@ int vm_run(const struct vm_options *o, const struct vm_payload *p, struct vm_res
 		return rp_error_set(err, RP_ENOTFOUND, "%s not found (install busybox-static)", busybox);
 
 	if (o->accel == VM_ACCEL_AUTO)
-		vm_probe(o, r->accel, NULL, NULL);
+		vm_probe(o, b->accel, NULL, NULL);
 	else
-		snprintf(r->accel, sizeof(r->accel), "%s", o->accel == VM_ACCEL_KVM ? "kvm" : "tcg");
+		snprintf(b->accel, sizeof(b->accel), "%s", o->accel == VM_ACCEL_KVM ? "kvm" : "tcg");
+	snprintf(b->mem, sizeof(b->mem), "%u", o->memory_mb ? o->memory_mb : VM_MEMORY_DEFAULT);
+	snprintf(b->smp, sizeof(b->smp), "%u", o->cpus ? o->cpus : 1);
+	unsigned long khz = host_tsc_khz();
+	char khz_opt[64] = "";
+	if (khz)
+		/* lpj with the TSC delay loop is TSC Hz / HZ; Debian's kernels have HZ=250. */
+		snprintf(khz_opt, sizeof(khz_opt), " tsc_early_khz=%lu lpj=%lu", khz, khz * 1000 / 250);
+	snprintf(b->append, sizeof(b->append), "%s%s", VM_CMDLINE_BASE, khz_opt);
 
 	const char *dir = o->work_dir ? o->work_dir : getenv("TMPDIR");
 	if (!dir || !*dir)
 		dir = "/tmp";
-	if ((size_t)snprintf(initrd, sizeof(initrd), "%s/ripple-vm-XXXXXX.cpio", dir) >= sizeof(initrd)) {
-		initrd[0] = '\0';
+	if ((size_t)snprintf(b->initrd, sizeof(b->initrd), "%s/ripple-vm-XXXXXX.cpio", dir) >= sizeof(b->initrd)) {
+		b->initrd[0] = '\0';
 		return rp_error_set(err, RP_EINVAL, "work directory path too long: %s", dir);
 	}
-	if ((fd = mkostemps(initrd, 5, O_CLOEXEC)) < 0) {
-		rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", initrd, strerror(errno));
-		initrd[0] = '\0';
-		goto out;
+	if ((fd = mkostemps(b->initrd, 5, O_CLOEXEC)) < 0) {
+		rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", b->initrd, strerror(errno));
+		b->initrd[0] = '\0';
+		return rc;
 	}
-	if ((rc = build_initramfs(fd, initrd, init, busybox, p, err)) < 0)
-		goto out;
+	rc = build_initramfs(fd, b->initrd, init, busybox, p, err);
 	close(fd);
-	fd = -1;
+	if (rc < 0) {
+		vm__boot_release(b);
+		return rc;
+	}
+	vm__boot_argv(b, vm__machine_pc());
+	return 0;
+}
 
-	pthread_mutex_lock(&machine_lock);
-	int pc = machine_pc;
-	pthread_mutex_unlock(&machine_lock);
+void vm__boot_release(struct vm__boot *b)
+{
+	if (b->initrd[0])
+		unlink(b->initrd);
+	b->initrd[0] = '\0';
+}
+
+static int boot_once(struct vm__boot *b, const struct vm_options *o, struct console *con, struct step_result *res,
+		     struct rp_error *err)
+{
+	static const char *const env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
+	struct step_spec spec = {
+	    .argv = b->argv,
+	    .env = env,
+	    .timeout_ms = o->timeout_ms ? o->timeout_ms : VM_TIMEOUT_DEFAULT,
+	    .output_cap = VM_CONSOLE_CAP,
+	    .grace_ms = 200,
+	    .on_output = console_take,
+	};
+	con->len = 0;
+	vm__scan_init(&con->scan);
+	return step_run_sync(&spec, con, res, err);
+}
+
+int vm_run(const struct vm_options *o, const struct vm_payload *p, struct vm_result *r, struct rp_error *err)
+{
+	static const struct vm_options defaults = {0};
+	uint64_t t0 = now_ms();
+	struct console con = {0};
+	struct vm__boot *b = malloc(sizeof(*b));
+	int rc = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->exit_code = -1;
+	if (!o)
+		o = &defaults;
+	if (!b)
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	if ((rc = vm__boot_prepare(o, p, b, err)) < 0) {
+		free(b);
+		return rc;
+	}
+	snprintf(r->accel, sizeof(r->accel), "%s", b->accel);
 	struct step_result res;
-	if ((rc = boot_once(qemu, boot_kernel, initrd, o, r->accel, pc, &con, &res, err)) < 0)
+	if ((rc = boot_once(b, o, &con, &res, err)) < 0)
 		goto out;
-	if (!pc && res.status == STEP_FAILED && res.duration_ms < 5000 && con.len &&
-	    !memmem(con.log, con.len, VM_LINE_TAG, sizeof(VM_LINE_TAG) - 1) &&
-	    !memmem(con.log, con.len, "Linux version", 13) && memmem(con.log, con.len, "microvm", 7)) {
-		/* This QEMU rejects microvm (its message names the machine): use pc from now on. */
-		pthread_mutex_lock(&machine_lock);
-		machine_pc = 1;
-		pthread_mutex_unlock(&machine_lock);
-		if ((rc = boot_once(qemu, boot_kernel, initrd, o, r->accel, 1, &con, &res, err)) < 0)
-			goto out;
+	if (!b->argv[2] || strcmp(b->argv[2], "pc") != 0) {
+		if (vm__microvm_rejected(&con.scan, &res)) {
+			vm__boot_argv(b, 1);
+			if ((rc = boot_once(b, o, &con, &res, err)) < 0)
+				goto out;
+		}
 	}
 	if (con.oom) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory reading the console");
 		goto out;
 	}
-	struct parsed parsed = {.exit_code = -1};
-	if ((rc = console_parse(&con, r, &parsed)) < 0) {
+	if ((rc = console_text(&con, r)) < 0) {
 		rp_error_set(err, rc, "out of memory reading the console");
 		goto out;
 	}
-	if (parsed.have_boot)
-		r->boot_ms = parsed.boot_ms;
-	char tail[400];
-	console_tail(r->console, r->console_len, tail, sizeof(tail));
-	if (parsed.have_status) {
-		r->exit_code = (int)parsed.exit_code;
-		r->status = parsed.exit_code == 0 ? VM_PASS : VM_FAIL;
-		if (r->status == VM_FAIL)
-			snprintf(r->why, sizeof(r->why), "the command exited with status %d", r->exit_code);
-	} else if (res.status == STEP_TIMED_OUT) {
-		r->status = VM_TIMEOUT;
-		snprintf(r->why, sizeof(r->why), "no result within %llu ms (%s); console: %.300s",
-			 (unsigned long long)(o->timeout_ms ? o->timeout_ms : VM_TIMEOUT_DEFAULT),
-			 parsed.have_boot ? "the init had started" : "the init never started", tail);
-	} else {
-		r->status = VM_ERROR;
-		const char *panic = memmem(r->console, r->console_len, "Kernel panic", 12);
-		char what[160];
-		if (panic) {
-			const char *eol = memchr(panic, '\n', r->console_len - (size_t)(panic - r->console));
-			int l =
-			    eol ? (int)(eol - panic) : (int)(r->console_len - (size_t)(panic - r->console));
-			snprintf(what, sizeof(what), "%.*s", l > 120 ? 120 : l, panic);
-		} else if (res.exit_status >= 0) {
-			snprintf(what, sizeof(what), "qemu exited with status %d without a result",
-				 res.exit_status);
-		} else {
-			snprintf(what, sizeof(what), "qemu was killed by signal %d without a result",
-				 res.term_signal);
-		}
-		snprintf(r->why, sizeof(r->why), "%.160s; console: %.340s", what, tail);
-		for (size_t i = 0; r->why[i]; i++)
-			if ((unsigned char)r->why[i] < 0x20)
-				r->why[i] = '?';
-	}
+	vm__scan_judge(&con.scan, &res, o->timeout_ms ? o->timeout_ms : VM_TIMEOUT_DEFAULT, r);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (*initrd)
-		unlink(initrd);
+	vm__boot_release(b);
+	free(b);
 	free(con.log);
 	if (rc < 0)
 		vm_result_release(r);

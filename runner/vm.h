@@ -95,6 +95,7 @@ struct vm_options {
 	const char *kernel;   /* NULL: the newest /boot/vmlinuz-* */
 	const char *qemu;     /* NULL: qemu-system-x86_64 in $PATH */
 	unsigned memory_mb;   /* 0: 256 */
+	unsigned cpus;	      /* 0: 1 */
 	uint64_t timeout_ms;  /* wall clock from QEMU's start; 0: 60 s */
 	enum vm_accel accel;  /* AUTO: what vm_probe() answers */
 	const char *work_dir; /* temporary files; NULL: $TMPDIR or /tmp */
