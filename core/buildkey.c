@@ -85,6 +85,18 @@ int buildkey_compute(const struct buildkey_input *in, char key[BUILDKEY_HEX_LEN 
 	     /* An api block makes builds add -g, and names what gets dumped. */
 	     put_string(md, "api.library", p->has_api ? p->api_library : NULL) &&
 	     put_string(md, "api.headers", p->has_api ? p->api_headers : NULL);
+	/*
+	 * The guest block is an input only where a guest boots (vm, xen): there it
+	 * adds a prepare step to the build and replaces the test. A job on a
+	 * process or sandbox target never runs it, so editing it rebuilds nothing there.
+	 */
+	int guest = p->has_guest && manifest_runner_boots_guest(in->target->runner);
+	ok = ok && put_string(md, "guest.prepare", guest ? p->guest_prepare : NULL) &&
+	     put_string(md, "guest.test", guest ? p->guest_test : NULL);
+	snprintf(number, sizeof(number), "%zu", guest ? p->n_guest_payload : 0);
+	ok = ok && put_string(md, "guest.payload", number);
+	for (size_t i = 0; ok && guest && i < p->n_guest_payload; i++)
+		ok = put_string(md, "guest.pattern", p->guest_payload[i]);
 	snprintf(number, sizeof(number), "%d", p->timeout);
 	ok = ok && put_string(md, "timeout", number);
 	snprintf(number, sizeof(number), "%d", p->output_timeout);

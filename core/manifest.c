@@ -134,6 +134,11 @@ const char *manifest_runner_name(enum rp_runner runner)
 	return (size_t)runner < N_RUNNERS ? runner_names[runner] : "unknown";
 }
 
+int manifest_runner_boots_guest(enum rp_runner runner)
+{
+	return runner == RP_RUNNER_VM || runner == RP_RUNNER_XEN;
+}
+
 /* Levenshtein distance with two rows; inputs are short names. */
 static size_t edit_distance(const char *a, const char *b)
 {
@@ -729,9 +734,144 @@ out:
 	return rc;
 }
 
+/*
+ * Why `pattern` is not a payload pattern, or NULL when it is one. The guest
+ * gets what it matches inside the source tree and nothing else, so a pattern
+ * may not climb out of it (absolute, "..") nor name the tree itself (".").
+ */
+static const char *payload_problem(const char *pattern, char *buf, size_t size)
+{
+	size_t len = strlen(pattern);
+	if (len == 0)
+		return "is empty; expected a glob pattern relative to the source tree, such as \"tests/test_*\"";
+	if (len > MANIFEST_GUEST_PATTERN_MAX) {
+		snprintf(buf, size, "is %zu bytes long; expected at most %u", len, MANIFEST_GUEST_PATTERN_MAX);
+		return buf;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)pattern[i];
+		if (ch < ' ' || ch == 0x7f) {
+			snprintf(buf, size, "has a control character at byte %zu; expected a glob pattern without one",
+				 i + 1);
+			return buf;
+		}
+	}
+	if (pattern[0] == '/') {
+		snprintf(buf, size, "is absolute (\"%.40s%s\"); expected a glob pattern relative to the source tree, "
+				    "such as \"tests/test_*\"", pattern, len > 40 ? "..." : "");
+		return buf;
+	}
+	for (const char *part = pattern; *part;) {
+		size_t n = strcspn(part, "/");
+		if ((n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.')) {
+			snprintf(buf, size, "has a \"%.*s\" component (\"%.40s%s\"); expected a glob pattern inside the "
+					    "source tree, without \".\" or \"..\"", (int)n, part, pattern, len > 40 ? "..." : "");
+			return buf;
+		}
+		part += n;
+		part += *part == '/';
+	}
+	return NULL;
+}
+
+/*
+ * The guest block: what a throwaway VM runs. Whether a package needs one is
+ * known only with its targets, so check_guest() asks for it afterwards.
+ */
+static int load_guest(struct vctx *c, json_t *obj, struct rp_package *p, const char *pkg_where)
+{
+	static const char *const keys[] = { "prepare", "test", "payload" };
+	json_t *guest, *list;
+	int rc = member(c, obj, "guest", JSON_OBJECT, OPTIONAL, pkg_where, &guest);
+	if (rc <= 0)
+		return rc;
+	char where[WHERE_MAX], problem[256];
+	snprintf(where, sizeof(where), "the guest block of %s", pkg_where);
+	push_key(c, "guest");
+	if ((rc = check_keys(c, guest, keys, sizeof(keys) / sizeof(keys[0]), where)) < 0)
+		goto out;
+	if ((rc = string_member(c, guest, "prepare", OPTIONAL, where, "a shell command (or no \"prepare\" key)",
+				&p->guest_prepare)) < 0)
+		goto out;
+	if ((rc = string_member(c, guest, "test", REQUIRED, where, "a shell command", &p->guest_test)) < 0)
+		goto out;
+	if ((rc = member(c, guest, "payload", JSON_ARRAY, REQUIRED, where, &list)) < 0)
+		goto out;
+	size_t n = json_array_size(list);
+	push_key(c, "payload");
+	if (n == 0) {
+		rc = fail(c, JSON_LOCATE_VALUE, "\"payload\" of %s is empty; expected at least one glob pattern, such as "
+						"\"tests/test_*\"", where);
+		goto out;
+	}
+	if (n > MANIFEST_GUEST_PAYLOAD_MAX) {
+		rc = fail(c, JSON_LOCATE_VALUE, "\"payload\" of %s has %zu patterns; expected at most %u", where, n,
+			  MANIFEST_GUEST_PAYLOAD_MAX);
+		goto out;
+	}
+	p->guest_payload = arena_calloc(c->arena, n, sizeof(*p->guest_payload));
+	if (!p->guest_payload) {
+		rc = no_memory(c);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *item = json_array_get(list, i);
+		push_index(c, i);
+		if (!json_is_string(item)) {
+			rc = fail(c, JSON_LOCATE_VALUE, "payload pattern %zu of %s must be a string, got %s", i + 1, where,
+				  type_name(item));
+			goto out;
+		}
+		const char *why = payload_problem(json_string_value(item), problem, sizeof(problem));
+		if (why) {
+			rc = fail(c, JSON_LOCATE_VALUE, "payload pattern %zu of %s %s", i + 1, where, why);
+			goto out;
+		}
+		p->guest_payload[i] = arena_strdup(c->arena, json_string_value(item));
+		if (!p->guest_payload[i]) {
+			rc = no_memory(c);
+			goto out;
+		}
+		p->n_guest_payload++;
+		pop(c);
+	}
+	p->has_guest = 1;
+	rc = 0;
+out:
+	c->depth = 2;
+	return rc;
+}
+
+/*
+ * A package on a target that boots a guest needs a guest block: without one
+ * there is nothing to put in the guest, and its tests would silently not run.
+ * Points at the first such entry of "targets", or at the package when it
+ * takes every target by default.
+ */
+static int check_guest(struct vctx *c, json_t *obj, const struct rp_universe *u, const struct rp_package *p)
+{
+	if (p->has_guest)
+		return 0;
+	for (size_t i = 0; i < p->n_targets; i++) {
+		const struct rp_target *t = &u->targets[p->targets[i]];
+		if (!manifest_runner_boots_guest(t->runner))
+			continue;
+		if (json_object_get(obj, "targets")) {
+			push_key(c, "targets");
+			push_index(c, i);
+		}
+		int rc = fail(c, JSON_LOCATE_VALUE, "package \"%s\" runs on target \"%s\" (runner %s) but has no \"guest\" "
+						    "block; expected {\"test\": ..., \"payload\": [...]}",
+			      p->name, t->name, manifest_runner_name(t->runner));
+		c->depth = 2;
+		return rc;
+	}
+	return 0;
+}
+
 static const char *const package_keys[] = { "name",    "repo",     "branch",  "depends", "targets",
 					    "build",   "test",     "timeout", "output_timeout", "env",
-					    "version", "coverage", "api",     "fuzz",    "notify" };
+					    "version", "coverage", "api",     "fuzz",    "guest",   "notify" };
 
 /* Loads package `i`'s own fields; dependencies are resolved later, once all names are known. */
 static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u)
@@ -810,7 +950,11 @@ static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_univers
 		return rc;
 	if ((rc = load_fuzz(c, obj, p, where)) < 0)
 		return rc;
-	return load_notify(c, obj, p, where);
+	if ((rc = load_guest(c, obj, p, where)) < 0)
+		return rc;
+	if ((rc = load_notify(c, obj, p, where)) < 0)
+		return rc;
+	return check_guest(c, obj, u, p);
 }
 
 /*

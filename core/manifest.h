@@ -7,8 +7,9 @@
  * (RP_EIO when the file cannot be read, RP_ENOMEM) and writes exactly one line
  * into `err`: "FILE:LINE:COLUMN: what is wrong; what was expected". Only the
  * first error found is reported (fields before cross-references, then cycles). A loaded universe is valid: names are
- * unique, dependencies resolved to indices, the graph is acyclic, and every
- * dependency supports every target of its dependents.
+ * unique, dependencies resolved to indices, the graph is acyclic, every
+ * dependency supports every target of its dependents, and every package on a
+ * target that boots a guest (vm, xen) has a guest block.
  *
  * Calling sequence:
  *	struct rp_universe *u;
@@ -31,6 +32,9 @@ enum rp_runner { RP_RUNNER_PROCESS, RP_RUNNER_SANDBOX, RP_RUNNER_VM, RP_RUNNER_X
 
 const char *manifest_runner_name(enum rp_runner runner);
 
+/* Whether targets of `runner` boot a guest (vm, xen): their packages need a "guest" block. */
+int manifest_runner_boots_guest(enum rp_runner runner);
+
 /* Limits that bound what a manifest may ask for. */
 #define MANIFEST_MAX_BYTES (64u << 20)
 #define MANIFEST_NAME_MAX 64
@@ -39,6 +43,8 @@ const char *manifest_runner_name(enum rp_runner runner);
 #define MANIFEST_OUTPUT_TIMEOUT_DEFAULT 600
 #define MANIFEST_FUZZ_SECONDS_MAX 86400
 #define MANIFEST_WEBHOOK_MAX 2000 /* bytes of a notify webhook URL */
+#define MANIFEST_GUEST_PAYLOAD_MAX 64 /* patterns in a guest payload */
+#define MANIFEST_GUEST_PATTERN_MAX 256 /* bytes of one payload pattern */
 
 struct rp_target {
 	char *name;
@@ -78,6 +84,20 @@ struct rp_package {
 	char *api_headers;
 	struct rp_fuzz *fuzz;
 	size_t n_fuzz;
+	/*
+	 * "guest": what a throwaway VM (targets of runner vm or xen) runs. Such a
+	 * guest has no compiler and no make, so the host side builds, then runs
+	 * guest_prepare (NULL when absent) to make the programs the guest runs;
+	 * the guest boots holding only the files guest_payload matches and runs
+	 * guest_test there. Payload patterns are globs relative to the source
+	 * tree, never absolute, never through "." or "..". Required of a package
+	 * on such a target, so has_guest is set for every one of them.
+	 */
+	int has_guest;
+	char *guest_prepare;
+	char *guest_test;
+	char **guest_payload;
+	size_t n_guest_payload;
 	/*
 	 * "notify": {"webhook": URL}: where a nightly POSTs the (package, target)
 	 * pairs it found newly broken (payload: docs/manifest.md). An http(s) URL

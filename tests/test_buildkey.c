@@ -193,6 +193,78 @@ START_TEST(test_notify_does_not_change_the_key)
 }
 END_TEST
 
+/*
+ * On a target that boots a guest, every field of the guest block is an input;
+ * on a unix target none is, since its jobs never run it.
+ */
+START_TEST(test_guest_changes_the_key)
+{
+	static const char guested[] =
+		"{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}},"
+		" \"packages\": ["
+		"{\"name\": \"lib\", \"repo\": \"r\", \"build\": \"make install\", \"test\": \"make check\","
+		" \"guest\": {\"prepare\": \"make tests\", \"test\": \"./run-tests\","
+		" \"payload\": [\"tests/test_*\", \"tests/data/*.bin\"]}}]}";
+	enum { N = 8 };
+	char keys[N][65], unix_key[65], again[65];
+	char *payload_ab[] = { "ab" }, *payload_a_b[] = { "a", "b" };
+	struct rp_universe *v;
+	struct rp_error err;
+	ck_assert_msg(manifest_load_buffer(guested, strlen(guested), "g.json", &v, &err) == 0, "%s", err.msg);
+	struct rp_package *p = &v->packages[0];
+	struct buildkey_input in = { p, &v->targets[1], tree, "build", NULL, 0 };
+	int k = 0;
+	key_of(&in, keys[k++]);
+
+	char *saved = p->guest_test;
+	p->guest_test = "./run-tests -v";
+	key_of(&in, keys[k++]);
+	p->guest_test = saved;
+
+	saved = p->guest_prepare;
+	p->guest_prepare = NULL; /* no prepare step differs from an empty one */
+	key_of(&in, keys[k++]);
+	p->guest_prepare = "make tests V=1";
+	key_of(&in, keys[k++]);
+	p->guest_prepare = saved;
+
+	saved = p->guest_payload[1];
+	p->guest_payload[1] = "tests/data/*";
+	key_of(&in, keys[k++]);
+	p->guest_payload[1] = saved;
+
+	p->n_guest_payload = 1;
+	key_of(&in, keys[k++]);
+	p->n_guest_payload = 2;
+
+	/* Patterns are counted and length-prefixed: ["ab"] and ["a", "b"] differ. */
+	char **patterns = p->guest_payload;
+	p->guest_payload = payload_ab;
+	p->n_guest_payload = 1;
+	key_of(&in, keys[k++]);
+	p->guest_payload = payload_a_b;
+	p->n_guest_payload = 2;
+	key_of(&in, keys[k++]);
+	p->guest_payload = patterns;
+
+	ck_assert_int_eq(k, N);
+	for (int i = 0; i < N; i++)
+		for (int j = i + 1; j < N; j++)
+			ck_assert_msg(strcmp(keys[i], keys[j]) != 0, "mutations %d and %d give the same key", i, j);
+	key_of(&in, again); /* everything restored */
+	ck_assert_str_eq(again, keys[0]);
+
+	in.target = &v->targets[0];
+	key_of(&in, unix_key);
+	p->guest_test = "./run-tests -v";
+	p->guest_prepare = NULL;
+	p->n_guest_payload = 1;
+	key_of(&in, again);
+	ck_assert_str_eq(again, unix_key);
+	manifest_free(v);
+}
+END_TEST
+
 START_TEST(test_bad_inputs)
 {
 	struct buildkey_dep bad[] = { { "x", "not-a-hash" } };
@@ -224,6 +296,7 @@ int main(void)
 	tcase_add_test(tc, test_every_input_changes_the_key);
 	tcase_add_test(tc, test_env_order_does_not_matter);
 	tcase_add_test(tc, test_notify_does_not_change_the_key);
+	tcase_add_test(tc, test_guest_changes_the_key);
 	tcase_add_test(tc, test_bad_inputs);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);

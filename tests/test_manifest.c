@@ -65,7 +65,7 @@ static const struct bad_case bad_cases[] = {
 	{ "unknown_pkg_key_far",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"colour\": \"red\"}]}",
-	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, output_timeout, env, version, coverage, api, fuzz, notify" },
+	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, output_timeout, env, version, coverage, api, fuzz, guest, notify" },
 	{ "missing_build",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\"}]}",
@@ -118,7 +118,7 @@ static const struct bad_case bad_cases[] = {
 	{ "dep_target",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"unix\"]},\n"
-	  "  {\"name\": \"b\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"a\"]}]}",
+	  "  {\"name\": \"b\", \"repo\": \"r\", \"build\": \"make\", \"depends\": [\"a\"], \"guest\": {\"test\": \"t\", \"payload\": [\"t\"]}}]}",
 	  "m.json:3:59: package \"b\" is built on target \"vm\" but its dependency \"a\" does not support that target; add it to the targets of \"a\"" },
 	{ "dup_target",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
@@ -236,6 +236,87 @@ static const struct bad_case bad_cases[] = {
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": {\"webhook\": \"https://x.org/\\u0007\"}}]}",
 	  "m.json:2:69: \"webhook\" of the notify block of package \"a\" has a control character at byte 15; expected a URL without whitespace or control characters" },
+	{ "guest_not_object",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": \"make check\"}]}",
+	  "m.json:2:75: \"guest\" of package \"a\" must be an object, got a string" },
+	{ "guest_missing_test",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"payload\": [\"t\"]}}]}",
+	  "m.json:2:75: the guest block of package \"a\" is missing required field \"test\"" },
+	{ "guest_missing_payload",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\"}}]}",
+	  "m.json:2:75: the guest block of package \"a\" is missing required field \"payload\"" },
+	{ "guest_test_type",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": 1, \"payload\": [\"t\"]}}]}",
+	  "m.json:2:84: \"test\" of the guest block of package \"a\" must be a string, got an integer" },
+	{ "guest_test_blank",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \" \", \"payload\": [\"t\"]}}]}",
+	  "m.json:2:84: \"test\" of the guest block of package \"a\" is empty; expected a shell command" },
+	{ "guest_prepare_type",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"prepare\": [\"make\"], \"test\": \"./t\", \"payload\": [\"t\"]}}]}",
+	  "m.json:2:87: \"prepare\" of the guest block of package \"a\" must be a string, got an array" },
+	{ "guest_prepare_blank",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"prepare\": \"\", \"test\": \"./t\", \"payload\": [\"t\"]}}]}",
+	  "m.json:2:87: \"prepare\" of the guest block of package \"a\" is empty; expected a shell command (or no \"prepare\" key)" },
+	{ "guest_payload_type",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": \"tests/*\"}}]}",
+	  "m.json:2:102: \"payload\" of the guest block of package \"a\" must be an array, got a string" },
+	{ "guest_payload_empty",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": []}}]}",
+	  "m.json:2:102: \"payload\" of the guest block of package \"a\" is empty; expected at least one glob pattern, such as \"tests/test_*\"" },
+	{ "guest_pattern_type",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": [\"t\", 7]}}]}",
+	  "m.json:2:108: payload pattern 2 of the guest block of package \"a\" must be a string, got an integer" },
+	{ "guest_pattern_empty",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": [\"\"]}}]}",
+	  "m.json:2:103: payload pattern 1 of the guest block of package \"a\" is empty; expected a glob pattern relative to the source tree, such as \"tests/test_*\"" },
+	{ "guest_pattern_absolute",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": [\"t\", \"/bin/sh\"]}}]}",
+	  "m.json:2:108: payload pattern 2 of the guest block of package \"a\" is absolute (\"/bin/sh\"); expected a glob pattern relative to the source tree, such as \"tests/test_*\"" },
+	{ "guest_pattern_dotdot",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": [\"tests/../../etc/*\"]}}]}",
+	  "m.json:2:103: payload pattern 1 of the guest block of package \"a\" has a \"..\" component (\"tests/../../etc/*\"); expected a glob pattern inside the source tree, without \".\" or \"..\"" },
+	{ "guest_pattern_dotdot_last",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": [\"tests/..\"]}}]}",
+	  "m.json:2:103: payload pattern 1 of the guest block of package \"a\" has a \"..\" component (\"tests/..\"); expected a glob pattern inside the source tree, without \".\" or \"..\"" },
+	{ "guest_pattern_dot",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": [\"./tests/test_*\"]}}]}",
+	  "m.json:2:103: payload pattern 1 of the guest block of package \"a\" has a \".\" component (\"./tests/test_*\"); expected a glob pattern inside the source tree, without \".\" or \"..\"" },
+	{ "guest_pattern_control",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": [\"tests/\\u0001x\"]}}]}",
+	  "m.json:2:103: payload pattern 1 of the guest block of package \"a\" has a control character at byte 7; expected a glob pattern without one" },
+	{ "guest_unknown_key",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"tset\": \"./t\", \"payload\": [\"t\"]}}]}",
+	  "m.json:2:76: unknown key \"tset\" in the guest block of package \"a\"; did you mean \"test\"?" },
+	{ "guest_unknown_key_far",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"./t\", \"payload\": [\"t\"], \"memory\": 64}}]}",
+	  "m.json:2:109: unknown key \"memory\" in the guest block of package \"a\"; expected one of: prepare, test, payload" },
+	{ "vm_without_guest",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"dns\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"unix\", \"vm\"]}]}",
+	  "m.json:2:69: package \"dns\" runs on target \"vm\" (runner vm) but has no \"guest\" block; expected {\"test\": ..., \"payload\": [...]}" },
+	{ "xen_by_default_without_guest",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"dom\": {\"runner\": \"xen\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"guest\": {\"test\": \"./t\", \"payload\": [\"t\"]}},\n"
+	  "  {\"name\": \"dns\", \"repo\": \"r\", \"build\": \"make\"}]}",
+	  "m.json:3:3: package \"dns\" runs on target \"dom\" (runner xen) but has no \"guest\" block; expected {\"test\": ..., \"payload\": [...]}" },
 	{ "empty_repo",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"\", \"build\": \"make\"}]}",
@@ -289,8 +370,11 @@ static const char good[] =
 	"      \"version\": \"1.2.3\", \"coverage\": true,\n"
 	"      \"api\": { \"library\": \"lib/libnet.so\", \"headers\": \"include\" },\n"
 	"      \"fuzz\": [ { \"name\": \"parse\", \"binary\": \"fuzz/parse\", \"seconds\": 30 }, { \"name\": \"x\", \"binary\": \"fuzz/x\" } ],\n"
+	"      \"guest\": { \"prepare\": \"make tests\", \"test\": \"./tests/run\",\n"
+	"                 \"payload\": [\"tests/test_*\", \"tests/data/*.bin\", \".config/a..b\"] },\n"
 	"      \"notify\": { \"webhook\": \"https://hooks.example.org/ripple?token=abc\" } },\n"
-	"    { \"name\": \"base\", \"repo\": \"repos/base\", \"build\": \"make\" }\n"
+	"    { \"name\": \"base\", \"repo\": \"repos/base\", \"build\": \"make\",\n"
+	"      \"guest\": { \"test\": \"./t\", \"payload\": [\"t\"] } }\n"
 	"  ]\n"
 	"}\n";
 
@@ -331,6 +415,20 @@ START_TEST(test_good_manifest)
 	ck_assert_str_eq(net->fuzz[0].name, "parse");
 	ck_assert_int_eq(net->fuzz[0].seconds, 30);
 	ck_assert_int_eq(net->fuzz[1].seconds, 60);
+	ck_assert_int_eq(net->has_guest, 1);
+	ck_assert_str_eq(net->guest_prepare, "make tests");
+	ck_assert_str_eq(net->guest_test, "./tests/run");
+	ck_assert_uint_eq(net->n_guest_payload, 3);
+	ck_assert_str_eq(net->guest_payload[0], "tests/test_*");
+	ck_assert_str_eq(net->guest_payload[1], "tests/data/*.bin");
+	ck_assert_str_eq(net->guest_payload[2], ".config/a..b"); /* dots inside a component are fine */
+	ck_assert_int_eq(base->has_guest, 1);
+	ck_assert_ptr_null(base->guest_prepare);
+	ck_assert_uint_eq(base->n_guest_payload, 1);
+	ck_assert_int_eq(app->has_guest, 0); /* unix only: no guest needed */
+	ck_assert_ptr_null(app->guest_test);
+	ck_assert_ptr_null(app->guest_payload);
+	ck_assert_uint_eq(app->n_guest_payload, 0);
 	ck_assert_str_eq(net->notify_webhook, "https://hooks.example.org/ripple?token=abc");
 	ck_assert_ptr_null(app->notify_webhook);
 	ck_assert_ptr_null(base->notify_webhook);
@@ -406,6 +504,49 @@ START_TEST(test_notify_webhook_length)
 	ck_assert_ptr_null(u);
 	ck_assert_str_eq(err.msg, "m.json:2:69: \"webhook\" of the notify block of package \"a\" is 2001 bytes long; "
 				  "expected at most 2000");
+}
+END_TEST
+
+/*
+ * A guest payload of MANIFEST_GUEST_PAYLOAD_MAX patterns of MANIFEST_GUEST_PATTERN_MAX
+ * bytes is taken; one pattern more, or one byte more, is refused.
+ */
+START_TEST(test_guest_payload_limits)
+{
+	static const char head[] =
+		"{\"universe\": \"u\", \"targets\": {\"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+		"  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"guest\": {\"test\": \"./t\", \"payload\": [";
+	size_t cap = sizeof(head) + (MANIFEST_GUEST_PAYLOAD_MAX + 1) * (MANIFEST_GUEST_PATTERN_MAX + 8) + 16;
+	char *text = malloc(cap);
+	char pattern[MANIFEST_GUEST_PATTERN_MAX + 2];
+	struct rp_universe *u;
+	struct rp_error err;
+	memset(pattern, 'x', sizeof(pattern) - 1);
+	pattern[sizeof(pattern) - 1] = '\0';
+	memcpy(pattern, "tests/", 6);
+	for (int more = 0; more < 2; more++) {
+		size_t used = (size_t)snprintf(text, cap, "%s", head);
+		for (size_t i = 0; i < MANIFEST_GUEST_PAYLOAD_MAX + (size_t)more; i++)
+			used += (size_t)snprintf(text + used, cap - used, "%s\"%.*s\"", i ? ", " : "",
+						 MANIFEST_GUEST_PATTERN_MAX, pattern);
+		used += (size_t)snprintf(text + used, cap - used, "]}}]}");
+		int rc = manifest_load_buffer(text, used, "m.json", &u, &err);
+		if (!more) {
+			ck_assert_msg(rc == 0, "%s", err.msg);
+			ck_assert_uint_eq(u->packages[0].n_guest_payload, MANIFEST_GUEST_PAYLOAD_MAX);
+			ck_assert_uint_eq(strlen(u->packages[0].guest_payload[63]), MANIFEST_GUEST_PATTERN_MAX);
+			manifest_free(u);
+		} else {
+			ck_assert_int_eq(rc, RP_EINVAL);
+			ck_assert_str_eq(err.msg, "m.json:2:83: \"payload\" of the guest block of package \"a\" has 65 "
+						  "patterns; expected at most 64");
+		}
+	}
+	int used = snprintf(text, cap, "%s\"t\", \"%s\"]}}]}", head, pattern);
+	ck_assert_int_eq(manifest_load_buffer(text, (size_t)used, "m.json", &u, &err), RP_EINVAL);
+	ck_assert_str_eq(err.msg, "m.json:2:89: payload pattern 2 of the guest block of package \"a\" is 257 bytes "
+				  "long; expected at most 256");
+	free(text);
 }
 END_TEST
 
@@ -520,6 +661,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_bad_manifest, 0, (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
 	tcase_add_test(tc, test_good_manifest);
 	tcase_add_test(tc, test_notify_webhook_length);
+	tcase_add_test(tc, test_guest_payload_limits);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_suggest);
 	tcase_add_test(tc, test_mutations_never_crash);

@@ -8,15 +8,15 @@
 #include "check_main.h"
 #include "core/banned.h"
 
-/* base <- net <- app, base <- dns <- app; app only on unix; tool alone. */
+/* base <- net <- app, base <- dns <- app; app only on unix; tool alone. Packages on vm have a guest block. */
 static const char text[] =
 	"{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}},"
 	" \"packages\": ["
 	"{\"name\": \"app\", \"repo\": \"r\", \"build\": \"b\", \"depends\": [\"net\", \"dns\"], \"targets\": [\"unix\"]},"
-	"{\"name\": \"net\", \"repo\": \"r\", \"build\": \"b\", \"depends\": [\"base\"]},"
-	"{\"name\": \"tool\", \"repo\": \"r\", \"build\": \"b\", \"targets\": [\"vm\"]},"
-	"{\"name\": \"dns\", \"repo\": \"r\", \"build\": \"b\", \"depends\": [\"base\"], \"targets\": [\"vm\", \"unix\"]},"
-	"{\"name\": \"base\", \"repo\": \"r\", \"build\": \"b\"}]}";
+	"{\"name\": \"net\", \"repo\": \"r\", \"build\": \"b\", \"depends\": [\"base\"], \"guest\": {\"test\": \"t\", \"payload\": [\"t\"]}},"
+	"{\"name\": \"tool\", \"repo\": \"r\", \"build\": \"b\", \"targets\": [\"vm\"], \"guest\": {\"test\": \"t\", \"payload\": [\"t\"]}},"
+	"{\"name\": \"dns\", \"repo\": \"r\", \"build\": \"b\", \"depends\": [\"base\"], \"targets\": [\"vm\", \"unix\"], \"guest\": {\"test\": \"t\", \"payload\": [\"t\"]}},"
+	"{\"name\": \"base\", \"repo\": \"r\", \"build\": \"b\", \"guest\": {\"test\": \"t\", \"payload\": [\"t\"]}}]}";
 
 static struct rp_universe *u;
 static struct graph g;
