@@ -42,8 +42,10 @@
  *	finished(NULL, status, err, ctx): the prefix is in place
  *	... backend_close(b) once no job is left.
  *
- * Adding a backend (vm, xen): a file backend_NAME.c with a struct backend_ops
+ * Adding a backend (xen): a file backend_NAME.c with a struct backend_ops
  * and an open function, and one case in backend_open(); callers do not change.
+ * A backend with a guest (vm) runs the host-side steps (build) through
+ * start_step and the job's test through start_guest_step.
  *
  * Design notes: docs/internals/steps.md.
  */
@@ -102,6 +104,16 @@ struct backend_job {
  */
 typedef void (*backend_job_cb)(struct backend_job *job, int status, const struct rp_error *err, void *data);
 
+/*
+ * What a step in a job's guest runs with (backends that boot one: vm, xen):
+ * the files of the source tree it gets (glob patterns relative to the
+ * workspace; the shared libraries ELF files need come along).
+ */
+struct backend_guest {
+	const char *const *payload;
+	size_t n_payload;
+};
+
 struct backend_ops {
 	const char *name; /* "process", "sandbox", ... as manifest_runner_name() */
 	int (*prepare_job)(struct backend *b, uv_loop_t *loop, const struct backend_job_spec *spec,
@@ -110,6 +122,10 @@ struct backend_ops {
 			  void *data, struct step **out, struct rp_error *err);
 	int (*finish_job)(struct backend_job *job, backend_job_cb cb, void *data, struct rp_error *err);
 	void (*close)(struct backend *b);
+	/* NULL for backends without a guest. */
+	int (*start_guest_step)(struct backend_job *job, const struct step_spec *spec,
+				const struct backend_guest *guest, step_done_cb done, void *data, struct step **out,
+				struct rp_error *err);
 };
 
 /* An open backend; implementations embed it as the first member of their own struct. */
@@ -151,6 +167,33 @@ static inline int backend_start_step(struct backend_job *job, const struct step_
 				     void *data, struct step **out, struct rp_error *err)
 {
 	return job->backend->ops->start_step(job, spec, done, data, out, err);
+}
+
+/* Whether `b` boots a guest for some steps (vm, xen): then the job's test runs there. */
+static inline int backend_has_guest(const struct backend *b)
+{
+	return b->ops->start_guest_step != NULL;
+}
+
+/*
+ * Starts one step of `job` in a fresh guest that holds `guest`'s payload at
+ * the job's paths (backend_job_paths()) and runs spec->script there in the
+ * workspace (spec->cwd relative to it), with spec->env and the backend's
+ * RIPPLE_* variables. The step's log is the guest's console; its exit status
+ * is the script's as the guest reported it. A guest that ends without
+ * reporting (a kernel panic, QEMU failing) ends the step with
+ * step_result.error set: the machine's failure, not the code's. A payload that
+ * cannot be made (a pattern matching nothing, a library found nowhere) is the
+ * package's: the step fails with that one line as its log. Errors as
+ * backend_start_step(), and RP_EINVAL for a backend without a guest.
+ */
+static inline int backend_start_guest_step(struct backend_job *job, const struct step_spec *spec,
+					   const struct backend_guest *guest, step_done_cb done, void *data,
+					   struct step **out, struct rp_error *err)
+{
+	if (!job->backend->ops->start_guest_step)
+		return rp_error_set(err, RP_EINVAL, "the %s backend runs no guest", job->backend->ops->name);
+	return job->backend->ops->start_guest_step(job, spec, guest, done, data, out, err);
 }
 
 /* Ends `job` once its steps are done; `cb` gets NULL and the status of delivering the prefix. */

@@ -27,6 +27,7 @@ int backend_open(const struct rp_target *target, const struct backend_options *o
 	case RP_RUNNER_SANDBOX:
 		return backend__sandbox_open(target, opts, out, err);
 	case RP_RUNNER_VM:
+		return backend__vm_open(target, opts, out, err);
 	case RP_RUNNER_XEN:
 		break;
 	}

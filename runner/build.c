@@ -969,6 +969,8 @@ static struct step_limits target_limits(const struct rp_target *t)
 {
 	struct step_limits l = { 0 };
 	json_t *v;
+	if (t->runner != RP_RUNNER_PROCESS && t->runner != RP_RUNNER_SANDBOX)
+		return l; /* a guest's "memory" is the guest's, not a limit of the host side's steps */
 	if ((v = json_object_get(t->options, "cpu_seconds")) && json_is_integer(v) && json_integer_value(v) > 0)
 		l.cpu_seconds = (uint64_t)json_integer_value(v);
 	if ((v = json_object_get(t->options, "memory")) && json_is_integer(v) && json_integer_value(v) > 0)
@@ -1030,6 +1032,28 @@ static void end_steps(struct job *j)
 	}
 }
 
+static void free_env(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+/* Whether job `j`'s test runs in a guest its backend boots (vm, xen) rather than beside its build. */
+static int job_in_guest(const struct job *j)
+{
+	return backend_has_guest(j->run->s->backends[j->target]);
+}
+
+/* What job `j`'s test step runs; NULL: it has none. */
+static const char *job_test_script(const struct job *j)
+{
+	const struct rp_package *p = &j->run->s->u->packages[j->package];
+	if (job_in_guest(j))
+		return p->has_guest ? p->guest_test : NULL;
+	return p->test;
+}
+
 static void on_step_done(struct step *step, const struct step_result *res, void *data)
 {
 	struct job *j = data;
@@ -1041,8 +1065,7 @@ static void on_step_done(struct step *step, const struct step_result *res, void 
 		j->test_res = *res;
 	else
 		j->build_res = *res;
-	const struct rp_package *p = &j->run->s->u->packages[j->package];
-	if (!j->in_test && !j->in_coverage && res->status == STEP_PASSED && p->test) {
+	if (!j->in_test && !j->in_coverage && res->status == STEP_PASSED && job_test_script(j)) {
 		start_step(j, STEP_KIND_TEST); /* which records a cancelled test when the run is being cancelled */
 		return;
 	}
@@ -1170,8 +1193,23 @@ static void start_step(struct job *j, enum step_kind kind)
 	/* Per process, session and attempt: a re-run, another slot or another ripple never truncates it. */
 	snprintf(log, PATH_MAX, "%s/logs/%.64s.%ld-%lu.%u.%s.log", s->cache, j->r->key, (long)getpid(),
 		 s->serial, j->r->attempts, step_names[kind]);
+	/* A guest's programs are made on the host side, by the build step, after the build itself. */
+	char *build_then_prepare = NULL;
+	int in_guest = job_in_guest(j);
+	if (kind == STEP_KIND_BUILD && in_guest && p->has_guest && p->guest_prepare) {
+		size_t len = strlen(p->build) + strlen(p->guest_prepare) + 16;
+		if ((build_then_prepare = malloc(len)))
+			snprintf(build_then_prepare, len, "{\n%s\n} && {\n%s\n}", p->build, p->guest_prepare);
+		else {
+			free_env(env);
+			env = NULL;
+		}
+	}
 	struct step_spec spec = {
-		.script = kind == STEP_KIND_COVERAGE ? BUILD_COVERAGE_SCRIPT : kind == STEP_KIND_TEST ? p->test : p->build,
+		.script = kind == STEP_KIND_COVERAGE ? BUILD_COVERAGE_SCRIPT
+			  : kind == STEP_KIND_TEST   ? job_test_script(j)
+			  : build_then_prepare	     ? build_then_prepare
+						     : p->build,
 		.env = (const char *const *)env,
 		.timeout_ms = (uint64_t)p->timeout * 1000,
 		/* gcov's documents go to a file, not the log: silence is no sign of a hang there. */
@@ -1183,11 +1221,13 @@ static void start_step(struct job *j, enum step_kind kind)
 		snprintf(j->p->job_src, sizeof(j->p->job_src), "%s", backend_job_paths(j->bjob)->workspace);
 		spec.stdout_path = j->p->gcov_out;
 	}
-	int rc = env ? backend_start_step(j->bjob, &spec, on_step_done, j, &j->step, &err)
-		     : rp_error_set(&err, RP_ENOMEM, "out of memory");
-	for (size_t i = 0; env && env[i]; i++)
-		free(env[i]);
-	free(env);
+	struct backend_guest guest = { .payload = (const char *const *)p->guest_payload, .n_payload = p->n_guest_payload };
+	int rc = !env				 ? rp_error_set(&err, RP_ENOMEM, "out of memory")
+		 : kind == STEP_KIND_TEST && in_guest ? backend_start_guest_step(j->bjob, &spec, &guest, on_step_done, j,
+										&j->step, &err)
+							: backend_start_step(j->bjob, &spec, on_step_done, j, &j->step, &err);
+	free_env(env);
+	free(build_then_prepare);
 	if (rc < 0) {
 		fail_infrastructure(j, err.msg);
 		end_steps(j);
@@ -1330,7 +1370,11 @@ static void work_pack(uv_work_t *w)
 			failed = &j->coverage_res; /* the tail of testing: measuring what the tests ran */
 			r->failed_step = "test";
 		}
-		if (failed && failed->lost) {
+		if (failed && failed->error[0]) {
+			r->outcome = BUILD_ERROR; /* the machine failed the step (a guest that never reported) */
+			snprintf(r->category, sizeof(r->category), "infrastructure");
+			set_line(r->first_error, sizeof(r->first_error), failed->error);
+		} else if (failed && failed->lost) {
 			r->outcome = BUILD_ERROR; /* the machine lost the step's exit status: retried, never cached */
 			snprintf(r->category, sizeof(r->category), "infrastructure");
 			snprintf(r->first_error, sizeof(r->first_error),

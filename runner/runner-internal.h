@@ -144,6 +144,36 @@ int vm__machine_pc(void);
 /* Whether a boot's failure is QEMU rejecting microvm; if so, pc is used from now on. */
 int vm__microvm_rejected(const struct vm__scan *sc, const struct step_result *res);
 
+/* ---- guest_payload.c ---- */
+
+#define BACKEND_GUEST_FILES_MAX 10000
+#define BACKEND_GUEST_BYTES_MAX (256u << 20)
+
+/* A directory of the job as the guest sees it (`guest`) and where it is on the host. */
+struct backend__guest_map {
+	const char *guest;
+	const char *host; /* NULL: the job has none */
+};
+
+/*
+ * The files a guest gets: every file matching `patterns` (glob(3), relative
+ * to the source tree, maps[0]; a directory brings what it holds), at the same
+ * place under maps[0].guest, and for every dynamic ELF among them its loader
+ * and the shared libraries it needs, recursively, each where the guest's
+ * loader will look for it: DT_RUNPATH (else DT_RPATH, $ORIGIN expanded), then
+ * `ld_library_path` (guest paths, ':'-separated), then the directories of the
+ * payload's files and the tree's top, then the system's library
+ * directories. Guest paths under a map's guest directory are read from its
+ * host directory; others are the host's own (the system's libraries).
+ * Errors (one line): RP_EINVAL (a pattern matching nothing, a library found
+ * nowhere, too many files or bytes), RP_EIO, RP_ENOMEM. On success the caller
+ * frees *files with backend__guest_payload_free().
+ */
+int backend__guest_payload(const struct backend__guest_map *maps, size_t n_maps, const char *const *patterns,
+			   size_t n_patterns, const char *ld_library_path, struct vm_file **files, size_t *n_files,
+			   struct rp_error *err);
+void backend__guest_payload_free(struct vm_file *files, size_t n);
+
 int backend__vm_open(const struct rp_target *target, const struct backend_options *opts, struct backend **out,
 		     struct rp_error *err);
 

@@ -111,6 +111,12 @@ struct step_result {
 	int log_errno;		   /* the first error writing log_path (an errno), or 0 */
 	uint64_t started_ns;	   /* uv_hrtime() just before the spawn: time 0 of the log */
 	uint64_t ended_ns;	   /* uv_hrtime() when it exited */
+	/*
+	 * Set by a backend (never by step.c): the step could not run as asked for
+	 * a reason of the machine's (a guest that ended without reporting), one
+	 * line; the result says nothing of the code. "" otherwise.
+	 */
+	char error[512];
 };
 
 /* `chunk` is borrowed for the call; `offset` is its position in the log. */

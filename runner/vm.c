@@ -1092,15 +1092,65 @@ static char probe_accel[8];
 static uint64_t probe_took;
 static char probe_why[RP_ERROR_MAX + 64];
 
+/*
+ * The probe's answer holds for this boot of this host with this kernel and
+ * QEMU, so it is kept in the VM cache as accel-BOOTID-CRC (CRC over the
+ * kernel's and QEMU's paths, sizes and times, and VM_PROBE_VERSION): a worker
+ * that starts again does not wait for another probe VM. 1 and `out` filled, or 0.
+ */
+#define VM_PROBE_VERSION "1"
+static int probe_cache_path(const struct vm_options *o, char *out, size_t size)
+{
+	char dir[PATH_MAX - 128], kernel[PATH_MAX], qemu[PATH_MAX], boot_id[64] = "", id[3 * PATH_MAX];
+	struct stat ks, qs;
+	if (o && o->kernel)
+		snprintf(kernel, sizeof(kernel), "%s", o->kernel);
+	else if (!find_kernel(kernel, sizeof(kernel)))
+		return 0;
+	if (!step_find_program(o && o->qemu ? o->qemu : "qemu-system-x86_64", qemu, sizeof(qemu)) ||
+	    stat(kernel, &ks) < 0 || stat(qemu, &qs) < 0)
+		return 0;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	if (!f)
+		return 0;
+	int ok = fgets(boot_id, sizeof(boot_id), f) != NULL;
+	fclose(f);
+	boot_id[strcspn(boot_id, "\n")] = '\0';
+	for (char *c = boot_id; *c; c++)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
+			ok = 0;
+	if (!ok || !*boot_id || !vm_cache_dir(dir, sizeof(dir)))
+		return 0;
+	int n = snprintf(id, sizeof(id), "%s|%s|%lld|%lld|%s|%lld|%lld", VM_PROBE_VERSION, kernel,
+			 (long long)ks.st_size, (long long)ks.st_mtime, qemu, (long long)qs.st_size,
+			 (long long)qs.st_mtime);
+	if (n < 0 || (size_t)n >= sizeof(id))
+		return 0;
+	unsigned long crc = crc32(0L, (const Bytef *)id, (uInt)n);
+	return (size_t)snprintf(out, size, "%s/accel-%s-%08lx", dir, boot_id, crc) < size;
+}
+
 int vm_probe(const struct vm_options *o, char accel[8], uint64_t *probe_ms, struct rp_error *err)
 {
 	pthread_mutex_lock(&probe_lock);
 	if (!probe_done) {
 		uint64_t t0 = now_ms();
+		char cached[PATH_MAX], answer[8] = "";
+		int have_cache = probe_cache_path(o, cached, sizeof(cached));
 		snprintf(probe_accel, sizeof(probe_accel), "tcg");
 		int kfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		FILE *f = kfd >= 0 && have_cache ? fopen(cached, "r") : NULL;
+		if (f) {
+			if (fgets(answer, sizeof(answer), f))
+				answer[strcspn(answer, "\n")] = '\0';
+			fclose(f);
+		}
 		if (kfd < 0) {
 			snprintf(probe_why, sizeof(probe_why), "/dev/kvm: %s", strerror(errno));
+		} else if (strcmp(answer, "kvm") == 0 || strcmp(answer, "tcg") == 0) {
+			close(kfd);
+			snprintf(probe_accel, sizeof(probe_accel), "%s", answer);
+			snprintf(probe_why, sizeof(probe_why), "the probe's answer kept in %.900s", cached);
 		} else {
 			close(kfd);
 			struct vm_options po = o ? *o : (struct vm_options){0};
@@ -1109,7 +1159,8 @@ int vm_probe(const struct vm_options *o, char accel[8], uint64_t *probe_ms, stru
 			struct vm_payload pp = {.command = "true"};
 			struct vm_result pr;
 			struct rp_error perr = {.msg = ""};
-			if (vm_run(&po, &pp, &pr, &perr) < 0) {
+			int ran = vm_run(&po, &pp, &pr, &perr) == 0;
+			if (!ran) {
 				snprintf(probe_why, sizeof(probe_why), "kvm probe: %.900s", perr.msg);
 			} else {
 				if (pr.status == VM_PASS)
@@ -1120,6 +1171,18 @@ int vm_probe(const struct vm_options *o, char accel[8], uint64_t *probe_ms, stru
 				vm_result_release(&pr);
 			}
 			probe_took = now_ms() - t0;
+			/* Only a VM that booted under KVM or hung there is an answer worth keeping. */
+			if (ran && have_cache) {
+				char tmp[PATH_MAX + 16];
+				snprintf(tmp, sizeof(tmp), "%s.%ld", cached, (long)getpid());
+				FILE *w = fopen(tmp, "w");
+				if (w) {
+					int ok = fprintf(w, "%s\n", probe_accel) > 0;
+					if (fclose(w) == 0 && ok)
+						rename(tmp, cached);
+				}
+				unlink(tmp);
+			}
 		}
 		probe_done = 1;
 	}

@@ -144,6 +144,9 @@ void vm_result_release(struct vm_result *r);
  * and a VM running `true` under KVM reports its result within 10 s, else
  * "tcg". Asked once per process (the first caller's options are used for the
  * probe, o->accel is ignored); later calls return the same answer at once.
+ * The answer of a probe VM is also kept in the VM cache for this boot of the
+ * host, kernel and QEMU (accel-BOOTID-CRC), so a process started later on the
+ * same host answers without a probe VM (*probe_ms 0).
  * *probe_ms (may be NULL) is the time the probe took (0 without a probe VM).
  * Returns 0; never fails (a failing probe means "tcg", the reason in err when
  * given).

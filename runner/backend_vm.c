@@ -1,0 +1,396 @@
+/*
+ * backend_vm.c — the `vm` backend: a job is built on the host side in the
+ * sandbox, and its test runs in a throwaway virtual machine (vm.h) that holds
+ * only the package's guest payload and the libraries it needs.
+ *
+ * The guest is QEMU run as a step on the job's loop: its serial console is the
+ * step's log (so a VM job's log is its console, streamed like any other), its
+ * timeouts and cancellation are the step's, and the framed status line read
+ * from the console as it streams gives the step its exit status.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "runner-internal.h"
+#include "core/banned.h"
+
+#define VM_MEMORY_MIN 64
+#define VM_MEMORY_MAX 65536
+#define VM_CPUS_MAX 64
+
+struct vm_backend {
+	struct backend base;
+	struct backend *host; /* the sandbox the host-side steps run in */
+	struct vm_options vo;
+	char kernel[1024];
+};
+
+struct vm_job {
+	struct backend_job base; /* paths: the host side's (the sandbox's fixed paths) */
+	struct vm_backend *vb;
+	struct backend_job *host;
+	uv_loop_t *loop;
+	char *workspace, *prefix, *sysroot; /* host directories */
+	backend_job_cb cb;
+	void *cb_data;
+};
+
+struct guest_step {
+	struct vm__boot boot;
+	struct vm__scan scan;
+	step_done_cb done;
+	step_output_cb on_output;
+	void *data;
+	uint64_t timeout_ms;
+};
+
+static void vm_job_free(struct vm_job *vj)
+{
+	free(vj->workspace);
+	free(vj->prefix);
+	free(vj->sysroot);
+	free(vj);
+}
+
+static void host_prepared(struct backend_job *host, int status, const struct rp_error *err, void *data)
+{
+	struct vm_job *vj = data;
+	backend_job_cb cb = vj->cb;
+	void *cb_data = vj->cb_data;
+	if (status < 0) {
+		vm_job_free(vj);
+		cb(NULL, status, err, cb_data);
+		return;
+	}
+	vj->host = host;
+	vj->base.paths = host->paths;
+	cb(&vj->base, 0, NULL, cb_data);
+}
+
+static int vm_prepare_job(struct backend *b, uv_loop_t *loop, const struct backend_job_spec *spec,
+			  backend_job_cb cb, void *data, struct rp_error *err)
+{
+	struct vm_backend *vb = (struct vm_backend *)b;
+	struct vm_job *vj = calloc(1, sizeof(*vj));
+	if (!vj)
+		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+	vj->base.backend = b;
+	vj->vb = vb;
+	vj->loop = loop;
+	vj->cb = cb;
+	vj->cb_data = data;
+	vj->workspace = spec->workspace ? strdup(spec->workspace) : NULL;
+	vj->prefix = spec->prefix ? strdup(spec->prefix) : NULL;
+	vj->sysroot = spec->sysroot ? strdup(spec->sysroot) : NULL;
+	if ((spec->workspace && !vj->workspace) || (spec->prefix && !vj->prefix) || (spec->sysroot && !vj->sysroot)) {
+		vm_job_free(vj);
+		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+	}
+	int rc = backend_prepare_job(vb->host, loop, spec, host_prepared, vj, err);
+	if (rc < 0)
+		vm_job_free(vj);
+	return rc;
+}
+
+static int vm_start_step(struct backend_job *job, const struct step_spec *spec, step_done_cb done, void *data,
+			 struct step **out, struct rp_error *err)
+{
+	struct vm_job *vj = (struct vm_job *)job;
+	return backend_start_step(vj->host, spec, done, data, out, err);
+}
+
+struct vm_finish {
+	struct vm_job *vj;
+	backend_job_cb cb;
+	void *data;
+};
+
+static void host_finished(struct backend_job *host, int status, const struct rp_error *err, void *data)
+{
+	struct vm_finish *f = data;
+	backend_job_cb cb = f->cb;
+	void *cb_data = f->data;
+	(void)host;
+	vm_job_free(f->vj);
+	free(f);
+	cb(NULL, status, err, cb_data);
+}
+
+static int vm_finish_job(struct backend_job *job, backend_job_cb cb, void *data, struct rp_error *err)
+{
+	struct vm_job *vj = (struct vm_job *)job;
+	struct vm_finish *f = malloc(sizeof(*f));
+	if (!f)
+		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+	*f = (struct vm_finish){.vj = vj, .cb = cb, .data = data};
+	int rc = backend_finish_job(vj->host, host_finished, f, err);
+	if (rc < 0)
+		free(f);
+	return rc;
+}
+
+/* ---- the guest ---- */
+
+static void guest_output(struct step *step, const char *chunk, size_t len, uint64_t offset, void *data)
+{
+	struct guest_step *gs = data;
+	vm__scan_feed(&gs->scan, chunk, len);
+	if (gs->on_output)
+		gs->on_output(step, chunk, len, offset, gs->data);
+}
+
+static void guest_done(struct step *step, const struct step_result *res, void *data)
+{
+	struct guest_step *gs = data;
+	struct step_result r = *res;
+	struct vm_result vr;
+	memset(&vr, 0, sizeof(vr));
+	int rejected = vm__microvm_rejected(&gs->scan, res);
+	vm__scan_judge(&gs->scan, res, gs->timeout_ms, &vr);
+	switch (vr.status) {
+	case VM_PASS:
+	case VM_FAIL:
+		r.status = vr.exit_code == 0 ? STEP_PASSED : STEP_FAILED;
+		r.exit_status = vr.exit_code;
+		r.term_signal = 0;
+		r.timeout = STEP_TIMEOUT_NONE;
+		break;
+	case VM_TIMEOUT:
+		break; /* the step's own timeout or cancellation: as it says */
+	case VM_ERROR:
+		r.status = STEP_FAILED;
+		if (rejected)
+			snprintf(r.error, sizeof(r.error), "guest: QEMU rejected the microvm machine; the next boot uses pc");
+		else
+			snprintf(r.error, sizeof(r.error), "guest: %.480s", vr.why);
+		break;
+	}
+	vm__boot_release(&gs->boot);
+	step_done_cb cb = gs->done;
+	void *cb_data = gs->data;
+	free(gs);
+	cb(step, &r, cb_data);
+}
+
+/* The guest's environment: spec's without what the backend sets, then the job's paths; all copies. */
+static char **guest_env(const struct vm_job *vj, const char *const *env)
+{
+	static const char *const ours[] = {"RIPPLE_WORKSPACE=", "RIPPLE_PREFIX=", "RIPPLE_SYSROOT=", "TMPDIR="};
+	const struct backend_paths *p = &vj->base.paths;
+	const char *values[] = {p->workspace, p->prefix, vj->sysroot ? p->sysroot : NULL, "/tmp"};
+	size_t n = 0, k = 0;
+	while (env && env[n])
+		n++;
+	char **out = calloc(n + 5, sizeof(*out));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int skip = 0;
+		for (size_t o = 0; o < 4; o++)
+			skip |= strncmp(env[i], ours[o], strlen(ours[o])) == 0;
+		if (!skip && !(out[k++] = strdup(env[i])))
+			goto fail;
+	}
+	for (size_t o = 0; o < 4; o++) {
+		if (!values[o])
+			continue;
+		size_t len = strlen(ours[o]) + strlen(values[o]) + 1;
+		if (!(out[k] = malloc(len)))
+			goto fail;
+		snprintf(out[k++], len, "%s%s", ours[o], values[o]);
+	}
+	return out;
+fail:
+	step_argv_free(out);
+	return NULL;
+}
+
+/* A payload the package's guest block cannot make: a step that fails with that line as its log. */
+static int payload_failure(struct vm_job *vj, const struct step_spec *spec, const char *why, step_done_cb done,
+			   void *data, struct step **out, struct rp_error *err)
+{
+	static const char *const env[] = {"PATH=/usr/bin:/bin", NULL};
+	char line[RP_ERROR_MAX + 16];
+	snprintf(line, sizeof(line), "ripple: %s", why);
+	const char *argv[] = {"/bin/sh", "-c", "printf '%s\\n' \"$1\" >&2; exit 1", "sh", line, NULL};
+	struct step_spec fail = {.argv = argv,
+				 .env = env,
+				 .log_path = spec->log_path,
+				 .on_output = spec->on_output,
+				 .timeout_ms = 10000};
+	return step_start(vj->loop, &fail, done, data, out, err);
+}
+
+static int vm_start_guest_step(struct backend_job *job, const struct step_spec *spec,
+			       const struct backend_guest *guest, step_done_cb done, void *data, struct step **out,
+			       struct rp_error *err)
+{
+	struct vm_job *vj = (struct vm_job *)job;
+	const struct backend_paths *p = &vj->base.paths;
+	if (!spec->script)
+		return rp_error_set(err, RP_EINVAL, "vm: a guest step runs a script");
+	const struct backend__guest_map maps[] = {
+	    {p->workspace, vj->workspace},
+	    {p->sysroot ? p->sysroot : BACKEND_SANDBOX_SYSROOT, vj->sysroot},
+	    {p->prefix, vj->prefix},
+	};
+	const char *ld_path = NULL;
+	for (size_t i = 0; spec->env && spec->env[i]; i++)
+		if (strncmp(spec->env[i], "LD_LIBRARY_PATH=", 16) == 0)
+			ld_path = spec->env[i] + 16;
+	struct vm_file *files = NULL;
+	size_t n_files = 0;
+	struct rp_error perr;
+	int rc = backend__guest_payload(maps, 3, guest ? guest->payload : NULL, guest ? guest->n_payload : 0, ld_path,
+					&files, &n_files, &perr);
+	if (rc == RP_EINVAL)
+		return payload_failure(vj, spec, perr.msg, done, data, out, err);
+	if (rc < 0)
+		return rp_error_set(err, rc, "%s", perr.msg);
+
+	char *cwd = NULL;
+	char **env = guest_env(vj, spec->env);
+	struct guest_step *gs = calloc(1, sizeof(*gs));
+	if (!env || !gs) {
+		rc = rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+		goto out;
+	}
+	if ((rc = backend__local_cwd(p->workspace, spec->cwd, &cwd, err)) < 0)
+		goto out;
+	struct vm_options vo = vj->vb->vo;
+	vo.timeout_ms = spec->timeout_ms;
+	struct vm_payload payload = {
+	    .files = files, .n_files = n_files, .command = spec->script, .env = (const char *const *)env, .cwd = cwd};
+	if ((rc = vm__boot_prepare(&vo, &payload, &gs->boot, err)) < 0)
+		goto out;
+	gs->done = done;
+	gs->data = data;
+	gs->on_output = spec->on_output;
+	gs->timeout_ms = spec->timeout_ms;
+	vm__scan_init(&gs->scan);
+	static const char *const qemu_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
+	struct step_spec qs = {
+	    .argv = gs->boot.argv,
+	    .env = qemu_env,
+	    .timeout_ms = spec->timeout_ms,
+	    .idle_timeout_ms = spec->idle_timeout_ms,
+	    .output_cap = spec->output_cap,
+	    .grace_ms = spec->grace_ms,
+	    .log_path = spec->log_path,
+	    .on_output = guest_output,
+	};
+	if ((rc = step_start(vj->loop, &qs, guest_done, gs, out, err)) < 0) {
+		vm__boot_release(&gs->boot);
+		goto out;
+	}
+	gs = NULL; /* guest_done owns it */
+out:
+	free(gs);
+	free(cwd);
+	step_argv_free(env);
+	backend__guest_payload_free(files, n_files);
+	return rc;
+}
+
+/* ---- open ---- */
+
+static void vm_close(struct backend *b)
+{
+	struct vm_backend *vb = (struct vm_backend *)b;
+	backend_close(vb->host);
+	free(vb);
+}
+
+static const struct backend_ops vm_ops = {
+    .name = "vm",
+    .prepare_job = vm_prepare_job,
+    .start_step = vm_start_step,
+    .finish_job = vm_finish_job,
+    .close = vm_close,
+    .start_guest_step = vm_start_guest_step,
+};
+
+/* An integer option of the target in [lo, hi]; 1 when given, 0 when absent, < 0 when bad. */
+static int int_option(const struct rp_target *t, const char *name, long lo, long hi, unsigned *out,
+		      struct rp_error *err)
+{
+	json_t *v = json_object_get(t->options, name);
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return rp_error_set(err, RP_EINVAL, "target \"%s\": \"%s\" must be an integer from %ld to %ld", t->name,
+				    name, lo, hi);
+	*out = (unsigned)json_integer_value(v);
+	return 1;
+}
+
+int backend__vm_open(const struct rp_target *target, const struct backend_options *opts, struct backend **out,
+		     struct rp_error *err)
+{
+	struct vm_backend *vb = calloc(1, sizeof(*vb));
+	int rc;
+	if (!vb)
+		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+	vb->base.ops = &vm_ops;
+	vb->base.runner = RP_RUNNER_VM;
+	vb->vo.accel = VM_ACCEL_AUTO;
+	if ((rc = int_option(target, "memory", VM_MEMORY_MIN, VM_MEMORY_MAX, &vb->vo.memory_mb, err)) < 0 ||
+	    (rc = int_option(target, "cpus", 1, VM_CPUS_MAX, &vb->vo.cpus, err)) < 0)
+		goto out;
+	json_t *v = json_object_get(target->options, "kernel");
+	if (v) {
+		if (!json_is_string(v) || json_string_value(v)[0] != '/') {
+			rc = rp_error_set(err, RP_EINVAL, "target \"%s\": \"kernel\" must be an absolute path", target->name);
+			goto out;
+		}
+		snprintf(vb->kernel, sizeof(vb->kernel), "%s", json_string_value(v));
+		vb->vo.kernel = vb->kernel;
+	}
+	if ((v = json_object_get(target->options, "accel"))) {
+		const char *a = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(a, "kvm") == 0)
+			vb->vo.accel = VM_ACCEL_KVM;
+		else if (strcmp(a, "tcg") == 0)
+			vb->vo.accel = VM_ACCEL_TCG;
+		else if (strcmp(a, "auto") != 0) {
+			rc = rp_error_set(err, RP_EINVAL, "target \"%s\": \"accel\" must be \"auto\", \"kvm\" or \"tcg\"",
+					  target->name);
+			goto out;
+		}
+	}
+	if ((v = json_object_get(target->options, "network")) && !json_is_false(v)) {
+		/* Visible, not silently ignored: a guest with a network needs the virtio modules in the initramfs. */
+		rc = rp_error_set(err, RP_EINVAL,
+				  "target \"%s\": \"network\" is not supported by this worker's vm backend yet; "
+				  "guests run without a network",
+				  target->name);
+		goto out;
+	}
+	/* Everything a boot needs is there (kernel, QEMU, init, busybox), and the acceleration is decided now. */
+	struct vm__boot *probe = malloc(sizeof(*probe));
+	struct vm_payload none = {.command = "true"};
+	if (!probe) {
+		rc = rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+		goto out;
+	}
+	rc = vm__boot_prepare(&vb->vo, &none, probe, err);
+	if (rc == 0)
+		vm__boot_release(probe);
+	free(probe);
+	if (rc < 0) {
+		char why[RP_ERROR_MAX];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		rp_error_set(err, rc, "target \"%s\": %s", target->name, why);
+		goto out;
+	}
+	rc = backend__sandbox_open(target, opts, &vb->host, err);
+out:
+	if (rc < 0)
+		vm_close(&vb->base);
+	else
+		*out = &vb->base;
+	return rc;
+}
