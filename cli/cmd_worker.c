@@ -84,13 +84,14 @@ int cmd_worker(int argc, char **argv)
 		{ "token-file", required_argument, NULL, 't' },
 		{ "slots", required_argument, NULL, 'n' },
 		{ "targets", required_argument, NULL, 'T' },
+		{ "all-targets", no_argument, NULL, 'A' },
 		{ "name", required_argument, NULL, 'N' },
 		{ "cache", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *server = NULL, *token_file = NULL, *targets_arg = "unix", *name = NULL, *cache = NULL;
 	unsigned long slots = 1;
-	int opt;
+	int opt, all_targets = 0, targets_given = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		char *end;
@@ -112,6 +113,10 @@ int cmd_worker(int argc, char **argv)
 			break;
 		case 'T':
 			targets_arg = optarg;
+			targets_given = 1;
+			break;
+		case 'A':
+			all_targets = 1;
 			break;
 		case 'N':
 			name = optarg;
@@ -128,6 +133,8 @@ int cmd_worker(int argc, char **argv)
 	}
 	if (optind < argc)
 		return cli_usage_error("worker", "unexpected argument '%s'", argv[optind]);
+	if (all_targets && targets_given)
+		return cli_usage_error("worker", "--all-targets and --targets exclude each other");
 	if (!server)
 		return cli_usage_error("worker", "no scheduler given: --server URL");
 	if (!token_file)
@@ -196,6 +203,7 @@ int cmd_worker(int argc, char **argv)
 				    .slots = (unsigned)slots,
 				    .targets = targets,
 				    .n_targets = n_targets,
+				    .all_targets = all_targets,
 				    .cache_dir = cache,
 				    .on_line = on_line };
 	struct rp_error err;

@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 
 #include "artifact.h"
+#include "backend.h"
 #include "build.h"
 #include "core/buildkey.h"
 #include "core/graph.h"
@@ -104,6 +105,8 @@ struct worker {
 	char cache[PATH_MAX];
 	struct rp_universe *u;
 	struct graph g;
+	const char **targets; /* served: names borrowed from the universe */
+	size_t n_targets;
 	_Atomic int64_t lease_ms, heartbeat_ms; /* set by any slot's (re-)registration, read by the heartbeats */
 
 	pthread_mutex_t line_lock; /* on_line calls, the fatal error, the unreachable-line clock */
@@ -279,8 +282,8 @@ static void add_resources(json_t *doc, const struct worker *w)
 static json_t *targets_json(const struct worker *w)
 {
 	json_t *a = json_array();
-	for (size_t i = 0; a && i < w->o->n_targets; i++)
-		json_array_append_new(a, json_string(w->o->targets[i]));
+	for (size_t i = 0; a && i < w->n_targets; i++)
+		json_array_append_new(a, json_string(w->targets[i]));
 	return a;
 }
 
@@ -1232,6 +1235,37 @@ static void *heartbeat_main(void *arg)
 
 /* ---- start and stop ------------------------------------------------------------------- */
 
+/*
+ * The targets this worker serves, each one's backend opened once now: the
+ * sandbox runs bubblewrap, the vm backend checks that a boot has all it needs
+ * and decides between KVM and TCG (a probe VM, or its answer kept for this
+ * host boot), so a worker never leases a job it cannot run.
+ */
+static int choose_targets(struct worker *w, const char *universe, struct rp_error *err)
+{
+	size_t n = w->o->all_targets ? w->u->n_targets : w->o->n_targets;
+	if (!(w->targets = calloc(n ? n : 1, sizeof(*w->targets))))
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		long t = w->o->all_targets ? (long)i : manifest_find_target(w->u, w->o->targets[i]);
+		const struct rp_target *target = &w->u->targets[t];
+		struct backend *b = NULL;
+		struct rp_error berr;
+		if (backend_open(target, NULL, &b, &berr) < 0) {
+			if (!w->o->all_targets)
+				return rp_error_set(err, RP_EIO, "cannot serve target %s: %s", target->name, berr.msg);
+			line(w, WORKER_LINE_INFO, "worker %s: not serving target %s: %s", w->o->name, target->name,
+			     berr.msg);
+			continue;
+		}
+		backend_close(b);
+		w->targets[w->n_targets++] = target->name;
+	}
+	if (!w->n_targets)
+		return rp_error_set(err, RP_EIO, "no target of universe %s can run on this worker", universe);
+	return 0;
+}
+
 static int load_universe(struct worker *w, struct http_client *c, struct rp_error *err)
 {
 	struct http_request req = { .method = "GET",
@@ -1271,12 +1305,13 @@ static int load_universe(struct worker *w, struct http_client *c, struct rp_erro
 	}
 	if ((rc = graph_init_universe(&w->g, w->u, err)) < 0)
 		goto out;
-	for (size_t i = 0; i < w->o->n_targets; i++)
+	for (size_t i = 0; !w->o->all_targets && i < w->o->n_targets; i++)
 		if (manifest_find_target(w->u, w->o->targets[i]) < 0) {
 			rc = rp_error_set(err, RP_EINVAL, "target %s is not in the scheduler's universe %s",
 					  w->o->targets[i], name);
 			goto out;
 		}
+	rc = choose_targets(w, name, err);
 out:
 	json_decref(doc);
 	free(text);
@@ -1330,7 +1365,7 @@ static int check_options(const struct worker_options *o, struct rp_error *err)
 	if (o->slots < 1 || o->slots > WORKER_SLOTS_MAX)
 		return rp_error_set(err, RP_EINVAL, "slots must be 1 to %d, not %u", WORKER_SLOTS_MAX,
 				    o->slots);
-	if (!o->n_targets)
+	if (!o->n_targets && !o->all_targets)
 		return rp_error_set(err, RP_EINVAL, "a worker serves at least one target");
 	for (size_t i = 0; i < o->n_targets; i++)
 		if (!manifest_valid_name(o->targets[i]))
@@ -1389,7 +1424,7 @@ int worker_run(const struct worker_options *o, volatile sig_atomic_t *stop, stru
 		}
 	line(&w, WORKER_LINE_INFO,
 	     "worker %s: serving %zu target%s with %u slot%s for %s (lease %" PRId64 " ms)", o->name,
-	     o->n_targets, o->n_targets == 1 ? "" : "s", o->slots, o->slots == 1 ? "" : "s", o->server,
+	     w.n_targets, w.n_targets == 1 ? "" : "s", o->slots, o->slots == 1 ? "" : "s", o->server,
 	     w.lease_ms);
 
 	if (pthread_create(&w.heartbeat, NULL, heartbeat_main, &w) == 0)
@@ -1462,6 +1497,7 @@ out:
 	free(w.slots);
 	http_client_free(main_http);
 	http_client_free(w.hb_http);
+	free(w.targets);
 	graph_release(&w.g);
 	manifest_free(w.u);
 	if (rc == 0 && w.fatal_rc)

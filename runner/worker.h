@@ -54,8 +54,16 @@ struct worker_options {
 	const char *token;	    /* the worker token */
 	const char *name;	    /* 1..WORKER_NAME_MAX of [A-Za-z0-9._-] */
 	unsigned slots;		    /* jobs at once: 1..WORKER_SLOTS_MAX */
-	const char *const *targets; /* the targets served; they must be in the scheduler's universe */
+	/*
+	 * The targets served; they must be in the scheduler's universe and their
+	 * backends must open on this machine (a worker that cannot run what it
+	 * was asked to fails at start, not job after job). With all_targets set,
+	 * every target of the universe whose backend opens here is served (the
+	 * others are named in one INFO line each) and `targets` is ignored.
+	 */
+	const char *const *targets;
 	size_t n_targets;
+	int all_targets;
 	const char *cache_dir; /* mirrors, artifacts, logs, the build cache; created when missing */
 	void (*on_line)(enum worker_line_kind kind, const char *line, void *data);
 	void *data;

@@ -1069,7 +1069,7 @@ static int spawn_worker(const struct serve_options *o, const char *url, const ch
 	snprintf(cache, sizeof(cache), "%s/worker-%u", cache_root, k + 1);
 	snprintf(slots, sizeof(slots), "%u", o->worker_slots ? o->worker_slots : 1);
 	char *argv[] = { (char *)o->self_exe, "worker", "--server", (char *)url, "--token-file", (char *)token_file,
-			 "--name", name, "--cache", cache, "--slots", slots, NULL };
+			 "--name", name, "--cache", cache, "--slots", slots, "--all-targets", NULL };
 	int rc = posix_spawn(pid, o->self_exe, NULL, NULL, argv, environ);
 	if (rc != 0)
 		return rp_error_set(err, RP_EIO, "cannot start worker %s: %s", name, strerror(rc));

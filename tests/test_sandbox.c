@@ -212,12 +212,12 @@ static struct backend *open_backend(const struct rp_target *t)
 
 START_TEST(test_open_errors)
 {
-	struct rp_target vm = {.name = "vm", .runner = RP_RUNNER_VM};
+	struct rp_target xen = {.name = "xen", .runner = RP_RUNNER_XEN};
 	struct backend_options opts = {0};
 	struct backend *b;
 	struct rp_error err;
-	ck_assert_int_eq(backend_open(&vm, NULL, &b, &err), RP_EINVAL);
-	ck_assert_str_eq(err.msg, "target \"vm\": the vm runner is not available on this worker");
+	ck_assert_int_eq(backend_open(&xen, NULL, &b, &err), RP_EINVAL);
+	ck_assert_str_eq(err.msg, "target \"xen\": the xen runner is not available on this worker");
 	ck_assert_ptr_null(b);
 
 	opts.bwrap = "/nonexistent/bwrap";
