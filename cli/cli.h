@@ -53,6 +53,8 @@ int cmd_bisect(int argc, char **argv);
 extern const char cmd_bisect_usage[];
 int cmd_coverage(int argc, char **argv);
 extern const char cmd_coverage_usage[];
+int cmd_fuzz(int argc, char **argv);
+extern const char cmd_fuzz_usage[];
 int cmd_api_diff(int argc, char **argv);
 int cmd_api_report(int argc, char **argv);
 extern const char cmd_api_diff_usage[];

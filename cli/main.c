@@ -14,6 +14,8 @@ const struct cli_command cli_commands[] = {
 	{ "bisect", cmd_bisect, "find the commit that broke a test: K probes at once, flake-aware", cmd_bisect_usage },
 	{ "coverage", cmd_coverage, "line, branch and function coverage of a gcc build tree; lcov and Cobertura",
 	  cmd_coverage_usage },
+	{ "fuzz", cmd_fuzz, "run a package's fuzz targets: crashes minimized, named by signature, remembered",
+	  cmd_fuzz_usage },
 	{ "api-diff", cmd_api_diff, "a library's API and ABI changes between two revisions, classified; semver verdict",
 	  cmd_api_diff_usage },
 	{ "api-report", cmd_api_report, "a library's API changes between two revisions as a changelog for its users",

@@ -676,9 +676,56 @@ out:
 	return rc;
 }
 
+/*
+ * Why `path` is not `noun` (a glob pattern, a directory) inside the source
+ * tree, or NULL when it is one: relative, no "." or ".." component, no control
+ * character, at most MANIFEST_GUEST_PATTERN_MAX bytes. `example` shows one.
+ */
+static const char *tree_path_problem(const char *path, const char *noun, const char *example, char *buf,
+				     size_t size)
+{
+	size_t len = strlen(path);
+	if (len == 0) {
+		snprintf(buf, size, "is empty; expected %s relative to the source tree, such as \"%s\"", noun, example);
+		return buf;
+	}
+	if (len > MANIFEST_GUEST_PATTERN_MAX) {
+		snprintf(buf, size, "is %zu bytes long; expected at most %u", len, MANIFEST_GUEST_PATTERN_MAX);
+		return buf;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)path[i];
+		if (ch < ' ' || ch == 0x7f) {
+			snprintf(buf, size, "has a control character at byte %zu; expected %s without one", i + 1, noun);
+			return buf;
+		}
+	}
+	if (path[0] == '/') {
+		snprintf(buf, size, "is absolute (\"%.40s%s\"); expected %s relative to the source tree, such as \"%s\"",
+			 path, len > 40 ? "..." : "", noun, example);
+		return buf;
+	}
+	for (const char *part = path; *part;) {
+		size_t n = strcspn(part, "/");
+		if ((n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.')) {
+			snprintf(buf, size, "has a \"%.*s\" component (\"%.40s%s\"); expected %s inside the source tree, "
+					    "without \".\" or \"..\"", (int)n, part, path, len > 40 ? "..." : "", noun);
+			return buf;
+		}
+		part += n;
+		part += *part == '/';
+	}
+	return NULL;
+}
+
+static const char *payload_problem(const char *pattern, char *buf, size_t size)
+{
+	return tree_path_problem(pattern, "a glob pattern", "tests/test_*", buf, size);
+}
+
 static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const char *pkg_where)
 {
-	static const char *const keys[] = { "name", "binary", "seconds" };
+	static const char *const keys[] = { "name", "binary", "seconds", "corpus" };
 	json_t *list;
 	int rc = member(c, obj, "fuzz", JSON_ARRAY, OPTIONAL, pkg_where, &list);
 	if (rc <= 0)
@@ -699,7 +746,7 @@ static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const ch
 			rc = fail(c, JSON_LOCATE_VALUE, "%s must be an object, got %s", where, type_name(f));
 			goto out;
 		}
-		if ((rc = check_keys(c, f, keys, 3, where)) < 0)
+		if ((rc = check_keys(c, f, keys, 4, where)) < 0)
 			goto out;
 		struct rp_fuzz *fz = &p->fuzz[p->n_fuzz++];
 		fz->seconds = 60;
@@ -725,6 +772,18 @@ static int load_fuzz(struct vctx *c, json_t *obj, struct rp_package *p, const ch
 			goto out;
 		if ((rc = int_member(c, f, "seconds", where, 1, MANIFEST_FUZZ_SECONDS_MAX, "seconds", &fz->seconds)) < 0)
 			goto out;
+		if ((rc = string_member(c, f, "corpus", OPTIONAL, where, "a directory of seed inputs in the tree",
+					&fz->corpus)) < 0)
+			goto out;
+		char problem[200];
+		const char *why = fz->corpus ? tree_path_problem(fz->corpus, "a directory", "fuzz/corpus", problem,
+								 sizeof(problem))
+					     : NULL;
+		if (why) {
+			push_key(c, "corpus");
+			rc = fail(c, JSON_LOCATE_VALUE, "\"corpus\" of %s %s", where, why);
+			goto out;
+		}
 		pop(c);
 	}
 	rc = 0;
@@ -739,41 +798,6 @@ out:
  * gets what it matches inside the source tree and nothing else, so a pattern
  * may not climb out of it (absolute, "..") nor name the tree itself (".").
  */
-static const char *payload_problem(const char *pattern, char *buf, size_t size)
-{
-	size_t len = strlen(pattern);
-	if (len == 0)
-		return "is empty; expected a glob pattern relative to the source tree, such as \"tests/test_*\"";
-	if (len > MANIFEST_GUEST_PATTERN_MAX) {
-		snprintf(buf, size, "is %zu bytes long; expected at most %u", len, MANIFEST_GUEST_PATTERN_MAX);
-		return buf;
-	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)pattern[i];
-		if (ch < ' ' || ch == 0x7f) {
-			snprintf(buf, size, "has a control character at byte %zu; expected a glob pattern without one",
-				 i + 1);
-			return buf;
-		}
-	}
-	if (pattern[0] == '/') {
-		snprintf(buf, size, "is absolute (\"%.40s%s\"); expected a glob pattern relative to the source tree, "
-				    "such as \"tests/test_*\"", pattern, len > 40 ? "..." : "");
-		return buf;
-	}
-	for (const char *part = pattern; *part;) {
-		size_t n = strcspn(part, "/");
-		if ((n == 1 && part[0] == '.') || (n == 2 && part[0] == '.' && part[1] == '.')) {
-			snprintf(buf, size, "has a \"%.*s\" component (\"%.40s%s\"); expected a glob pattern inside the "
-					    "source tree, without \".\" or \"..\"", (int)n, part, pattern, len > 40 ? "..." : "");
-			return buf;
-		}
-		part += n;
-		part += *part == '/';
-	}
-	return NULL;
-}
-
 /*
  * The guest block: what a throwaway VM runs. Whether a package needs one is
  * known only with its targets, so check_guest() asks for it afterwards.

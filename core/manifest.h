@@ -61,6 +61,7 @@ struct rp_fuzz {
 	char *name;
 	char *binary;
 	int seconds;
+	char *corpus; /* seed inputs: a directory of the tree, read-only to the fuzzer; NULL: none */
 };
 
 struct rp_package {

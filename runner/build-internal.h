@@ -7,7 +7,11 @@
 
 #include <stddef.h>
 
+#include <limits.h>
+#include <stdint.h>
+
 #include "core/error.h"
+#include "core/manifest.h"
 #include "step.h"
 
 struct build__classifier;
@@ -24,5 +28,46 @@ void build__classifier_close(struct build__classifier *c);
 int build__classify(const struct build__classifier *c, const char *log_path, const char *step,
 		    const struct step_result *res, char *category, size_t category_size, char *first_error,
 		    size_t first_error_size, char *test, size_t test_size);
+
+/* ---- fuzz jobs (build_fuzz.c) ---- */
+
+#define BUILD_FUZZ_DIR ".ripple-fuzz" /* in the workspace */
+/* A fuzz build's flags, appended as OSS-Fuzz sets them (CC=clang, CXX=clang++ too). */
+#define BUILD_FUZZ_CFLAGS "-g -O1 -fno-omit-frame-pointer -fsanitize=address,fuzzer-no-link"
+#define BUILD_FUZZ_LDFLAGS "-fsanitize=address"
+#define BUILD_FUZZ_ENGINE "-fsanitize=fuzzer"
+
+/* The fuzz step's script (its names and paths come from build__fuzz_env()'s variables). */
+extern const char build__fuzz_script[];
+
+struct build__fuzz_job {
+	const struct rp_package *package;
+	const char *target, *commit;
+	const char *src;	 /* the workspace, on the host */
+	const char *cache;	 /* the session's cache: fuzz/corpus, fuzz/reproducers, fuzz/reports */
+	const char *reproduce;	 /* a host file: run every target once on it instead of fuzzing; or NULL */
+	unsigned seconds;	 /* each target's time; 0: the manifest's */
+	const char *report_name; /* the report's file name, unique per job run */
+};
+
+struct build__fuzz_verdict {
+	int crashed;
+	char first_error[512]; /* "fuzz target NAME: SIGNATURE" */
+	char report[PATH_MAX]; /* the report written: fuzz/reports/NAME.json in the cache */
+};
+
+/* Thread pool, after the checkout: the kept corpus (or the input to reproduce) into the workspace. */
+int build__fuzz_stage(const struct build__fuzz_job *fj, struct rp_error *err);
+/* The fuzz step's own variables ("NAME=VALUE", malloc'd); RP_ENOMEM. */
+int build__fuzz_env(const struct build__fuzz_job *fj, char ***env, size_t *n);
+/* The fuzz step's wall-clock budget: the targets' times and room to minimize. */
+uint64_t build__fuzz_budget_ms(const struct build__fuzz_job *fj);
+/*
+ * Thread pool, after the fuzz step: each target's figures, its corpus kept
+ * back in the cache, its first crash (signature from the minimized input's
+ * run, the reproducer kept by content), all written as the report. RP_EIO,
+ * RP_ENOMEM; a crash is not an error: v->crashed says it.
+ */
+int build__fuzz_collect(const struct build__fuzz_job *fj, struct build__fuzz_verdict *v, struct rp_error *err);
 
 #endif

@@ -45,6 +45,8 @@ struct build_session {
 	struct build_options opts;
 	const char *expect_key; /* build_session_select() */
 	const char *variant;	/* build_session_select(): the variant of the only_package job; NULL: "build" */
+	unsigned fuzz_seconds;	/* build_session_select(): a fuzz job's time per target; 0: the manifest's */
+	const char *fuzz_reproduce; /* build_session_select(): a fuzz job runs this input once instead */
 	char cache[BUILD_CACHE_PATH_MAX]; /* short enough that every path under it fits PATH_MAX */
 	/*
 	 * Work directories and logs are named "<pid>-<serial>": sessions of one
@@ -70,6 +72,7 @@ struct job_paths {
 	char build_log[PATH_MAX], test_log[PATH_MAX], coverage_log[PATH_MAX];
 	char gcov_out[PATH_MAX + 16]; /* a coverage job: gcov's JSON documents, on the host */
 	char job_src[PATH_MAX];	      /* a coverage job: where its steps saw the sources (the gcov data's root) */
+	char fuzz_report_name[128];   /* a fuzz job: its report's file name in the cache's fuzz/reports */
 	int prefix_lock; /* process backend: the stable prefix's lock, held from prepare to pack; else -1 */
 	long slot;	 /* the run's work directory it uses, or -1: one of its own (--keep) */
 	int reused;	 /* that work directory exists and was emptied by the job before */
@@ -93,6 +96,9 @@ struct job {
 	int in_test; /* the running step is the test step */
 	int in_coverage; /* the running step reads the coverage data (a coverage job's last step) */
 	int coverage; /* the job is a coverage build: --coverage added, gcov read, no output archived */
+	int fuzz;     /* the job is a fuzz build: clang and sanitizers, and its test step fuzzes (build_fuzz.c) */
+	char **fuzz_env; /* the fuzz step's own variables */
+	size_t n_fuzz_env;
 	struct step_result build_res, test_res, coverage_res;
 	uv_work_t work;
 	int work_rc;
@@ -285,6 +291,8 @@ void build_session_select(struct build_session *s, const struct build_select *se
 	s->opts.fresh_package = sel->fresh_package;
 	s->expect_key = sel->expect_key;
 	s->variant = sel->variant && strcmp(sel->variant, "build") != 0 ? sel->variant : NULL;
+	s->fuzz_seconds = sel->fuzz_seconds;
+	s->fuzz_reproduce = sel->fuzz_reproduce;
 }
 
 /* The backend of target `t`, opened once; NULL with the reason in job's report when it cannot be. */
@@ -628,8 +636,9 @@ static void start_job(struct job *j)
 	int selected = s->opts.only_package && strcmp(s->opts.only_package, p->name) == 0 &&
 		       (!s->opts.only_target || strcmp(s->opts.only_target, s->u->targets[j->target].name) == 0);
 	j->coverage = selected && s->variant && strcmp(s->variant, "coverage") == 0;
-	struct buildkey_input in = { p, &s->u->targets[j->target], j->tree, j->coverage ? "coverage" : "build", deps,
-				     j->n_deps };
+	j->fuzz = selected && s->variant && strcmp(s->variant, "fuzz") == 0;
+	struct buildkey_input in = { p, &s->u->targets[j->target], j->tree,
+				     j->coverage ? "coverage" : j->fuzz ? "fuzz" : "build", deps, j->n_deps };
 	int rc = buildkey_compute(&in, j->r->key, &err);
 	free(deps);
 	if (rc < 0) {
@@ -645,7 +654,8 @@ static void start_job(struct job *j)
 		finish_without_running(j, BUILD_ERROR);
 		return;
 	}
-	if (!s->opts.no_cache && !(s->opts.fresh_package && strcmp(s->opts.fresh_package, p->name) == 0)) {
+	/* A fuzz job is about the time it fuzzes, not about its build: never an answer from the cache. */
+	if (!s->opts.no_cache && !j->fuzz && !(s->opts.fresh_package && strcmp(s->opts.fresh_package, p->name) == 0)) {
 		struct store_build b;
 		pthread_mutex_lock(&s->store_lock);
 		rc = store_build_get(s->store, j->r->key, &b, &err);
@@ -819,6 +829,20 @@ static int materialize(struct build_session *s, const struct job *dep, const cha
 }
 
 /* Thread pool: workspace, checkout, the dependencies' artifacts layered into the prefix. */
+/* What build_fuzz.c needs of fuzz job `j`. */
+static void fuzz_job_of(const struct job *j, struct build__fuzz_job *fj)
+{
+	const struct build_session *s = j->run->s;
+	*fj = (struct build__fuzz_job){ .package = &s->u->packages[j->package],
+					.target = s->u->targets[j->target].name,
+					.commit = j->r->commit,
+					.src = j->p->src,
+					.cache = s->cache,
+					.reproduce = s->fuzz_reproduce,
+					.seconds = s->fuzz_seconds,
+					.report_name = j->p->fuzz_report_name };
+}
+
 static void work_prepare(uv_work_t *w)
 {
 	struct job *j = w->data;
@@ -838,13 +862,15 @@ static void work_prepare(uv_work_t *w)
 			 (long)getpid(), s->serial, j->p->slot);
 	snprintf(j->p->src, sizeof(j->p->src), "%s/src", j->p->workdir);
 	snprintf(j->p->tmp, sizeof(j->p->tmp), "%s/tmp", j->p->workdir);
+	snprintf(j->p->fuzz_report_name, sizeof(j->p->fuzz_report_name), "%.64s.%ld-%lu-%zu", j->r->key, (long)getpid(),
+		 s->serial, j->index);
 	/*
 	 * The process backend runs on host paths, so a package's prefix must stay
 	 * at one path for its outputs (pkg-config files name it) to be reproducible.
 	 */
 	int process = s->backends[j->target]->runner == RP_RUNNER_PROCESS;
 	/* A coverage build is no dependency's: the package's stable prefix keeps its plain build. */
-	int stable = process && !j->coverage;
+	int stable = process && !j->coverage && !j->fuzz;
 	if (stable)
 		stable_prefix(s, j->target, j->package, j->p->prefix, sizeof(j->p->prefix));
 	else
@@ -875,6 +901,16 @@ static void work_prepare(uv_work_t *w)
 	}
 	if ((rc = workspace_checkout(m, &commit, j->p->src, err)) < 0)
 		goto out;
+	if (j->fuzz) {
+		struct build__fuzz_job fj;
+		fuzz_job_of(j, &fj);
+		if ((rc = build__fuzz_stage(&fj, err)) < 0)
+			goto out;
+		if ((rc = build__fuzz_env(&fj, &j->fuzz_env, &j->n_fuzz_env)) < 0) {
+			rp_error_set(err, rc, "out of memory");
+			goto out;
+		}
+	}
 	/*
 	 * The layers: every dependency, transitively (computed here rather than
 	 * kept per job, so a large universe does not hold them all at once).
@@ -1049,6 +1085,8 @@ static int job_in_guest(const struct job *j)
 static const char *job_test_script(const struct job *j)
 {
 	const struct rp_package *p = &j->run->s->u->packages[j->package];
+	if (j->fuzz)
+		return p->n_fuzz ? build__fuzz_script : NULL;
 	if (job_in_guest(j))
 		return p->has_guest ? p->guest_test : NULL;
 	return p->test;
@@ -1084,7 +1122,7 @@ static void on_step_done(struct step *step, const struct step_result *res, void 
 static int wants_g(const struct job *j, const struct rp_package *p, const char *name, const char *value)
 {
 	/* A coverage build is measured, not dumped: its flags are the package's and --coverage only. */
-	if (!p->has_api || j->coverage || strcmp(name, "LDFLAGS") == 0)
+	if (!p->has_api || j->coverage || j->fuzz || strcmp(name, "LDFLAGS") == 0)
 		return 0;
 	for (const char *v = value; (v = strstr(v, "-g")); v += 2) {
 		int starts = v == value || v[-1] == ' ' || v[-1] == '\t';
@@ -1102,7 +1140,7 @@ static char **job_env(struct job *j)
 	const struct rp_package *p = &s->u->packages[j->package];
 	const struct backend_paths *paths = backend_job_paths(j->bjob);
 	const char *pre = paths->prefix;
-	size_t n = 0, cap = p->n_env + 20;
+	size_t n = 0, cap = p->n_env + 24 + j->n_fuzz_env;
 	char **env = calloc(cap, sizeof(*env));
 	if (!env)
 		return NULL;
@@ -1132,6 +1170,17 @@ static char **job_env(struct job *j)
 	 * the debug info) when it does not ask for it itself.
 	 */
 	static const char *const flags[] = { "CFLAGS", "CXXFLAGS", "LDFLAGS" };
+	/* A fuzz build is built as OSS-Fuzz builds (docs/fuzz.md): clang, sanitizers, LIB_FUZZING_ENGINE. */
+	const char *append[3] = { "", "", "" };
+	if (j->coverage)
+		append[0] = append[1] = append[2] = " --coverage";
+	if (j->fuzz) {
+		append[0] = append[1] = " " BUILD_FUZZ_CFLAGS;
+		append[2] = " " BUILD_FUZZ_LDFLAGS;
+		ADD("CC=clang");
+		ADD("CXX=clang++");
+		ADD("LIB_FUZZING_ENGINE=" BUILD_FUZZ_ENGINE);
+	}
 	int flag_set[3] = { 0, 0, 0 };
 	for (size_t i = 0; i < p->n_env; i++) {
 		int f = -1;
@@ -1141,16 +1190,18 @@ static char **job_env(struct job *j)
 		if (f >= 0) {
 			flag_set[f] = 1;
 			ADD("%s=%s%s%s", p->env[i].name, p->env[i].value, wants_g(j, p, flags[f], p->env[i].value) ? " -g" : "",
-			    j->coverage ? " --coverage" : "");
-		} else {
+			    append[f]);
+		} else if (!(j->fuzz && (strcmp(p->env[i].name, "CC") == 0 || strcmp(p->env[i].name, "CXX") == 0))) {
 			ADD("%s=%s", p->env[i].name, p->env[i].value);
 		}
 	}
 	for (int k = 0; k < 3; k++) {
-		int g = !flag_set[k] && wants_g(j, p, flags[k], ""), cov = !flag_set[k] && j->coverage;
-		if (g || cov)
-			ADD("%s=%s%s", flags[k], g ? "-g" : "", cov ? (g ? " --coverage" : "--coverage") : "");
+		int g = !flag_set[k] && wants_g(j, p, flags[k], "");
+		if (!flag_set[k] && (g || *append[k]))
+			ADD("%s=%s%s", flags[k], g ? "-g" : "", g ? append[k] : append[k] + (*append[k] == ' '));
 	}
+	for (size_t i = 0; j->in_test && j->fuzz && i < j->n_fuzz_env; i++)
+		ADD("%s", j->fuzz_env[i]);
 #undef ADD
 	return env;
 fail:
@@ -1185,9 +1236,9 @@ static void start_step(struct job *j, enum step_kind kind)
 		end_steps(j);
 		return;
 	}
-	char **env = job_env(j);
 	j->in_test = kind == STEP_KIND_TEST;
 	j->in_coverage = kind == STEP_KIND_COVERAGE;
+	char **env = job_env(j);
 	char *log = kind == STEP_KIND_COVERAGE ? j->p->coverage_log : kind == STEP_KIND_TEST ? j->p->test_log
 											      : j->p->build_log;
 	/* Per process, session and attempt: a re-run, another slot or another ripple never truncates it. */
@@ -1205,15 +1256,22 @@ static void start_step(struct job *j, enum step_kind kind)
 			env = NULL;
 		}
 	}
+	struct build__fuzz_job fj;
+	if (j->fuzz)
+		fuzz_job_of(j, &fj);
 	struct step_spec spec = {
 		.script = kind == STEP_KIND_COVERAGE ? BUILD_COVERAGE_SCRIPT
 			  : kind == STEP_KIND_TEST   ? job_test_script(j)
 			  : build_then_prepare	     ? build_then_prepare
 						     : p->build,
 		.env = (const char *const *)env,
-		.timeout_ms = (uint64_t)p->timeout * 1000,
-		/* gcov's documents go to a file, not the log: silence is no sign of a hang there. */
-		.idle_timeout_ms = kind == STEP_KIND_COVERAGE ? 0 : (uint64_t)p->output_timeout * 1000,
+		/* A fuzz step lasts what its targets are given, whatever the package's timeout says. */
+		.timeout_ms = kind == STEP_KIND_TEST && j->fuzz ? build__fuzz_budget_ms(&fj) : (uint64_t)p->timeout * 1000,
+		/* gcov's documents go to a file, not the log: silence is no sign of a hang there; nor is it
+		 * while libFuzzer minimizes a crash. */
+		.idle_timeout_ms = kind == STEP_KIND_COVERAGE || (kind == STEP_KIND_TEST && j->fuzz)
+					   ? 0
+					   : (uint64_t)p->output_timeout * 1000,
 		.log_path = log,
 	};
 	if (kind == STEP_KIND_COVERAGE) {
@@ -1223,7 +1281,7 @@ static void start_step(struct job *j, enum step_kind kind)
 	}
 	struct backend_guest guest = { .payload = (const char *const *)p->guest_payload, .n_payload = p->n_guest_payload };
 	int rc = !env				 ? rp_error_set(&err, RP_ENOMEM, "out of memory")
-		 : kind == STEP_KIND_TEST && in_guest ? backend_start_guest_step(j->bjob, &spec, &guest, on_step_done, j,
+		 : kind == STEP_KIND_TEST && in_guest && !j->fuzz ? backend_start_guest_step(j->bjob, &spec, &guest, on_step_done, j,
 										&j->step, &err)
 							: backend_start_step(j->bjob, &spec, on_step_done, j, &j->step, &err);
 	free_env(env);
@@ -1429,6 +1487,26 @@ static void work_pack(uv_work_t *w)
 				set_line(r->first_error, sizeof(r->first_error), err.msg);
 			}
 		}
+		/* A fuzz job's findings: a crash fails it; a fuzzer that could not run already failed its step. */
+		if (j->fuzz && j->test_res.started_ns && j->test_res.status == STEP_PASSED &&
+		    (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL)) {
+			struct build__fuzz_job fj;
+			struct build__fuzz_verdict v;
+			fuzz_job_of(j, &fj);
+			int frc = build__fuzz_collect(&fj, &v, &err);
+			snprintf(r->fuzz_report, sizeof(r->fuzz_report), "%s", v.report);
+			if (frc < 0) {
+				r->outcome = BUILD_ERROR;
+				r->failed_step = "test";
+				snprintf(r->category, sizeof(r->category), "infrastructure");
+				set_line(r->first_error, sizeof(r->first_error), err.msg);
+			} else if (v.crashed) {
+				r->outcome = BUILD_FAIL;
+				r->failed_step = "test";
+				snprintf(r->category, sizeof(r->category), "fuzz");
+				set_line(r->first_error, sizeof(r->first_error), v.first_error);
+			}
+		}
 		/*
 		 * An output exists whenever the build step passed, whatever the tests
 		 * said (a coverage build's too: nobody builds on it, but a result
@@ -1481,7 +1559,7 @@ static void work_pack(uv_work_t *w)
 		}
 		/* The library's ABI, from what the build installed (its tests do not change it). */
 		/* A build that installed nothing has no library to dump (a step that only checks something). */
-		if (s->u->packages[j->package].has_api && !j->coverage && r->output_hash[0] &&
+		if (s->u->packages[j->package].has_api && !j->coverage && !j->fuzz && r->output_hash[0] &&
 		    strcmp(r->output_hash, ARTIFACT_EMPTY_HASH) != 0 &&
 		    (r->outcome == BUILD_PASS || r->outcome == BUILD_FAIL))
 			dump_abi(s, j, r);
@@ -1578,6 +1656,11 @@ static void job_done(struct job *j)
 	struct run *run = j->run;
 	free(j->p);
 	j->p = NULL;
+	for (size_t i = 0; i < j->n_fuzz_env; i++)
+		free(j->fuzz_env[i]);
+	free(j->fuzz_env);
+	j->fuzz_env = NULL;
+	j->n_fuzz_env = 0;
 	j->state = JOB_DONE;
 	run->running--;
 	run->done++;

@@ -86,6 +86,7 @@ struct build_job_report {
 	uint64_t duration_ms;
 	uint64_t build_ms, test_ms; /* each step's own time; 0 for a step that did not run (or a cache answer) */
 	char log_path[4096];      /* the failed step's log (or the test log of a pass); "" when none */
+	char fuzz_report[4096];   /* a fuzz job: its report (docs/fuzz.md) in the cache; "" when none was written */
 	unsigned attempts;        /* runs of the job: more than one when infrastructure failed */
 };
 
@@ -193,8 +194,17 @@ struct build_select {
 	 * output is archived like any build's, from a prefix of its own (the
 	 * package's stable prefix keeps its plain build). Data gcov cannot use,
 	 * or none at all, fails the job at its test step, category "coverage".
+	 * "fuzz", its fuzz build (docs/fuzz.md): built as OSS-Fuzz builds (clang,
+	 * -fsanitize=address,fuzzer-no-link, LIB_FUZZING_ENGINE), never answered
+	 * from the cache; its test step runs each of the package's fuzz targets
+	 * for its time on the corpus kept in the cache, minimizes a crash and
+	 * writes the job's fuzz report (build_job_report.fuzz_report). A crash
+	 * fails the job at its test step, category "fuzz", first error "fuzz
+	 * target NAME: SIGNATURE".
 	 */
 	const char *variant;
+	unsigned fuzz_seconds;	    /* "fuzz": each target's time; 0: the manifest's */
+	const char *fuzz_reproduce; /* "fuzz": run each target once on this file instead of fuzzing */
 };
 void build_session_select(struct build_session *s, const struct build_select *sel);
 

@@ -184,6 +184,14 @@ static const struct bad_case bad_cases[] = {
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\", \"seconds\": -1}]}]}",
 	  "m.json:2:96: \"seconds\" of fuzz entry 1 of package \"a\" must be between 1 and 86400 seconds, got -1" },
+	{ "fuzz_corpus_up",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\", \"corpus\": \"../seeds\"}]}]}",
+	  "m.json:2:95: \"corpus\" of fuzz entry 1 of package \"a\" has a \"..\" component (\"../seeds\"); expected a directory inside the source tree, without \".\" or \"..\"" },
+	{ "fuzz_corpus_type",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\", \"corpus\": 3}]}]}",
+	  "m.json:2:95: \"corpus\" of fuzz entry 1 of package \"a\" must be a string, got an integer" },
 	{ "fuzz_dup",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\"}, {\"name\": \"p\", \"binary\": \"g\"}]}]}",
@@ -369,7 +377,7 @@ static const char good[] =
 	"      \"depends\": [\"base\"], \"build\": \"make\", \"test\": \"make check\", \"timeout\": 60,\n"
 	"      \"version\": \"1.2.3\", \"coverage\": true,\n"
 	"      \"api\": { \"library\": \"lib/libnet.so\", \"headers\": \"include\" },\n"
-	"      \"fuzz\": [ { \"name\": \"parse\", \"binary\": \"fuzz/parse\", \"seconds\": 30 }, { \"name\": \"x\", \"binary\": \"fuzz/x\" } ],\n"
+	"      \"fuzz\": [ { \"name\": \"parse\", \"binary\": \"fuzz/parse\", \"seconds\": 30, \"corpus\": \"fuzz/seeds\" }, { \"name\": \"x\", \"binary\": \"fuzz/x\" } ],\n"
 	"      \"guest\": { \"prepare\": \"make tests\", \"test\": \"./tests/run\",\n"
 	"                 \"payload\": [\"tests/test_*\", \"tests/data/*.bin\", \".config/a..b\"] },\n"
 	"      \"notify\": { \"webhook\": \"https://hooks.example.org/ripple?token=abc\" } },\n"
@@ -415,6 +423,8 @@ START_TEST(test_good_manifest)
 	ck_assert_str_eq(net->fuzz[0].name, "parse");
 	ck_assert_int_eq(net->fuzz[0].seconds, 30);
 	ck_assert_int_eq(net->fuzz[1].seconds, 60);
+	ck_assert_str_eq(net->fuzz[0].corpus, "fuzz/seeds");
+	ck_assert_ptr_null(net->fuzz[1].corpus);
 	ck_assert_int_eq(net->has_guest, 1);
 	ck_assert_str_eq(net->guest_prepare, "make tests");
 	ck_assert_str_eq(net->guest_test, "./tests/run");

@@ -1,0 +1,413 @@
+/*
+ * build_fuzz.c — a fuzz job's own part of the build engine: the fuzz step's
+ * script and environment, the corpus kept between runs, and what the fuzzers
+ * left (their figures, a crash minimized, its signature, its reproducer),
+ * written as the job's fuzz report (docs/fuzz.md).
+ *
+ * Layout in the job's workspace, per fuzz target NAME:
+ *   .ripple-fuzz/NAME/corpus/      the corpus libFuzzer grows (kept in the cache between runs)
+ *   .ripple-fuzz/NAME/fuzz.log     libFuzzer's output
+ *   .ripple-fuzz/NAME/crashes/     what it wrote on a crash (crash-*, leak-*, timeout-*, oom-*),
+ *                                  each with X.min (minimized) and X.repro.log (one run of X.min)
+ * In the cache: fuzz/corpus/PKG/NAME/ (the corpus) and fuzz/reproducers/SHA256
+ * (each reproducer, by content), fuzz/reports/ (each job's report).
+ */
+#define _GNU_SOURCE /* asprintf */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "artifact.h"
+#include "build-internal.h"
+#include "reports/crash.h"
+#include "core/banned.h"
+
+/*
+ * Runs each fuzz target for its time, then minimizes every input it found
+ * crashing and runs the minimized input once more (its stack gives the
+ * signature). In reproduce mode (RIPPLE_FUZZ_REPRO set), runs each target
+ * once on that input instead. Names and paths come from the environment,
+ * never pasted into the script.
+ */
+const char build__fuzz_script[] =
+    "n=1\n"
+    "while [ \"$n\" -le \"${RIPPLE_FUZZ_N:-0}\" ]; do\n"
+    "  eval \"name=\\$RIPPLE_FUZZ_NAME_$n bin=\\$RIPPLE_FUZZ_BIN_$n secs=\\$RIPPLE_FUZZ_SECONDS_$n "
+    "seed=\\${RIPPLE_FUZZ_SEED_$n:-}\"\n"
+    "  out=.ripple-fuzz/$name\n"
+    "  mkdir -p \"$out/corpus\" \"$out/crashes\" || exit 1\n"
+    "  if [ ! -x \"./$bin\" ] || [ -d \"./$bin\" ]; then\n"
+    "    echo \"ripple: fuzz target $name: $bin was not built (does the build link it with "
+    "\\$LIB_FUZZING_ENGINE?)\" >&2\n"
+    "    exit 1\n"
+    "  fi\n"
+    "  if [ -n \"${RIPPLE_FUZZ_REPRO:-}\" ]; then\n"
+    "    cp \"$RIPPLE_FUZZ_REPRO\" \"$out/crashes/crash-input\" && cp \"$RIPPLE_FUZZ_REPRO\" \"$out/crashes/crash-input.min\" || exit 1\n"
+    "    echo \"ripple: fuzz target $name: running the reproducer once\"\n"
+    "    \"./$bin\" -runs=1 \"$out/crashes/crash-input.min\" >\"$out/crashes/crash-input.repro.log\" 2>&1\n"
+    "    echo \"ripple: fuzz target $name: exit status $?\"\n"
+    "    cat \"$out/crashes/crash-input.repro.log\"\n"
+    "  else\n"
+    "    echo \"ripple: fuzz target $name: fuzzing for $secs s\"\n"
+    "    \"./$bin\" -max_total_time=\"$secs\" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 "
+    "-artifact_prefix=\"$out/crashes/\" \"$out/corpus\" ${seed:+\"$seed\"} 2>&1 | tee \"$out/fuzz.log\"\n"
+    "    for c in \"$out\"/crashes/crash-* \"$out\"/crashes/leak-* \"$out\"/crashes/timeout-* "
+    "\"$out\"/crashes/oom-*; do\n"
+    "      case $c in *.min | *.log) continue ;; esac\n"
+    "      [ -f \"$c\" ] || continue\n"
+    "      echo \"ripple: fuzz target $name: minimizing ${c##*/}\"\n"
+    "      \"./$bin\" -minimize_crash=1 -max_total_time=15 -timeout=25 -exact_artifact_path=\"$c.min\" "
+    "\"$c\" >\"$c.minimize.log\" 2>&1\n"
+    "      [ -s \"$c.min\" ] || cp \"$c\" \"$c.min\"\n"
+    "      \"./$bin\" -runs=1 -timeout=25 \"$c.min\" >\"$c.repro.log\" 2>&1\n"
+    "    done\n"
+    "  fi\n"
+    "  n=$((n + 1))\n"
+    "done\n";
+
+static int mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static int copy_file(const char *from, const char *to, struct rp_error *err)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+	char buf[65536];
+	if (in < 0)
+		return rp_error_set(err, RP_EIO, "cannot read %s: %s", from, strerror(errno));
+	if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+		rc = rp_error_set(err, RP_EIO, "cannot write %s: %s", to, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = rp_error_set(err, RP_EIO, "cannot read %s: %s", from, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(out, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				rc = rp_error_set(err, RP_EIO, "cannot write %s: %s", to, strerror(errno));
+				goto out;
+			}
+			done += w;
+		}
+	}
+out:
+	if (out >= 0 && close(out) < 0 && rc == 0)
+		rc = rp_error_set(err, RP_EIO, "cannot write %s: %s", to, strerror(errno));
+	close(in);
+	return rc;
+}
+
+/*
+ * Copies the regular files of `from` that `to` lacks (a libFuzzer corpus
+ * names each input by its content's hash, so a name present is that input).
+ * *files and *bytes (may be NULL) count what `from` holds.
+ */
+static int merge_dir(const char *from, const char *to, size_t *files, uint64_t *bytes, struct rp_error *err)
+{
+	DIR *d = opendir(from);
+	if (files)
+		*files = 0;
+	if (bytes)
+		*bytes = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : rp_error_set(err, RP_EIO, "cannot read %s: %s", from, strerror(errno));
+	if (to && mkdirs(to) < 0) {
+		closedir(d);
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", to, strerror(errno));
+	}
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		char src[PATH_MAX], dst[PATH_MAX];
+		struct stat st;
+		if (e->d_name[0] == '.' || (size_t)snprintf(src, sizeof(src), "%s/%s", from, e->d_name) >= sizeof(src) ||
+		    lstat(src, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (files)
+			(*files)++;
+		if (bytes)
+			*bytes += (uint64_t)st.st_size;
+		if (!to || (size_t)snprintf(dst, sizeof(dst), "%s/%s", to, e->d_name) >= sizeof(dst) ||
+		    access(dst, F_OK) == 0)
+			continue;
+		rc = copy_file(src, dst, err);
+	}
+	closedir(d);
+	return rc;
+}
+
+int build__fuzz_stage(const struct build__fuzz_job *fj, struct rp_error *err)
+{
+	const struct rp_package *p = fj->package;
+	char dir[PATH_MAX], kept[PATH_MAX];
+	for (size_t i = 0; i < p->n_fuzz; i++) {
+		snprintf(dir, sizeof(dir), "%s/" BUILD_FUZZ_DIR "/%s/corpus", fj->src, p->fuzz[i].name);
+		snprintf(kept, sizeof(kept), "%s/fuzz/corpus/%s/%s", fj->cache, p->name, p->fuzz[i].name);
+		if (mkdirs(dir) < 0)
+			return rp_error_set(err, RP_EIO, "cannot create %s: %s", dir, strerror(errno));
+		int rc = fj->reproduce ? 0 : merge_dir(kept, dir, NULL, NULL, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (fj->reproduce) {
+		snprintf(dir, sizeof(dir), "%s/" BUILD_FUZZ_DIR "/input", fj->src);
+		return copy_file(fj->reproduce, dir, err);
+	}
+	return 0;
+}
+
+int build__fuzz_env(const struct build__fuzz_job *fj, char ***out, size_t *n_out)
+{
+	const struct rp_package *p = fj->package;
+	size_t cap = 3 + 4 * p->n_fuzz, n = 0;
+	char **env = calloc(cap, sizeof(*env));
+	if (!env)
+		return RP_ENOMEM;
+#define ADD(...)                                                                \
+	do {                                                                    \
+		if (asprintf(&env[n], __VA_ARGS__) < 0) {                       \
+			env[n] = NULL;                                          \
+			goto fail;                                              \
+		}                                                               \
+		n++;                                                            \
+	} while (0)
+	ADD("RIPPLE_FUZZ_N=%zu", p->n_fuzz);
+	if (fj->reproduce)
+		ADD("RIPPLE_FUZZ_REPRO=" BUILD_FUZZ_DIR "/input");
+	for (size_t i = 0; i < p->n_fuzz; i++) {
+		ADD("RIPPLE_FUZZ_NAME_%zu=%s", i + 1, p->fuzz[i].name);
+		ADD("RIPPLE_FUZZ_BIN_%zu=%s", i + 1, p->fuzz[i].binary);
+		ADD("RIPPLE_FUZZ_SECONDS_%zu=%d", i + 1, fj->seconds ? (int)fj->seconds : p->fuzz[i].seconds);
+		if (p->fuzz[i].corpus)
+			ADD("RIPPLE_FUZZ_SEED_%zu=%s", i + 1, p->fuzz[i].corpus);
+	}
+#undef ADD
+	*out = env;
+	*n_out = n;
+	return 0;
+fail:
+	for (size_t i = 0; i < n; i++)
+		free(env[i]);
+	free(env);
+	return RP_ENOMEM;
+}
+
+uint64_t build__fuzz_budget_ms(const struct build__fuzz_job *fj)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < fj->package->n_fuzz; i++)
+		total += fj->reproduce ? 0 : fj->seconds ? fj->seconds : (uint64_t)fj->package->fuzz[i].seconds;
+	/* Minimizing and replaying a crash take at most about a minute per target; the build took its own time. */
+	return (total + 120 * fj->package->n_fuzz + 60) * 1000;
+}
+
+/* A file's text, at most `max` bytes (its end when longer: reports end there); NULL when unreadable. */
+static char *read_text(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && (uint64_t)st.st_size > max)
+		fseek(f, (long)((uint64_t)st.st_size - max), SEEK_SET);
+	char *buf = malloc(max + 1);
+	size_t n = buf ? fread(buf, 1, max, f) : 0;
+	fclose(f);
+	if (!buf)
+		return NULL;
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* libFuzzer's -print_final_stats line "stat::NAME: VALUE" in log text; -1 when absent. */
+static long long final_stat(const char *text, const char *name)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "stat::%s:", name);
+	const char *at = NULL;
+	for (const char *p = text; (p = strstr(p, key)); p += strlen(key))
+		at = p; /* the last one: a target run twice prints twice */
+	if (!at)
+		return -1;
+	return strtoll(at + strlen(key), NULL, 10);
+}
+
+/* The first crash file of a target's crash directory (not a .min or .log): 1 and `out`, or 0. */
+static int first_crash(const char *dir, char *out, size_t size)
+{
+	static const char *const kinds[] = {"crash-", "leak-", "timeout-", "oom-"};
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	char best[NAME_MAX + 1] = "";
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		int kind = 0;
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			kind |= strncmp(e->d_name, kinds[k], strlen(kinds[k])) == 0;
+		if (!kind || (len > 4 && strcmp(e->d_name + len - 4, ".min") == 0) ||
+		    (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0))
+			continue;
+		if (!*best || strcmp(e->d_name, best) < 0)
+			snprintf(best, sizeof(best), "%s", e->d_name);
+	}
+	closedir(d);
+	return *best && (size_t)snprintf(out, size, "%s/%s", dir, best) < size;
+}
+
+/* One fuzz target's results into a JSON object *out; a crash fills *crash and sets *crashed. */
+static int collect_target(const struct build__fuzz_job *fj, const struct rp_fuzz *fz, struct crash_info *crash,
+			  int *crashed, json_t **out, struct rp_error *err)
+{
+	char base[PATH_MAX], path[PATH_MAX + 64], crash_path[PATH_MAX + 64];
+	snprintf(base, sizeof(base), "%s/" BUILD_FUZZ_DIR "/%s", fj->src, fz->name);
+	json_t *o = json_pack("{s:s, s:s, s:i}", "name", fz->name, "binary", fz->binary, "seconds",
+			      fj->reproduce ? 0 : fj->seconds ? (int)fj->seconds : fz->seconds);
+	*out = NULL;
+	if (!o)
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	size_t len = 0;
+	char *log = NULL;
+	snprintf(path, sizeof(path), "%s/fuzz.log", base);
+	if (!fj->reproduce && (log = read_text(path, 1u << 20, &len))) {
+		static const char *const stats[][2] = {{"number_of_executed_units", "executions"},
+						       {"average_exec_per_sec", "exec_per_sec"},
+						       {"new_units_added", "new_units"},
+						       {"peak_rss_mb", "peak_rss_mb"}};
+		for (size_t k = 0; k < sizeof(stats) / sizeof(stats[0]); k++) {
+			long long v = final_stat(log, stats[k][0]);
+			if (v >= 0)
+				json_object_set_new(o, stats[k][1], json_integer(v));
+		}
+	}
+	size_t files = 0;
+	uint64_t bytes = 0;
+	char corpus[PATH_MAX + 16], kept[PATH_MAX];
+	snprintf(corpus, sizeof(corpus), "%s/corpus", base);
+	snprintf(kept, sizeof(kept), "%s/fuzz/corpus/%s/%s", fj->cache, fj->package->name, fz->name);
+	int rc = merge_dir(corpus, fj->reproduce ? NULL : kept, &files, &bytes, err);
+	if (rc < 0)
+		goto fail;
+	json_object_set_new(o, "corpus_files", json_integer((json_int_t)files));
+	json_object_set_new(o, "corpus_bytes", json_integer((json_int_t)bytes));
+
+	snprintf(path, sizeof(path), "%s/crashes", base);
+	json_object_set_new(o, "crash", json_null());
+	if (!first_crash(path, crash_path, sizeof(crash_path)))
+		goto done;
+	/* The minimized input's own run gives the stack; if it does not crash, libFuzzer's first report does. */
+	char repro_log[PATH_MAX + 80], min[PATH_MAX + 80];
+	snprintf(repro_log, sizeof(repro_log), "%s.repro.log", crash_path);
+	snprintf(min, sizeof(min), "%s.min", crash_path);
+	size_t rlen = 0;
+	char *rtext = read_text(repro_log, 1u << 20, &rlen);
+	int found = rtext && crash_parse(rtext, rlen, crash);
+	int minimized = found;
+	if (!found && log)
+		found = crash_parse(log, len, crash);
+	free(rtext);
+	if (!found)
+		goto done; /* a reproduce run that did not crash, or an input that crashes no more */
+	const char *input = minimized && access(min, R_OK) == 0 ? min : crash_path;
+	char sha[ARTIFACT_HEX_LEN + 1], store_dir[PATH_MAX], stored[PATH_MAX + 80];
+	int64_t size = 0;
+	if ((rc = artifact_sha256_file(input, sha, &size, err)) < 0)
+		goto fail;
+	snprintf(store_dir, sizeof(store_dir), "%s/fuzz/reproducers", fj->cache);
+	snprintf(stored, sizeof(stored), "%s/%s", store_dir, sha);
+	if (mkdirs(store_dir) < 0) {
+		rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", store_dir, strerror(errno));
+		goto fail;
+	}
+	if (access(stored, F_OK) != 0 && (rc = copy_file(input, stored, err)) < 0)
+		goto fail;
+	json_t *frames = json_array();
+	for (size_t f = 0; f < crash->n_frames; f++)
+		json_array_append_new(frames, json_string(crash->frames[f]));
+	json_object_set_new(o, "crash",
+			    json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:b}", "signature", crash->signature, "kind",
+				      crash->kind, "frames", frames, "location", crash->location, "reproducer", stored,
+				      "reproducer_sha256", sha, "reproducer_size", (json_int_t)size, "minimized",
+				      minimized && input == min));
+	*crashed = 1;
+done:
+	free(log);
+	*out = o;
+	return 0;
+fail:
+	free(log);
+	json_decref(o);
+	return rc;
+}
+
+int build__fuzz_collect(const struct build__fuzz_job *fj, struct build__fuzz_verdict *v, struct rp_error *err)
+{
+	memset(v, 0, sizeof(*v));
+	json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:[]}", "package", fj->package->name, "target", fj->target,
+				"commit", fj->commit, "mode", fj->reproduce ? "reproduce" : "fuzz", "fuzzers");
+	if (!doc)
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	json_t *list = json_object_get(doc, "fuzzers");
+	int rc = 0;
+	for (size_t i = 0; i < fj->package->n_fuzz; i++) {
+		struct crash_info crash;
+		int crashed = 0;
+		json_t *o;
+		if ((rc = collect_target(fj, &fj->package->fuzz[i], &crash, &crashed, &o, err)) < 0)
+			break;
+		json_array_append_new(list, o);
+		if (crashed && !v->crashed) {
+			v->crashed = 1;
+			snprintf(v->first_error, sizeof(v->first_error), "fuzz target %.64s: %.400s",
+				 fj->package->fuzz[i].name, crash.signature);
+		}
+	}
+	char dir[PATH_MAX - 256];
+	snprintf(dir, sizeof(dir), "%s/fuzz/reports", fj->cache);
+	if (rc == 0 && mkdirs(dir) < 0)
+		rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", dir, strerror(errno));
+	if (rc == 0) {
+		char tmp[PATH_MAX + 16];
+		snprintf(v->report, sizeof(v->report), "%s/%.128s.json", dir, fj->report_name);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", v->report);
+		if (json_dump_file(doc, tmp, JSON_INDENT(2)) != 0 || rename(tmp, v->report) != 0) {
+			unlink(tmp);
+			v->report[0] = '\0';
+			rc = rp_error_set(err, RP_EIO, "cannot write %s", v->report);
+		}
+	}
+	json_decref(doc);
+	return rc;
+}

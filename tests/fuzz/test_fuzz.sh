@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `ripple fuzz` on the example universe: the real binary builds dns as OSS-Fuzz
+# builds (clang, ASan, libFuzzer) in bubblewrap and fuzzes decode_name.
+#  1. The planted crash (scenarios.json: fuzz_crash) is found within its
+#     budget, minimized, and named by its kind and top frames.
+#  2. A second run finds it again and calls it known: deduplicated by
+#     signature; the corpus grew and was kept.
+#  3. --reproduce: the reproducer crashes at the head with that signature and
+#     not at the crash commit's parent.
+#  4. ripple bisect with `ripple fuzz --reproduce` as its probe names the
+#     planted commit; commits that do not build against today's cstruct are
+#     skipped (exit 125).
+#  5. Bad input: exit 2 with one line.
+#   test_fuzz.sh PATH-TO-examples/generate PATH-TO-ripple
+set -uo pipefail
+generate=$(realpath "${1:?usage: test_fuzz.sh GENERATE RIPPLE}")
+ripple=$(realpath "${2:?usage: test_fuzz.sh GENERATE RIPPLE}")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/../farm/lib.sh"
+
+U=$work/u
+"$generate" "$U" >/dev/null || fatal "the example universe could not be generated"
+cd "$U"
+S=$U/scenarios.json
+planted=$(jq -r .scenarios.fuzz_crash.commit "$S")
+parent=$(jq -r .scenarios.fuzz_crash.good "$S")
+added=$(jq -r .scenarios.fuzz_crash.fuzz_added "$S")
+kind=$(jq -r .scenarios.fuzz_crash.crash_kind "$S")
+function=$(jq -r .scenarios.fuzz_crash.crash_function "$S")
+budget=$(jq -r '.packages[] | select(.name == "dns") | .fuzz[0].seconds' ripple.json)
+
+# 1. The first run finds the planted crash.
+start=$(date +%s)
+"$ripple" fuzz dns --json >"$work/one.json" 2>"$work/one.err"
+status=$? took=$(($(date +%s) - start))
+crash() { jq -r ".fuzzers[0].crash.$2" "$work/$1.json"; }
+check "a crash found exits 1 ($status; $(tail -1 "$work/one.err"))" '[ $status -eq 1 ]'
+check "the crash is the planted one: $(crash one signature)" \
+	'crash one signature | grep -q "^$kind in $function"'
+check "its frames name $function first" '[ "$(crash one "frames[0]")" = "$function" ]'
+check "it is new the first time" '[ "$(crash one new)" = true ]'
+check "within the budget: $took s for $budget s of fuzzing (and the build)" '[ $took -le $((budget + 120)) ]'
+repro=$(crash one reproducer)
+check "the reproducer is kept, minimized, $(crash one reproducer_size) bytes" \
+	'[ -s "$repro" ] && [ "$(crash one minimized)" = true ] && [ "$(crash one reproducer_size)" -le 8 ]'
+check "libFuzzer's figures are in the report" \
+	'jq -e ".fuzzers[0].executions > 0 and .fuzzers[0].corpus_files >= 0" "$work/one.json" >/dev/null'
+
+# 2. The second run: the same crash, known.
+"$ripple" fuzz dns --seconds 20 --json >"$work/two.json" 2>"$work/two.err"
+status=$?
+check "the second run finds it again (exit $status)" '[ $status -eq 1 ]'
+check "... with the same signature" '[ "$(crash two signature)" = "$(crash one signature)" ]'
+check "... and calls it known, first seen at the head" \
+	'[ "$(crash two new)" = false ] && [ "$(crash two first_commit)" = "$(jq -r .commit "$work/one.json")" ]'
+check "one signature remembered for dns" '[ "$(jq length .ripple/fuzz/crashes-dns.json)" -eq 1 ]'
+"$ripple" fuzz dns --seconds 5 >"$work/three.txt" 2>&1
+check "the text report says known and how to reproduce" \
+	'grep -q "crash (known" "$work/three.txt" && grep -q "reproduce: ripple fuzz .* --reproduce " "$work/three.txt"'
+
+# 3. The reproducer, run once.
+sig=$(crash one signature)
+"$ripple" fuzz dns --reproduce "$repro" --signature "$sig" >"$work/r1.txt" 2>&1
+check "the reproducer crashes at the head with its signature (exit $?)" '[ $? -eq 1 ]'
+"$ripple" fuzz dns --rev "$planted" --reproduce "$repro" --signature "$sig" >/dev/null 2>&1
+check "... and at the planted commit" '[ $? -eq 1 ]'
+"$ripple" fuzz dns --rev "$parent" --reproduce "$repro" >/dev/null 2>&1
+check "... not at its parent (exit $?)" '[ $? -eq 0 ]'
+"$ripple" fuzz dns --reproduce "$repro" --signature "heap-buffer-overflow in nowhere" >/dev/null 2>&1
+check "another signature does not count (exit $?)" '[ $? -eq 0 ]'
+
+# 4. Bisected with ripple bisect, the reproducer as the probe.
+# shellcheck disable=SC2016
+"$ripple" bisect --repo repos/dns --good "$added" --bad main -j 2 --json -- \
+	sh -c '"$0" fuzz -m "$1" dns --rev "$RIPPLE_BISECT_COMMIT" --reproduce "$2" --signature "$3"' \
+	"$ripple" "$U/ripple.json" "$repro" "$sig" >"$work/bisect.json" 2>"$work/bisect.err" || true
+check "bisecting the crash names the planted commit ($(jq -r .first_bad.id "$work/bisect.json" 2>/dev/null))" \
+	'[ "$(jq -r .first_bad.id "$work/bisect.json")" = "$planted" ]'
+
+# 5. Bad input.
+for bad in "nosuch" "cstruct" "dns --seconds 0" "dns --signature x" "dns --reproduce /nonexistent" "dns --target vm"; do
+	# shellcheck disable=SC2086
+	"$ripple" fuzz $bad >/dev/null 2>"$work/bad.err"
+	status=$?
+	check "ripple fuzz $bad: exit 2 with one line ($(head -1 "$work/bad.err"))" \
+		'[ $status -eq 2 ] && [ "$(wc -l <"$work/bad.err")" -eq 1 ]'
+done
+
+echo "1..$n"
+[ "$failures" -eq 0 ]
