@@ -361,13 +361,12 @@ int backend__vm_open(const struct rp_target *target, const struct backend_option
 			goto out;
 		}
 	}
-	if ((v = json_object_get(target->options, "network")) && !json_is_false(v)) {
-		/* Visible, not silently ignored: a guest with a network needs the virtio modules in the initramfs. */
-		rc = rp_error_set(err, RP_EINVAL,
-				  "target \"%s\": \"network\" is not supported by this worker's vm backend yet; "
-				  "guests run without a network",
-				  target->name);
-		goto out;
+	if ((v = json_object_get(target->options, "network"))) {
+		if (!json_is_boolean(v)) {
+			rc = rp_error_set(err, RP_EINVAL, "target \"%s\": \"network\" must be true or false", target->name);
+			goto out;
+		}
+		vb->vo.network = json_is_true(v);
 	}
 	/* Everything a boot needs is there (kernel, QEMU, init, busybox), and the acceleration is decided now. */
 	struct vm__boot *probe = malloc(sizeof(*probe));

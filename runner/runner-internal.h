@@ -125,7 +125,8 @@ void vm__scan_judge(struct vm__scan *sc, const struct step_result *res, uint64_t
 struct vm__boot {
 	char qemu[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
 	char accel[8], mem[16], smp[16], append[1024];
-	const char *argv[32]; /* points into this struct: it must not move */
+	int network;
+	const char *argv[40]; /* points into this struct: it must not move */
 };
 
 /*

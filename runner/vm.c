@@ -538,9 +538,127 @@ static int job_encode(const struct vm_payload *p, char **out, size_t *len)
 	return 0;
 }
 
+/* ---- a guest's network: the kernel's virtio modules ---- */
+
+struct modules {
+	char **paths; /* host paths, dependencies first */
+	size_t n;
+};
+
+static void modules_release(struct modules *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->paths[i]);
+	free(m->paths);
+	memset(m, 0, sizeof(*m));
+}
+
+/* modules.dep's line for the module whose file is NAME.ko: its path and dependencies, or NULL. */
+static const char *dep_line(const char *dep, const char *name, size_t *len)
+{
+	size_t nl = strlen(name);
+	for (const char *line = dep; *line;) {
+		const char *end = strchr(line, '\n');
+		size_t ll = end ? (size_t)(end - line) : strlen(line);
+		const char *colon = memchr(line, ':', ll);
+		if (colon && (size_t)(colon - line) >= nl + 3 && memcmp(colon - nl - 3, name, nl) == 0 &&
+		    memcmp(colon - 3, ".ko", 3) == 0 && (colon - nl - 3 == line || colon[-nl - 4] == '/')) {
+			*len = ll;
+			return line;
+		}
+		line = end ? end + 1 : line + ll;
+	}
+	return NULL;
+}
+
+static int modules_add(struct modules *m, const char *dir, const char *dep, const char *rel, size_t rel_len,
+		       int depth, struct rp_error *err)
+{
+	char path[PATH_MAX];
+	if (depth > 16 || (size_t)snprintf(path, sizeof(path), "%s/%.*s", dir, (int)rel_len, rel) >= sizeof(path))
+		return rp_error_set(err, RP_EINVAL, "network: modules.dep of %s nests too deep", dir);
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->paths[i], path) == 0)
+			return 0;
+	/* Its dependencies first: "kernel/x.ko: kernel/a.ko kernel/b.ko" */
+	const char *base = strrchr(path, '/') + 1;
+	char name[128];
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(base, "."), base);
+	size_t ll;
+	const char *line = dep_line(dep, name, &ll);
+	const char *colon = line ? memchr(line, ':', ll) : NULL;
+	for (const char *d = colon ? colon + 1 : NULL; d && d < line + ll;) {
+		while (d < line + ll && *d == ' ')
+			d++;
+		size_t dl = 0;
+		while (d + dl < line + ll && d[dl] != ' ')
+			dl++;
+		int rc = dl ? modules_add(m, dir, dep, d, dl, depth + 1, err) : 0;
+		if (rc < 0)
+			return rc;
+		d += dl;
+	}
+	char **more = realloc(m->paths, (m->n + 1) * sizeof(*more));
+	if (!more || !(more[m->n] = strdup(path))) {
+		if (more)
+			m->paths = more;
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
+	}
+	m->paths = more;
+	m->n++;
+	return 0;
+}
+
+/*
+ * The modules a virtio network device needs in a guest of `kernel`
+ * (/boot/vmlinuz-KVER: /lib/modules/KVER, or $RIPPLE_VM_MODULES), from
+ * modules.dep, dependencies first; those built into the kernel need nothing.
+ */
+static int network_modules(const char *kernel, int pc, struct modules *m, struct rp_error *err)
+{
+	const char *base = strrchr(kernel, '/');
+	base = base ? base + 1 : kernel;
+	const char *env = getenv("RIPPLE_VM_MODULES");
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	if (env && *env)
+		snprintf(dir, sizeof(dir), "%s", env);
+	else if (strncmp(base, "vmlinuz-", 8) == 0)
+		snprintf(dir, sizeof(dir), "/lib/modules/%s", base + 8);
+	else
+		return rp_error_set(err, RP_ENOTFOUND,
+				    "network: cannot tell the version of kernel %s (set RIPPLE_VM_MODULES to its modules)",
+				    kernel);
+	char *dep = NULL, *builtin = NULL;
+	size_t len;
+	snprintf(path, sizeof(path), "%s/modules.dep", dir);
+	if (read_small_file(path, 16u << 20, &dep, &len) < 0)
+		return rp_error_set(err, RP_ENOTFOUND, "network: no %s (the guest's virtio modules)", path);
+	snprintf(path, sizeof(path), "%s/modules.builtin", dir);
+	if (read_small_file(path, 16u << 20, &builtin, &len) < 0)
+		builtin = NULL;
+	static const char *const mmio[] = {"virtio_mmio", "virtio_net"}, *const pci[] = {"virtio_pci", "virtio_net"};
+	const char *const *want = pc ? pci : mmio;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < 2; i++) {
+		size_t ll;
+		const char *line = dep_line(dep, want[i], &ll);
+		char needle[80];
+		snprintf(needle, sizeof(needle), "/%s.ko", want[i]);
+		if (line)
+			rc = modules_add(m, dir, dep, line, (size_t)((const char *)memchr(line, ':', ll) - line), 0, err);
+		else if (!builtin || !strstr(builtin, needle))
+			rc = rp_error_set(err, RP_ENOTFOUND, "network: kernel modules in %s have no %s", dir, want[i]);
+	}
+	free(dep);
+	free(builtin);
+	if (rc < 0)
+		modules_release(m);
+	return rc;
+}
+
 /* Writes the initramfs to the already created (empty) file `fd` named `path`. */
 static int build_initramfs(int fd, const char *path, const char *init, const char *busybox,
-			   const struct vm_payload *p, struct rp_error *err)
+			   const struct vm_payload *p, const struct modules *mods, struct rp_error *err)
 {
 	struct cpio c = {.a = archive_write_new(), .e = archive_entry_new(), .path = path};
 	char *job = NULL;
@@ -585,6 +703,27 @@ static int build_initramfs(int fd, const char *path, const char *init, const cha
 			goto out;
 		}
 		if ((rc = cpio_file(&c, name, p->files[i].host, err)) < 0)
+			goto out;
+	}
+	if (mods && mods->n) {
+		char *order = NULL;
+		size_t order_len = 0;
+		FILE *o = open_memstream(&order, &order_len);
+		for (size_t i = 0; o && i < mods->n; i++) {
+			char guest[PATH_MAX];
+			const char *b = strrchr(mods->paths[i], '/') + 1;
+			snprintf(guest, sizeof(guest), "%s/%s", VM_MODULES_DIR + 1, b);
+			if ((rc = cpio_file(&c, guest, mods->paths[i], err)) < 0)
+				break;
+			fprintf(o, "/%s\n", guest);
+		}
+		if (o)
+			fclose(o);
+		if (rc == 0)
+			rc = order ? cpio_data(&c, VM_MODULES_LIST + 1, 0644, order, order_len, err)
+				   : rp_error_set(err, RP_ENOMEM, "out of memory");
+		free(order);
+		if (rc < 0)
 			goto out;
 	}
 	if (archive_write_close(c.a) != ARCHIVE_OK)
@@ -944,6 +1083,13 @@ void vm__boot_argv(struct vm__boot *b, int pc)
 	b->argv[n++] = b->initrd;
 	b->argv[n++] = "-append";
 	b->argv[n++] = b->append;
+	if (b->network) {
+		/* restrict=on: the guest reaches nothing, neither the host nor beyond. */
+		b->argv[n++] = "-netdev";
+		b->argv[n++] = "user,id=net0,restrict=on";
+		b->argv[n++] = "-device";
+		b->argv[n++] = pc ? "virtio-net-pci,netdev=net0" : "virtio-net-device,netdev=net0";
+	}
 	b->argv[n] = NULL;
 }
 
@@ -1002,7 +1148,12 @@ int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, str
 		b->initrd[0] = '\0';
 		return rc;
 	}
-	rc = build_initramfs(fd, b->initrd, init, busybox, p, err);
+	struct modules mods = {0};
+	b->network = o->network;
+	rc = o->network ? network_modules(kernel, vm__machine_pc(), &mods, err) : 0;
+	if (rc == 0)
+		rc = build_initramfs(fd, b->initrd, init, busybox, p, &mods, err);
+	modules_release(&mods);
 	close(fd);
 	if (rc < 0) {
 		vm__boot_release(b);

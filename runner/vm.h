@@ -16,11 +16,13 @@
  *     the payload files at their guest paths (parent directories created,
  *     the host file's permission bits kept, symbolic links followed),
  *   then boots `qemu-system-x86_64 -M microvm` (or `-M pc` for the rest of
- *   the process when QEMU rejects microvm) with no network device, no disk,
+ *   the process when QEMU rejects microvm) with no network device (unless
+ *   o->network: see VM_MODULES_DIR), no disk,
  *   the serial console on a pipe, `-no-reboot` and a kernel panic rebooting at
  *   once (panic=-1), so every way the guest ends makes QEMU exit.
  * - The guest's init mounts devtmpfs on /dev, proc, sysfs and a tmpfs on /tmp,
- *   prints the boot line, runs `/bin/sh -c COMMAND` in `cwd` with exactly the
+ *   prints the boot line, sets loopback up (and with a network loads the
+ *   modules and sets eth0 up), runs `/bin/sh -c COMMAND` in `cwd` with exactly the
  *   payload's environment (plus PATH=/usr/sbin:/usr/bin:/sbin:/bin when it
  *   has no PATH), stdin on /dev/null and stdout and stderr on the console,
  *   waits for it, prints the status line and powers the VM off.
@@ -88,6 +90,17 @@
  * one "NAME=VALUE\0" per environment variable up to the end of the file. */
 #define VM_JOB_PATH "/ripple/job"
 #define VM_JOB_MAGIC "RIPPLE-JOB1"
+/*
+ * A guest with a network holds the kernel modules its virtio network device
+ * needs under /ripple/modules, and their load order in this file (one path a
+ * line, dependencies first); its eth0 gets this address on QEMU's user
+ * network, restricted (restrict=on): no route out of the guest, to the host
+ * or anywhere else.
+ */
+#define VM_MODULES_DIR "/ripple/modules"
+#define VM_MODULES_LIST "/ripple/modules/order"
+#define VM_GUEST_ADDR "10.0.2.15"
+#define VM_GUEST_MASK "255.255.255.0"
 
 enum vm_accel { VM_ACCEL_AUTO, VM_ACCEL_KVM, VM_ACCEL_TCG };
 
@@ -98,6 +111,7 @@ struct vm_options {
 	unsigned cpus;	      /* 0: 1 */
 	uint64_t timeout_ms;  /* wall clock from QEMU's start; 0: 60 s */
 	enum vm_accel accel;  /* AUTO: what vm_probe() answers */
+	int network;	      /* a virtio network device on QEMU's restricted user network (VM_MODULES_DIR) */
 	const char *work_dir; /* temporary files; NULL: $TMPDIR or /tmp */
 };
 

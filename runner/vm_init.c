@@ -17,7 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -140,6 +146,89 @@ static int run_wait(char *const argv[])
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Sets `ifname` up, with IPv4 `addr`/`mask` when given; 0 or -1 (said on the console). */
+static int link_up(const char *ifname, const char *addr, const char *mask)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr;
+	int rc = -1;
+	if (fd < 0) {
+		say("ripple-vm-init: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	for (int i = 0; addr && i < 2; i++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+		sin->sin_family = AF_INET;
+		inet_pton(AF_INET, i == 0 ? addr : mask, &sin->sin_addr);
+		if (ioctl(fd, i == 0 ? SIOCSIFADDR : SIOCSIFNETMASK, &ifr) < 0) {
+			say("ripple-vm-init: %s: cannot set its %s: %s\n", ifname, i == 0 ? "address" : "netmask",
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)) {
+		say("ripple-vm-init: %s: cannot set it up: %s\n", ifname, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+/*
+ * A guest with a network (vm.h, VM_MODULES_LIST): loads the kernel modules
+ * the list names, in its order ("FILE PARAMS" per line; a parameter the
+ * kernel command line gives a module as MODULE.NAME=VALUE is passed to it, as
+ * modprobe would), then sets eth0 up at VM_GUEST_ADDR. No route is added:
+ * QEMU's user network is restricted, and there is nowhere to go.
+ */
+static void network_up(void)
+{
+	FILE *list = fopen(VM_MODULES_LIST, "r");
+	if (!list)
+		return;
+	char cmdline[4096] = "", line[512];
+	int cfd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	if (cfd >= 0) {
+		ssize_t n = read(cfd, cmdline, sizeof(cmdline) - 1);
+		cmdline[n > 0 ? n : 0] = '\0';
+		close(cfd);
+	}
+	while (fgets(line, sizeof(line), list)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *name = strrchr(line, '/');
+		name = name ? name + 1 : line;
+		/* "virtio_mmio.ko" takes the command line's "virtio_mmio.device=..." as "device=...". */
+		char module[64], params[2048] = "";
+		size_t len = strcspn(name, ".");
+		snprintf(module, sizeof(module), "%.*s.", (int)len, name);
+		for (char *at = cmdline; (at = strstr(at, module));) {
+			if (at != cmdline && at[-1] != ' ') {
+				at++;
+				continue;
+			}
+			at += strlen(module);
+			size_t plen = strcspn(at, " \n");
+			size_t used = strlen(params);
+			snprintf(params + used, sizeof(params) - used, "%s%.*s", used ? " " : "", (int)plen, at);
+			at += plen;
+		}
+		int fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || syscall(SYS_finit_module, fd, params, 0) < 0)
+			say("ripple-vm-init: cannot load %s: %s\n", line, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	fclose(list);
+	/* The device appears once its driver probed it: wait for it a little. */
+	for (int i = 0; i < 200 && access("/sys/class/net/eth0", F_OK) != 0; i++)
+		usleep(10000);
+	link_up("eth0", VM_GUEST_ADDR, VM_GUEST_MASK);
+}
+
 struct job {
 	char *buf;
 	const char *cwd, *command;
@@ -217,6 +306,9 @@ int main(void)
 	char *install[] = {"/bin/busybox", "--install", "-s", NULL};
 	if (run_wait(install) != 0)
 		say("ripple-vm-init: busybox --install -s failed\n");
+	/* Loopback in every guest: tests talk to themselves over 127.0.0.1. */
+	link_up("lo", NULL, NULL);
+	network_up();
 
 	struct job job = {0};
 	if (read_job(&job) < 0) {

@@ -24,6 +24,7 @@
 #include "runner/backend.h"
 #include "runner/runner-internal.h"
 #include "tests/check_main.h"
+#include "tests/vm/vm_check.h"
 
 static char root[PATH_MAX], ws[PATH_MAX + 16], prefix[PATH_MAX + 16], sysroot[PATH_MAX + 16], tmp[PATH_MAX + 16];
 
@@ -340,48 +341,6 @@ START_TEST(host_steps_run_in_the_sandbox)
 }
 END_TEST
 
-/* Processes whose command line holds `needle` and names QEMU. */
-static int qemu_processes_mentioning(const char *needle)
-{
-	DIR *d = opendir("/proc");
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		char path[64], buf[8192];
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		for (size_t i = 0; i < len; i++)
-			if (!buf[i])
-				buf[i] = ' ';
-		buf[len] = '\0';
-		if (strstr(buf, needle) && strstr(buf, "qemu-system"))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static int entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-	closedir(d);
-	return n;
-}
-
 #define MANY 50
 
 struct many {
@@ -470,8 +429,8 @@ START_TEST(fifty_guests_leave_nothing)
 	ck_assert_int_eq(uv_loop_close(&m.loop), 0);
 	backend_close(m.b);
 	/* No initramfs left in TMPDIR, no QEMU left that booted one. */
-	ck_assert_int_eq(entries(tmp), 0);
-	ck_assert_int_eq(qemu_processes_mentioning(tmp), 0);
+	ck_assert_int_eq(vm_check_entries(tmp), 0);
+	ck_assert_int_eq(vm_check_qemu_mentioning(tmp), 0);
 }
 END_TEST
 
@@ -482,7 +441,7 @@ START_TEST(bad_target_options)
 	    {"{\"runner\": \"vm\", \"accel\": \"fast\"}", "\"accel\" must be \"auto\", \"kvm\" or \"tcg\""},
 	    {"{\"runner\": \"vm\", \"kernel\": \"vmlinuz\"}", "\"kernel\" must be an absolute path"},
 	    {"{\"runner\": \"vm\", \"kernel\": \"/nonexistent/vmlinuz\"}", "kernel /nonexistent/vmlinuz"},
-	    {"{\"runner\": \"vm\", \"network\": true}", "\"network\" is not supported"},
+	    {"{\"runner\": \"vm\", \"network\": \"yes\"}", "\"network\" must be true or false"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct rp_target t = {.name = "vm", .runner = RP_RUNNER_VM};

@@ -16,6 +16,7 @@
 
 #include "runner/vm.h"
 #include "tests/check_main.h"
+#include "tests/vm/vm_check.h"
 
 static char root[PATH_MAX];
 
@@ -35,55 +36,10 @@ static struct vm_options tcg_options(void)
 	return o;
 }
 
-/* Entries of the work directory. */
-static int dir_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* Processes whose command line mentions `needle` (QEMU's holds the initramfs path). */
-static int processes_mentioning(const char *needle)
-{
-	DIR *d = opendir("/proc");
-	ck_assert_ptr_nonnull(d);
-	int n = 0;
-	struct dirent *e;
-	pid_t self = getpid();
-	while ((e = readdir(d))) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end || pid <= 0 || pid == self)
-			continue;
-		char path[64], buf[8192];
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		for (size_t i = 0; i < len; i++)
-			if (!buf[i])
-				buf[i] = ' ';
-		buf[len] = '\0';
-		if (strstr(buf, needle) && strstr(buf, "qemu-system"))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
 static void assert_clean(void)
 {
-	ck_assert_int_eq(dir_entries(root), 0);
-	ck_assert_int_eq(processes_mentioning(root), 0);
+	ck_assert_int_eq(vm_check_entries(root), 0);
+	ck_assert_int_eq(vm_check_qemu_mentioning(root), 0);
 }
 
 static void run_ok(const struct vm_options *o, const struct vm_payload *p, struct vm_result *r)
@@ -208,6 +164,40 @@ START_TEST(kernel_panic_is_error)
 }
 END_TEST
 
+/*
+ * Every guest has loopback; one with a network has eth0 on QEMU's restricted
+ * user network and still no route out. Without a network there is no eth0.
+ */
+#define NET_PROBE                                                                                            \
+	"nc -l -p 7777 127.0.0.1 >/tmp/got & sleep 0.3; echo over-loopback | nc 127.0.0.1 7777; sleep 0.3; "   \
+	"cat /tmp/got; "                                                                                     \
+	"if [ -e /sys/class/net/eth0 ]; then echo eth0=$(ip -4 addr show eth0 | grep -o 'inet [0-9.]*'); "  \
+	"else echo no-eth0; fi; "                                                                            \
+	"if nc -w 2 203.0.113.1 80 </dev/null 2>/dev/null; then echo escaped; else echo no-way-out; fi"
+
+START_TEST(network_restricted)
+{
+	struct vm_options o = tcg_options();
+	struct vm_payload p = {.command = NET_PROBE};
+	struct vm_result r;
+	run_ok(&o, &p, &r);
+	ck_assert_msg(r.status == VM_PASS, "%s: %s", vm_status_name(r.status), r.why);
+	ck_assert_msg(strstr(r.console, "over-loopback") != NULL, "%s", r.console);
+	ck_assert_msg(strstr(r.console, "no-eth0") != NULL, "%s", r.console);
+	ck_assert_msg(strstr(r.console, "no-way-out") != NULL, "%s", r.console);
+	vm_result_release(&r);
+
+	o.network = 1;
+	run_ok(&o, &p, &r);
+	ck_assert_msg(r.status == VM_PASS, "%s: %s", vm_status_name(r.status), r.why);
+	ck_assert_msg(strstr(r.console, "eth0=inet " VM_GUEST_ADDR) != NULL, "%s", r.console);
+	ck_assert_msg(strstr(r.console, "over-loopback") != NULL, "%s", r.console);
+	ck_assert_msg(strstr(r.console, "no-way-out") != NULL && !strstr(r.console, "escaped"), "%s", r.console);
+	vm_result_release(&r);
+	assert_clean();
+}
+END_TEST
+
 START_TEST(forged_line_ignored)
 {
 	struct vm_options o = tcg_options();
@@ -304,6 +294,7 @@ static Suite *vm_suite(void)
 	tcase_add_test(boot, timeout_kills);
 	tcase_add_test(boot, kernel_panic_is_error);
 	tcase_add_test(boot, forged_line_ignored);
+	tcase_add_test(boot, network_restricted);
 	tcase_add_test(boot, auto_accel);
 	suite_add_tcase(s, boot);
 	TCase *many = tcase_create("many");
