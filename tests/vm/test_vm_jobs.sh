@@ -9,7 +9,8 @@
 #     `timeout`; a kernel panic is an `error` (infrastructure) with the
 #     console's tail; a payload pattern that matches nothing fails with one line.
 #  3. A farm (`ripple serve --workers 2`) runs a nightly of the vm target; the
-#     job's log served by the API is the console.
+#     job's log served by the API is the console, and so is the dashboard's
+#     job page in Chromium (tests/web/vm_log_page.js).
 #  4. Nothing is left: no initramfs in TMPDIR, no QEMU process.
 #   test_vm_jobs.sh PATH-TO-examples/generate PATH-TO-ripple
 set -uo pipefail
@@ -28,6 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$(dirname "${BASH_SOURCE[0]}")/../farm/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+[ -d "$here/../web/node_modules/playwright-core" ] || fatal "tests/web/node_modules/playwright-core is missing: run scripts/setup"
 
 mkdir -p "$work/tmp"
 export TMPDIR=$work/tmp
@@ -101,6 +104,12 @@ job=$(jq -r '.jobs[] | select(.package == "dns") | .id' "$work/nightly.json")
 curl -s -H "Authorization: Bearer $(cat "$RIPPLE_TOKEN_FILE")" "$RIPPLE_SERVER/api/v1/jobs/$job/log" >"$work/dns.log"
 check "the job's log from the API is the guest's console" \
 	'grep -q "running tests/test_dns" "$work/dns.log" && grep -q "RIPPLE-VM1 type=status exit=0" "$work/dns.log"'
+# The dashboard's job page shows that console, in headless Chromium.
+node "$here/../web/vm_log_page.js" "$RIPPLE_SERVER" "$RIPPLE_TOKEN_FILE" "$job" "running tests/test_dns" \
+	>"$work/page.out" 2>"$work/page.err"
+status=$?
+grep -v "^ok - " "$work/page.out" | sed 's/^/# page: /'
+check "the dashboard's page of the VM job shows its console (exit $status)" '[ $status -eq 0 ]'
 stop_serve
 
 # 4. Nothing of any guest remains.
