@@ -620,6 +620,18 @@ static int network_modules(const char *kernel, int pc, struct modules *m, struct
 	base = base ? base + 1 : kernel;
 	const char *env = getenv("RIPPLE_VM_MODULES");
 	char dir[PATH_MAX], path[PATH_MAX + 32];
+	/* A kernel with its config beside it (ripple's guest kernel) may have virtio built in. */
+	snprintf(path, sizeof(path), "%.*s/config", base == kernel ? 1 : (int)(base - 1 - kernel),
+		 base == kernel ? "." : kernel);
+	char *config = NULL;
+	size_t config_len;
+	if (read_small_file(path, 4u << 20, &config, &config_len) == 0) {
+		int built_in = strstr(config, "\nCONFIG_VIRTIO_NET=y\n") &&
+			       strstr(config, pc ? "\nCONFIG_VIRTIO_PCI=y\n" : "\nCONFIG_VIRTIO_MMIO=y\n");
+		free(config);
+		if (built_in)
+			return 0;
+	}
 	if (env && *env)
 		snprintf(dir, sizeof(dir), "%s", env);
 	else if (strncmp(base, "vmlinuz-", 8) == 0)
@@ -705,7 +717,8 @@ static int build_initramfs(int fd, const char *path, const char *init, const cha
 		if ((rc = cpio_file(&c, name, p->files[i].host, err)) < 0)
 			goto out;
 	}
-	if (mods && mods->n) {
+	/* With a network, the list exists even when it is empty: the modules may be built in. */
+	if (mods) {
 		char *order = NULL;
 		size_t order_len = 0;
 		FILE *o = open_memstream(&order, &order_len);
@@ -1104,8 +1117,11 @@ int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, str
 		o = &defaults;
 	if (!p || !p->command)
 		return rp_error_set(err, RP_EINVAL, "vm_run: no command");
+	const char *env_kernel = getenv("RIPPLE_VM_KERNEL");
 	if (o->kernel)
 		snprintf(kernel, sizeof(kernel), "%s", o->kernel);
+	else if (env_kernel && *env_kernel)
+		snprintf(kernel, sizeof(kernel), "%s", env_kernel);
 	else if (!find_kernel(kernel, sizeof(kernel)))
 		return rp_error_set(err, RP_ENOTFOUND,
 				    "no kernel: no /boot/vmlinuz-* (install linux-image-cloud-amd64)");
@@ -1152,7 +1168,7 @@ int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, str
 	b->network = o->network;
 	rc = o->network ? network_modules(kernel, vm__machine_pc(), &mods, err) : 0;
 	if (rc == 0)
-		rc = build_initramfs(fd, b->initrd, init, busybox, p, &mods, err);
+		rc = build_initramfs(fd, b->initrd, init, busybox, p, o->network ? &mods : NULL, err);
 	modules_release(&mods);
 	close(fd);
 	if (rc < 0) {
@@ -1254,8 +1270,11 @@ static int probe_cache_path(const struct vm_options *o, char *out, size_t size)
 {
 	char dir[PATH_MAX - 128], kernel[PATH_MAX], qemu[PATH_MAX], boot_id[64] = "", id[3 * PATH_MAX];
 	struct stat ks, qs;
+	const char *env_kernel = getenv("RIPPLE_VM_KERNEL");
 	if (o && o->kernel)
 		snprintf(kernel, sizeof(kernel), "%s", o->kernel);
+	else if (env_kernel && *env_kernel)
+		snprintf(kernel, sizeof(kernel), "%s", env_kernel);
 	else if (!find_kernel(kernel, sizeof(kernel)))
 		return 0;
 	if (!step_find_program(o && o->qemu ? o->qemu : "qemu-system-x86_64", qemu, sizeof(qemu)) ||

@@ -50,7 +50,8 @@
  * - Timing: boot_ms runs from QEMU's start to the boot line being read;
  *   total_ms from vm_run()'s entry to its return (initramfs and clean-up
  *   included). Both are 0 when they did not happen.
- * - Finding things: the kernel is o->kernel or the newest /boot/vmlinuz-*
+ * - Finding things: the kernel is o->kernel, else $RIPPLE_VM_KERNEL (ripple's
+ *   guest kernel, scripts/guest-kernel), else the newest /boot/vmlinuz-*
  *   (version order). A bzImage is booted as its uncompressed vmlinux (PVH
  *   entry; saves the guest's self-decompression, ~0.4 s under TCG), extracted
  *   once with libarchive into a cache that outlives the process:
