@@ -29,6 +29,9 @@ int build__classify(const struct build__classifier *c, const char *log_path, con
 		    const struct step_result *res, char *category, size_t category_size, char *first_error,
 		    size_t first_error_size, char *test, size_t test_size);
 
+/* mkdir -p (build.c); RP_EIO naming the directory. */
+int build__mkdirs(const char *path, struct rp_error *err);
+
 /* ---- fuzz jobs (build_fuzz.c) ---- */
 
 #define BUILD_FUZZ_DIR ".ripple-fuzz" /* in the workspace */

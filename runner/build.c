@@ -140,7 +140,7 @@ struct run {
 /* ---- helpers ---------------------------------------------------------------- */
 
 /* mkdir -p: the common case (the parent exists) costs one system call. */
-static int mkdirs(const char *path, struct rp_error *err)
+int build__mkdirs(const char *path, struct rp_error *err)
 {
 	if (mkdir(path, 0755) == 0 || errno == EEXIST)
 		return 0;
@@ -152,7 +152,7 @@ static int mkdirs(const char *path, struct rp_error *err)
 		return rp_error_set(err, RP_EIO, "cannot create %s: %s", path, strerror(ENOENT));
 	memcpy(parent, path, (size_t)(slash - path));
 	parent[slash - path] = '\0';
-	int rc = mkdirs(parent, err);
+	int rc = build__mkdirs(parent, err);
 	if (rc < 0)
 		return rc;
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
@@ -230,7 +230,7 @@ int build_session_open(const struct rp_universe *u, const struct build_options *
 	s->serial = atomic_fetch_add(&next_serial, 1) + 1;
 	pthread_mutex_init(&s->store_lock, NULL);
 	pthread_mutex_init(&s->cancel_lock, NULL);
-	if ((rc = mkdirs(opts->cache_dir, err)) < 0)
+	if ((rc = build__mkdirs(opts->cache_dir, err)) < 0)
 		goto fail;
 	/* Absolute: job directories are handed to libgit2 and bound into sandboxes. */
 	char *absolute = realpath(opts->cache_dir, NULL);
@@ -246,7 +246,7 @@ int build_session_open(const struct rp_universe *u, const struct build_options *
 	static const char *const subdirs[] = { "", "/mirrors", "/artifacts", "/logs", "/work", "/prefix" };
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", s->cache, subdirs[i]);
-		if ((rc = mkdirs(path, err)) < 0)
+		if ((rc = build__mkdirs(path, err)) < 0)
 			goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/ripple.db", s->cache);
@@ -881,7 +881,7 @@ static void work_prepare(uv_work_t *w)
 	if (stable) {
 		char parent[PATH_MAX + 8];
 		snprintf(parent, sizeof(parent), "%s/prefix/%.64s", s->cache, s->u->targets[j->target].name);
-		if ((rc = mkdirs(parent, err)) < 0 || (rc = j->p->prefix_lock = lock_prefix(j->p->prefix, err)) < 0)
+		if ((rc = build__mkdirs(parent, err)) < 0 || (rc = j->p->prefix_lock = lock_prefix(j->p->prefix, err)) < 0)
 			goto out;
 		mark_prefix(j->p->prefix_lock, NULL);
 	}
@@ -889,7 +889,7 @@ static void work_prepare(uv_work_t *w)
 	if (empty_dir(j->p->prefix, NULL) < 0)
 		workspace_remove(j->p->prefix);
 	/* Only the process backend runs on the host's paths; a sandbox has a private /tmp. */
-	if ((process && (rc = mkdirs(j->p->tmp, err)) < 0) || (rc = mkdirs(j->p->prefix, err)) < 0)
+	if ((process && (rc = build__mkdirs(j->p->tmp, err)) < 0) || (rc = build__mkdirs(j->p->prefix, err)) < 0)
 		goto out;
 	snprintf(mirrors, sizeof(mirrors), "%s/mirrors", s->cache);
 	git_oid commit;
@@ -1350,7 +1350,7 @@ static int read_coverage(struct build_session *s, struct job *j, struct rp_error
 	snprintf(dir, sizeof(dir), "%s/artifacts/%.2s", s->cache, j->r->key);
 	snprintf(path, sizeof(path), "%s/%s", s->cache, rel);
 	snprintf(tmp, sizeof(tmp), "%s.%ld-%lu", path, (long)getpid(), s->serial);
-	if ((rc = mkdirs(dir, err)) == 0 && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
+	if ((rc = build__mkdirs(dir, err)) == 0 && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
 		rc = rp_error_set(err, RP_EIO, "cannot write %s", tmp);
 	json_decref(doc);
 	if (rc == 0 && rename(tmp, path) != 0)
@@ -1387,7 +1387,7 @@ static void dump_abi(struct build_session *s, struct job *j, struct build_job_re
 		snprintf(dir, sizeof(dir), "%s/artifacts/%.2s", s->cache, r->key);
 		snprintf(path, sizeof(path), "%s/%s", s->cache, rel);
 		snprintf(tmp, sizeof(tmp), "%s.%ld-%lu", path, (long)getpid(), s->serial);
-		if ((rc = mkdirs(dir, &err)) == 0 && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
+		if ((rc = build__mkdirs(dir, &err)) == 0 && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
 			rc = rp_error_set(&err, RP_EIO, "cannot write %s", tmp);
 		if (rc == 0 && rename(tmp, path) != 0)
 			rc = rp_error_set(&err, RP_EIO, "cannot rename %s: %s", tmp, strerror(errno));
@@ -1536,7 +1536,7 @@ static void work_pack(uv_work_t *w)
 			if (kept)
 				empty = 1; /* nothing to pack or record below */
 			if (rc == 0 && !empty)
-				rc = mkdirs(dir, &err);
+				rc = build__mkdirs(dir, &err);
 			if (rc == 0 && !empty)
 				rc = artifact_pack(j->p->prefix, j->layer, archive, &info, &err);
 			if (rc == 0 && !empty) {

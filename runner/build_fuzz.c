@@ -73,22 +73,6 @@ const char build__fuzz_script[] =
     "  n=$((n + 1))\n"
     "done\n";
 
-static int mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -1;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
 static int copy_file(const char *from, const char *to, struct rp_error *err)
 {
 	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
@@ -141,9 +125,9 @@ static int merge_dir(const char *from, const char *to, size_t *files, uint64_t *
 		*bytes = 0;
 	if (!d)
 		return errno == ENOENT ? 0 : rp_error_set(err, RP_EIO, "cannot read %s: %s", from, strerror(errno));
-	if (to && mkdirs(to) < 0) {
+	if (to && build__mkdirs(to, err) < 0) {
 		closedir(d);
-		return rp_error_set(err, RP_EIO, "cannot create %s: %s", to, strerror(errno));
+		return RP_EIO;
 	}
 	struct dirent *e;
 	int rc = 0;
@@ -173,8 +157,8 @@ int build__fuzz_stage(const struct build__fuzz_job *fj, struct rp_error *err)
 	for (size_t i = 0; i < p->n_fuzz; i++) {
 		snprintf(dir, sizeof(dir), "%s/" BUILD_FUZZ_DIR "/%s/corpus", fj->src, p->fuzz[i].name);
 		snprintf(kept, sizeof(kept), "%s/fuzz/corpus/%s/%s", fj->cache, p->name, p->fuzz[i].name);
-		if (mkdirs(dir) < 0)
-			return rp_error_set(err, RP_EIO, "cannot create %s: %s", dir, strerror(errno));
+		if (build__mkdirs(dir, err) < 0)
+			return RP_EIO;
 		int rc = fj->reproduce ? 0 : merge_dir(kept, dir, NULL, NULL, err);
 		if (rc < 0)
 			return rc;
@@ -347,10 +331,8 @@ static int collect_target(const struct build__fuzz_job *fj, const struct rp_fuzz
 		goto fail;
 	snprintf(store_dir, sizeof(store_dir), "%s/fuzz/reproducers", fj->cache);
 	snprintf(stored, sizeof(stored), "%s/%s", store_dir, sha);
-	if (mkdirs(store_dir) < 0) {
-		rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", store_dir, strerror(errno));
+	if ((rc = build__mkdirs(store_dir, err)) < 0)
 		goto fail;
-	}
 	if (access(stored, F_OK) != 0 && (rc = copy_file(input, stored, err)) < 0)
 		goto fail;
 	json_t *frames = json_array();
@@ -396,8 +378,8 @@ int build__fuzz_collect(const struct build__fuzz_job *fj, struct build__fuzz_ver
 	}
 	char dir[PATH_MAX - 256];
 	snprintf(dir, sizeof(dir), "%s/fuzz/reports", fj->cache);
-	if (rc == 0 && mkdirs(dir) < 0)
-		rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", dir, strerror(errno));
+	if (rc == 0)
+		rc = build__mkdirs(dir, err);
 	if (rc == 0) {
 		char tmp[PATH_MAX + 16];
 		snprintf(v->report, sizeof(v->report), "%s/%.128s.json", dir, fj->report_name);
