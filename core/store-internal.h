@@ -22,14 +22,15 @@ sqlite3 *store__handle(struct store *st);
  * Slots of the statement cache kept for the store files other than store.c:
  * store_queue.c from 0, store_report.c from STORE__REPORT_SLOT,
  * store_history.c from STORE__HISTORY_SLOT up to STORE__BISECT_SLOT,
- * store_bisect.c from STORE__BISECT_SLOT and store_coverage.c the top ones,
- * from STORE__COVERAGE_SLOT.
+ * store_bisect.c from STORE__BISECT_SLOT, store_coverage.c from
+ * STORE__COVERAGE_SLOT and store_fuzz.c the top ones, from STORE__FUZZ_SLOT.
  */
-#define STORE__EXT_STMTS 144
+#define STORE__EXT_STMTS 160
 #define STORE__REPORT_SLOT 64
 #define STORE__HISTORY_SLOT 88
 #define STORE__BISECT_SLOT 112
 #define STORE__COVERAGE_SLOT 128
+#define STORE__FUZZ_SLOT 144
 
 /*
  * The statement `sql` cached in slot `slot` (< STORE__EXT_STMTS) of `st`,
@@ -101,7 +102,7 @@ int store__col_str(struct store *st, void **mem, sqlite3_stmt *s, int col, const
 	"id, package, target, commit_id, build_key, priority, state, deps_left, attempt, lease_owner,"       \
 	" lease_expires_ms, fence, created_ms, started_ms, finished_ms, run_id, tree_id, status, cached,"    \
 	" cancel_requested, output_hash, failed_step, category, first_error, worker, duration_ms, cause_id,"   \
-	" build_ms, test_ms, rerun_of, failed_test, variant"
+	" build_ms, test_ms, rerun_of, failed_test, variant, fuzz_crash"
 
 /*
  * Fills *j (zeroed by the caller) from the current row of `s`, which selects

@@ -440,6 +440,155 @@ static const char *const store__migrations[] = {
 	"	PRIMARY KEY (package, commit_id)\n"
 	");\n"
 	"CREATE INDEX coverage_commits_by_time ON coverage_commits (package, mainline, first_ms);\n",
+	/*
+	 * 10: fuzzing in the farm. A job of variant 'fuzz' builds the package
+	 * as OSS-Fuzz does and runs its fuzz targets; with fuzz_crash set it
+	 * replays that crash's reproducer once instead (a nightly's check that
+	 * an open crash still crashes, a crash bisection's probe). SQLite cannot
+	 * change a CHECK in place, so jobs is rebuilt (the documented
+	 * create-copy-drop-rename; foreign keys are off while migrating and
+	 * other tables name jobs, not its rowid order). bisects gains crash_id
+	 * (0: a regression's bisection), which joins its unique key: one run can
+	 * hold a regression and several crashes of the same package to search.
+	 * fuzz_crashes is one row per (package, target, fuzz target, signature),
+	 * open or fixed, with its reproducer (a blob by SHA-256 under the farm's
+	 * blobs); fuzz_stats the latest figures of each fuzz target. Neither
+	 * goes with a run: crashes outlive run retention. Corpora are
+	 * artifacts (docs/fuzz.md), not rows of their own.
+	 */
+	"CREATE TABLE jobs_v10 (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	target TEXT NOT NULL CHECK (target <> ''),\n"
+	"	commit_id TEXT NOT NULL CHECK (commit_id <> ''),\n"
+	"	build_key TEXT CHECK (build_key IS NULL\n"
+	"		OR (length(build_key) = 64 AND build_key NOT GLOB '*[^0-9a-f]*')),\n"
+	"	priority INTEGER NOT NULL,\n"
+	"	state TEXT NOT NULL DEFAULT 'queued'\n"
+	"		CHECK (state IN ('queued', 'leased', 'running', 'done', 'cancelled')),\n"
+	"	deps_left INTEGER NOT NULL DEFAULT 0 CHECK (deps_left >= 0),\n"
+	"	attempt INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),\n"
+	"	lease_owner TEXT,\n"
+	"	lease_expires_ms INTEGER,\n"
+	"	fence INTEGER NOT NULL DEFAULT 0,\n"
+	"	created_ms INTEGER NOT NULL,\n"
+	"	started_ms INTEGER,\n"
+	"	finished_ms INTEGER,\n"
+	"	tree_id TEXT CHECK (tree_id IS NULL\n"
+	"		OR (length(tree_id) = 40 AND tree_id NOT GLOB '*[^0-9a-f]*')),\n"
+	"	status TEXT CHECK (status IS NULL\n"
+	"		OR status IN ('pass', 'fail', 'skipped', 'error', 'timeout', 'cancelled')),\n"
+	"	cached INTEGER NOT NULL DEFAULT 0 CHECK (cached IN (0, 1)),\n"
+	"	cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),\n"
+	"	output_hash TEXT CHECK (output_hash IS NULL\n"
+	"		OR (length(output_hash) = 64 AND output_hash NOT GLOB '*[^0-9a-f]*')),\n"
+	"	failed_step TEXT CHECK (failed_step IS NULL OR failed_step IN ('build', 'test')),\n"
+	"	category TEXT,\n"
+	"	first_error TEXT,\n"
+	"	worker TEXT,\n"
+	"	duration_ms INTEGER CHECK (duration_ms IS NULL OR duration_ms >= 0),\n"
+	"	cause_id INTEGER REFERENCES jobs (id) ON DELETE SET NULL,\n"
+	"	build_ms INTEGER CHECK (build_ms IS NULL OR build_ms >= 0),\n"
+	"	test_ms INTEGER CHECK (test_ms IS NULL OR test_ms >= 0),\n"
+	"	rerun_of INTEGER REFERENCES jobs (id) ON DELETE SET NULL,\n"
+	"	failed_test TEXT CHECK (failed_test IS NULL OR length(failed_test) <= 127),\n"
+	"	variant TEXT NOT NULL DEFAULT 'build' CHECK (variant IN ('build', 'coverage', 'fuzz')),\n"
+	"	fuzz_crash INTEGER CHECK (fuzz_crash IS NULL OR variant = 'fuzz'),\n"
+	"	CHECK ((state IN ('leased', 'running'))\n"
+	"		= (lease_owner IS NOT NULL AND lease_expires_ms IS NOT NULL))\n"
+	");\n"
+	"INSERT INTO jobs_v10 SELECT id, run_id, package, target, commit_id, build_key, priority, state,\n"
+	"	deps_left, attempt, lease_owner, lease_expires_ms, fence, created_ms, started_ms, finished_ms,\n"
+	"	tree_id, status, cached, cancel_requested, output_hash, failed_step, category, first_error,\n"
+	"	worker, duration_ms, cause_id, build_ms, test_ms, rerun_of, failed_test, variant, NULL FROM jobs;\n"
+	"DROP TABLE jobs;\n"
+	"ALTER TABLE jobs_v10 RENAME TO jobs;\n"
+	"CREATE INDEX jobs_by_run ON jobs (run_id);\n"
+	"CREATE INDEX jobs_by_lease ON jobs (lease_expires_ms) WHERE lease_expires_ms IS NOT NULL;\n"
+	"CREATE INDEX jobs_by_key ON jobs (build_key) WHERE build_key IS NOT NULL;\n"
+	"CREATE INDEX jobs_by_package ON jobs (package, target, id);\n"
+	"CREATE INDEX jobs_ready ON jobs (run_id, target, id)\n"
+	"	WHERE state = 'queued' AND deps_left = 0 AND build_key IS NOT NULL AND cancel_requested = 0;\n"
+	"CREATE INDEX jobs_unkeyed ON jobs (state, deps_left, id) WHERE build_key IS NULL;\n"
+	"CREATE INDEX jobs_by_run_state ON jobs (run_id, state, status, cached);\n"
+	"CREATE INDEX jobs_by_worker ON jobs (worker, package, target) WHERE worker IS NOT NULL;\n"
+	"CREATE INDEX jobs_reruns ON jobs (rerun_of) WHERE rerun_of IS NOT NULL;\n"
+	"CREATE TABLE bisects_v10 (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+	"	good_run_id INTEGER REFERENCES runs (id) ON DELETE SET NULL,\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	target TEXT NOT NULL CHECK (target <> ''),\n"
+	"	done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),\n"
+	"	verdict TEXT CHECK (verdict IS NULL OR verdict IN ('culprit', 'only-skipped', 'flaky',\n"
+	"		'interaction', 'unchanged', 'not-reproduced', 'error')),\n"
+	"	repository TEXT,\n"
+	"	culprit TEXT,\n"
+	"	parent TEXT,\n"
+	"	author TEXT,\n"
+	"	author_time INTEGER NOT NULL DEFAULT 0,\n"
+	"	subject TEXT,\n"
+	"	summary TEXT,\n"
+	"	detail TEXT,\n"
+	"	excerpt TEXT,\n"
+	"	culprit_job INTEGER,\n"
+	"	probes INTEGER NOT NULL DEFAULT 0,\n"
+	"	rounds INTEGER NOT NULL DEFAULT 0,\n"
+	"	created_ms INTEGER NOT NULL,\n"
+	"	finished_ms INTEGER,\n"
+	"	crash_id INTEGER NOT NULL DEFAULT 0 CHECK (crash_id >= 0),\n"
+	"	UNIQUE (run_id, package, target, crash_id),\n"
+	"	CHECK (done = 0 OR verdict IS NOT NULL)\n"
+	");\n"
+	"INSERT INTO bisects_v10 SELECT id, run_id, good_run_id, package, target, done, verdict, repository,\n"
+	"	culprit, parent, author, author_time, subject, summary, detail, excerpt, culprit_job, probes,\n"
+	"	rounds, created_ms, finished_ms, 0 FROM bisects;\n"
+	"DROP TABLE bisects;\n"
+	"ALTER TABLE bisects_v10 RENAME TO bisects;\n"
+	"CREATE INDEX bisects_active ON bisects (id) WHERE done = 0;\n"
+	"CREATE INDEX bisects_by_good_run ON bisects (good_run_id);\n"
+	"CREATE TABLE fuzz_crashes (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	target TEXT NOT NULL CHECK (target <> ''),\n"
+	"	fuzzer TEXT NOT NULL CHECK (fuzzer <> ''),\n"
+	"	signature TEXT NOT NULL CHECK (signature <> ''),\n"
+	"	kind TEXT,\n"
+	"	frames TEXT,\n"
+	"	reproducer TEXT NOT NULL\n"
+	"		CHECK (length(reproducer) = 64 AND reproducer NOT GLOB '*[^0-9a-f]*'),\n"
+	"	reproducer_size INTEGER NOT NULL CHECK (reproducer_size >= 0),\n"
+	"	status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'fixed')),\n"
+	"	found_run INTEGER NOT NULL,\n"
+	"	found_job INTEGER NOT NULL,\n"
+	"	found_commit TEXT NOT NULL CHECK (length(found_commit) = 40),\n"
+	"	found_ms INTEGER NOT NULL,\n"
+	"	seen_run INTEGER NOT NULL,\n"
+	"	seen_commit TEXT NOT NULL CHECK (length(seen_commit) = 40),\n"
+	"	seen_ms INTEGER NOT NULL,\n"
+	"	fixed_run INTEGER,\n"
+	"	fixed_commit TEXT CHECK (fixed_commit IS NULL OR length(fixed_commit) = 40),\n"
+	"	fixed_ms INTEGER,\n"
+	"	bisect_id INTEGER NOT NULL DEFAULT 0,\n"
+	"	UNIQUE (package, target, fuzzer, signature),\n"
+	"	CHECK ((status = 'fixed') = (fixed_commit IS NOT NULL))\n"
+	");\n"
+	"CREATE INDEX fuzz_crashes_open ON fuzz_crashes (package, target) WHERE status = 'open';\n"
+	"CREATE TABLE fuzz_stats (\n"
+	"	package TEXT NOT NULL CHECK (package <> ''),\n"
+	"	target TEXT NOT NULL CHECK (target <> ''),\n"
+	"	fuzzer TEXT NOT NULL CHECK (fuzzer <> ''),\n"
+	"	run_id INTEGER NOT NULL,\n"
+	"	job_id INTEGER NOT NULL,\n"
+	"	commit_id TEXT NOT NULL CHECK (length(commit_id) = 40),\n"
+	"	seconds INTEGER NOT NULL CHECK (seconds >= 0),\n"
+	"	executions INTEGER, exec_per_sec INTEGER, new_units INTEGER,\n"
+	"	corpus_files INTEGER NOT NULL CHECK (corpus_files >= 0),\n"
+	"	corpus_bytes INTEGER NOT NULL CHECK (corpus_bytes >= 0),\n"
+	"	updated_ms INTEGER NOT NULL,\n"
+	"	PRIMARY KEY (package, target, fuzzer)\n"
+	") WITHOUT ROWID;\n",
 };
 /* clang-format on */
 
@@ -474,6 +623,10 @@ static const struct {
 	STORE__TABLE(notifications),
 	STORE__TABLE(metric_drops),
 	STORE__TABLE(bisects),
+	STORE__TABLE(coverage_reports),
+	STORE__TABLE(coverage_commits),
+	STORE__TABLE(fuzz_crashes),
+	STORE__TABLE(fuzz_stats),
 };
 #undef STORE__TABLE
 /* clang-format on */
@@ -540,7 +693,8 @@ static const char *const store__sql[S__COUNT] = {
 			 " request_id) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
 	[S_PIN_INSERT] = "INSERT INTO run_pins (run_id, role, package, commit_id) VALUES (?1, ?2, ?3, ?4)",
 	[S_JOB_INSERT] = "INSERT INTO jobs (run_id, package, target, commit_id, build_key, priority,"
-			 " deps_left, created_ms, tree_id, variant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			 " deps_left, created_ms, tree_id, variant, fuzz_crash)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[S_EDGE_INSERT] = "INSERT INTO job_edges (job_id, dep_id) VALUES (?1, ?2)",
 	[S_RUN_GET] = "SELECT r.id, u.name, r.kind, r.priority, r.state, r.title, r.change_ref,"
 		      " r.created_ms, r.finished_ms"
@@ -1816,6 +1970,10 @@ int store_run_create(struct store *st, const struct store_run_spec *spec, int64_
 		sqlite3_bind_int64(s, 8, now);
 		sqlite3_bind_text(s, 9, j->tree_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 10, j->variant ? j->variant : "build", -1, SQLITE_STATIC);
+		if (j->fuzz_crash > 0)
+			sqlite3_bind_int64(s, 11, j->fuzz_crash);
+		else
+			sqlite3_bind_null(s, 11);
 		ret = store__step_done(st, s, err, "cannot write job");
 		if (ret < 0)
 			goto out;
@@ -2043,7 +2201,8 @@ int store__read_job(struct store *st, sqlite3_stmt *s, struct store_job *j, stru
 	    !(j->failed_test = store__strdup(&j->mem_, (const char *)sqlite3_column_text(s, 30))))
 		return store__nomem(st, err);
 	const char *variant = (const char *)sqlite3_column_text(s, 31);
-	j->variant = variant && strcmp(variant, "coverage") == 0 ? "coverage" : "build";
+	j->variant = !variant ? "build" : strcmp(variant, "coverage") == 0 ? "coverage" : strcmp(variant, "fuzz") == 0 ? "fuzz" : "build";
+	j->fuzz_crash = sqlite3_column_int64(s, 32);
 	return 0;
 }
 

@@ -48,7 +48,7 @@
 #include "error.h"
 
 /* The newest schema this build knows; one per entry of the migration table. */
-#define STORE_SCHEMA_LATEST 9
+#define STORE_SCHEMA_LATEST 10
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -230,7 +230,8 @@ struct store_job_spec {
 	const char *commit;
 	const char *build_key; /* 64 hex digits, or NULL until the dependencies' outputs are known */
 	const char *tree_id;   /* the commit's git tree (40 hex digits), or NULL when unknown */
-	const char *variant;   /* "build" (NULL means it too) or "coverage" */
+	const char *variant;   /* "build" (NULL means it too), "coverage" or "fuzz" */
+	int64_t fuzz_crash;    /* a fuzz job that replays this crash's reproducer (fuzz_crashes.id); 0: it fuzzes */
 };
 
 /* Job `job` starts after job `dep`; both are indexes into the spec's jobs[]. */
@@ -334,6 +335,8 @@ struct store_job {
 	const char *failed_test;   /* a test failure: the test its first error line names; NULL when none */
 	/* Since schema 9: "build", or "coverage" for a package's coverage build (a static string). */
 	const char *variant;
+	/* Since schema 10: variant "fuzz" (a static string); a crash's replay: the crash's id, else 0. */
+	int64_t fuzz_crash;
 	void *mem_; /* private */
 };
 
@@ -504,6 +507,9 @@ int store_job_that_built(struct store *st, const char *build_key, struct store_j
 /* The newest plain build job (variant "build") of (package, target) in run `run_id`, not a flake check; RP_ENOTFOUND when none. */
 int store_job_find(struct store *st, int64_t run_id, const char *package, const char *target,
 		   struct store_job *job, struct rp_error *err);
+/* As store_job_find(), but the job of variant fuzz that replays crash `crash_id` (0: the plain build). */
+int store_job_find_replay(struct store *st, int64_t run_id, const char *package, const char *target,
+			  int64_t crash_id, struct store_job *job, struct rp_error *err);
 
 /*
  * The flakiness of each (package, target, test) from every run: among the
@@ -901,6 +907,7 @@ int store_outbox_pending(struct store *st, int64_t *reports, int64_t *notificati
 struct store_bisect_spec {
 	const char *package, *target;
 	int64_t good_run_id;
+	int64_t crash_id; /* a fuzz crash to bisect (fuzz_crashes.id, since schema 10); 0: a regression */
 };
 
 struct store_bisect {
@@ -921,6 +928,7 @@ struct store_bisect {
 	int64_t culprit_job;	 /* the job that showed the culprit failing, 0 when none */
 	int64_t probes, rounds;
 	int64_t created_ms, finished_ms; /* finished_ms 0 while running */
+	int64_t crash_id; /* since schema 10: the fuzz crash searched for (its probes replay it); 0: a regression */
 	void *mem_;
 };
 
@@ -1048,5 +1056,89 @@ int store_coverage_mark_mainline(struct store *st, const char *package, const ch
 /* Each package's newest mainline commit with coverage, by package name. */
 int store_coverage_packages(struct store *st, struct store_coverage_commit **out, size_t *n, struct rp_error *err);
 void store_coverage_commits_free(struct store_coverage_commit *c, size_t n);
+
+/* ---- fuzzing (store_fuzz.c, schema 10) ---------------------------------------- */
+
+/*
+ * What the farm knows of fuzzing (docs/fuzz.md, "In the farm"): the latest
+ * figures of each fuzz target of each (package, target), each crash by its
+ * signature with its reproducer, open until a replay of it at a later
+ * branch head no longer crashes. Crash rows outlive run retention: run and
+ * job ids in them may name runs that are gone.
+ */
+struct store_fuzz_stat {
+	const char *package, *target, *fuzzer, *commit;
+	int64_t run_id, job_id;
+	int64_t seconds;
+	int64_t executions, exec_per_sec, new_units; /* -1: libFuzzer did not say */
+	int64_t corpus_files, corpus_bytes;
+	int64_t updated_ms;
+	void *mem_;
+};
+
+/* Records the figures of one fuzz target's latest run (replacing the ones before). RP_EINVAL. */
+int store_fuzz_stat_put(struct store *st, const struct store_fuzz_stat *f, struct rp_error *err);
+/* Every fuzz target's latest figures, by package, target, fuzzer; free with store_fuzz_stats_free(). */
+int store_fuzz_stats(struct store *st, struct store_fuzz_stat **out, size_t *n, struct rp_error *err);
+void store_fuzz_stats_free(struct store_fuzz_stat *f, size_t n);
+
+struct store_fuzz_crash {
+	int64_t id;
+	const char *package, *target, *fuzzer;
+	const char *signature, *kind;
+	const char *frames;	/* JSON array text of the signature's frames, or NULL */
+	const char *reproducer; /* SHA-256 (hex) of the minimized input */
+	int64_t reproducer_size;
+	int open;		/* 0: fixed */
+	int64_t found_run, found_job, found_ms;
+	const char *found_commit;
+	int64_t seen_run, seen_ms; /* the latest run that crashed with it */
+	const char *seen_commit;
+	int64_t fixed_run, fixed_ms; /* 0 while open */
+	const char *fixed_commit;    /* the first commit a replay did not crash at; NULL while open */
+	int64_t bisect_id;	     /* the bisection that looks for its first bad commit; 0: none */
+	void *mem_;
+};
+
+/*
+ * A fuzz job (c->found_run, c->found_job at c->found_commit) crashed with
+ * c's signature in (package, target, fuzzer). A signature never seen there
+ * is recorded open (*is_new = 1); a known one is seen again (*is_new = 0),
+ * and opened again when it was fixed, its fixed range cleared (it came
+ * back). Only the id, kinds and found_* of `c` are read for a known one.
+ * *id is the crash's. RP_EINVAL for a malformed crash.
+ */
+int store_fuzz_crash_seen(struct store *st, const struct store_fuzz_crash *c, int64_t now_ms, int64_t *id,
+			  int *is_new, struct rp_error *err);
+
+/*
+ * A replay of open crash `id` at commit (run `run_id`) ended: it crashed
+ * again (`crashed`: seen there) or it did not (fixed there; the fixing range
+ * is seen_commit..commit). A crash that is not open is left alone:
+ * RP_ECONFLICT. RP_ENOTFOUND.
+ */
+int store_fuzz_crash_replayed(struct store *st, int64_t id, int crashed, int64_t run_id, const char *commit,
+			      int64_t now_ms, struct rp_error *err);
+
+int store_fuzz_crash_get(struct store *st, int64_t id, struct store_fuzz_crash *c, struct rp_error *err);
+void store_fuzz_crash_release(struct store_fuzz_crash *c);
+
+/*
+ * The crashes of (package, target) — either NULL: all — open ones first,
+ * then by id, at most 1000; only open ones with `open_only`. Free with
+ * store_fuzz_crashes_free().
+ */
+int store_fuzz_crashes(struct store *st, const char *package, const char *target, int open_only,
+		       struct store_fuzz_crash **out, size_t *n, struct rp_error *err);
+void store_fuzz_crashes_free(struct store_fuzz_crash *c, size_t n);
+
+/*
+ * Records the bisection of crash `id` between the pins of `good_run_id` and
+ * those of `run_id` (a bisects row with its crash_id) and links it to the
+ * crash, in one transaction. *bisect_id is the row's (an existing one when it
+ * was recorded before). RP_ENOTFOUND.
+ */
+int store_fuzz_crash_bisect(struct store *st, int64_t id, int64_t run_id, int64_t good_run_id, int64_t now_ms,
+			    int64_t *bisect_id, struct rp_error *err);
 
 #endif

@@ -49,7 +49,7 @@ _Static_assert(STORE__BISECT_SLOT + B__COUNT <= STORE__COVERAGE_SLOT,
 #define B_COLUMNS                                                                                            \
 	"id, run_id, good_run_id, package, target, done, verdict, repository, culprit, parent, author,"      \
 	" author_time, subject, summary, detail, excerpt, culprit_job, probes, rounds, created_ms,"          \
-	" finished_ms"
+	" finished_ms, crash_id"
 
 /* clang-format off */
 static const char *const store__bsql[B__COUNT] = {
@@ -62,8 +62,8 @@ static const char *const store__bsql[B__COUNT] = {
 			" AND kind IN ('nightly', 'pr') AND state IN ('done', 'cancelled') ORDER BY id LIMIT ?1",
 	[B_RUN_MARK] = "UPDATE runs SET bisect_planned = 1 WHERE id = ?1",
 	/* Not INSERT OR IGNORE: that would also swallow a CHECK violation. */
-	[B_INSERT] = "INSERT INTO bisects (run_id, good_run_id, package, target, created_ms)"
-		     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, package, target) DO NOTHING",
+	[B_INSERT] = "INSERT INTO bisects (run_id, good_run_id, package, target, created_ms, crash_id)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (run_id, package, target, crash_id) DO NOTHING",
 	[B_GET] = "SELECT " B_COLUMNS " FROM bisects WHERE id = ?1",
 	[B_DONE_OF] = "SELECT done FROM bisects WHERE id = ?1",
 	/* The unique index (run_id, package, target) gives the order. */
@@ -116,6 +116,7 @@ static int store__read_bisect(struct store *st, sqlite3_stmt *s, struct store_bi
 	b->rounds = sqlite3_column_int64(s, 18);
 	b->created_ms = sqlite3_column_int64(s, 19);
 	b->finished_ms = sqlite3_column_int64(s, 20);
+	b->crash_id = sqlite3_column_int64(s, 21);
 	if ((ret = store__col_str(st, &b->mem_, s, 3, &b->package, err)) < 0 ||
 	    (ret = store__col_str(st, &b->mem_, s, 4, &b->target, err)) < 0 ||
 	    (ret = store__col_str(st, &b->mem_, s, 6, &b->verdict, err)) < 0 ||
@@ -187,6 +188,7 @@ int store_bisect_plan(struct store *st, int64_t run_id, const struct store_bisec
 		sqlite3_bind_text(s, 3, specs[i].package, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 4, specs[i].target, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 5, now_ms ? now_ms : store__now_ms());
+		sqlite3_bind_int64(s, 6, specs[i].crash_id);
 		ret = store__step_done(st, s, err, "cannot record a bisection");
 	}
 out:

@@ -30,7 +30,7 @@ enum store__cid {
 	C__COUNT
 };
 
-_Static_assert(STORE__COVERAGE_SLOT + C__COUNT <= STORE__EXT_STMTS,
+_Static_assert(STORE__COVERAGE_SLOT + C__COUNT <= STORE__FUZZ_SLOT,
 	       "store_coverage.c needs more statement slots");
 
 #define C_COMMIT_COLUMNS                                                                                    \

@@ -84,6 +84,7 @@ enum store__qid {
 	Q_RERUN_EDGES,
 	Q_RUN_REOPEN,
 	Q_JOB_FIND,
+	Q_JOB_FIND_REPLAY,
 	Q_FLAKINESS,
 	Q_JOB_BUILT,
 	Q__COUNT
@@ -96,11 +97,12 @@ _Static_assert(Q__COUNT <= STORE__REPORT_SLOT, "store_queue.c needs more stateme
 /*
  * A key is built once: a job whose build key another job is building waits
  * (and is answered from the cache when that one ends; see
- * store_jobs_waiting_for_key). Flake checks run the key again on purpose.
+ * store_jobs_waiting_for_key). Flake checks run the key again on purpose,
+ * and so do fuzz jobs: each fuzzes, or replays its crash, for itself.
  * One seek in jobs_by_key per candidate.
  */
 #define Q_KEY_NOT_IN_FLIGHT                                                                                   \
-	"(rerun_of IS NOT NULL OR NOT EXISTS (SELECT 1 FROM jobs f WHERE f.build_key = jobs.build_key"         \
+	"(rerun_of IS NOT NULL OR variant = 'fuzz' OR NOT EXISTS (SELECT 1 FROM jobs f WHERE f.build_key = jobs.build_key"         \
 	" AND f.state IN ('leased', 'running') AND f.rerun_of IS NULL))"
 #define Q_UNFINISHED_STATES "('queued', 'leased', 'running')"
 
@@ -115,7 +117,7 @@ static const char *const store__qsql[Q__COUNT] = {
 		      " ORDER BY id LIMIT ?1",
 	[Q_SET_KEY] = "UPDATE jobs SET build_key = ?2 WHERE id = ?1 AND state = 'queued' AND build_key IS NULL",
 	[Q_FINISH_READ] = "SELECT j.state, j.attempt, j.lease_owner, j.fence, j.run_id, j.build_key, j.package,"
-			  " j.target, j.commit_id, j.cancel_requested, r.state"
+			  " j.target, j.commit_id, j.cancel_requested, r.state, j.variant"
 			  " FROM jobs j JOIN runs r ON r.id = j.run_id WHERE j.id = ?1",
 	/* A fence is given once per job, so (job, fence) names one attempt. */
 	[Q_RESULT_FIND] = "SELECT attempt, status, category, first_error, duration_ms, failed_step, output_hash"
@@ -190,8 +192,9 @@ static const char *const store__qsql[Q__COUNT] = {
 	/* Index runs_by_ref. */
 	/* UNION (not UNION ALL) visits each job once however many paths lead to it. */
 	[Q_RERUN_INSERT] = "INSERT INTO jobs (run_id, package, target, commit_id, tree_id, build_key, priority,"
-			   " deps_left, created_ms, rerun_of, variant) SELECT r.id, j.package, j.target, j.commit_id,"
-			   " j.tree_id, j.build_key, r.priority, 0, ?3, j.id, j.variant FROM jobs j, runs r"
+			   " deps_left, created_ms, rerun_of, variant, fuzz_crash) SELECT r.id, j.package, j.target,"
+			   " j.commit_id, j.tree_id, j.build_key, r.priority, 0, ?3, j.id, j.variant, j.fuzz_crash"
+			   " FROM jobs j, runs r"
 			   " WHERE j.id = ?2 AND r.id = ?1"
 			   " AND j.build_key IS NOT NULL",
 	[Q_RERUN_EDGES] = "INSERT INTO job_edges (job_id, dep_id) SELECT ?1, dep_id FROM job_edges WHERE job_id = ?2",
@@ -202,6 +205,9 @@ static const char *const store__qsql[Q__COUNT] = {
 			" AND status IN ('pass', 'fail') ORDER BY id DESC LIMIT 1",
 	[Q_JOB_FIND] = "SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE package = ?2 AND target = ?3 AND run_id = ?1"
 		       " AND rerun_of IS NULL AND variant = 'build' ORDER BY id DESC LIMIT 1",
+	[Q_JOB_FIND_REPLAY] = "SELECT " STORE__JOB_COLUMNS " FROM jobs WHERE package = ?2 AND target = ?3"
+			      " AND run_id = ?1 AND rerun_of IS NULL AND variant = 'fuzz' AND fuzz_crash = ?4"
+			      " ORDER BY id DESC LIMIT 1",
 	/*
 	 * The keys that ran more than once (k), then each failure of one of them
 	 * by the test it named. A scan of jobs_by_package: for GET /flakiness,
@@ -664,6 +670,7 @@ static int store__run_maybe_finish(struct store *st, int64_t run_id, int64_t now
 /* What store__finish_locked reads about the job first. */
 struct store__jobhead {
 	int state, attempt, cancelled; /* cancelled: cancel_requested, or its run is cancelled */
+	int fuzz;		       /* a fuzz job: its key is never an answer (it runs for its findings) */
 	int64_t fence, run_id;
 	const char *owner, *build_key, *package, *target, *commit;
 	void *mem;
@@ -696,6 +703,7 @@ static int store__jobhead_read(struct store *st, int64_t id, struct store__jobhe
 	h->fence = sqlite3_column_int64(s, 3);
 	h->run_id = sqlite3_column_int64(s, 4);
 	h->cancelled = sqlite3_column_int(s, 9) != 0 || store__streq(store__coltext(s, 10), "cancelled");
+	h->fuzz = store__streq(store__coltext(s, 11), "fuzz");
 	ret = store__col_str(st, &h->mem, s, 2, &h->owner, err);
 	if (ret == 0)
 		ret = store__col_str(st, &h->mem, s, 5, &h->build_key, err);
@@ -808,7 +816,7 @@ static int store__finish_locked(struct store *st, int64_t id, const struct store
 	ret = store__job_end(st, id, final, res, final == STORE_RESULT_SKIPPED ? res->cause_id : 0, now, err);
 	if (ret < 0)
 		goto out;
-	if ((final == STORE_RESULT_PASS || final == STORE_RESULT_FAIL) && !res->cached && h.build_key) {
+	if ((final == STORE_RESULT_PASS || final == STORE_RESULT_FAIL) && !res->cached && h.build_key && !h.fuzz) {
 		struct store_build b = {
 		    .build_key = h.build_key,
 		    .package = h.package,
@@ -1777,14 +1785,22 @@ int store_job_reruns_add(struct store *st, int64_t run_id, int64_t of, int count
 int store_job_find(struct store *st, int64_t run_id, const char *package, const char *target,
 		   struct store_job *job, struct rp_error *err)
 {
+	return store_job_find_replay(st, run_id, package, target, 0, job, err);
+}
+
+int store_job_find_replay(struct store *st, int64_t run_id, const char *package, const char *target,
+			  int64_t crash_id, struct store_job *job, struct rp_error *err)
+{
 	sqlite3_stmt *s;
 	int ret;
 	memset(job, 0, sizeof(*job));
-	if ((ret = store__q(st, Q_JOB_FIND, &s, err)) < 0)
+	if ((ret = store__q(st, crash_id ? Q_JOB_FIND_REPLAY : Q_JOB_FIND, &s, err)) < 0)
 		return ret;
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_text(s, 2, package, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, target, -1, SQLITE_STATIC);
+	if (crash_id)
+		sqlite3_bind_int64(s, 4, crash_id);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		ret = store__read_job(st, s, job, err);

@@ -208,6 +208,22 @@ struct build_select {
 };
 void build_session_select(struct build_session *s, const struct build_select *sel);
 
+/*
+ * The corpus a cache keeps for `package`'s fuzz targets (build_fuzz.c): the
+ * directory CACHE/fuzz/corpus/PACKAGE, one subdirectory per fuzz target,
+ * into `out` (the directory may not exist yet). RP_EINVAL when it does not fit.
+ */
+int build_fuzz_corpus_dir(const char *cache, const char *package, char *out, size_t size, struct rp_error *err);
+
+/*
+ * Merges `from` (a directory of the same layout: TARGET/INPUT) into the
+ * corpus `cache` keeps for `package`: every input it lacks is copied
+ * (libFuzzer names an input by its content's hash, so a name present is
+ * that input). Entries that are not a directory of regular files are
+ * skipped.
+ */
+int build_fuzz_corpus_merge(const char *cache, const char *package, const char *from, struct rp_error *err);
+
 void build_report_release(struct build_report *report);
 
 /*

@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "artifact.h"
+#include "build.h"
 #include "build-internal.h"
 #include "reports/crash.h"
 #include "core/banned.h"
@@ -145,6 +146,36 @@ static int merge_dir(const char *from, const char *to, size_t *files, uint64_t *
 		    access(dst, F_OK) == 0)
 			continue;
 		rc = copy_file(src, dst, err);
+	}
+	closedir(d);
+	return rc;
+}
+
+int build_fuzz_corpus_dir(const char *cache, const char *package, char *out, size_t size, struct rp_error *err)
+{
+	if ((size_t)snprintf(out, size, "%s/fuzz/corpus/%s", cache, package) >= size)
+		return rp_error_set(err, RP_EINVAL, "the corpus directory of %s is too long a path", package);
+	return 0;
+}
+
+int build_fuzz_corpus_merge(const char *cache, const char *package, const char *from, struct rp_error *err)
+{
+	char kept[PATH_MAX];
+	int rc = build_fuzz_corpus_dir(cache, package, kept, sizeof(kept), err);
+	DIR *d = rc == 0 ? opendir(from) : NULL;
+	if (rc < 0)
+		return rc;
+	if (!d)
+		return errno == ENOENT ? 0 : rp_error_set(err, RP_EIO, "cannot read %s: %s", from, strerror(errno));
+	struct dirent *e;
+	while (rc == 0 && (e = readdir(d))) {
+		char src[PATH_MAX], dst[PATH_MAX];
+		struct stat st;
+		if (e->d_name[0] == '.' || (size_t)snprintf(src, sizeof(src), "%s/%s", from, e->d_name) >= sizeof(src) ||
+		    (size_t)snprintf(dst, sizeof(dst), "%s/%s", kept, e->d_name) >= sizeof(dst) || lstat(src, &st) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		rc = merge_dir(src, dst, NULL, NULL, err);
 	}
 	closedir(d);
 	return rc;

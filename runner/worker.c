@@ -44,6 +44,7 @@
 #include "core/http_client.h"
 #include "core/manifest.h"
 #include "core/store.h"
+#include "git.h"
 #include "scheduler/plan.h"
 #include "core/banned.h"
 
@@ -303,7 +304,10 @@ struct lease {
 	struct lease_dep *deps;
 	size_t n_deps;
 	int rerun; /* a flake check: the key's output is on the server already */
-	const char *variant; /* "build" or "coverage" (build.h's build_select) */
+	const char *variant; /* "build", "coverage" or "fuzz" (build.h's build_select) */
+	/* A fuzz job: it fuzzes (and carries the corpus both ways), or replays a crash. */
+	int fuzz_replay;
+	const char *fuzz_signature, *fuzz_reproducer; /* a replay's crash */
 };
 
 static void lease_release(struct lease *l)
@@ -338,9 +342,21 @@ static int lease_parse(const struct worker *w, json_t *job, struct lease *l, str
 	l->variant = json_string_value(json_object_get(job, "variant"));
 	if (!l->variant)
 		l->variant = "build";
-	if (strcmp(l->variant, "build") != 0 && strcmp(l->variant, "coverage") != 0)
+	if (strcmp(l->variant, "build") != 0 && strcmp(l->variant, "coverage") != 0 && strcmp(l->variant, "fuzz") != 0)
 		return rp_error_set(err, RP_EINVAL, "lease of job %" PRId64 ": unknown variant \"%.32s\"", l->id,
 				    l->variant);
+	if (strcmp(l->variant, "fuzz") == 0) {
+		json_t *fz = json_object_get(job, "fuzz");
+		const char *mode = json_string_value(json_object_get(fz, "mode"));
+		l->fuzz_replay = mode && strcmp(mode, "reproduce") == 0;
+		l->fuzz_signature = json_string_value(json_object_get(fz, "signature"));
+		l->fuzz_reproducer = json_string_value(json_object_get(fz, "reproducer"));
+		if (!mode || (!l->fuzz_replay && strcmp(mode, "fuzz") != 0) ||
+		    (l->fuzz_replay && (!l->fuzz_signature || !l->fuzz_reproducer || !is_hex(l->fuzz_reproducer, 64))))
+			return rp_error_set(err, RP_EINVAL,
+					    "lease of job %" PRId64 ": a fuzz job needs \"fuzz\": {\"mode\": \"fuzz\"} or"
+					    " a replay's signature and reproducer", l->id);
+	}
 	if (!is_hex(l->commit, 40) || !is_hex(l->build_key, 64))
 		return rp_error_set(err, RP_EINVAL,
 				    "lease of job %" PRId64 ": a malformed commit or build key", l->id);
@@ -404,6 +420,7 @@ static int lease_parse(const struct worker *w, json_t *job, struct lease *l, str
 
 struct outcome {
 	const char *status; /* "pass", "fail", "error", "timeout", "cancelled"; NULL: report nothing */
+	json_t *fuzz;	    /* a fuzz job's report, posted with the result; owned */
 	char failed_step[8];
 	char category[32];
 	char first_error[512];
@@ -421,6 +438,7 @@ static void outcome_set(struct outcome *r, const char *status, const char *categ
 static void outcome_set(struct outcome *r, const char *status, const char *category, const char *fmt, ...)
 {
 	va_list ap;
+	json_decref(r->fuzz);
 	memset(r, 0, sizeof(*r));
 	r->status = status;
 	snprintf(r->category, sizeof(r->category), "%s", category ? category : "");
@@ -812,6 +830,7 @@ static void judge(struct slot *sl, const struct lease *l, const struct build_rep
 				    me->first_error);
 		return;
 	}
+	json_decref(res->fuzz);
 	memset(res, 0, sizeof(*res));
 	res->status = status_of(me->outcome);
 	snprintf(res->failed_step, sizeof(res->failed_step), "%s", me->failed_step ? me->failed_step : "");
@@ -826,6 +845,167 @@ static void judge(struct slot *sl, const struct lease *l, const struct build_rep
 		snprintf(res->output_hash, sizeof(res->output_hash), "%s", me->output_hash);
 	if (me->outcome == BUILD_SKIPPED)
 		outcome_set(res, "error", "infrastructure", "%s", me->first_error);
+}
+
+/* ---- fuzz jobs: the corpus and reproducers to and from the scheduler ------------------ */
+
+/* GETs `path` into the file `file`, checking the body against its X-Ripple-Sha256; 404 is RP_ENOTFOUND. */
+static int fetch_checked(struct slot *sl, const char *path, const char *file, char sha[65], int64_t *size,
+			 struct rp_error *err)
+{
+	static const char *const want[] = { "X-Ripple-Sha256", NULL };
+	struct http_request req = { .method = "GET", .path = path, .response_file = file, .want_headers = want,
+				    .timeout_ms = HTTP_TIMEOUT_NONE };
+	struct http_retry retry = retry_until(sl->w, &sl->job_abort);
+	struct http_response resp;
+	int rc = http_request_retry(sl->http, &req, &retry, &resp, err);
+	if (rc == 404)
+		rc = RP_ENOTFOUND;
+	else if (rc >= 0 && rc != 200)
+		rc = rc == 401 || rc == 403 ? RP_EINVAL : RP_EIO;
+	else if (rc == 200) {
+		const char *announced = resp.headers[0];
+		rc = 0;
+		if (!announced || !is_hex(announced, 64))
+			rc = rp_error_set(err, RP_EINTEGRITY, "GET %s: no valid X-Ripple-Sha256 header", path);
+		else if ((rc = artifact_sha256_file(file, sha, size, err)) == 0 && strcmp(sha, announced) != 0)
+			rc = rp_error_set(err, RP_EINTEGRITY, "GET %s: received bytes hash to %.12s, announced %.12s",
+					  path, sha, announced);
+	}
+	http_response_release(&resp);
+	if (rc < 0)
+		unlink(file);
+	return rc;
+}
+
+/* PUTs the file `file` (SHA-256 `sha`) to `path`. */
+static int put_file(struct slot *sl, const char *path, const char *file, const char *sha, struct rp_error *err)
+{
+	char query[96];
+	snprintf(query, sizeof(query), "sha256=%.64s", sha);
+	struct http_request req = { .method = "PUT", .path = path, .query = query, .body_file = file,
+				    .timeout_ms = HTTP_TIMEOUT_NONE };
+	struct http_retry retry = retry_until(sl->w, &sl->w->quit);
+	int rc = 0;
+	for (int tries = 0; tries < 2; tries++) { /* a 400 says the bytes arrived damaged: once more */
+		rc = http_request_retry(sl->http, &req, &retry, NULL, err);
+		if (rc != 400)
+			break;
+	}
+	return rc == 200 ? 0 : rc < 0 ? rc : RP_EIO;
+}
+
+/*
+ * Before a fuzz job: a replay's reproducer into `reproducer` (a file of this
+ * slot), or the corpus the scheduler keeps for (package, target) merged into
+ * the one the build engine keeps in the cache (none yet is no error).
+ */
+static int fuzz_fetch(struct slot *sl, const struct lease *l, char *reproducer, size_t size, struct rp_error *err)
+{
+	struct worker *w = sl->w;
+	char dir[PATH_MAX + 32], path[512], file[PATH_MAX + 64], sha[65];
+	int64_t bytes = 0;
+	snprintf(dir, sizeof(dir), "%s/fuzz", w->cache);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", dir, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s/fuzz/incoming", w->cache);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return rp_error_set(err, RP_EIO, "cannot create %s: %s", dir, strerror(errno));
+	if (l->fuzz_replay) {
+		snprintf(reproducer, size, "%s/repro-%ld-%u", dir, (long)getpid(), sl->index);
+		snprintf(path, sizeof(path), API "/fuzz/reproducers/%s", l->fuzz_reproducer);
+		int rc = fetch_checked(sl, path, reproducer, sha, &bytes, err);
+		if (rc == 0 && strcmp(sha, l->fuzz_reproducer) != 0)
+			rc = rp_error_set(err, RP_EINTEGRITY, "reproducer %.12s hashes to %.12s", l->fuzz_reproducer, sha);
+		if (rc < 0)
+			reproducer[0] = '\0';
+		return rc == RP_ENOTFOUND ? rp_error_set(err, RP_EIO, "the scheduler has no reproducer %s", l->fuzz_reproducer) : rc;
+	}
+	snprintf(path, sizeof(path), API "/fuzz/corpus/%s/%s", l->package, l->target);
+	snprintf(file, sizeof(file), "%s/corpus-%ld-%u.tar.zst", dir, (long)getpid(), sl->index);
+	int rc = fetch_checked(sl, path, file, sha, &bytes, err);
+	if (rc == RP_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	char unpacked[PATH_MAX + 64];
+	snprintf(unpacked, sizeof(unpacked), "%s/corpus-%ld-%u", dir, (long)getpid(), sl->index);
+	workspace_remove(unpacked);
+	rc = artifact_unpack(file, sha, bytes, unpacked, 0, err);
+	if (rc == 0)
+		rc = build_fuzz_corpus_merge(w->cache, l->package, unpacked, err);
+	workspace_remove(unpacked);
+	unlink(file);
+	return rc;
+}
+
+/*
+ * After a fuzz job that ran: its report (the build engine's file) becomes
+ * res->fuzz, without this worker's paths; each crash's reproducer goes up
+ * under its SHA-256, and a fuzzing job's corpus as (package, target)'s. A
+ * replay that crashed with another signature did not reproduce its crash:
+ * that is a pass of the replay, said in its first error line.
+ */
+static int fuzz_deliver(struct slot *sl, const struct lease *l, const char *report, struct outcome *res,
+			struct rp_error *err)
+{
+	struct worker *w = sl->w;
+	json_error_t jerr;
+	json_t *doc = json_load_file(report, 0, &jerr);
+	if (!doc)
+		return rp_error_set(err, RP_EIO, "%s:%d: %s", report, jerr.line, jerr.text);
+	int rc = 0, other = 0;
+	char other_sig[400] = "";
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(doc, "fuzzers"), i, e)
+	{
+		json_t *crash = json_object_get(e, "crash");
+		if (!json_is_object(crash))
+			continue;
+		const char *local = json_string_value(json_object_get(crash, "reproducer"));
+		const char *sha = json_string_value(json_object_get(crash, "reproducer_sha256"));
+		const char *sig = json_string_value(json_object_get(crash, "signature"));
+		char path[160];
+		snprintf(path, sizeof(path), API "/fuzz/reproducers/%.64s", sha ? sha : "");
+		if (!local || !sha || (rc = put_file(sl, path, local, sha, err)) < 0) {
+			if (rc == 0)
+				rc = rp_error_set(err, RP_EIO, "%s: a crash without its reproducer", report);
+			break;
+		}
+		json_object_del(crash, "reproducer"); /* this worker's path: nobody else's business */
+		if (l->fuzz_replay && sig && strcmp(sig, l->fuzz_signature) != 0 && !other) {
+			other = 1;
+			snprintf(other_sig, sizeof(other_sig), "%.390s", sig);
+		}
+	}
+	if (rc == 0 && l->fuzz_replay && other && strcmp(res->status, "fail") == 0 &&
+	    strcmp(res->category, "fuzz") == 0) {
+		res->status = "pass";
+		res->failed_step[0] = res->category[0] = '\0';
+		snprintf(res->first_error, sizeof(res->first_error), "did not reproduce %.200s (it crashed otherwise: %.200s)",
+			 l->fuzz_signature, other_sig);
+	}
+	if (rc == 0 && !l->fuzz_replay) {
+		char corpus[PATH_MAX], file[PATH_MAX + 64], path[512];
+		struct artifact_info info;
+		struct stat st;
+		snprintf(file, sizeof(file), "%s/fuzz/incoming/corpus-out-%ld-%u.tar.zst", w->cache, (long)getpid(),
+			 sl->index);
+		snprintf(path, sizeof(path), API "/fuzz/corpus/%s/%s", l->package, l->target);
+		if ((rc = build_fuzz_corpus_dir(w->cache, l->package, corpus, sizeof(corpus), err)) == 0 &&
+		    stat(corpus, &st) == 0 && (rc = artifact_pack(corpus, NULL, file, &info, err)) == 0) {
+			rc = put_file(sl, path, file, info.sha256, err);
+			unlink(file);
+		}
+	}
+	if (rc == 0) {
+		json_decref(res->fuzz);
+		res->fuzz = doc;
+	} else {
+		json_decref(doc);
+	}
+	return rc;
 }
 
 /* Runs the job on this slot's session: dependencies from the cache, the one job built. */
@@ -845,19 +1025,35 @@ static void build_job(struct slot *sl, const struct lease *l, struct outcome *re
 	}
 	if (sl->job_abort)
 		return;
+	char reproducer[PATH_MAX + 64] = "";
+	if (strcmp(l->variant, "fuzz") == 0 && fuzz_fetch(sl, l, reproducer, sizeof(reproducer), &err) < 0) {
+		if (!sl->job_abort)
+			outcome_set(res, "error", "infrastructure", "%s", err.msg);
+		unlink(reproducer);
+		return;
+	}
 	struct build_select sel = { .only_package = l->package,
 				    .only_target = l->target,
 				    .fresh_package = l->package,
 				    .expect_key = l->build_key,
-				    .variant = l->variant };
+				    .variant = l->variant,
+				    .fuzz_reproduce = reproducer[0] ? reproducer : NULL };
 	build_session_select(sl->session, &sel);
 	struct plan_change change = { .package = l->pkg, .rev = l->commit };
 	struct build_report rep;
-	if (build_run(sl->session, &w->g, &change, 1, l->pins, l->n_pins, &rep, &err) < 0) {
+	int rc = build_run(sl->session, &w->g, &change, 1, l->pins, l->n_pins, &rep, &err);
+	if (reproducer[0])
+		unlink(reproducer);
+	if (rc < 0) {
 		outcome_set(res, "error", "infrastructure", "%s", err.msg);
 		return;
 	}
 	judge(sl, l, &rep, res);
+	for (size_t i = 0; strcmp(l->variant, "fuzz") == 0 && i < rep.n_jobs; i++)
+		if (rep.jobs[i].package == l->pkg && rep.jobs[i].target == l->tgt && rep.jobs[i].fuzz_report[0] &&
+		    res->status && (strcmp(res->status, "pass") == 0 || strcmp(res->status, "fail") == 0) &&
+		    fuzz_deliver(sl, l, rep.jobs[i].fuzz_report, res, &err) < 0)
+			outcome_set(res, "error", "infrastructure", "the fuzz job's findings: %s", err.msg);
 	build_report_release(&rep);
 }
 
@@ -927,6 +1123,8 @@ static int post_result(struct slot *sl, const struct lease *l, const struct outc
 	json_object_set_new(body, "first_error", first);
 	if (!l->build_key)
 		json_object_del(body, "build_key");
+	if (res->fuzz)
+		json_object_set(body, "fuzz", res->fuzz);
 	struct http_request req = { .method = "POST", .path = path };
 	struct http_retry retry = retry_until(w, &w->quit);
 	int rc = http_request_json(sl->http, &req, body, &retry, NULL, err);
@@ -1025,7 +1223,7 @@ static void run_job(struct slot *sl, json_t *job)
 	}
 	/* The output first: once the result is stored, dependents may lease jobs that download it. */
 	if (res.output_hash[0] && strcmp(res.output_hash, ARTIFACT_EMPTY_HASH) != 0 && !l.rerun &&
-	    upload_artifact(sl, &l, "prefix", &err) < 0)
+	    strcmp(l.variant ? l.variant : "build", "fuzz") != 0 && upload_artifact(sl, &l, "prefix", &err) < 0)
 		outcome_set(&res, "error", "infrastructure", "cannot upload the output: %s", err.msg);
 	/*
 	 * What else the build engine kept under the key (an ABI dump of a library
@@ -1068,6 +1266,7 @@ out:
 	sl->has_job = 0;
 	sl->streaming = 0;
 	pthread_mutex_unlock(&sl->lock);
+	json_decref(res.fuzz);
 	lease_release(&l);
 }
 

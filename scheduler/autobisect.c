@@ -98,6 +98,13 @@ static const char *answer_name(enum bisect_answer a)
 	return a == BISECT_GOOD ? "good" : a == BISECT_BAD ? "bad" : "skip";
 }
 
+/*
+ * A crash's replay (a bisection with a crash_id) is bad when it crashed with
+ * the signature (its test step failed) and good when it did not; a commit
+ * whose fuzz build fails cannot answer.
+ */
+static enum bisect_answer answer_of_job(const struct store_bisect *b, const struct store_job *j);
+
 static enum bisect_answer answer_of(enum store_result_status s)
 {
 	if (s == STORE_RESULT_PASS)
@@ -105,6 +112,13 @@ static enum bisect_answer answer_of(enum store_result_status s)
 	if (s == STORE_RESULT_FAIL || s == STORE_RESULT_TIMEOUT)
 		return BISECT_BAD;
 	return BISECT_SKIP; /* skipped (a dependency did not build), an infrastructure error, cancelled */
+}
+
+static enum bisect_answer answer_of_job(const struct store_bisect *b, const struct store_job *j)
+{
+	if (b->crash_id && j->status == STORE_RESULT_FAIL && (!j->failed_step || strcmp(j->failed_step, "test") != 0))
+		return BISECT_SKIP;
+	return answer_of(j->status);
 }
 
 static int fail(struct step *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -143,6 +157,9 @@ static int submit_probe(struct step *s, const char *request_id, const char *labe
 				changes, "targets", s->b.target, "packages", s->b.package);
 	if (!req)
 		return fail(s, RP_ENOMEM, "out of memory");
+	/* A crash's probe replays its reproducer instead of building and testing the package. */
+	if (s->b.crash_id)
+		json_object_set_new(req, "fuzz_crash", json_integer(s->b.crash_id));
 	int64_t run;
 	size_t njobs;
 	int created;
@@ -184,7 +201,7 @@ static int probe_answer(struct step *s, const char *label, const struct unit *u,
 	struct store_job job, *jobs = NULL;
 	size_t njobs = 0;
 	pthread_mutex_lock(&f->lock);
-	rc = store_job_find(f->st, *run_id, s->b.package, s->b.target, &job, &e);
+	rc = store_job_find_replay(f->st, *run_id, s->b.package, s->b.target, s->b.crash_id, &job, &e);
 	if (rc == 0 && nth > 0 && job.has_status)
 		rc = store_jobs_list(f->st, *run_id, &jobs, &njobs, &e);
 	pthread_mutex_unlock(&f->lock);
@@ -196,7 +213,7 @@ static int probe_answer(struct step *s, const char *label, const struct unit *u,
 	if (!job.has_status) {
 		s->pending = 1;
 	} else if (nth == 0) {
-		*ans = answer_of(job.status);
+		*ans = answer_of_job(&s->b, &job);
 		*job_id = job.id;
 		got = 1;
 	} else if (!job.build_key) { /* never built (a dependency failed): no check can run it again */
@@ -210,7 +227,7 @@ static int probe_answer(struct step *s, const char *label, const struct unit *u,
 			if (jobs[i].rerun_of == job.id && ++seen == nth)
 				check = &jobs[i];
 		if (check && check->has_status) {
-			*ans = answer_of(check->status);
+			*ans = answer_of_job(&s->b, check);
 			*job_id = check->id;
 			got = 1;
 		} else if (!check) {
@@ -703,8 +720,10 @@ static void step_one(struct autobisect *a, int64_t id)
 		goto progress;
 	if (base != BISECT_GOOD) {
 		finish_plain(&s, base == BISECT_BAD ? "not-reproduced" : "error",
-			     base == BISECT_BAD ? "it fails at the good pins too: the failure is not from "
-						  "these changes (flaky, or the machines changed)"
+			     base == BISECT_BAD ? (s.b.crash_id ? "the reproducer crashes at the good pins too: the crash "
+								 "is older than the nightly it is compared with"
+								: "it fails at the good pins too: the failure is not from "
+								  "these changes (flaky, or the machines changed)")
 						: "the good pins could not be built or tested again");
 		goto out;
 	}
@@ -821,7 +840,7 @@ static void plan_run(struct autobisect *a, int64_t run_id)
 			}
 			specs[n++] = (struct store_bisect_spec){
 			    json_string_value(json_object_get(p, "package")),
-			    json_string_value(json_object_get(p, "target")), against};
+			    json_string_value(json_object_get(p, "target")), against, 0};
 		}
 	farm__write_lock(f);
 	int rc = store_bisect_plan(f->st, run_id, specs, n, farm__now_ms(), &e);
@@ -933,6 +952,7 @@ json_t *autobisect_bisect_json(const struct store_bisect *b, int with_detail)
 	    b->finished_ms ? json_integer(b->finished_ms) : json_null());
 	if (!doc)
 		return NULL;
+	json_object_set_new(doc, "crash", b->crash_id ? json_integer(b->crash_id) : json_null());
 	if (b->culprit)
 		json_object_set_new(doc, "culprit",
 				    json_pack("{s:s, s:o, s:o, s:I, s:o}", "commit", b->culprit, "parent",

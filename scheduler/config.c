@@ -47,6 +47,7 @@ static const struct setting settings[] = {
 	{ "auth.api_token_file", T_PATH, 0, 0, AT(api_token_file), "a file name" },
 	{ "nightly.at", T_TIME, 0, 0, AT(nightly_hour), "a time of day \"HH:MM\"" },
 	{ "nightly.every_hours", T_INT, 1, 168, AT(nightly_every_hours), "hours from 1 to 168" },
+	{ "nightly.fuzz", T_BOOL, 0, 0, AT(nightly_fuzz), "true or false" },
 	{ "history.daily", T_INT, 1, 3650, AT(history_daily), "points from 1 to 3650" },
 	{ "history.weekly", T_INT, 1, 520, AT(history_weekly), "points from 1 to 520" },
 	{ "history.monthly", T_INT, 1, 240, AT(history_monthly), "points from 1 to 240" },

@@ -40,6 +40,7 @@ struct serve_config {
 	int nightly_enabled;	 /* the file has a nightly section */
 	int nightly_hour, nightly_minute; /* "at": the first run of the day, local time */
 	int nightly_every_hours;	  /* 24 */
+	int nightly_fuzz;		  /* nightlies run the packages' fuzz targets (docs/fuzz.md); 0 */
 	int history_daily, history_weekly, history_monthly; /* points kept per resolution: 60, 52, 36 */
 	int history_drop_percent; /* a metric this much worse than its last days is reported; 20 */
 	int retention_logs_days;  /* logs of runs finished longer ago are deleted; 0 keeps them; 90 */

@@ -142,4 +142,18 @@ json_t *farm__run_api(struct farm *f, const struct store_job *jobs, size_t n, co
 int farm__artifact_json(struct farm *f, const char *build_key, const char *name, const char *what, json_t **doc,
 			struct rp_error *err);
 
+/*
+ * Fuzz jobs (farm_fuzz.c). farm__fuzz_lease adds "fuzz" to a fuzz job's
+ * lease document `doc` ({"mode": "fuzz"} or, for a crash's replay,
+ * {"mode": "reproduce", "crash", "fuzzer", "signature", "reproducer"}).
+ * farm__fuzz_check refuses a result's "fuzz" report that is malformed or
+ * names a reproducer not uploaded, before anything is written;
+ * farm__fuzz_record records it in the result's transaction. Lock held.
+ */
+int farm__fuzz_lease(struct farm *f, const struct store_job *job, json_t *doc, struct rp_error *err);
+int farm__fuzz_check(struct farm *f, const struct store_job *job, enum store_result_status st,
+		     const char *failed_step, const json_t *report, struct rp_error *err);
+int farm__fuzz_record(struct farm *f, const struct store_job *job, enum store_result_status st,
+		      const char *failed_step, const json_t *report, struct rp_error *err);
+
 #endif

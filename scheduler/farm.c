@@ -415,8 +415,9 @@ struct resolved {
 	int done;
 };
 
-static const char *const submit_members[] = { "kind", "title",  "change_ref", "changes",   "pins",
-					      "targets", "packages", "request_id", NULL };
+static const char *const submit_members[] = { "kind",	  "title",	"change_ref", "changes",
+					      "pins",	  "targets",	"packages",   "request_id",
+					      "fuzz",	  "fuzz_crash", NULL };
 
 /* A submit with a member it does not know is refused: a typo must not plan the wrong run. */
 static int known_members(const json_t *req, const char *const *known, struct rp_error *err)
@@ -711,6 +712,88 @@ static int add_dep_edges(const struct rp_universe *u, const struct rp_package *p
 	return 0;
 }
 
+/*
+ * Fuzz jobs (docs/fuzz.md, "In the farm"), after the builds: with `fuzz`,
+ * one per asked package that has fuzz targets, on its fuzz target (its
+ * coverage target: the first local one); one replay of each crash still
+ * open there, at this run's commit; with `crash_id`, that crash's replay
+ * alone (a bisection's probe). Each waits for its package's dependencies'
+ * builds on that target; nothing waits for it. Grows *jobs as needed.
+ */
+static int plan_fuzz_jobs(struct farm *f, int fuzz, int64_t crash_id, const unsigned char *asked,
+			  const struct resolved *res, const size_t *order, size_t n_order, const long *job_of,
+			  struct store_job_spec **jobs, size_t *n_jobs, struct store_edge **edges, size_t *n_edges,
+			  size_t *cap_edges, struct rp_error *err)
+{
+	const struct rp_universe *u = f->u;
+	struct store_fuzz_crash *open = NULL;
+	size_t n_open = 0;
+	int rc = 0;
+	if (crash_id) {
+		struct store_fuzz_crash c;
+		pthread_mutex_lock(&f->lock);
+		rc = store_fuzz_crash_get(f->st, crash_id, &c, err);
+		pthread_mutex_unlock(&f->lock);
+		if (rc < 0)
+			return rc;
+		open = calloc(1, sizeof(*open));
+		if (!open) {
+			store_fuzz_crash_release(&c);
+			return rp_error_set(err, RP_ENOMEM, "out of memory");
+		}
+		open[0] = c;
+		n_open = 1;
+	} else {
+		pthread_mutex_lock(&f->lock);
+		rc = store_fuzz_crashes(f->st, NULL, NULL, 1, &open, &n_open, err);
+		pthread_mutex_unlock(&f->lock);
+		if (rc < 0)
+			return rc;
+	}
+	struct store_job_spec *grown = realloc(*jobs, (*n_jobs + u->n_packages + n_open + 1) * sizeof(**jobs));
+	if (!grown) {
+		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		goto out;
+	}
+	*jobs = grown;
+	for (size_t k = 0; k < n_order && rc == 0; k++) {
+		size_t p = order[k];
+		const struct rp_package *pkg = &u->packages[p];
+		long t = manifest_coverage_target(u, pkg);
+		if (!pkg->n_fuzz || t < 0 || !res[p].commit[0])
+			continue;
+		/* Every dependency's build on the target must be in the run. */
+		int deps_planned = 1;
+		for (size_t d = 0; d < pkg->n_depends; d++)
+			deps_planned &= job_of[pkg->depends[d] * u->n_targets + (size_t)t] >= 0;
+		if (!deps_planned)
+			continue;
+		for (size_t c = 0; c <= n_open && rc == 0; c++) {
+			int64_t replay = 0;
+			if (c < n_open) { /* the open crashes of the package there */
+				if (strcmp(open[c].package, pkg->name) != 0 || strcmp(open[c].target, u->targets[t].name) != 0)
+					continue;
+				replay = open[c].id;
+			} else if (!fuzz || !asked[p]) {
+				continue;
+			}
+			if (!crash_id && !asked[p])
+				continue;
+			(*jobs)[*n_jobs] = (struct store_job_spec){ .package = pkg->name,
+								    .target = u->targets[t].name,
+								    .commit = res[p].commit,
+								    .tree_id = res[p].tree,
+								    .variant = "fuzz",
+								    .fuzz_crash = replay };
+			if ((rc = add_dep_edges(u, pkg, (size_t)t, job_of, *n_jobs, edges, n_edges, cap_edges, err)) == 0)
+				(*n_jobs)++;
+		}
+	}
+out:
+	store_fuzz_crashes_free(open, n_open);
+	return rc;
+}
+
 int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njobs, int *created,
 		struct rp_error *err)
 {
@@ -777,6 +860,45 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 	}
 	if (only_pkgs && json_is_null(only_pkgs))
 		only_pkgs = NULL;
+	/*
+	 * "fuzz": plan fuzz jobs (farm_nightly() says so when nightly.fuzz is set);
+	 * "fuzz_crash": ID, a probe replaying that crash at the run's commit of
+	 * its package, instead of the package's own build (autobisect.c).
+	 */
+	json_t *fuzz_member = json_object_get(req, "fuzz");
+	if (fuzz_member && !json_is_boolean(fuzz_member) && !json_is_null(fuzz_member)) {
+		rc = rp_error_set(err, RP_EINVAL, "member \"fuzz\": expected true or false");
+		goto out;
+	}
+	int want_fuzz = fuzz_member && json_is_boolean(fuzz_member) && json_is_true(fuzz_member);
+	int64_t crash_id = 0;
+	if ((rc = opt_int(req, "fuzz_crash", 1, INT64_MAX, &crash_id, err)) < 0)
+		goto out;
+	long crash_pkg = -1, crash_tgt = -1;
+	if (crash_id) {
+		struct store_fuzz_crash c;
+		pthread_mutex_lock(&f->lock);
+		rc = store_fuzz_crash_get(f->st, crash_id, &c, err);
+		pthread_mutex_unlock(&f->lock);
+		if (rc == RP_ENOTFOUND)
+			rc = rp_error_set(err, RP_EINVAL, "member \"fuzz_crash\": no crash %" PRId64, crash_id);
+		if (rc == 0) {
+			crash_pkg = manifest_find_package(u, c.package);
+			crash_tgt = manifest_find_target(u, c.target);
+			if (crash_pkg < 0 || crash_tgt < 0)
+				rc = rp_error_set(err, RP_EINVAL, "member \"fuzz_crash\": crash %" PRId64 " is of %s on %s,"
+						  " which the universe no longer has", crash_id, c.package, c.target);
+			else if (!only_pkgs || json_array_size(only_pkgs) != 1 ||
+				 strcmp(json_string_value(json_array_get(only_pkgs, 0)) ? json_string_value(json_array_get(only_pkgs, 0)) : "", c.package) != 0)
+				rc = rp_error_set(err, RP_EINVAL, "member \"fuzz_crash\": expected \"packages\": [\"%s\"]"
+						  " beside it", c.package);
+		}
+		store_fuzz_crash_release(&c);
+		if (rc < 0)
+			goto out;
+		for (size_t t = 0; t < u->n_targets; t++)
+			only_target[t] = only_target[t] && (long)t == crash_tgt;
+	}
 	if (request_id) {
 		pthread_mutex_lock(&f->lock);
 		rc = store_run_find_request(f->st, request_id, run_id, err);
@@ -841,11 +963,16 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 			}
 		}
 	}
+	/* A crash's replay stands for its package's build: only what it needs is built. */
+	if (crash_id)
+		needed[(size_t)crash_pkg * u->n_targets + (size_t)crash_tgt] = 0;
 	for (size_t p = 0; p < u->n_packages; p++) {
 		res[p].rev = u->packages[p].branch;
 		for (size_t t = 0; t < u->n_targets; t++)
 			pkg_needed[p] |= needed[p * u->n_targets + t];
 	}
+	if (crash_id)
+		pkg_needed[crash_pkg] = 1;
 	for (size_t i = 0; i < n_pins; i++)
 		res[pins[i].package].rev = pins[i].rev;
 	for (size_t i = 0; i < n_changes; i++)
@@ -896,6 +1023,12 @@ int farm_submit(struct farm *f, const json_t *req, int64_t *run_id, size_t *njob
 		if ((rc = add_dep_edges(u, pkg, (size_t)t, job_of, n_jobs, &edges, &n_edges, &cap_edges, err)) < 0)
 			goto out;
 		n_jobs++;
+	}
+	/* Open crashes are replayed by every nightly, and by any run that fuzzes. */
+	if (crash_id || (kind != STORE_RUN_BISECT && (want_fuzz || kind == STORE_RUN_NIGHTLY))) {
+		if ((rc = plan_fuzz_jobs(f, want_fuzz && kind != STORE_RUN_BISECT, crash_id, asked, res, order,
+					 (size_t)n_order, job_of, &jobs, &n_jobs, &edges, &n_edges, &cap_edges, err)) < 0)
+			goto out;
 	}
 	if (n_jobs == 0) { /* a run without jobs would never end */
 		rc = rp_error_set(err, RP_EINVAL, "the plan has no job: no package of it has the targets asked for");
@@ -1082,7 +1215,8 @@ static int key_job(struct farm *f, int64_t id, struct rp_error *err)
 	if ((rc = store_job_set_key(f->st, id, key, err)) < 0)
 		goto out;
 	struct store_build b;
-	if (store_build_get(f->st, key, &b, err) == 0) {
+	/* A fuzz job runs for what it finds: never an answer from the cache (none is recorded either). */
+	if (strcmp(job.variant, "fuzz") != 0 && store_build_get(f->st, key, &b, err) == 0) {
 		if (output_present(f, key, b.output_hash) && (rc = finish_from_cache(f, id, &b, err)) == 0 &&
 		    strcmp(job.variant, "coverage") == 0)
 			rc = coverage_answered(f, &job, err);
@@ -1214,6 +1348,8 @@ static json_t *job_json(const struct store_job *j)
 		json_object_set_new(o, "failed_test", json_string(j->failed_test));
 	if (o)
 		json_object_set_new(o, "variant", json_string(j->variant ? j->variant : "build"));
+	if (o && j->fuzz_crash)
+		json_object_set_new(o, "fuzz_crash", json_integer(j->fuzz_crash));
 	return o;
 }
 
@@ -1593,6 +1729,11 @@ static int lease_json(struct farm *f, const struct store_job *job, json_t **out,
 	if (*out)
 		json_object_set_new(json_object_get(*out, "job"), "variant",
 				    json_string(job->variant ? job->variant : "build"));
+	if (*out && (rc = farm__fuzz_lease(f, job, json_object_get(*out, "job"), err)) < 0) {
+		json_decref(*out);
+		*out = NULL;
+		goto out;
+	}
 	if (!*out)
 		rc = rp_error_set(err, RP_ENOMEM, "cannot build the lease of job %lld", (long long)job->id);
 out:
@@ -1841,16 +1982,21 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	struct store_job job;
 	if ((rc = store_job_get(f->st, job_id, &job, err)) < 0)
 		goto unlock;
-	int coverage = strcmp(job.variant, "coverage") == 0;
+	int coverage = strcmp(job.variant, "coverage") == 0, fuzz = strcmp(job.variant, "fuzz") == 0;
+	const json_t *fuzz_report = json_object_get(req, "fuzz");
 	if (key && job.build_key && strcmp(key, job.build_key) != 0)
 		rc = rp_error_set(err, RP_EINVAL, "member \"build_key\": the job's key is %s", job.build_key);
-	else if (output_hash && (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) && job.build_key &&
+	else if ((rc = farm__fuzz_check(f, &job, st, failed_step, fuzz_report, err)) < 0)
+		;
+	/* Nothing uses a fuzz build's output: it stays on its worker. */
+	else if (!fuzz && output_hash && (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) && job.build_key &&
 		 !output_present(f, job.build_key, output_hash))
 		rc = rp_error_set(err, RP_EINVAL, "the prefix artifact of %s is not uploaded: PUT it first",
 				  job.build_key);
-	store_job_release(&job);
-	if (rc < 0)
+	if (rc < 0) {
+		store_job_release(&job);
 		goto unlock;
+	}
 	struct store_job_result r = { .status = st,
 				      .worker = worker,
 				      .fence = fence,
@@ -1863,7 +2009,12 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 				      .test_ms = test_ms,
 				      .failed_test = failed_test,
 				      .now_ms = now_ms() };
-	if ((rc = store_job_finish(f->st, job_id, &r, FARM_MAX_ATTEMPTS, &requeued, err)) < 0)
+	rc = store_job_finish(f->st, job_id, &r, FARM_MAX_ATTEMPTS, &requeued, err);
+	/* What a fuzz job found is acknowledged with its result, or neither is. */
+	if (rc == 0 && fuzz && !requeued)
+		rc = farm__fuzz_record(f, &job, st, failed_step, fuzz_report, err);
+	store_job_release(&job);
+	if (rc < 0)
 		goto unlock;
 	if (!requeued) {
 		double s = (double)duration / 1000.0;
@@ -2197,7 +2348,7 @@ int farm_cancel_ref(struct farm *f, const char *change_ref, size_t *n, struct rp
 
 /* ---- nightly and reports ------------------------------------------------------------------ */
 
-int farm_nightly(struct farm *f, int64_t slot_ms, int64_t *run_id, size_t *njobs, int *created,
+int farm_nightly(struct farm *f, int64_t slot_ms, int fuzz, int64_t *run_id, size_t *njobs, int *created,
 		 struct rp_error *err)
 {
 	char title[64], request_id[64];
@@ -2206,7 +2357,8 @@ int farm_nightly(struct farm *f, int64_t slot_ms, int64_t *run_id, size_t *njobs
 	localtime_r(&t, &tm);
 	strftime(title, sizeof(title), "nightly %Y-%m-%d %H:%M", &tm);
 	snprintf(request_id, sizeof(request_id), "nightly:%lld", (long long)(slot_ms / 1000));
-	json_t *req = json_pack("{s:s, s:s, s:s}", "kind", "nightly", "title", title, "request_id", request_id);
+	json_t *req = json_pack("{s:s, s:s, s:s, s:b}", "kind", "nightly", "title", title, "request_id", request_id,
+				"fuzz", fuzz < 0 ? f->o.nightly_fuzz : fuzz);
 	if (!req)
 		return rp_error_set(err, RP_ENOMEM, "out of memory");
 	int rc = farm_submit(f, req, run_id, njobs, created, err);
@@ -2899,6 +3051,9 @@ int farm_record_history(struct farm *f, int64_t run_id, size_t *drops, struct rp
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct store_job *j = &jobs[i];
 		int coverage = strcmp(j->variant, "coverage") == 0;
+		/* A fuzz job's times are its budget's, not the package's. */
+		if (strcmp(j->variant, "fuzz") == 0)
+			continue;
 		if (j->cached || !j->has_status || (j->status != STORE_RESULT_PASS && j->status != STORE_RESULT_FAIL) ||
 		    (coverage && j->status != STORE_RESULT_PASS))
 			continue;

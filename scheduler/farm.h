@@ -52,6 +52,7 @@ struct farm_options {
 	double drop_threshold;		     /* a metric this much worse is a drop (0.2 = 20%); 0: 0.2 */
 	int flaky_runs; /* a PR's failing test and its passing base each run this often in all; 0: 3 */
 	int logs_days, runs_days; /* retention: 0 keeps logs, runs */
+	int nightly_fuzz; /* a nightly fuzzes (config nightly.fuzz) unless its request says otherwise */
 };
 
 struct farm;
@@ -138,14 +139,32 @@ void farm_artifact_abort(struct farm_upload *up);
 int farm_artifact_open(struct farm *f, const char *build_key, const char *name, FILE **fp, int64_t *size,
 		       char sha256[65], struct rp_error *err);
 
+/* ---- fuzzing (farm_fuzz.c) ---- */
+
+/*
+ * GET /api/v1/fuzz[?package=P]: {"fuzzers": [...], "crashes": [...]}, each
+ * fuzz target's latest figures and every crash, open ones first (docs/api.md).
+ * RP_ENOTFOUND for a package the universe does not have.
+ */
+int farm_fuzz_json(struct farm *f, const char *package, json_t **out, struct rp_error *err);
+
+/*
+ * The artifact key the corpus of (package, target) is kept under (name
+ * "corpus"): derived from the universe, package and target, and unlike any
+ * build key. RP_ENOTFOUND when the package does not have that target.
+ */
+int farm_fuzz_corpus_key(struct farm *f, const char *package, const char *target, char key[65],
+			 struct rp_error *err);
+
 /* ---- nightly and reports ---- */
 
 /*
  * Plans the nightly of the slot that starts at `slot_ms` (every package at its
  * branch head, on every target): idempotent per slot, so a restart or a second
- * call in the same slot finds the run instead of planning another.
+ * call in the same slot finds the run instead of planning another. With
+ * `fuzz` 1 it also fuzzes (farm_submit's "fuzz"); -1: as nightly.fuzz says.
  */
-int farm_nightly(struct farm *f, int64_t slot_ms, int64_t *run_id, size_t *njobs, int *created,
+int farm_nightly(struct farm *f, int64_t slot_ms, int fuzz, int64_t *run_id, size_t *njobs, int *created,
 		 struct rp_error *err);
 
 /*

@@ -94,6 +94,8 @@ enum route {
 	R_COVERAGE_PACKAGE,
 	R_COVERAGE_COMMIT,
 	R_COVERAGE_FILE,
+	R_FUZZ,
+	R_FUZZ_CORPUS, /* key: the package, name: the target, until the access handler makes it an R_ARTIFACT */
 };
 
 struct match {
@@ -361,6 +363,23 @@ static void route(const char *url, const char *method, struct match *m)
 		memcpy(m->key, seg[3], len[3]);
 		if (n > 4)
 			memcpy(m->name, seg[4], len[4]);
+		return;
+	} else if (n == 3 && is(a, al, "fuzz")) {
+		*m = (struct match){ .route = R_FUZZ, .method_ok = get, .need = NEED_READ };
+	} else if (n == 5 && is(a, al, "fuzz") && is(seg[3], len[3], "reproducers") && len[4] < sizeof(m->key)) {
+		/* A reproducer is an artifact under its own SHA-256; anyone who reads the farm may fetch it. */
+		*m = (struct match){ .route = R_ARTIFACT, .method_ok = get || put, .need = put ? NEED_WORKER : NEED_READ,
+				     .body = put ? 3 : 0 };
+		memcpy(m->key, seg[4], len[4]);
+		snprintf(m->name, sizeof(m->name), "reproducer");
+		return;
+	} else if (n == 6 && is(a, al, "fuzz") && is(seg[3], len[3], "corpus") && len[4] < sizeof(m->key) &&
+		   len[5] < sizeof(m->name)) {
+		/* Workers keep it; whoever reads the farm may fetch it (to fuzz or reproduce at home). */
+		*m = (struct match){ .route = R_FUZZ_CORPUS, .method_ok = get || put, .need = put ? NEED_WORKER : NEED_READ,
+				     .body = put ? 3 : 0 };
+		memcpy(m->key, seg[4], len[4]);
+		memcpy(m->name, seg[5], len[5]);
 		return;
 	} else if (n == 5 && is(a, al, "artifacts") && len[3] < sizeof(m->key) && len[4] < sizeof(m->name)) {
 		*m = (struct match){ .route = R_ARTIFACT, .method_ok = get || put, .need = NEED_WORKER,
@@ -740,7 +759,11 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 		int64_t run = 0;
 		size_t njobs = 0;
 		int created = 0;
-		rc = farm_nightly(s->farm, now_ms_wall(), &run, &njobs, &created, &err);
+		/* ?fuzz=true|false: whether this nightly fuzzes; the config says when absent. */
+		const char *fz = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fuzz");
+		if (fz && strcmp(fz, "true") != 0 && strcmp(fz, "false") != 0)
+			return respond_error(s, c, 400, "query parameter \"fuzz\": expected true or false");
+		rc = farm_nightly(s->farm, now_ms_wall(), fz ? strcmp(fz, "true") == 0 : -1, &run, &njobs, &created, &err);
 		if (rc == 0) {
 			out = json_pack("{s:I, s:I, s:b}", "run", (json_int_t)run, "jobs", (json_int_t)njobs, "created",
 					created);
@@ -772,6 +795,9 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 				       &out, &err);
 		break;
 	}
+	case R_FUZZ:
+		rc = farm_fuzz_json(s->farm, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "package"), &out, &err);
+		break;
 	case R_COVERAGES:
 		rc = farm_coverage_packages_json(s->farm, &out, &err);
 		break;
@@ -810,6 +836,7 @@ static enum MHD_Result dispatch(struct server *s, struct MHD_Connection *c, cons
 				    rq->len, &out, &err);
 		break;
 	case R_NONE:
+	case R_FUZZ_CORPUS: /* made an R_ARTIFACT when the request arrived */
 		break;
 	}
 	json_decref(req);
@@ -833,6 +860,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		*con_cls = rq;
 		route(url, method, &rq->m);
+		if (rq->m.route == R_FUZZ_CORPUS) { /* a corpus is the artifact "corpus" under its (package, target)'s key */
+			char key[65];
+			struct rp_error kerr;
+			if (farm_fuzz_corpus_key(s->farm, rq->m.key, rq->m.name, key, &kerr) < 0)
+				return respond_error(s, c, 404, kerr.msg);
+			snprintf(rq->m.key, sizeof(rq->m.key), "%s", key);
+			snprintf(rq->m.name, sizeof(rq->m.name), "corpus");
+			rq->m.route = R_ARTIFACT;
+		}
 		const struct match m = rq->m;
 		if (m.route == R_NONE)
 			return respond_error(s, c, 404, "no such endpoint; see docs/api.md");
@@ -851,6 +887,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		rq->routed = 1;
 		if (m.body == 3) {
 			const char *sha = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sha256");
+			if (strcmp(m.name, "reproducer") == 0 && (!sha || strcmp(sha, m.key) != 0))
+				return respond_error(s, c, 400, "a reproducer is PUT under its own SHA-256: expected"
+							       " ?sha256= to repeat the path's");
 			rq->body_kind = BODY_UPLOAD;
 			rq->upload_rc = farm_artifact_begin(s->farm, m.key, m.name, sha, &rq->upload, &rq->upload_err);
 			if (rq->upload_rc < 0) {
@@ -1148,6 +1187,7 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 							    o->config->history_monthly };
 		fo.drop_threshold = o->config->history_drop_percent / 100.0;
 		fo.flaky_runs = o->config->flaky_retries;
+		fo.nightly_fuzz = o->config->nightly_fuzz;
 		fo.logs_days = o->config->retention_logs_days;
 		fo.runs_days = o->config->retention_runs_days;
 	}
@@ -1215,7 +1255,7 @@ int serve_run(const struct serve_options *o, volatile sig_atomic_t *stop, struct
 			int64_t run;
 			size_t njobs;
 			int created;
-			if (farm_nightly(s.farm, next_nightly, &run, &njobs, &created, &terr) < 0)
+			if (farm_nightly(s.farm, next_nightly, -1, &run, &njobs, &created, &terr) < 0)
 				say(o, "nightly: %s", terr.msg);
 			else if (created)
 				say(o, "nightly: run %lld, %zu jobs", (long long)run, njobs);

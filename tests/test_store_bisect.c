@@ -105,7 +105,7 @@ static void sync_universe(struct store *st)
 /* A queued run of `kind` with one job, whose id goes to *job (when non-NULL). */
 static int64_t make_run(struct store *st, enum store_run_kind kind, const char *change_ref, int64_t *job)
 {
-	static const struct store_job_spec jobs[] = {{"cstruct", "unix", "a1a1a1", NULL, NULL, NULL}};
+	static const struct store_job_spec jobs[] = {{"cstruct", "unix", "a1a1a1", NULL, NULL, NULL, 0}};
 	struct store_run_spec spec = {
 	    .universe = "mini",
 	    .kind = kind,
@@ -184,9 +184,9 @@ START_TEST(test_round_trip)
 	int64_t good = done_run(st, STORE_RUN_NIGHTLY, NULL, T0 + 1000);
 	int64_t bad = done_run(st, STORE_RUN_NIGHTLY, NULL, T0 + 2000);
 	const struct store_bisect_spec specs[] = {
-	    {"tcpip", "vm", good},
-	    {"cstruct", "unix", good},
-	    {"tcpip", "unix", 0},
+	    {"tcpip", "vm", good, 0},
+	    {"cstruct", "unix", good, 0},
+	    {"tcpip", "unix", 0, 0},
 	};
 	plan_ok(st, bad, specs, 3, T0 + 3000);
 
@@ -331,9 +331,9 @@ START_TEST(test_list_newest_first_and_pages)
 	int64_t a = done_run(st, STORE_RUN_NIGHTLY, NULL, T0 + 1);
 	int64_t b = done_run(st, STORE_RUN_PR, "github:mirage/cstruct#1", T0 + 2);
 	const struct store_bisect_spec sa[] = {
-	    {"cstruct", "unix", 0}, {"cstruct", "vm", 0}, {"tcpip", "unix", 0}};
+	    {"cstruct", "unix", 0, 0}, {"cstruct", "vm", 0, 0}, {"tcpip", "unix", 0, 0}};
 	const struct store_bisect_spec sb[] = {
-	    {"tcpip", "unix", a}, {"tcpip", "vm", a}, {"cstruct", "unix", a}};
+	    {"tcpip", "unix", a, 0}, {"tcpip", "vm", a, 0}, {"cstruct", "unix", a, 0}};
 	plan_ok(st, a, sa, 3, T0 + 10);
 	plan_ok(st, b, sb, 3, T0 + 20);
 
@@ -395,7 +395,7 @@ START_TEST(test_plan_idempotent)
 	sync_universe(st);
 	int64_t good = done_run(st, STORE_RUN_NIGHTLY, NULL, T0 + 1);
 	int64_t bad = done_run(st, STORE_RUN_NIGHTLY, NULL, T0 + 2);
-	const struct store_bisect_spec specs[] = {{"cstruct", "unix", good}, {"tcpip", "unix", good}};
+	const struct store_bisect_spec specs[] = {{"cstruct", "unix", good, 0}, {"tcpip", "unix", good, 0}};
 	plan_ok(st, bad, specs, 2, T0 + 10);
 	l = list_ok(st, bad, 0, 0, 0, &n);
 	ck_assert_uint_eq(n, 2);
@@ -405,7 +405,7 @@ START_TEST(test_plan_idempotent)
 
 	/* Again, with one more and one repeated (other good run, other time): the old row stands. */
 	const struct store_bisect_spec again[] = {
-	    {"cstruct", "unix", 0}, {"cstruct", "vm", good}, {"cstruct", "vm", good}};
+	    {"cstruct", "unix", 0, 0}, {"cstruct", "vm", good, 0}, {"cstruct", "vm", good, 0}};
 	plan_ok(st, bad, again, 3, T0 + 20);
 	l = list_ok(st, bad, 0, 0, 0, &n);
 	ck_assert_uint_eq(n, 3);
@@ -465,7 +465,7 @@ START_TEST(test_unplanned_runs)
 	ck_assert_uint_eq(unplanned(st, ids, 0), 0);
 
 	/* Planned: gone from the list, whatever its bisections. */
-	const struct store_bisect_spec one[] = {{"cstruct", "unix", 0}};
+	const struct store_bisect_spec one[] = {{"cstruct", "unix", 0, 0}};
 	plan_ok(st, pr, one, 1, T0 + 7);
 	plan_ok(st, n1, NULL, 0, T0 + 7);
 	ck_assert_uint_eq(unplanned(st, ids, 8), 1);
@@ -499,18 +499,18 @@ START_TEST(test_refusals)
 	int64_t run = done_run(st, STORE_RUN_NIGHTLY, NULL, T0 + 1);
 
 	/* Unknown run: nothing written, the run stays unplanned. */
-	const struct store_bisect_spec one[] = {{"cstruct", "unix", 0}};
+	const struct store_bisect_spec one[] = {{"cstruct", "unix", 0, 0}};
 	ck_assert_int_eq(store_bisect_plan(st, run + 100, one, 1, T0, &err), RP_ENOTFOUND);
 	ck_assert_ptr_nonnull(strstr(err.msg, dbpath));
 	ck_assert_int_eq(raw_int(st, "SELECT count(*) FROM bisects"), 0);
 	/* Unknown good run: the foreign key refuses it, and nothing is written. */
-	const struct store_bisect_spec bad_good[] = {{"cstruct", "unix", 0}, {"tcpip", "unix", run + 100}};
+	const struct store_bisect_spec bad_good[] = {{"cstruct", "unix", 0, 0}, {"tcpip", "unix", run + 100, 0}};
 	ck_assert_int_eq(store_bisect_plan(st, run, bad_good, 2, T0, &err), RP_ENOTFOUND);
 	ck_assert_int_eq(raw_int(st, "SELECT count(*) FROM bisects"), 0);
 	ck_assert_uint_eq(unplanned(st, ids, 4), 1);
 	/* Specs without package or target. */
-	const struct store_bisect_spec no_pkg[] = {{"cstruct", "unix", 0}, {"", "unix", 0}};
-	const struct store_bisect_spec no_target[] = {{"cstruct", NULL, 0}};
+	const struct store_bisect_spec no_pkg[] = {{"cstruct", "unix", 0, 0}, {"", "unix", 0, 0}};
+	const struct store_bisect_spec no_target[] = {{"cstruct", NULL, 0, 0}};
 	ck_assert_int_eq(store_bisect_plan(st, run, no_pkg, 2, T0, &err), RP_EINVAL);
 	ck_assert_int_eq(store_bisect_plan(st, run, no_target, 1, T0, &err), RP_EINVAL);
 	ck_assert_int_eq(store_bisect_plan(st, run, NULL, 1, T0, &err), RP_EINVAL);
@@ -562,7 +562,7 @@ START_TEST(test_bisect_goes_with_its_run)
 	int64_t good = done_run(st, STORE_RUN_NIGHTLY, NULL, T0 + 1);
 	int64_t pr = done_run(st, STORE_RUN_PR, "github:mirage/cstruct#5", T0 + 2);
 	int64_t bad = done_run(st, STORE_RUN_NIGHTLY, NULL, T0 + 3); /* the latest done nightly: kept */
-	const struct store_bisect_spec spec[] = {{"cstruct", "unix", good}};
+	const struct store_bisect_spec spec[] = {{"cstruct", "unix", good, 0}};
 	plan_ok(st, pr, spec, 1, T0 + 4);
 	plan_ok(st, bad, spec, 1, T0 + 4);
 	struct store_bisect *l = list_ok(st, bad, 0, 0, 0, &n);
@@ -629,7 +629,7 @@ START_TEST(test_migrate_7_marks_runs_planned)
 	int64_t fresh = done_run(st, STORE_RUN_NIGHTLY, NULL, T0);
 	ck_assert_uint_eq(unplanned(st, ids, 8), 1);
 	ck_assert_int_eq(ids[0], fresh);
-	const struct store_bisect_spec spec[] = {{"cstruct", "unix", 1}};
+	const struct store_bisect_spec spec[] = {{"cstruct", "unix", 1, 0}};
 	plan_ok(st, fresh, spec, 1, T0 + 1);
 	ck_assert_uint_eq(unplanned(st, ids, 8), 0);
 	store_close(st);

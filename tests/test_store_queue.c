@@ -401,7 +401,7 @@ START_TEST(test_tree_id_and_request_id)
 	struct store *st = open_ok(dbpath, 0);
 	struct rp_error err = {.msg = ""};
 	struct store_job_spec js[] = {
-	    {"cstruct", "unix", "a1", NULL, "0123456789abcdef0123456789abcdef01234567", NULL}};
+	    {"cstruct", "unix", "a1", NULL, "0123456789abcdef0123456789abcdef01234567", NULL, 0}};
 	struct store_run_spec spec = {.universe = "mini",
 				      .kind = STORE_RUN_MANUAL,
 				      .priority = 10,
@@ -1426,7 +1426,7 @@ START_TEST(test_dispatch_rate)
 	sync_universe(st, "other");
 	for (int i = 0; i < NJOBS; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "%064x", i + 1);
-		js[i] = (struct store_job_spec){"cstruct", i % 2 ? "unix" : "vm", "a1", keys[i], NULL, NULL};
+		js[i] = (struct store_job_spec){"cstruct", i % 2 ? "unix" : "vm", "a1", keys[i], NULL, NULL, 0};
 	}
 	/* Two universes, so fairness is computed on every lease. */
 	for (int u = 0; u < 2; u++) {

@@ -1,5 +1,6 @@
 // The ripple dashboard: runs, a run's job matrix, a job's live log, a bisection,
-// a package's history and its coverage (trend, files, a file's lines).
+// a package's history, its coverage (trend, files, a file's lines) and fuzzing
+// (the fuzz targets, the crashes they found and their reproducers).
 // Everything shown comes from the JSON API and is put into the page with
 // textContent or attributes, never as HTML, so a log line, a commit message or
 // a package name can never become markup.
@@ -47,6 +48,29 @@ function el(tag, attrs, ...children) {
 
 function link(href, text) {
 	return el("a", { href }, text);
+}
+
+// A link that downloads GET /api/v1/PATH as `filename` with the token in a header (a plain
+// link could not carry it), through a Blob URL; the address itself still works where reads
+// are public. `cls` is the link's class.
+function downloadLink(path, text, filename, cls) {
+	const a = el("a", { href: api + path, class: cls, download: filename }, text);
+	a.addEventListener("click", async (e) => {
+		e.preventDefault();
+		try {
+			const r = await fetch(api + path, { headers: headers() });
+			if (!r.ok) throw new Error(r.status + " " + r.statusText);
+			const href = URL.createObjectURL(await r.blob());
+			const tmp = el("a", { href, download: filename });
+			document.body.appendChild(tmp);
+			tmp.click();
+			tmp.remove();
+			setTimeout(() => URL.revokeObjectURL(href), 10000);
+		} catch (err) {
+			a.after(el("span", { class: "error" }, " cannot download: " + err.message));
+		}
+	});
+	return a;
 }
 
 function when(ms) {
@@ -797,28 +821,6 @@ function filesTable(pkg, detail) {
 	return table;
 }
 
-// A link that downloads an API export with the token in a header (a plain link could not
-// carry it); the address itself still works where reads are public.
-function exportLink(path, text, filename) {
-	const a = el("a", { href: api + path, class: "export", download: filename }, text);
-	a.addEventListener("click", async (e) => {
-		e.preventDefault();
-		try {
-			const r = await fetch(api + path, { headers: headers() });
-			if (!r.ok) throw new Error(r.status + " " + r.statusText);
-			const href = URL.createObjectURL(await r.blob());
-			const tmp = el("a", { href, download: filename });
-			document.body.appendChild(tmp);
-			tmp.click();
-			tmp.remove();
-			setTimeout(() => URL.revokeObjectURL(href), 10000);
-		} catch (err) {
-			a.after(el("span", { class: "error" }, " cannot export: " + err.message));
-		}
-	});
-	return a;
-}
-
 async function coveragePackagePage(pkg, which, current) {
 	const name = encodeURIComponent(pkg);
 	const trend = await getJSON("/coverage/" + name);
@@ -849,8 +851,8 @@ async function coveragePackagePage(pkg, which, current) {
 		   (detail.commit === trend.latest ? "the newest commit" : link(coverageHref(pkg), "newest: " + short(trend.latest))),
 		   " · " + detail.reports + " report" + (detail.reports === 1 ? "" : "s") + " merged, last " + when(detail.updated || detail.time) +
 		   (detail.gcc_version ? " · gcc " + detail.gcc_version : "") + " · export as ",
-		   exportLink(base + "?format=lcov", "lcov", pkg + "-" + short(detail.commit) + ".info"), " · ",
-		   exportLink(base + "?format=cobertura", "Cobertura XML", pkg + "-" + short(detail.commit) + ".xml")),
+		   downloadLink(base + "?format=lcov", "lcov", pkg + "-" + short(detail.commit) + ".info", "export"), " · ",
+		   downloadLink(base + "?format=cobertura", "Cobertura XML", pkg + "-" + short(detail.commit) + ".xml", "export")),
 		filesTable(pkg, detail)
 	);
 	return 60000;
@@ -915,6 +917,154 @@ async function coverageFilePage(pkg, which, path, current) {
 		el("table", { id: "source", class: "source", "data-path": f.path, "data-commit": f.commit }, el("tbody", {}, ...rows))
 	);
 	return 0;
+}
+
+// ---- fuzzing: the fuzz targets and the crashes they found ------------------------------
+//
+// Route: #/fuzz. GET /fuzz: {"fuzzers": [{package, target, fuzzer, run, job, commit, seconds,
+// executions, exec_per_sec, new_units, corpus_files, corpus_bytes, updated_ms}],
+//  "crashes": [{id, package, target, fuzzer, signature, kind, frames, status: "open"|"fixed",
+//  found_*, last_seen_*, fixed_* (null while open), reproducer: {sha256, size, url},
+//  bisect: null | {id, done, verdict, repository, culprit, summary}}]}.
+
+// 1234567 -> "1 234 567" (narrow no-break spaces); absent -> "—".
+function count(n) {
+	if (n === null || n === undefined) return "—";
+	return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f");
+}
+
+// 5120 -> "5.0 KiB"; absent -> "—".
+function size(n) {
+	if (n === null || n === undefined) return "—";
+	if (n < 1024) return n + " B";
+	const units = ["KiB", "MiB", "GiB", "TiB"];
+	let v = n / 1024, i = 0;
+	for (; v >= 1024 && i < units.length - 1; i++) v /= 1024;
+	return v.toFixed(1) + " " + units[i];
+}
+
+function packageLink(pkg) {
+	return link("#/packages/" + encodeURIComponent(pkg), pkg);
+}
+
+function fuzzersTable(fuzzers) {
+	const rows = fuzzers.map((f) =>
+		el(
+			"tr",
+			{ "data-package": f.package, "data-target": f.target, "data-fuzzer": f.fuzzer },
+			el("td", {}, packageLink(f.package)),
+			el("td", {}, f.target),
+			el("td", {}, f.fuzzer),
+			el("td", { class: "num", "data-kind": "exec-per-sec", "data-value": f.exec_per_sec }, count(f.exec_per_sec)),
+			el("td", { class: "num", "data-kind": "executions", "data-value": f.executions,
+				   title: f.seconds ? "in " + f.seconds + " s" : null }, count(f.executions)),
+			el("td", { class: "num", "data-kind": "corpus" },
+			   count(f.corpus_files) + " file" + (f.corpus_files === 1 ? "" : "s") + ", " + size(f.corpus_bytes) +
+			   (f.new_units ? " (+" + count(f.new_units) + " new)" : "")),
+			el("td", {}, link("#/runs/" + f.run, "run #" + f.run), f.job ? " · " : null, f.job ? link("#/jobs/" + f.job, "log") : null),
+			el("td", {}, commit(f.commit)),
+			el("td", {}, when(f.updated_ms))
+		)
+	);
+	return el(
+		"table",
+		{ id: "fuzzers" },
+		el("thead", {}, el("tr", {}, ...["package", "target", "fuzzer", "exec/s", "executions", "corpus", "last run", "commit", "when"]
+			.map((h) => el("th", {}, h)))),
+		el("tbody", {}, ...rows)
+	);
+}
+
+// Where a crash was found, last seen or fixed: "run #N at COMMIT", the time below.
+function crashSeen(run, job, hex, ms) {
+	if (!run && !hex) return el("td", {}, "—");
+	return el(
+		"td",
+		{},
+		run ? link("#/runs/" + run, "run #" + run) : null,
+		job ? " · " : null,
+		job ? link("#/jobs/" + job, "log") : null,
+		hex ? " at " : null,
+		hex ? commit(hex) : null,
+		ms ? el("br") : null,
+		ms ? el("span", { class: "when" }, when(ms)) : null
+	);
+}
+
+// The bisection of a crash: the first bad commit, or its verdict, or that it runs.
+function crashBisect(b) {
+	if (!b) return el("td", { class: "crash-bisect", title: "not bisected" }, "—");
+	const page = b.id ? link("#/bisects/" + b.id, "bisect #" + b.id) : null;
+	const attrs = { class: "crash-bisect", "data-bisect": b.id, "data-done": b.done ? "1" : "0" };
+	if (!b.done) return el("td", attrs, "bisecting… ", page);
+	return el(
+		"td",
+		attrs,
+		b.culprit ? commit(b.culprit) : el("span", { class: "verdict verdict-" + (b.verdict || "none") }, b.verdict || "no verdict"),
+		b.culprit && b.repository ? " in " + b.repository : null,
+		b.summary ? el("span", { class: "bisect-summary" }, " — " + b.summary) : null,
+		page ? " (" : null,
+		page,
+		page ? ")" : null
+	);
+}
+
+// The reproducer's address under the API: the one the answer gives, or made from its
+// hash; null without a hash (nothing to download).
+function reproducerPath(r) {
+	if (!r || !/^[0-9a-f]{64}$/.test(r.sha256)) return null;
+	if (typeof r.url === "string" && r.url.startsWith(api + "/")) return r.url.slice(api.length);
+	return "/fuzz/reproducers/" + r.sha256;
+}
+
+function crashRow(c) {
+	const fixed = c.status === "fixed";
+	const r = c.reproducer;
+	const path = reproducerPath(r);
+	const name = path ? "crash-" + short(r.sha256) : null;
+	return el(
+		"tr",
+		{ class: "crash " + (fixed ? "crash-fixed" : "crash-open"), "data-crash": c.id, "data-status": c.status,
+		  "data-package": c.package, "data-kind": c.kind },
+		el("td", {}, el("code", { class: "signature" }, c.signature || "")),
+		el("td", {}, packageLink(c.package), " on " + c.target + " · " + c.fuzzer),
+		el("td", {}, el("span", { class: "crash-status " + (fixed ? "fixed" : "open") }, c.status)),
+		crashSeen(c.found_run, c.found_job, c.found_commit, c.found_ms),
+		crashSeen(c.last_seen_run, null, c.last_seen_commit, c.last_seen_ms),
+		crashBisect(c.bisect),
+		fixed ? crashSeen(c.fixed_run, null, c.fixed_commit, c.fixed_ms) : el("td", {}, "—"),
+		el("td", { class: "reproducer" }, path ? downloadLink(path, "download", name, "reproducer") : "—",
+		   path ? " " + size(r.size) : null)
+	);
+}
+
+function crashesTable(crashes) {
+	return el(
+		"table",
+		{ id: "crashes" },
+		el("thead", {}, el("tr", {}, ...["signature", "where", "status", "found", "last seen", "first bad commit", "fixed", "reproducer"]
+			.map((h) => el("th", {}, h)))),
+		el("tbody", {}, ...crashes.map(crashRow))
+	);
+}
+
+async function fuzzPage(current) {
+	const data = await getJSON("/fuzz");
+	if (!current()) return 0;
+	const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+	const fuzzers = (data.fuzzers || []).slice()
+		.sort((f, g) => cmp(f.package, g.package) || cmp(f.target, g.target) || cmp(f.fuzzer, g.fuzzer));
+	const crashes = data.crashes || [];
+	const open = crashes.filter((c) => c.status !== "fixed"), fixed = crashes.filter((c) => c.status === "fixed");
+	show(
+		el("p", {}, link("#/", "← runs")),
+		el("h1", {}, "Fuzzing"),
+		el("h2", {}, "Fuzz targets"),
+		fuzzers.length ? fuzzersTable(fuzzers) : el("p", { id: "fuzzers-empty" }, "No fuzz target has run yet."),
+		el("h2", {}, "Crashes" + (crashes.length ? " (" + open.length + " open, " + fixed.length + " fixed)" : "")),
+		crashes.length ? crashesTable(open.concat(fixed)) : el("p", { id: "crashes-empty" }, "No crash.")
+	);
+	return crashes.some((c) => c.bisect && !c.bisect.done) ? 5000 : 60000;
 }
 
 // ---- one job: its live log -------------------------------------------------------
@@ -1073,6 +1223,7 @@ async function render() {
 		else if ((m = hash.match(/^#\/jobs\/(\d+)$/))) again = await jobPage(m[1], current);
 		else if ((m = hash.match(/^#\/bisects\/(\d+)$/))) again = await bisectPage(m[1], current);
 		else if (hash === "#/coverage") again = await coverageListPage(current);
+		else if (hash === "#/fuzz") again = await fuzzPage(current);
 		else if ((m = hash.match(/^#\/coverage\/([^/]+)\/([0-9a-f]{40}|latest)\/file\/(.+)$/)))
 			again = await coverageFilePage(decodeURIComponent(m[1]), m[2], decodeURIComponent(m[3]), current);
 		else if ((m = hash.match(/^#\/coverage\/([^/]+)(?:\/([0-9a-f]{40}|latest))?$/)))
