@@ -150,6 +150,12 @@ int farm__artifact_json(struct farm *f, const char *build_key, const char *name,
  * names a reproducer not uploaded, before anything is written;
  * farm__fuzz_record records it in the result's transaction. Lock held.
  */
+/*
+ * The crashes run `run_id` found, and those its replays fixed, for its report:
+ * {"new": [{"id", "package", "target", "fuzzer", "signature", "commit",
+ * "fixed_commit"}], "fixed": [...]}. Takes the farm's lock itself.
+ */
+json_t *farm__run_fuzz(struct farm *f, int64_t run_id);
 int farm__fuzz_lease(struct farm *f, const struct store_job *job, json_t *doc, struct rp_error *err);
 int farm__fuzz_check(struct farm *f, const struct store_job *job, enum store_result_status st,
 		     const char *failed_step, const json_t *report, struct rp_error *err);

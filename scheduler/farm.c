@@ -2524,6 +2524,32 @@ static void md_points(struct text *md, const json_t *change, const char *kind)
 }
 
 /* The report's coverage section, as Codecov shows it: each package's coverage, its change, the patch's. */
+/* The report's fuzzing section: the crashes the run's fuzz jobs found, and those its replays fixed. */
+static void fuzz_markdown(struct text *md, const json_t *fuzz)
+{
+	const json_t *found = json_object_get(fuzz, "new"), *fixed = json_object_get(fuzz, "fixed");
+	if (!json_array_size(found) && !json_array_size(fixed))
+		return;
+	text_add(md, "\n### Fuzzing\n\n");
+	for (int k = 0; k < 2; k++) {
+		size_t i;
+		const json_t *e;
+		json_array_foreach(k ? fixed : found, i, e)
+		{
+			text_add(md, "- %s crash %lld of %s on %s (%s): ", k ? "fixed" : "new",
+				 (long long)json_integer_value(json_object_get(e, "id")),
+				 json_string_value(json_object_get(e, "package")),
+				 json_string_value(json_object_get(e, "target")), json_string_value(json_object_get(e, "fuzzer")));
+			md_cell(md, json_string_value(json_object_get(e, "signature")));
+			if (k)
+				text_add(md, ", fixed between %.12s and %.12s\n", json_string_value(json_object_get(e, "commit")),
+					 json_string_value(json_object_get(e, "fixed_commit")));
+			else
+				text_add(md, " at %.12s\n", json_string_value(json_object_get(e, "commit")));
+		}
+	}
+}
+
 static void coverage_markdown(struct text *md, const json_t *coverage)
 {
 	if (!json_array_size(coverage))
@@ -2697,7 +2723,9 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 			json_object_set_new(pair, "job_url", json_string(job_url));
 		}
 		for (size_t k = 0; k < nbisects; k++) /* its automatic bisection, once planned */
-			if (strcmp(bisects[k].package, j->package) == 0 && strcmp(bisects[k].target, j->target) == 0) {
+			/* A fuzz crash's bisection is the crash's (GET /fuzz), not the pair's. */
+			if (!bisects[k].crash_id && strcmp(bisects[k].package, j->package) == 0 &&
+			    strcmp(bisects[k].target, j->target) == 0) {
 				json_t *bd = autobisect_bisect_json(&bisects[k], 0);
 				if (bd && f->base_url[0]) {
 					char url[600];
@@ -2831,8 +2859,11 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 	api_markdown(&md, api);
 	json_t *coverage = farm__run_coverage(f, jobs, n, before, nb);
 	coverage_markdown(&md, coverage);
+	json_t *fuzz = farm__run_fuzz(f, run.id);
+	fuzz_markdown(&md, fuzz);
 	if (md.failed) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
+		json_decref(fuzz);
 		json_decref(pairs);
 		json_decref(counts);
 		json_decref(drop_list);
@@ -2849,9 +2880,11 @@ int farm_run_report(struct farm *f, int64_t run_id, json_t **out, struct rp_erro
 		if (*out) {
 			json_object_set_new(*out, "coverage", coverage);
 			json_object_set_new(*out, "api", api);
+			json_object_set_new(*out, "fuzz", fuzz ? fuzz : json_null());
 		} else {
 			json_decref(coverage);
 			json_decref(api);
+			json_decref(fuzz);
 		}
 	}
 	free(md.s);

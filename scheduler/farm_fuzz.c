@@ -256,6 +256,28 @@ static json_t *text_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+json_t *farm__run_fuzz(struct farm *f, int64_t run_id)
+{
+	struct store_fuzz_crash *crashes = NULL;
+	size_t n = 0;
+	json_t *found = json_array(), *fixed = json_array();
+	pthread_mutex_lock(&f->lock);
+	int rc = store_fuzz_crashes(f->st, NULL, NULL, 0, &crashes, &n, NULL);
+	pthread_mutex_unlock(&f->lock);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct store_fuzz_crash *c = &crashes[i];
+		if (c->found_run != run_id && (c->open || c->fixed_run != run_id))
+			continue;
+		json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o}", "id", (json_int_t)c->id, "package",
+				      c->package, "target", c->target, "fuzzer", c->fuzzer, "signature", c->signature,
+				      "commit", c->found_run == run_id ? c->found_commit : c->seen_commit, "fixed_commit",
+				      text_or_null(c->fixed_commit));
+		json_array_append_new(c->found_run == run_id ? found : fixed, o);
+	}
+	store_fuzz_crashes_free(crashes, n);
+	return json_pack("{s:o, s:o}", "new", found, "fixed", fixed);
+}
+
 int farm_fuzz_json(struct farm *f, const char *package, json_t **out, struct rp_error *err)
 {
 	struct store_fuzz_stat *stats = NULL;

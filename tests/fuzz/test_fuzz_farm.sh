@@ -89,6 +89,9 @@ check "the fuzz job failed on the crash it found: $(jq -r ".jobs[] | select(.id 
 "$ripple" report --json "$second" >"$work/r2.json"
 check "the crash is not a regression of dns's build in the nightly's report" \
 	'[ "$(jq "[.pairs[] | select(.verdict == \"newly broken\")] | length" "$work/r2.json")" = 0 ]'
+check "the report names the new crash: $(jq -r .markdown "$work/r2.json" | grep "new crash")" \
+	'[ "$(jq -r ".fuzz.new[0].package" "$work/r2.json")" = dns ] &&
+	 jq -r .markdown "$work/r2.json" | grep -q "^- new crash [0-9]* of dns on unix ($fuzzer): $kind in $function"'
 api fuzz >"$work/f2.json"
 check "GET /fuzz lists one crash, open, of dns/$fuzzer: $(jq -r ".crashes[0].signature" "$work/f2.json")" \
 	'[ "$(jq -r "[(.crashes | length), .crashes[0].status, .crashes[0].package, .crashes[0].fuzzer] | join(\",\")" "$work/f2.json")" = "1,open,dns,$fuzzer" ]'
@@ -153,6 +156,9 @@ replay=$(jq -c '[.jobs[] | select(.variant == "fuzz")]' "$work/s3.json")
 check "a nightly without fuzzing still replays the open crash, once, at dns's new head" \
 	'[ "$(echo "$replay" | jq -r "[length, .[0].commit, .[0].status] | join(\",\")")" = "1,$fix,pass" ]'
 api fuzz >"$work/f3.json"
+"$ripple" report --json "$third" >"$work/r3.json"
+check "the third nightly's report says it fixed the crash" \
+	'[ "$(jq -r "[.fuzz.fixed[0].commit, .fuzz.fixed[0].fixed_commit] | join(\",\")" "$work/r3.json")" = "$head,$fix" ]'
 check "the crash is fixed in the third nightly, between the head it crashed at and the fix" \
 	'[ "$(jq -r ".crashes[0] | [.status, .fixed_run, .last_seen_commit, .fixed_commit] | join(\",\")" "$work/f3.json")" = "fixed,$third,$head,$fix" ]'
 sleep 1
