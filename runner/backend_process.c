@@ -29,7 +29,7 @@ int backend_open(const struct rp_target *target, const struct backend_options *o
 	case RP_RUNNER_VM:
 		return backend__vm_open(target, opts, out, err);
 	case RP_RUNNER_XEN:
-		break;
+		return backend__xen_open(target, opts, out, err);
 	}
 	return rp_error_set(err, RP_EINVAL, "target \"%s\": the %s runner is not available on this worker",
 			    target->name, manifest_runner_name(target->runner));

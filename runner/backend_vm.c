@@ -13,6 +13,10 @@
  * there is no step before QEMU starts. It costs about 20 ms for a payload of
  * 36 files and 20 MB (git and curl with their libraries), and the guest's own
  * boot a second; the loop of a worker's slot runs that one job meanwhile.
+ *
+ * The host side of a job and the making of a guest's boot are shared with the
+ * xen backend (backend_xen.c): the "guest jobs" part below, declared in
+ * runner-internal.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,15 +38,10 @@ struct vm_backend {
 	char kernel[1024];
 };
 
-struct vm_job {
-	struct backend_job base; /* paths: the host side's (the sandbox's fixed paths) */
-	struct vm_backend *vb;
-	struct backend_job *host; /* a sandbox job: a backend__local_job */
-	uv_loop_t *loop;
-	char *workspace, *prefix, *sysroot; /* host directories */
-	backend_job_cb cb;
-	void *cb_data;
-};
+/*
+ * A vm job is a guest job (runner-internal.h): the host side's job lifecycle,
+ * shared with the xen backend, is below under "guest jobs".
+ */
 
 struct guest_step {
 	struct vm__boot boot;
@@ -53,88 +52,147 @@ struct guest_step {
 	uint64_t timeout_ms;
 };
 
-static void vm_job_free(struct vm_job *vj)
+/* ---- guest jobs: the vm and xen backends' host side ---- */
+
+static void guest_job_free(struct backend__guest_job *gj)
 {
-	free(vj->workspace);
-	free(vj->prefix);
-	free(vj->sysroot);
-	free(vj);
+	free(gj->workspace);
+	free(gj->prefix);
+	free(gj->sysroot);
+	free(gj);
 }
 
 static void host_prepared(struct backend_job *host, int status, const struct rp_error *err, void *data)
 {
-	struct vm_job *vj = data;
-	backend_job_cb cb = vj->cb;
-	void *cb_data = vj->cb_data;
+	struct backend__guest_job *gj = data;
+	backend_job_cb cb = gj->cb;
+	void *cb_data = gj->cb_data;
 	if (status < 0) {
-		vm_job_free(vj);
+		guest_job_free(gj);
 		cb(NULL, status, err, cb_data);
 		return;
 	}
-	vj->host = host;
-	vj->base.paths = host->paths;
-	cb(&vj->base, 0, NULL, cb_data);
+	gj->host = host;
+	gj->base.paths = host->paths;
+	cb(&gj->base, 0, NULL, cb_data);
 }
 
-static int vm_prepare_job(struct backend *b, uv_loop_t *loop, const struct backend_job_spec *spec,
-			  backend_job_cb cb, void *data, struct rp_error *err)
+int backend__guest_prepare(struct backend *b, struct backend *host, uv_loop_t *loop,
+			   const struct backend_job_spec *spec, backend_job_cb cb, void *data, struct rp_error *err)
 {
-	struct vm_backend *vb = (struct vm_backend *)b;
-	struct vm_job *vj = calloc(1, sizeof(*vj));
-	if (!vj)
-		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
-	vj->base.backend = b;
-	vj->vb = vb;
-	vj->loop = loop;
-	vj->cb = cb;
-	vj->cb_data = data;
-	vj->workspace = spec->workspace ? strdup(spec->workspace) : NULL;
-	vj->prefix = spec->prefix ? strdup(spec->prefix) : NULL;
-	vj->sysroot = spec->sysroot ? strdup(spec->sysroot) : NULL;
-	if ((spec->workspace && !vj->workspace) || (spec->prefix && !vj->prefix) || (spec->sysroot && !vj->sysroot)) {
-		vm_job_free(vj);
-		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+	struct backend__guest_job *gj = calloc(1, sizeof(*gj));
+	if (!gj)
+		return rp_error_set(err, RP_ENOMEM, "%s: out of memory", b->ops->name);
+	gj->base.backend = b;
+	gj->loop = loop;
+	gj->cb = cb;
+	gj->cb_data = data;
+	gj->workspace = spec->workspace ? strdup(spec->workspace) : NULL;
+	gj->prefix = spec->prefix ? strdup(spec->prefix) : NULL;
+	gj->sysroot = spec->sysroot ? strdup(spec->sysroot) : NULL;
+	if ((spec->workspace && !gj->workspace) || (spec->prefix && !gj->prefix) || (spec->sysroot && !gj->sysroot)) {
+		guest_job_free(gj);
+		return rp_error_set(err, RP_ENOMEM, "%s: out of memory", b->ops->name);
 	}
-	int rc = backend_prepare_job(vb->host, loop, spec, host_prepared, vj, err);
+	int rc = backend_prepare_job(host, loop, spec, host_prepared, gj, err);
 	if (rc < 0)
-		vm_job_free(vj);
+		guest_job_free(gj);
 	return rc;
 }
 
-static int vm_start_step(struct backend_job *job, const struct step_spec *spec, step_done_cb done, void *data,
-			 struct step **out, struct rp_error *err)
+int backend__guest_start_step(struct backend_job *job, const struct step_spec *spec, step_done_cb done, void *data,
+			      struct step **out, struct rp_error *err)
 {
-	struct vm_job *vj = (struct vm_job *)job;
-	return backend_start_step(vj->host, spec, done, data, out, err);
+	struct backend__guest_job *gj = (struct backend__guest_job *)job;
+	return backend_start_step(gj->host, spec, done, data, out, err);
 }
 
-struct vm_finish {
-	struct vm_job *vj;
+struct guest_finish {
+	struct backend__guest_job *gj;
 	backend_job_cb cb;
 	void *data;
 };
 
 static void host_finished(struct backend_job *host, int status, const struct rp_error *err, void *data)
 {
-	struct vm_finish *f = data;
+	struct guest_finish *f = data;
 	backend_job_cb cb = f->cb;
 	void *cb_data = f->data;
 	(void)host;
-	vm_job_free(f->vj);
+	guest_job_free(f->gj);
 	free(f);
 	cb(NULL, status, err, cb_data);
 }
 
-static int vm_finish_job(struct backend_job *job, backend_job_cb cb, void *data, struct rp_error *err)
+int backend__guest_finish(struct backend_job *job, backend_job_cb cb, void *data, struct rp_error *err)
 {
-	struct vm_job *vj = (struct vm_job *)job;
-	struct vm_finish *f = malloc(sizeof(*f));
+	struct backend__guest_job *gj = (struct backend__guest_job *)job;
+	struct guest_finish *f = malloc(sizeof(*f));
 	if (!f)
-		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
-	*f = (struct vm_finish){.vj = vj, .cb = cb, .data = data};
-	int rc = backend_finish_job(vj->host, host_finished, f, err);
+		return rp_error_set(err, RP_ENOMEM, "%s: out of memory", job->backend->ops->name);
+	*f = (struct guest_finish){.gj = gj, .cb = cb, .data = data};
+	int rc = backend_finish_job(gj->host, host_finished, f, err);
 	if (rc < 0)
 		free(f);
+	return rc;
+}
+
+/* A payload the package's guest block cannot make: a step that fails with that line as its log. */
+static int payload_failure(struct backend__guest_job *gj, const struct step_spec *spec, const char *why,
+			   step_done_cb done, void *data, struct step **out, struct rp_error *err)
+{
+	static const char *const env[] = {"PATH=/usr/bin:/bin", NULL};
+	char line[RP_ERROR_MAX + 16];
+	snprintf(line, sizeof(line), "ripple: %s", why);
+	const char *argv[] = {"/bin/sh", "-c", "printf '%s\\n' \"$1\" >&2; exit 1", "sh", line, NULL};
+	struct step_spec fail = {.argv = argv,
+				 .env = env,
+				 .log_path = spec->log_path,
+				 .on_output = spec->on_output,
+				 .timeout_ms = 10000};
+	return step_start(gj->loop, &fail, done, data, out, err);
+}
+
+int backend__guest_boot(struct backend__guest_job *gj, const struct vm_options *vo, int with_qemu,
+			const struct step_spec *spec, const struct backend_guest *guest, struct vm__boot *boot,
+			step_done_cb done, void *data, struct step **out, struct rp_error *err)
+{
+	const struct backend_paths *p = &gj->base.paths;
+	const struct backend__guest_map maps[] = {
+	    {p->workspace, gj->workspace},
+	    {p->sysroot ? p->sysroot : BACKEND_SANDBOX_SYSROOT, gj->sysroot},
+	    {p->prefix, gj->prefix},
+	};
+	const char *ld_path = NULL;
+	for (size_t i = 0; spec->env && spec->env[i]; i++)
+		if (strncmp(spec->env[i], "LD_LIBRARY_PATH=", 16) == 0)
+			ld_path = spec->env[i] + 16;
+	struct vm_file *files = NULL;
+	size_t n_files = 0;
+	struct rp_error perr;
+	int rc = backend__guest_payload(maps, 3, guest ? guest->payload : NULL, guest ? guest->n_payload : 0, ld_path,
+					&files, &n_files, &perr);
+	if (rc == RP_EINVAL) {
+		rc = payload_failure(gj, spec, perr.msg, done, data, out, err);
+		return rc < 0 ? rc : 1;
+	}
+	if (rc < 0)
+		return rp_error_set(err, rc, "%s", perr.msg);
+
+	char *cwd = NULL;
+	char **env = NULL;
+	/* The guest sees the job at the sandbox's paths, so its RIPPLE_* variables are the host side's. */
+	if ((rc = backend__local_env((const struct backend__local_job *)gj->host, spec->env, &env, err)) < 0)
+		goto out;
+	if ((rc = backend__local_cwd(p->workspace, spec->cwd, &cwd, err)) < 0)
+		goto out;
+	struct vm_payload payload = {
+	    .files = files, .n_files = n_files, .command = spec->script, .env = (const char *const *)env, .cwd = cwd};
+	rc = vm__guest_prepare(vo, &payload, with_qemu, boot, err);
+out:
+	free(cwd);
+	free(env); /* its strings are spec's and the host job's */
+	backend__guest_payload_free(files, n_files);
 	return rc;
 }
 
@@ -181,67 +239,24 @@ static void guest_done(struct step *step, const struct step_result *res, void *d
 	cb(step, &r, cb_data);
 }
 
-/* A payload the package's guest block cannot make: a step that fails with that line as its log. */
-static int payload_failure(struct vm_job *vj, const struct step_spec *spec, const char *why, step_done_cb done,
-			   void *data, struct step **out, struct rp_error *err)
-{
-	static const char *const env[] = {"PATH=/usr/bin:/bin", NULL};
-	char line[RP_ERROR_MAX + 16];
-	snprintf(line, sizeof(line), "ripple: %s", why);
-	const char *argv[] = {"/bin/sh", "-c", "printf '%s\\n' \"$1\" >&2; exit 1", "sh", line, NULL};
-	struct step_spec fail = {.argv = argv,
-				 .env = env,
-				 .log_path = spec->log_path,
-				 .on_output = spec->on_output,
-				 .timeout_ms = 10000};
-	return step_start(vj->loop, &fail, done, data, out, err);
-}
-
 static int vm_start_guest_step(struct backend_job *job, const struct step_spec *spec,
 			       const struct backend_guest *guest, step_done_cb done, void *data, struct step **out,
 			       struct rp_error *err)
 {
-	struct vm_job *vj = (struct vm_job *)job;
-	const struct backend_paths *p = &vj->base.paths;
+	struct backend__guest_job *gj = (struct backend__guest_job *)job;
+	struct vm_backend *vb = (struct vm_backend *)job->backend;
 	if (!spec->script)
 		return rp_error_set(err, RP_EINVAL, "vm: a guest step runs a script");
-	const struct backend__guest_map maps[] = {
-	    {p->workspace, vj->workspace},
-	    {p->sysroot ? p->sysroot : BACKEND_SANDBOX_SYSROOT, vj->sysroot},
-	    {p->prefix, vj->prefix},
-	};
-	const char *ld_path = NULL;
-	for (size_t i = 0; spec->env && spec->env[i]; i++)
-		if (strncmp(spec->env[i], "LD_LIBRARY_PATH=", 16) == 0)
-			ld_path = spec->env[i] + 16;
-	struct vm_file *files = NULL;
-	size_t n_files = 0;
-	struct rp_error perr;
-	int rc = backend__guest_payload(maps, 3, guest ? guest->payload : NULL, guest ? guest->n_payload : 0, ld_path,
-					&files, &n_files, &perr);
-	if (rc == RP_EINVAL)
-		return payload_failure(vj, spec, perr.msg, done, data, out, err);
-	if (rc < 0)
-		return rp_error_set(err, rc, "%s", perr.msg);
-
-	char *cwd = NULL;
-	char **env = NULL;
 	struct guest_step *gs = calloc(1, sizeof(*gs));
-	if (!gs) {
-		rc = rp_error_set(err, RP_ENOMEM, "vm: out of memory");
-		goto out;
-	}
-	/* The guest sees the job at the sandbox's paths, so its RIPPLE_* variables are the host side's. */
-	if ((rc = backend__local_env((const struct backend__local_job *)vj->host, spec->env, &env, err)) < 0)
-		goto out;
-	if ((rc = backend__local_cwd(p->workspace, spec->cwd, &cwd, err)) < 0)
-		goto out;
-	struct vm_options vo = vj->vb->vo;
+	if (!gs)
+		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+	struct vm_options vo = vb->vo;
 	vo.timeout_ms = spec->timeout_ms;
-	struct vm_payload payload = {
-	    .files = files, .n_files = n_files, .command = spec->script, .env = (const char *const *)env, .cwd = cwd};
-	if ((rc = vm__boot_prepare(&vo, &payload, &gs->boot, err)) < 0)
-		goto out;
+	int rc = backend__guest_boot(gj, &vo, 1, spec, guest, &gs->boot, done, data, out, err);
+	if (rc != 0) {
+		free(gs);
+		return rc < 0 ? rc : 0; /* 1: the payload's failure runs as the step */
+	}
 	gs->done = done;
 	gs->data = data;
 	gs->on_output = spec->on_output;
@@ -258,20 +273,20 @@ static int vm_start_guest_step(struct backend_job *job, const struct step_spec *
 	    .log_path = spec->log_path,
 	    .on_output = guest_output,
 	};
-	if ((rc = step_start(vj->loop, &qs, guest_done, gs, out, err)) < 0) {
+	if ((rc = step_start(gj->loop, &qs, guest_done, gs, out, err)) < 0) {
 		vm__boot_release(&gs->boot);
-		goto out;
+		free(gs);
 	}
-	gs = NULL; /* guest_done owns it */
-out:
-	free(gs);
-	free(cwd);
-	free(env); /* its strings are spec's and the host job's */
-	backend__guest_payload_free(files, n_files);
 	return rc;
 }
 
 /* ---- open ---- */
+
+static int vm_prepare_job(struct backend *b, uv_loop_t *loop, const struct backend_job_spec *spec,
+			  backend_job_cb cb, void *data, struct rp_error *err)
+{
+	return backend__guest_prepare(b, ((struct vm_backend *)b)->host, loop, spec, cb, data, err);
+}
 
 static void vm_close(struct backend *b)
 {
@@ -283,15 +298,14 @@ static void vm_close(struct backend *b)
 static const struct backend_ops vm_ops = {
     .name = "vm",
     .prepare_job = vm_prepare_job,
-    .start_step = vm_start_step,
-    .finish_job = vm_finish_job,
+    .start_step = backend__guest_start_step,
+    .finish_job = backend__guest_finish,
     .close = vm_close,
     .start_guest_step = vm_start_guest_step,
 };
 
-/* An integer option of the target in [lo, hi]; 1 when given, 0 when absent, < 0 when bad. */
-static int int_option(const struct rp_target *t, const char *name, long lo, long hi, unsigned *out,
-		      struct rp_error *err)
+int backend__int_option(const struct rp_target *t, const char *name, long lo, long hi, unsigned *out,
+			struct rp_error *err)
 {
 	json_t *v = json_object_get(t->options, name);
 	if (!v)
@@ -313,8 +327,8 @@ int backend__vm_open(const struct rp_target *target, const struct backend_option
 	vb->base.ops = &vm_ops;
 	vb->base.runner = RP_RUNNER_VM;
 	vb->vo.accel = VM_ACCEL_AUTO;
-	if ((rc = int_option(target, "memory", VM_MEMORY_MIN, VM_MEMORY_MAX, &vb->vo.memory_mb, err)) < 0 ||
-	    (rc = int_option(target, "cpus", 1, VM_CPUS_MAX, &vb->vo.cpus, err)) < 0)
+	if ((rc = backend__int_option(target, "memory", VM_MEMORY_MIN, VM_MEMORY_MAX, &vb->vo.memory_mb, err)) < 0 ||
+	    (rc = backend__int_option(target, "cpus", 1, VM_CPUS_MAX, &vb->vo.cpus, err)) < 0)
 		goto out;
 	json_t *v = json_object_get(target->options, "kernel");
 	if (v) {

@@ -120,6 +120,8 @@ void vm__scan_feed(struct vm__scan *sc, const char *chunk, size_t len);
  * fills r->status, exit_code, boot_ms and why; nothing else of *r.
  */
 void vm__scan_judge(struct vm__scan *sc, const struct step_result *res, uint64_t timeout_ms, struct vm_result *r);
+/* The console's last non-blank lines, joined by " | ", into buf (for a guest's error line). */
+void vm__scan_tail(const struct vm__scan *sc, char *buf, size_t size);
 
 /* A boot ready to run: the initramfs written, QEMU's command line in argv. */
 struct vm__boot {
@@ -136,6 +138,13 @@ struct vm__boot {
  */
 int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, struct vm__boot *b,
 		     struct rp_error *err);
+/*
+ * vm__boot_prepare() for a guest that another hypervisor boots (xen):
+ * with_qemu 0 neither looks for QEMU nor decides an acceleration (accel is
+ * "none") nor fills argv; kernel, initrd and append are as for QEMU.
+ */
+int vm__guest_prepare(const struct vm_options *o, const struct vm_payload *p, int with_qemu, struct vm__boot *b,
+		      struct rp_error *err);
 /* Removes the initramfs. */
 void vm__boot_release(struct vm__boot *b);
 /* QEMU's command line for machine microvm (pc = 0) or pc. */
@@ -175,7 +184,51 @@ int backend__guest_payload(const struct backend__guest_map *maps, size_t n_maps,
 			   struct rp_error *err);
 void backend__guest_payload_free(struct vm_file *files, size_t n);
 
+/* ---- guest jobs (backend_vm.c): the vm and xen backends' host side and guest boot ---- */
+
+/*
+ * A job of a backend that boots guests: build and prepare run as steps of a
+ * sandbox job (`host`), and a guest step boots the job's payload. Backends
+ * use it as their struct backend_job (its first member is one).
+ */
+struct backend__guest_job {
+	struct backend_job base;  /* paths: the host side's (the sandbox's fixed paths) */
+	struct backend_job *host; /* a sandbox job: a backend__local_job */
+	uv_loop_t *loop;
+	char *workspace, *prefix, *sysroot; /* host directories */
+	backend_job_cb cb;
+	void *cb_data;
+};
+
+/* An integer option of target `t` in [lo, hi] into *out: 1 when given, 0 when absent, < 0 (one line) when bad. */
+int backend__int_option(const struct rp_target *t, const char *name, long lo, long hi, unsigned *out,
+			struct rp_error *err);
+
+/* prepare_job of backend `b`, whose host side is the sandbox backend `host`. */
+int backend__guest_prepare(struct backend *b, struct backend *host, uv_loop_t *loop,
+			   const struct backend_job_spec *spec, backend_job_cb cb, void *data, struct rp_error *err);
+/* start_step and finish_job of a guest job: the host side's. */
+int backend__guest_start_step(struct backend_job *job, const struct step_spec *spec, step_done_cb done, void *data,
+			      struct step **out, struct rp_error *err);
+int backend__guest_finish(struct backend_job *job, backend_job_cb cb, void *data, struct rp_error *err);
+
+/*
+ * The boot of one guest step of `gj` (blocking, on the loop): the payload
+ * (backend__guest_payload() over the job's three directories, the step env's
+ * LD_LIBRARY_PATH), the environment with the host side's RIPPLE_* variables,
+ * the cwd, and vm__guest_prepare(vo, ..., with_qemu, boot). Returns 0 with
+ * *boot ready (the caller calls vm__boot_release()); 1 when the package's
+ * payload cannot be made: then a step that fails with that one line as its
+ * log was started in its place (*out, `done`, `data`, as step_start()); or an
+ * error, when nothing was started.
+ */
+int backend__guest_boot(struct backend__guest_job *gj, const struct vm_options *vo, int with_qemu,
+			const struct step_spec *spec, const struct backend_guest *guest, struct vm__boot *boot,
+			step_done_cb done, void *data, struct step **out, struct rp_error *err);
+
 int backend__vm_open(const struct rp_target *target, const struct backend_options *opts, struct backend **out,
 		     struct rp_error *err);
+int backend__xen_open(const struct rp_target *target, const struct backend_options *opts, struct backend **out,
+		      struct rp_error *err);
 
 #endif

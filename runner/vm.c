@@ -959,7 +959,7 @@ void vm__scan_feed(struct vm__scan *sc, const char *chunk, size_t len)
 }
 
 /* The console's last lines (blank ones skipped), joined by " | ", into buf. */
-static void scan_tail(const struct vm__scan *sc, char *buf, size_t size)
+void vm__scan_tail(const struct vm__scan *sc, char *buf, size_t size)
 {
 	size_t n = 0, first = sc->tail_next > VM__SCAN_TAIL ? sc->tail_next - VM__SCAN_TAIL : 0;
 	buf[0] = '\0';
@@ -980,7 +980,7 @@ void vm__scan_judge(struct vm__scan *sc, const struct step_result *res, uint64_t
 		sc->line_len = 0;
 	}
 	char tail[400];
-	scan_tail(sc, tail, sizeof(tail));
+	vm__scan_tail(sc, tail, sizeof(tail));
 	r->why[0] = '\0';
 	r->exit_code = -1;
 	if (sc->have_boot)
@@ -1109,6 +1109,12 @@ void vm__boot_argv(struct vm__boot *b, int pc)
 int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, struct vm__boot *b,
 		     struct rp_error *err)
 {
+	return vm__guest_prepare(o, p, 1, b, err);
+}
+
+int vm__guest_prepare(const struct vm_options *o, const struct vm_payload *p, int with_qemu, struct vm__boot *b,
+		      struct rp_error *err)
+{
 	static const struct vm_options defaults = {0};
 	char kernel[PATH_MAX], init[PATH_MAX], busybox[PATH_MAX];
 	int fd = -1, rc = 0;
@@ -1129,7 +1135,7 @@ int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, str
 		return rp_error_set(err, RP_ENOTFOUND, "kernel %s: not a readable file", kernel);
 	if (!kernel_vmlinux(kernel, b->kernel, sizeof(b->kernel)))
 		snprintf(b->kernel, sizeof(b->kernel), "%s", kernel);
-	if (!step_find_program(o->qemu ? o->qemu : "qemu-system-x86_64", b->qemu, sizeof(b->qemu)))
+	if (with_qemu && !step_find_program(o->qemu ? o->qemu : "qemu-system-x86_64", b->qemu, sizeof(b->qemu)))
 		return rp_error_set(err, RP_ENOTFOUND, "%s not found (install qemu-system-x86)",
 				    o->qemu ? o->qemu : "qemu-system-x86_64");
 	if (!find_init(init, sizeof(init)))
@@ -1139,7 +1145,9 @@ int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, str
 	if (!is_file(busybox))
 		return rp_error_set(err, RP_ENOTFOUND, "%s not found (install busybox-static)", busybox);
 
-	if (o->accel == VM_ACCEL_AUTO)
+	if (!with_qemu)
+		snprintf(b->accel, sizeof(b->accel), "none"); /* another hypervisor boots it */
+	else if (o->accel == VM_ACCEL_AUTO)
 		vm_probe(o, b->accel, NULL, NULL);
 	else
 		snprintf(b->accel, sizeof(b->accel), "%s", o->accel == VM_ACCEL_KVM ? "kvm" : "tcg");
@@ -1175,7 +1183,8 @@ int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, str
 		vm__boot_release(b);
 		return rc;
 	}
-	vm__boot_argv(b, vm__machine_pc());
+	if (with_qemu)
+		vm__boot_argv(b, vm__machine_pc());
 	return 0;
 }
 

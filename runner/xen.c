@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -614,6 +615,30 @@ int xen_xl_destroy(const char *name, struct rp_error *err)
 	return xen__run_xl(argv, NULL, 60000, "xl destroy", err);
 }
 
+int xen_xl_running(const char *name, int *running, struct rp_error *err)
+{
+	static const char *const env[] = {XEN__XL_ENV_PATH, NULL};
+	char xl[PATH_MAX];
+	struct step_result res;
+	int rc;
+
+	*running = 0;
+	if ((rc = xen__name_ok(name, err)) < 0)
+		return rc;
+	if ((rc = xen__find_xl(xl, sizeof(xl), "xl list", err)) < 0)
+		return rc;
+	const char *argv[] = {xl, "list", name, NULL};
+	struct step_spec spec = {.argv = argv, .env = env, .timeout_ms = 10000};
+	if ((rc = step_run_sync(&spec, NULL, &res, err)) < 0)
+		return rc;
+	if (res.status == STEP_TIMED_OUT || res.exit_status < 0)
+		return rp_error_set(err, RP_EIO, "xl list %s: %s", name,
+				    res.status == STEP_TIMED_OUT ? "timed out after 10 s" : "killed by a signal");
+	/* xl exits 1 both for "no such domain" and its other failures: the caller cannot tell them apart. */
+	*running = res.exit_status == 0;
+	return 0;
+}
+
 /* ---- libvirt ---- */
 
 static void xml__put(FILE *f, const char *s)
@@ -659,8 +684,9 @@ int xen_virt_xml(const struct xen_domain *d, const char *kind, char **xml, struc
 	*xml = NULL;
 	if ((rc = xen_domain_check(d, err)) < 0)
 		return rc;
-	if (!kind || (strcmp(kind, "xen") != 0 && strcmp(kind, "kvm") != 0 && strcmp(kind, "test") != 0))
-		return rp_error_set(err, RP_EINVAL, "libvirt: kind \"%s\" is none of xen, kvm, test",
+	if (!kind || (strcmp(kind, "xen") != 0 && strcmp(kind, "kvm") != 0 && strcmp(kind, "qemu") != 0 &&
+		      strcmp(kind, "test") != 0))
+		return rp_error_set(err, RP_EINVAL, "libvirt: kind \"%s\" is none of xen, kvm, qemu, test",
 				    kind ? kind : "(null)");
 	xen = strcmp(kind, "xen") == 0;
 	if (!(f = open_memstream(&buf, &len)))
@@ -680,6 +706,9 @@ int xen_virt_xml(const struct xen_domain *d, const char *kind, char **xml, struc
 	if (d->cmdline)
 		xml__elem(f, "    ", "cmdline", d->cmdline);
 	fputs("  </os>\n", f);
+	/* Without ACPI (libvirt passes -no-acpi) a Linux guest's power-off only halts it: the domain stays. */
+	if (!xen)
+		fputs("  <features>\n    <acpi/>\n  </features>\n", f);
 	fputs("  <on_poweroff>destroy</on_poweroff>\n", f);
 	fputs("  <on_reboot>destroy</on_reboot>\n", f);
 	fputs("  <on_crash>destroy</on_crash>\n", f);
@@ -701,7 +730,36 @@ int xen_virt_xml(const struct xen_domain *d, const char *kind, char **xml, struc
 struct xen_virt {
 	virConnectPtr conn;
 	virDomainPtr dom;
+	int state, reason; /* the last state xen_virt_wait() saw; -1 before */
 };
+
+/*
+ * libvirt's embedded QEMU driver (qemu:///embed) runs inside this process and
+ * refuses to open without an event loop: the default one, run by one thread
+ * for the rest of the process (libvirt has no way to unregister it).
+ */
+static pthread_once_t xen__loop_once = PTHREAD_ONCE_INIT;
+static int xen__loop_ok;
+
+static void *xen__loop_run(void *arg)
+{
+	(void)arg;
+	for (;;)
+		if (virEventRunDefaultImpl() < 0)
+			nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000}, NULL);
+	return NULL;
+}
+
+static void xen__loop_start(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	if (virEventRegisterDefaultImpl() < 0 || pthread_attr_init(&attr) != 0)
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	xen__loop_ok = pthread_create(&t, &attr, xen__loop_run, NULL) == 0;
+	pthread_attr_destroy(&attr);
+}
 
 static void xen__virt_quiet(void *data, virErrorPtr error)
 {
@@ -730,6 +788,11 @@ int xen_virt_start(const char *uri, const struct xen_domain *d, const char *kind
 		goto out;
 	}
 	virSetErrorFunc(NULL, xen__virt_quiet);
+	pthread_once(&xen__loop_once, xen__loop_start);
+	if (!xen__loop_ok) {
+		rc = rp_error_set(err, RP_EIO, "libvirt: cannot start an event loop: %s", xen__virt_msg());
+		goto out;
+	}
 	if (!(v = calloc(1, sizeof(*v)))) {
 		rc = rp_error_set(err, RP_ENOMEM, "xen: out of memory");
 		goto out;
@@ -744,12 +807,30 @@ int xen_virt_start(const char *uri, const struct xen_domain *d, const char *kind
 				  uri ? uri : "(default)", d->name, xen__virt_msg());
 		goto out;
 	}
+	v->state = v->reason = -1;
 	*out = v;
 	v = NULL;
 out:
 	xen_virt_stop(v);
 	free(xml);
 	return rc;
+}
+
+int xen_virt_check(const char *uri, struct rp_error *err)
+{
+	virConnectPtr conn;
+
+	if (virInitialize() < 0)
+		return rp_error_set(err, RP_EIO, "libvirt: cannot initialize: %s", xen__virt_msg());
+	virSetErrorFunc(NULL, xen__virt_quiet);
+	pthread_once(&xen__loop_once, xen__loop_start);
+	if (!xen__loop_ok)
+		return rp_error_set(err, RP_EIO, "libvirt: cannot start an event loop: %s", xen__virt_msg());
+	if (!(conn = virConnectOpen(uri)))
+		return rp_error_set(err, RP_EUNREACHABLE, "libvirt %s: cannot connect: %s", uri ? uri : "(default)",
+				    xen__virt_msg());
+	virConnectClose(conn);
+	return 0;
 }
 
 int xen_virt_xml_desc(struct xen_virt *v, char **xml, struct rp_error *err)
@@ -784,6 +865,8 @@ int xen_virt_wait(struct xen_virt *v, uint64_t timeout_ms, int *ended, struct rp
 			return rp_error_set(err, RP_EIO, "libvirt: cannot read the domain's state: %s",
 					    xen__virt_msg());
 		}
+		v->state = state;
+		v->reason = reason;
 		if (state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED) {
 			*ended = 1;
 			return 0;
@@ -791,6 +874,26 @@ int xen_virt_wait(struct xen_virt *v, uint64_t timeout_ms, int *ended, struct rp
 		if (xen__now_ms() >= deadline)
 			return 0;
 		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000}, NULL);
+	}
+}
+
+const char *xen_virt_end_reason(const struct xen_virt *v)
+{
+	if (v->state == VIR_DOMAIN_CRASHED)
+		return "crashed";
+	if (v->state != VIR_DOMAIN_SHUTOFF)
+		return "gone before its end was seen";
+	switch (v->reason) {
+	case VIR_DOMAIN_SHUTOFF_SHUTDOWN:
+		return "shut down";
+	case VIR_DOMAIN_SHUTOFF_DESTROYED:
+		return "destroyed";
+	case VIR_DOMAIN_SHUTOFF_CRASHED:
+		return "crashed";
+	case VIR_DOMAIN_SHUTOFF_FAILED:
+		return "failed to start";
+	default:
+		return "shut off";
 	}
 }
 

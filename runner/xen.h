@@ -2,7 +2,8 @@
  * xen.h — throwaway VMs on Xen: the `xl` domain configuration of a PVH guest,
  * `xl create` / `xl destroy`, and a libvirt driver for hosts libvirt manages
  * (Xen through libxl, KVM through QEMU, or libvirt's built-in test driver).
- * Not yet wired into a backend; docs/xen.md says what was run and what not.
+ * The `xen` backend (backend_xen.c) drives it; docs/xen.md says what was
+ * run and what not.
  *
  * Contract:
  * - A struct xen_domain describes one guest booted straight into a kernel and
@@ -51,8 +52,11 @@
  * or xen_virt_run(), which does the three.
  *
  * Nothing here prints or exits. The libvirt calls install a process-wide
- * libvirt error handler that keeps libvirt from printing to stderr (errors
- * come back through `err`).
+ * libvirt error handler that keeps libvirt from printing errors to stderr
+ * (errors come back through `err`; libvirt's own log may still print its
+ * warnings), and register libvirt's default event loop, run by a thread of
+ * their own for the rest of the process (the embedded QEMU driver,
+ * qemu:///embed?root=DIR, refuses to open without one).
  */
 #ifndef RIPPLE_RUNNER_XEN_H
 #define RIPPLE_RUNNER_XEN_H
@@ -133,11 +137,22 @@ int xen_xl_create(const struct xen_domain *d, const char *work_dir, struct rp_er
 int xen_xl_destroy(const char *name, struct rp_error *err);
 
 /*
+ * Whether domain `name` exists: `xl list NAME` (10 s timeout, output
+ * dropped) exits 0. xl exits 1 for a domain that does not exist and for its
+ * own failures alike, so *running 0 means "not seen". RP_EINVAL (the name),
+ * RP_ENOTFOUND (no `xl`), RP_EIO (xl timed out or was killed).
+ */
+int xen_xl_running(const char *name, int *running, struct rp_error *err);
+
+/*
  * The libvirt domain XML of `d` for hypervisor `kind`:
  *   "xen"   <domain type='xen'>, os type xenpvh (machine 'xenpvh'), the
  *           console as <console type='file'> on the PV ('xen') target;
  *   "kvm"   <domain type='kvm'>, os type hvm, <serial type='file'>;
+ *   "qemu"  <domain type='qemu'> (QEMU without KVM: TCG), as kvm;
  *   "test"  <domain type='test'> (libvirt's test driver), as kvm.
+ * The hvm kinds (kvm, qemu, test) have <features><acpi/>: without it libvirt
+ * starts QEMU with -no-acpi and a Linux guest's power-off only halts it.
  * Always x86_64; memory in MiB; the on_* actions "destroy"; no disk, no
  * network. Text and attribute values are escaped (& < > " '). The caller owns
  * *xml (free()). RP_EINVAL (the domain, an unknown kind), RP_ENOMEM.
@@ -157,6 +172,9 @@ struct xen_virt;
 int xen_virt_start(const char *uri, const struct xen_domain *d, const char *kind, struct xen_virt **out,
 		   struct rp_error *err);
 
+/* Opens and closes a connection to `uri`: whether xen_virt_start() can reach it. RP_EUNREACHABLE, RP_EIO. */
+int xen_virt_check(const char *uri, struct rp_error *err);
+
 /* The running domain's XML as libvirt reports it (virDomainGetXMLDesc); the caller frees *xml. RP_EIO. */
 int xen_virt_xml_desc(struct xen_virt *v, char **xml, struct rp_error *err);
 
@@ -166,6 +184,14 @@ int xen_virt_xml_desc(struct xen_virt *v, char **xml, struct rp_error *err);
  * stopped (shut off, crashed, or gone), 0 at the timeout. RP_EIO.
  */
 int xen_virt_wait(struct xen_virt *v, uint64_t timeout_ms, int *ended, struct rp_error *err);
+
+/*
+ * How the domain ended as the last xen_virt_wait() saw it, for messages:
+ * "shut down", "crashed", "destroyed", "failed to start", "shut off", or
+ * "gone before its end was seen" (a transient domain vanishes as it stops, so
+ * a poll may never see it shut off). The string is static.
+ */
+const char *xen_virt_end_reason(const struct xen_virt *v);
 
 /* Destroys the domain if it still exists (virDomainDestroy), frees it, closes the connection, frees v. NULL
  * is a no-op. */

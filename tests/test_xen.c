@@ -489,6 +489,9 @@ START_TEST(test_virt_xml_text)
 		 "    <initrd>/i/&apos;init&quot;rd&apos;</initrd>\n"
 		 "    <cmdline>console=ttyS0 a=&quot;b c&quot; d=&apos;e&apos; &lt;f&gt; &amp; g</cmdline>\n"
 		 "  </os>\n"
+		 "  <features>\n"
+		 "    <acpi/>\n"
+		 "  </features>\n"
 		 "  <on_poweroff>destroy</on_poweroff>\n"
 		 "  <on_reboot>destroy</on_reboot>\n"
 		 "  <on_crash>destroy</on_crash>\n"
@@ -504,6 +507,7 @@ START_TEST(test_virt_xml_text)
 	ck_assert_int_eq(xen_virt_xml(&tricky, "xen", &xml, &err), 0);
 	ck_assert_ptr_nonnull(strstr(xml, "<domain type='xen'>\n"));
 	ck_assert_ptr_nonnull(strstr(xml, "<type arch='x86_64' machine='xenpvh'>xenpvh</type>"));
+	ck_assert_ptr_null(strstr(xml, "<features>")); /* a PVH guest has no ACPI of libvirt's to switch on */
 	ck_assert_ptr_nonnull(strstr(xml, "    <console type='file'>\n"
 					  "      <source path='/log/con&amp;sole&apos;s.log'/>\n"
 					  "      <target type='xen' port='0'/>\n"
@@ -511,7 +515,18 @@ START_TEST(test_virt_xml_text)
 	free(xml);
 
 	ck_assert_int_eq(xen_virt_xml(&tricky, "lxc", &xml, &err), RP_EINVAL);
-	ck_assert_str_eq(err.msg, "libvirt: kind \"lxc\" is none of xen, kvm, test");
+	ck_assert_str_eq(err.msg, "libvirt: kind \"lxc\" is none of xen, kvm, qemu, test");
+	ck_assert_ptr_null(xml);
+
+	/* qemu: as kvm, but QEMU's TCG (libvirt's embedded QEMU driver runs it in tests/vm/test_backend_xen.c). */
+	ck_assert_int_eq(xen_virt_xml(&tricky, "qemu", &xml, &err), 0);
+	ck_assert_ptr_nonnull(strstr(xml, "<domain type='qemu'>\n"));
+	ck_assert_ptr_nonnull(strstr(xml, "    <type arch='x86_64'>hvm</type>\n"));
+	ck_assert_ptr_nonnull(strstr(xml, "  <features>\n    <acpi/>\n  </features>\n"));
+	ck_assert_ptr_nonnull(strstr(xml, "    <serial type='file'>\n"));
+	free(xml);
+	xml = NULL;
+	ck_assert_int_eq(xen_virt_xml(&tricky, "lxc", &xml, &err), RP_EINVAL);
 	ck_assert_ptr_null(xml);
 }
 END_TEST
@@ -519,7 +534,7 @@ END_TEST
 /* Each kind's XML is valid for libvirt's schema, and xmllint reads every value back unescaped. */
 START_TEST(test_virt_xml_schema)
 {
-	static const char *const kinds[] = {"xen", "kvm", "test"};
+	static const char *const kinds[] = {"xen", "kvm", "qemu", "test"};
 	struct rp_error err = {0};
 	int validate = have("virt-xml-validate");
 
@@ -527,7 +542,7 @@ START_TEST(test_virt_xml_schema)
 	if (!validate)
 		fprintf(stderr, "test_virt_xml_schema: no virt-xml-validate (libvirt-clients); "
 				"well-formedness and xpath checks only\n");
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		char *xml = NULL, *cmd = NULL, *out;
 		const char *file = at(kinds[i]);
 		int status;
