@@ -124,7 +124,8 @@ static int write_new_file(const char *path, const char *text, struct rp_error *e
 	char tmp[PATH_MAX + 16];
 	if (access(path, F_OK) == 0)
 		return 0;
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp))
+		return rp_error_set(err, RP_EINVAL, "%s: too long a path", path);
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return rp_error_set(err, RP_EIO, "%s: cannot create: %s", tmp, strerror(errno));
