@@ -46,7 +46,8 @@ const char cmd_fuzz_usage[] =
     "  -m, --manifest FILE   the universe manifest (default ripple.json)\n"
     "  --seconds N           each target's time (default: the manifest's \"seconds\")\n"
     "  --target T            the target to build and fuzz on (default: the package's first\n"
-    "                        process or sandbox target)\n"
+    "                        process or sandbox target); on a vm target the fuzzers run in a\n"
+    "                        throwaway VM and bring the corpus and crashes back\n"
     "  --rev REV             the revision to fuzz (default: the branch head)\n"
     "  --reproduce FILE      run each target once on FILE instead of fuzzing\n"
     "  --signature SIG       with --reproduce: only a crash with this signature counts\n"
@@ -223,8 +224,8 @@ static void print_text(const struct fuzz_args *a, const struct build_job_report 
 		printf("    reproducer: %s (%lld bytes%s)\n", repro,
 		       json_integer_value(json_object_get(crash, "reproducer_size")),
 		       json_is_true(json_object_get(crash, "minimized")) ? ", minimized" : "");
-		printf("    reproduce: ripple fuzz -m %s %s --rev %s --reproduce %s\n", a->manifest, a->package, me->commit,
-		       repro);
+		printf("    reproduce: ripple fuzz -m %s %s%s%s --rev %s --reproduce %s\n", a->manifest, a->package,
+		       a->target ? " --target " : "", a->target ? a->target : "", me->commit, repro);
 	}
 	printf("report: %s\n", me->fuzz_report);
 }
@@ -255,8 +256,10 @@ int cmd_fuzz(int argc, char **argv)
 		goto out;
 	}
 	long target = fuzz_target(u, p, a.target);
-	if (target < 0 || (u->targets[target].runner != RP_RUNNER_PROCESS && u->targets[target].runner != RP_RUNNER_SANDBOX)) {
-		status = a.target ? cli_usage_error("fuzz", "package %s has no process or sandbox target %s", a.package, a.target)
+	if (target < 0 || u->targets[target].runner == RP_RUNNER_XEN) {
+		/* A Xen domain has only its console: the corpus and the crashes could not come back. */
+		status = a.target ? cli_usage_error("fuzz", "package %s has no process, sandbox or vm target %s", a.package,
+						    a.target)
 				  : cli_usage_error("fuzz", "package %s has no process or sandbox target to fuzz on", a.package);
 		goto out;
 	}

@@ -107,11 +107,18 @@ typedef void (*backend_job_cb)(struct backend_job *job, int status, const struct
 /*
  * What a step in a job's guest runs with (backends that boot one: vm, xen):
  * the files of the source tree it gets (glob patterns relative to the
- * workspace; the shared libraries ELF files need come along).
+ * workspace; the shared libraries ELF files need come along), and the
+ * directories of the workspace it brings back: whatever the guest left in
+ * them is copied into the host's workspace once the step ran (regular files
+ * and directories only), before its done callback. Each is relative, of
+ * [A-Za-z0-9._/-] and without a "." or ".." component; none: nothing comes
+ * back.
  */
 struct backend_guest {
 	const char *const *payload;
 	size_t n_payload;
+	const char *const *outputs;
+	size_t n_outputs;
 };
 
 struct backend_ops {
@@ -184,8 +191,10 @@ static inline int backend_has_guest(const struct backend *b)
  * reporting (a kernel panic, QEMU failing) ends the step with
  * step_result.error set: the machine's failure, not the code's. A payload that
  * cannot be made (a pattern matching nothing, a library found nowhere) is the
- * package's: the step fails with that one line as its log. Errors as
- * backend_start_step(), and RP_EINVAL for a backend without a guest.
+ * package's: the step fails with that one line as its log. Outputs that
+ * cannot be read back end the step with step_result.error. Errors as
+ * backend_start_step(), and RP_EINVAL for a backend without a guest or an
+ * output it cannot bring back (xen brings none).
  */
 static inline int backend_start_guest_step(struct backend_job *job, const struct step_spec *spec,
 					   const struct backend_guest *guest, step_done_cb done, void *data,

@@ -18,10 +18,18 @@
  * xen backend (backend_xen.c): the "guest jobs" part below, declared in
  * runner-internal.h.
  */
+#define _GNU_SOURCE /* asprintf, open_memstream */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <jansson.h>
 
 #include "runner-internal.h"
@@ -50,6 +58,9 @@ struct guest_step {
 	step_output_cb on_output;
 	void *data;
 	uint64_t timeout_ms;
+	const char *workspace; /* the host's: where outputs land (the job's; it outlives the step) */
+	char **outputs;	       /* the directories brought back, owned */
+	size_t n_outputs;
 };
 
 /* ---- guest jobs: the vm and xen backends' host side ---- */
@@ -198,6 +209,168 @@ out:
 
 /* ---- the guest ---- */
 
+/* The largest tar of outputs a guest may send back. */
+#define GUEST_OUTPUT_MAX (512u << 20)
+
+/* Whether `path` is one of the guest step's output directories or inside one. */
+static int under_outputs(const struct guest_step *gs, const char *path)
+{
+	for (size_t i = 0; i < gs->n_outputs; i++) {
+		size_t n = strlen(gs->outputs[i]);
+		if (strncmp(path, gs->outputs[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+/* An output directory as backend_guest says: relative, of [A-Za-z0-9._/-], no "." or ".." component. */
+static int output_name_ok(const char *s)
+{
+	if (!*s || *s == '/' || strlen(s) > 256)
+		return 0;
+	for (const char *c = s; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
+		      *c == '_' || *c == '-' || *c == '/'))
+			return 0;
+	for (const char *c = s; c; c = strchr(c, '/')) {
+		c += *c == '/';
+		size_t n = strcspn(c, "/");
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Opens directory `rel` under `dirfd` (made when missing), never through a
+ * symbolic link, component by component: the package's build owns the
+ * workspace and could have left links there. The caller closes the result.
+ */
+static int open_dirs(int dirfd, const char *rel, int *out)
+{
+	char part[PATH_MAX];
+	int fd = dup(dirfd);
+	for (const char *at = rel; fd >= 0 && *at;) {
+		size_t n = strcspn(at, "/");
+		if (n == 0 || n >= sizeof(part)) {
+			at += n + (at[n] == '/');
+			continue;
+		}
+		memcpy(part, at, n);
+		part[n] = '\0';
+		if (mkdirat(fd, part, 0755) < 0 && errno != EEXIST) {
+			close(fd);
+			return -1;
+		}
+		int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		at += n + (at[n] == '/');
+	}
+	*out = fd;
+	return fd < 0 ? -1 : 0;
+}
+
+/* Writes the data of the entry `in` is at into the regular file `name` of directory `dirfd`. */
+static int write_entry(struct archive *in, int dirfd, const char *name, mode_t mode)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	char buf[65536];
+	la_ssize_t n;
+	int rc = 0;
+	while (rc == 0 && (n = archive_read_data(in, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			rc = -1;
+			break;
+		}
+		for (la_ssize_t done = 0; rc == 0 && done < n;) {
+			ssize_t w = write(fd, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				rc = -1;
+			else
+				done += w;
+		}
+	}
+	if (close(fd) < 0)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * What the guest sent through its output port (a tar, libarchive reads it)
+ * into the host's workspace: only regular files and directories under the
+ * step's outputs, written below the workspace without following any link;
+ * an empty file sends nothing. Blocking, on the loop: a corpus is small and
+ * local.
+ */
+static int outputs_land(const struct guest_step *gs, struct rp_error *err)
+{
+	struct stat st;
+	if (stat(gs->boot.output, &st) < 0)
+		return rp_error_set(err, RP_EIO, "guest outputs: %s: %s", gs->boot.output, strerror(errno));
+	if (st.st_size == 0)
+		return 0;
+	if ((uint64_t)st.st_size > GUEST_OUTPUT_MAX)
+		return rp_error_set(err, RP_EIO, "guest outputs: more than %u MiB", GUEST_OUTPUT_MAX >> 20);
+	int top = open(gs->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0)
+		return rp_error_set(err, RP_EIO, "guest outputs: %s: %s", gs->workspace, strerror(errno));
+	struct archive *in = archive_read_new();
+	int rc = 0;
+	if (!in) {
+		rc = rp_error_set(err, RP_ENOMEM, "guest outputs: out of memory");
+		goto done;
+	}
+	archive_read_support_format_tar(in);
+	if (archive_read_open_filename(in, gs->boot.output, 65536) != ARCHIVE_OK) {
+		rc = rp_error_set(err, RP_EIO, "guest outputs: %s", archive_error_string(in));
+		goto done;
+	}
+	struct archive_entry *e;
+	int r;
+	while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+		while (name && name[0] == '.' && name[1] == '/')
+			name += 2;
+		char path[PATH_MAX];
+		mode_t type = archive_entry_filetype(e);
+		if (!name || (size_t)snprintf(path, sizeof(path), "%s", name) >= sizeof(path))
+			name = NULL;
+		size_t len = name ? strlen(path) : 0;
+		while (len > 1 && path[len - 1] == '/')
+			path[--len] = '\0';
+		if (!name || !output_name_ok(path) || !under_outputs(gs, path) || (type != AE_IFREG && type != AE_IFDIR)) {
+			rc = rp_error_set(err, RP_EINVAL, "guest outputs: the guest sent %.200s, outside its outputs or"
+					  " not a file", name ? name : "(no name)");
+			goto done;
+		}
+		char *slash = type == AE_IFREG ? strrchr(path, '/') : NULL;
+		if (slash)
+			*slash = '\0';
+		int dirfd = -1;
+		if (open_dirs(top, type == AE_IFDIR ? path : slash ? path : "", &dirfd) < 0 ||
+		    (type == AE_IFREG && write_entry(in, dirfd, slash ? slash + 1 : path,
+						     (archive_entry_perm(e) & 0755) | 0600) < 0)) {
+			rc = rp_error_set(err, RP_EIO, "guest outputs: %.200s: %s", name, strerror(errno));
+			if (dirfd >= 0)
+				close(dirfd);
+			goto done;
+		}
+		close(dirfd);
+	}
+	if (r != ARCHIVE_EOF)
+		rc = rp_error_set(err, RP_EIO, "guest outputs: %s", archive_error_string(in));
+done:
+	if (in)
+		archive_read_free(in);
+	close(top);
+	return rc;
+}
+
 static void guest_output(struct step *step, const char *chunk, size_t len, uint64_t offset, void *data)
 {
 	struct guest_step *gs = data;
@@ -206,9 +379,20 @@ static void guest_output(struct step *step, const char *chunk, size_t len, uint6
 		gs->on_output(step, chunk, len, offset, gs->data);
 }
 
+static void guest_step_free(struct guest_step *gs)
+{
+	vm__boot_release(&gs->boot);
+	for (size_t i = 0; i < gs->n_outputs; i++)
+		free(gs->outputs[i]);
+	free(gs->outputs);
+	free(gs);
+}
+
 static void guest_done(struct step *step, const struct step_result *res, void *data)
 {
 	struct guest_step *gs = data;
+	step_done_cb cb = gs->done;
+	void *cb_data = gs->data;
 	struct step_result r = *res;
 	struct vm_result vr;
 	memset(&vr, 0, sizeof(vr));
@@ -232,10 +416,15 @@ static void guest_done(struct step *step, const struct step_result *res, void *d
 			snprintf(r.error, sizeof(r.error), "guest: %.480s", vr.why);
 		break;
 	}
-	vm__boot_release(&gs->boot);
-	step_done_cb cb = gs->done;
-	void *cb_data = gs->data;
-	free(gs);
+	/* A guest that reported brings its outputs back; one that did not has nothing whole to send. */
+	if ((vr.status == VM_PASS || vr.status == VM_FAIL) && gs->n_outputs) {
+		struct rp_error oerr;
+		if (outputs_land(gs, &oerr) < 0) {
+			r.status = STEP_FAILED;
+			snprintf(r.error, sizeof(r.error), "%.500s", oerr.msg);
+		}
+	}
+	guest_step_free(gs);
 	cb(step, &r, cb_data);
 }
 
@@ -247,14 +436,62 @@ static int vm_start_guest_step(struct backend_job *job, const struct step_spec *
 	struct vm_backend *vb = (struct vm_backend *)job->backend;
 	if (!spec->script)
 		return rp_error_set(err, RP_EINVAL, "vm: a guest step runs a script");
+	size_t n_out = guest ? guest->n_outputs : 0;
+	for (size_t i = 0; i < n_out; i++)
+		if (!guest->outputs[i] || !output_name_ok(guest->outputs[i]))
+			return rp_error_set(err, RP_EINVAL, "vm: output %zu: expected a relative directory of"
+					    " [A-Za-z0-9._/-] without . or .. components", i);
 	struct guest_step *gs = calloc(1, sizeof(*gs));
-	if (!gs)
-		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
+	if (!gs || (n_out && !(gs->outputs = calloc(n_out, sizeof(*gs->outputs)))))
+		goto nomem;
+	for (; gs->n_outputs < n_out; gs->n_outputs++)
+		if (!(gs->outputs[gs->n_outputs] = strdup(guest->outputs[gs->n_outputs])))
+			goto nomem;
+	gs->workspace = gj->workspace;
 	struct vm_options vo = vb->vo;
 	vo.timeout_ms = spec->timeout_ms;
-	int rc = backend__guest_boot(gj, &vo, 1, spec, guest, &gs->boot, done, data, out, err);
+	vo.output = n_out > 0;
+	/*
+	 * With outputs, the script runs as the value of RIPPLE_GUEST_SCRIPT (so no
+	 * text of it can break the wrapper), then the outputs go out as a tar.
+	 */
+	struct step_spec wrapped = *spec;
+	char *script_var = NULL, *wrapper = NULL;
+	const char **env = NULL;
+	if (n_out) {
+		size_t n_env = 0;
+		while (spec->env && spec->env[n_env])
+			n_env++;
+		FILE *w = NULL;
+		size_t wlen = 0;
+		if (asprintf(&script_var, "RIPPLE_GUEST_SCRIPT=%s", spec->script) < 0) {
+			script_var = NULL;
+			goto nomem_wrap;
+		}
+		if (!(env = calloc(n_env + 2, sizeof(*env))) || !(w = open_memstream(&wrapper, &wlen)))
+			goto nomem_wrap;
+		for (size_t i = 0; i < n_env; i++)
+			env[i] = spec->env[i];
+		env[n_env] = script_var;
+		fputs("mkdir -p --", w);
+		for (size_t i = 0; i < n_out; i++)
+			fprintf(w, " \"$RIPPLE_WORKSPACE/%s\"", guest->outputs[i]);
+		fputs("\n/bin/sh -c \"$RIPPLE_GUEST_SCRIPT\"\nripple_status=$?\ncd \"$RIPPLE_WORKSPACE\" && tar -cf " VM_OUTPUT_DEVICE " --",
+		      w);
+		for (size_t i = 0; i < n_out; i++)
+			fprintf(w, " \"%s\"", guest->outputs[i]);
+		fputs(" || echo \"ripple: the guest's outputs could not be sent\" >&2\nexit $ripple_status\n", w);
+		if (fclose(w) != 0 || !wrapper)
+			goto nomem_wrap;
+		wrapped.script = wrapper;
+		wrapped.env = env;
+	}
+	int rc = backend__guest_boot(gj, &vo, 1, &wrapped, guest, &gs->boot, done, data, out, err);
+	free(env);
+	free(script_var);
+	free(wrapper);
 	if (rc != 0) {
-		free(gs);
+		guest_step_free(gs);
 		return rc < 0 ? rc : 0; /* 1: the payload's failure runs as the step */
 	}
 	gs->done = done;
@@ -273,11 +510,17 @@ static int vm_start_guest_step(struct backend_job *job, const struct step_spec *
 	    .log_path = spec->log_path,
 	    .on_output = guest_output,
 	};
-	if ((rc = step_start(gj->loop, &qs, guest_done, gs, out, err)) < 0) {
-		vm__boot_release(&gs->boot);
-		free(gs);
-	}
+	if ((rc = step_start(gj->loop, &qs, guest_done, gs, out, err)) < 0)
+		guest_step_free(gs);
 	return rc;
+nomem_wrap:
+	free(env);
+	free(script_var);
+	free(wrapper);
+nomem:
+	if (gs)
+		guest_step_free(gs);
+	return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
 }
 
 /* ---- open ---- */

@@ -422,6 +422,9 @@ static int xen_start_guest_step(struct backend_job *job, const struct step_spec 
 	int rc;
 	if (!spec->script)
 		return rp_error_set(err, RP_EINVAL, "xen: a guest step runs a script");
+	/* A domain has only its console: nothing but the result comes back (a fuzz job fuzzes on vm or the host). */
+	if (guest && guest->n_outputs)
+		return rp_error_set(err, RP_EINVAL, "xen: a guest step brings no outputs back");
 	struct xen_guest *xg = calloc(1, sizeof(*xg));
 	if (!xg)
 		return rp_error_set(err, RP_ENOMEM, "xen: out of memory");

@@ -51,6 +51,12 @@ struct build__fuzz_job {
 	const char *reproduce;	 /* a host file: run every target once on it instead of fuzzing; or NULL */
 	unsigned seconds;	 /* each target's time; 0: the manifest's */
 	const char *report_name; /* the report's file name, unique per job run */
+	/*
+	 * The workspace's path where the fuzzers ran when that was a guest
+	 * (no symbolizer there): their stacks are symbolized on the host,
+	 * files under it read from `src`. NULL: they ran beside a symbolizer.
+	 */
+	const char *guest_src;
 };
 
 struct build__fuzz_verdict {

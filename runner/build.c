@@ -73,6 +73,7 @@ struct job_paths {
 	char gcov_out[PATH_MAX + 16]; /* a coverage job: gcov's JSON documents, on the host */
 	char job_src[PATH_MAX];	      /* a coverage job: where its steps saw the sources (the gcov data's root) */
 	char fuzz_report_name[128];   /* a fuzz job: its report's file name in the cache's fuzz/reports */
+	char fuzz_guest_src[PATH_MAX]; /* a fuzz job that fuzzed in a guest: the workspace's path there; else "" */
 	int prefix_lock; /* process backend: the stable prefix's lock, held from prepare to pack; else -1 */
 	long slot;	 /* the run's work directory it uses, or -1: one of its own (--keep) */
 	int reused;	 /* that work directory exists and was emptied by the job before */
@@ -840,7 +841,8 @@ static void fuzz_job_of(const struct job *j, struct build__fuzz_job *fj)
 					.cache = s->cache,
 					.reproduce = s->fuzz_reproduce,
 					.seconds = s->fuzz_seconds,
-					.report_name = j->p->fuzz_report_name };
+					.report_name = j->p->fuzz_report_name,
+					.guest_src = j->p->fuzz_guest_src[0] ? j->p->fuzz_guest_src : NULL };
 }
 
 static void work_prepare(uv_work_t *w)
@@ -862,6 +864,7 @@ static void work_prepare(uv_work_t *w)
 			 (long)getpid(), s->serial, j->p->slot);
 	snprintf(j->p->src, sizeof(j->p->src), "%s/src", j->p->workdir);
 	snprintf(j->p->tmp, sizeof(j->p->tmp), "%s/tmp", j->p->workdir);
+	j->p->fuzz_guest_src[0] = '\0';
 	snprintf(j->p->fuzz_report_name, sizeof(j->p->fuzz_report_name), "%.64s.%ld-%lu-%zu", j->r->key, (long)getpid(),
 		 s->serial, j->index);
 	/*
@@ -1280,10 +1283,36 @@ static void start_step(struct job *j, enum step_kind kind)
 		spec.stdout_path = j->p->gcov_out;
 	}
 	struct backend_guest guest = { .payload = (const char *const *)p->guest_payload, .n_payload = p->n_guest_payload };
+	/*
+	 * A fuzz job on a guest target fuzzes in the guest: it gets its fuzz
+	 * targets, their seeds and the staged corpus, and brings BUILD_FUZZ_DIR
+	 * (the corpus grown, the crashes, the logs) back for build_fuzz.c.
+	 */
+	static const char *const fuzz_outputs[] = { BUILD_FUZZ_DIR };
+	const char **fuzz_payload = NULL;
+	if (kind == STEP_KIND_TEST && in_guest && j->fuzz && env) {
+		size_t n = 0;
+		if (!(fuzz_payload = calloc(1 + 2 * p->n_fuzz, sizeof(*fuzz_payload)))) {
+			free_env(env);
+			env = NULL;
+		} else {
+			fuzz_payload[n++] = BUILD_FUZZ_DIR;
+			for (size_t i = 0; i < p->n_fuzz; i++) {
+				fuzz_payload[n++] = p->fuzz[i].binary;
+				if (p->fuzz[i].corpus)
+					fuzz_payload[n++] = p->fuzz[i].corpus;
+			}
+			guest = (struct backend_guest){ .payload = fuzz_payload, .n_payload = n, .outputs = fuzz_outputs,
+							.n_outputs = 1 };
+			snprintf(j->p->fuzz_guest_src, sizeof(j->p->fuzz_guest_src), "%s",
+				 backend_job_paths(j->bjob)->workspace);
+		}
+	}
 	int rc = !env				 ? rp_error_set(&err, RP_ENOMEM, "out of memory")
-		 : kind == STEP_KIND_TEST && in_guest && !j->fuzz ? backend_start_guest_step(j->bjob, &spec, &guest, on_step_done, j,
+		 : kind == STEP_KIND_TEST && in_guest ? backend_start_guest_step(j->bjob, &spec, &guest, on_step_done, j,
 										&j->step, &err)
 							: backend_start_step(j->bjob, &spec, on_step_done, j, &j->step, &err);
+	free(fuzz_payload);
 	free_env(env);
 	free(build_then_prepare);
 	if (rc < 0) {

@@ -302,6 +302,198 @@ static int first_crash(const char *dir, char *out, size_t size)
 	return *best && (size_t)snprintf(out, size, "%s/%s", dir, best) < size;
 }
 
+/* ---- stacks from a guest: symbolized on the host ---- */
+
+/* Frames of one log looked up at most; a signature needs the top few. */
+#define SYMBOLIZE_FRAMES 64
+/* Modules of one log looked up at most. */
+#define SYMBOLIZE_MODULES 8
+
+/* An unsymbolized sanitizer frame: "#N 0xPC  (MODULE+0xOFFSET)". */
+struct raw_frame {
+	const char *line, *end; /* the line, without its '\n' */
+	char pc[24];
+	int module;
+	unsigned long long offset;
+	char *names; /* what llvm-symbolizer said of it: "FUNCTION\nLOCATION\n" pairs, or NULL */
+};
+
+/* Parses `line` as an unsymbolized frame; 1 with *f filled (module is the index of `mod` in modules), else 0. */
+static int raw_frame_parse(const char *line, const char *end, char modules[][PATH_MAX], size_t *n_modules,
+			   struct raw_frame *f)
+{
+	const char *p = line;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p + 1 >= end || *p != '#' || p[1] < '0' || p[1] > '9')
+		return 0;
+	while (p < end && *p != ' ')
+		p++;
+	while (p < end && *p == ' ')
+		p++;
+	size_t pc_len = strspn(p, "0123456789abcdefx");
+	if (pc_len < 3 || pc_len >= sizeof(f->pc) || strncmp(p, "0x", 2) != 0)
+		return 0;
+	memcpy(f->pc, p, pc_len);
+	f->pc[pc_len] = '\0';
+	p += pc_len;
+	while (p < end && *p == ' ')
+		p++;
+	if (p >= end || *p != '(')
+		return 0;
+	const char *close = memchr(p, ')', (size_t)(end - p));
+	const char *plus = close ? memrchr(p, '+', (size_t)(close - p)) : NULL;
+	if (!plus || plus - p - 1 <= 0 || plus - p - 1 >= PATH_MAX || strncmp(plus, "+0x", 3) != 0)
+		return 0;
+	char *stop;
+	f->offset = strtoull(plus + 3, &stop, 16);
+	if (stop != close)
+		return 0;
+	char module[PATH_MAX];
+	snprintf(module, sizeof(module), "%.*s", (int)(plus - p - 1), p + 1);
+	size_t m = 0;
+	while (m < *n_modules && strcmp(modules[m], module) != 0)
+		m++;
+	if (m == *n_modules) {
+		if (*n_modules == SYMBOLIZE_MODULES)
+			return 0;
+		snprintf(modules[(*n_modules)++], PATH_MAX, "%s", module);
+	}
+	f->line = line;
+	f->end = end;
+	f->module = (int)m;
+	f->names = NULL;
+	return 1;
+}
+
+/*
+ * llvm-symbolizer over the frames of module `m` (its file on the host:
+ * `host`): each frame's "FUNCTION\nLOCATION\n" pairs, inlined ones first.
+ */
+static void symbolize_module(const char *symbolizer, const char *host, struct raw_frame *frames, size_t n, int m,
+			     const char *tmp_dir)
+{
+	const char *argv[SYMBOLIZE_FRAMES + 8];
+	char obj[PATH_MAX + 8], offsets[SYMBOLIZE_FRAMES][24], out[PATH_MAX];
+	size_t a = 0, k = 0;
+	argv[a++] = symbolizer;
+	argv[a++] = "--inlines";
+	snprintf(obj, sizeof(obj), "--obj=%s", host);
+	argv[a++] = obj;
+	for (size_t i = 0; i < n; i++)
+		if (frames[i].module == m) {
+			snprintf(offsets[k], sizeof(offsets[k]), "0x%llx", frames[i].offset);
+			argv[a++] = offsets[k++];
+		}
+	argv[a] = NULL;
+	snprintf(out, sizeof(out), "%s/.symbolized-%ld", tmp_dir, (long)getpid());
+	static const char *const env[] = { "PATH=/usr/bin:/bin", NULL };
+	struct step_spec spec = { .argv = argv, .env = env, .timeout_ms = 60000, .stdout_path = out };
+	struct step_result res;
+	struct rp_error err;
+	size_t len = 0;
+	char *text = step_run_sync(&spec, NULL, &res, &err) == 0 && res.status == STEP_PASSED
+			     ? read_text(out, 1u << 20, &len)
+			     : NULL;
+	unlink(out);
+	/* One block per offset, in order: pairs of lines, then an empty line. */
+	char *at = text;
+	for (size_t i = 0; at && i < n; i++) {
+		if (frames[i].module != m)
+			continue;
+		char *block_end = strstr(at, "\n\n");
+		if (!block_end)
+			break;
+		*++block_end = '\0';
+		if (strncmp(at, "??\n", 3) != 0)
+			frames[i].names = strdup(at);
+		at = block_end + 1;
+	}
+	free(text);
+}
+
+/*
+ * A log of the fuzzers' run in a guest, with its unsymbolized frames (the
+ * guest has no symbolizer) symbolized on the host as the sanitizer itself
+ * would have printed them ("#N 0xPC in FUNCTION LOCATION", inlined
+ * functions as frames of their own, renumbered). Files under the guest's
+ * workspace are read from the host's; other modules (libc) are the host's
+ * own. NULL (use the text as it is) when nothing could be symbolized.
+ */
+static char *symbolize_guest_log(const struct build__fuzz_job *fj, const char *text, size_t len, size_t *out_len)
+{
+	char symbolizer[PATH_MAX];
+	if (!fj->guest_src || !step_find_program("llvm-symbolizer", symbolizer, sizeof(symbolizer)))
+		return NULL;
+	char (*modules)[PATH_MAX] = calloc(SYMBOLIZE_MODULES, sizeof(*modules));
+	size_t n_modules = 0, n = 0;
+	struct raw_frame *frames = calloc(SYMBOLIZE_FRAMES, sizeof(*frames));
+	if (!frames || !modules) {
+		free(frames);
+		free(modules);
+		return NULL;
+	}
+	for (const char *line = text, *end; line < text + len && n < SYMBOLIZE_FRAMES; line = end + 1) {
+		end = memchr(line, '\n', (size_t)(text + len - line));
+		if (!end)
+			end = text + len;
+		n += (size_t)raw_frame_parse(line, end, modules, &n_modules, &frames[n]);
+	}
+	size_t src_len = strlen(fj->guest_src);
+	for (size_t m = 0; m < n_modules; m++) {
+		char host[PATH_MAX];
+		if (strncmp(modules[m], fj->guest_src, src_len) == 0 && modules[m][src_len] == '/')
+			snprintf(host, sizeof(host), "%s%s", fj->src, modules[m] + src_len);
+		else
+			snprintf(host, sizeof(host), "%s", modules[m]);
+		if (access(host, R_OK) == 0)
+			symbolize_module(symbolizer, host, frames, n, (int)m, fj->src);
+	}
+	char *out = NULL;
+	size_t used = 0;
+	FILE *o = n ? open_memstream(&out, &used) : NULL;
+	int number = 0, any = 0;
+	const char *copied = text;
+	for (size_t i = 0; o && i < n; i++) {
+		fwrite(copied, 1, (size_t)(frames[i].line - copied), o);
+		copied = frames[i].end;
+		const char *hash = strchr(frames[i].line, '#');
+		if (hash && hash[1] == '0' && hash[2] == ' ')
+			number = 0; /* a new stack */
+		if (!frames[i].names) {
+			fprintf(o, "    #%d %s  (%s+0x%llx)", number++, frames[i].pc, modules[frames[i].module],
+				frames[i].offset);
+			continue;
+		}
+		any = 1;
+		int first = 1;
+		for (char *p = frames[i].names; *p;) {
+			char *fn_end = strchr(p, '\n');
+			char *loc_end = fn_end ? strchr(fn_end + 1, '\n') : NULL;
+			if (!loc_end)
+				break;
+			fprintf(o, "%s    #%d %s in %.*s %.*s", first ? "" : "\n", number++, frames[i].pc, (int)(fn_end - p), p,
+				(int)(loc_end - fn_end - 1), fn_end + 1);
+			first = 0;
+			p = loc_end + 1;
+		}
+	}
+	if (o) {
+		fwrite(copied, 1, (size_t)(text + len - copied), o);
+		fclose(o);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(frames[i].names);
+	free(frames);
+	free(modules);
+	if (!any) {
+		free(out);
+		return NULL;
+	}
+	*out_len = used;
+	return out;
+}
+
 /* One fuzz target's results into a JSON object *out; a crash fills *crash and sets *crashed. */
 static int collect_target(const struct build__fuzz_job *fj, const struct rp_fuzz *fz, struct crash_info *crash,
 			  int *crashed, json_t **out, struct rp_error *err)
@@ -348,10 +540,28 @@ static int collect_target(const struct build__fuzz_job *fj, const struct rp_fuzz
 	snprintf(min, sizeof(min), "%s.min", crash_path);
 	size_t rlen = 0;
 	char *rtext = read_text(repro_log, 1u << 20, &rlen);
+	if (rtext && fj->guest_src) { /* symbolized on the host, and kept so: the reproducer's log reads as usual */
+		size_t slen = 0;
+		char *sym = symbolize_guest_log(fj, rtext, rlen, &slen);
+		if (sym) {
+			free(rtext);
+			rtext = sym;
+			rlen = slen;
+			FILE *w = fopen(repro_log, "wb");
+			if (w) {
+				fwrite(rtext, 1, rlen, w);
+				fclose(w);
+			}
+		}
+	}
 	int found = rtext && crash_parse(rtext, rlen, crash);
 	int minimized = found;
-	if (!found && log)
-		found = crash_parse(log, len, crash);
+	if (!found && log) {
+		size_t slen = 0;
+		char *sym = fj->guest_src ? symbolize_guest_log(fj, log, len, &slen) : NULL;
+		found = sym ? crash_parse(sym, slen, crash) : crash_parse(log, len, crash);
+		free(sym);
+	}
 	free(rtext);
 	if (!found)
 		goto done; /* a reproduce run that did not crash, or an input that crashes no more */

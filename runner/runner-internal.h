@@ -126,9 +126,11 @@ void vm__scan_tail(const struct vm__scan *sc, char *buf, size_t size);
 /* A boot ready to run: the initramfs written, QEMU's command line in argv. */
 struct vm__boot {
 	char qemu[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
+	char output[PATH_MAX];		    /* the output port's host file (vm_options.output), or "" */
+	char output_chardev[2 * PATH_MAX + 32]; /* QEMU's -chardev for it */
 	char accel[8], mem[16], smp[16], append[1024];
 	int network;
-	const char *argv[40]; /* points into this struct: it must not move */
+	const char *argv[48]; /* points into this struct: it must not move */
 };
 
 /*
@@ -145,7 +147,7 @@ int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, str
  */
 int vm__guest_prepare(const struct vm_options *o, const struct vm_payload *p, int with_qemu, struct vm__boot *b,
 		      struct rp_error *err);
-/* Removes the initramfs. */
+/* Removes the initramfs and the output port's file. */
 void vm__boot_release(struct vm__boot *b);
 /* QEMU's command line for machine microvm (pc = 0) or pc. */
 void vm__boot_argv(struct vm__boot *b, int pc);

@@ -538,7 +538,7 @@ static int job_encode(const struct vm_payload *p, char **out, size_t *len)
 	return 0;
 }
 
-/* ---- a guest's network: the kernel's virtio modules ---- */
+/* ---- a guest's virtio devices (network, output port): the kernel's modules ---- */
 
 struct modules {
 	char **paths; /* host paths, dependencies first */
@@ -576,7 +576,7 @@ static int modules_add(struct modules *m, const char *dir, const char *dep, cons
 {
 	char path[PATH_MAX];
 	if (depth > 16 || (size_t)snprintf(path, sizeof(path), "%s/%.*s", dir, (int)rel_len, rel) >= sizeof(path))
-		return rp_error_set(err, RP_EINVAL, "network: modules.dep of %s nests too deep", dir);
+		return rp_error_set(err, RP_EINVAL, "guest devices: modules.dep of %s nests too deep", dir);
 	for (size_t i = 0; i < m->n; i++)
 		if (strcmp(m->paths[i], path) == 0)
 			return 0;
@@ -610,11 +610,13 @@ static int modules_add(struct modules *m, const char *dir, const char *dep, cons
 }
 
 /*
- * The modules a virtio network device needs in a guest of `kernel`
- * (/boot/vmlinuz-KVER: /lib/modules/KVER, or $RIPPLE_VM_MODULES), from
+ * The modules a guest of `kernel` (/boot/vmlinuz-KVER: /lib/modules/KVER, or
+ * $RIPPLE_VM_MODULES) needs for its virtio devices — the bus, then a network
+ * device (virtio_net) and an output port (virtio_console) as asked — from
  * modules.dep, dependencies first; those built into the kernel need nothing.
  */
-static int network_modules(const char *kernel, int pc, struct modules *m, struct rp_error *err)
+static int guest_modules(const char *kernel, int pc, int network, int output, struct modules *m,
+			 struct rp_error *err)
 {
 	const char *base = strrchr(kernel, '/');
 	base = base ? base + 1 : kernel;
@@ -626,7 +628,8 @@ static int network_modules(const char *kernel, int pc, struct modules *m, struct
 	char *config = NULL;
 	size_t config_len;
 	if (read_small_file(path, 4u << 20, &config, &config_len) == 0) {
-		int built_in = strstr(config, "\nCONFIG_VIRTIO_NET=y\n") &&
+		int built_in = (!network || strstr(config, "\nCONFIG_VIRTIO_NET=y\n")) &&
+			       (!output || strstr(config, "\nCONFIG_VIRTIO_CONSOLE=y\n")) &&
 			       strstr(config, pc ? "\nCONFIG_VIRTIO_PCI=y\n" : "\nCONFIG_VIRTIO_MMIO=y\n");
 		free(config);
 		if (built_in)
@@ -638,20 +641,25 @@ static int network_modules(const char *kernel, int pc, struct modules *m, struct
 		snprintf(dir, sizeof(dir), "/lib/modules/%s", base + 8);
 	else
 		return rp_error_set(err, RP_ENOTFOUND,
-				    "network: cannot tell the version of kernel %s (set RIPPLE_VM_MODULES to its modules)",
+				    "guest devices: cannot tell the version of kernel %s (set RIPPLE_VM_MODULES to its modules)",
 				    kernel);
 	char *dep = NULL, *builtin = NULL;
 	size_t len;
 	snprintf(path, sizeof(path), "%s/modules.dep", dir);
 	if (read_small_file(path, 16u << 20, &dep, &len) < 0)
-		return rp_error_set(err, RP_ENOTFOUND, "network: no %s (the guest's virtio modules)", path);
+		return rp_error_set(err, RP_ENOTFOUND, "guest devices: no %s (the guest's virtio modules)", path);
 	snprintf(path, sizeof(path), "%s/modules.builtin", dir);
 	if (read_small_file(path, 16u << 20, &builtin, &len) < 0)
 		builtin = NULL;
-	static const char *const mmio[] = {"virtio_mmio", "virtio_net"}, *const pci[] = {"virtio_pci", "virtio_net"};
-	const char *const *want = pc ? pci : mmio;
+	const char *want[3];
+	size_t n_want = 0;
+	want[n_want++] = pc ? "virtio_pci" : "virtio_mmio";
+	if (network)
+		want[n_want++] = "virtio_net";
+	if (output)
+		want[n_want++] = "virtio_console";
 	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < 2; i++) {
+	for (size_t i = 0; rc == 0 && i < n_want; i++) {
 		size_t ll;
 		const char *line = dep_line(dep, want[i], &ll);
 		char needle[80];
@@ -659,7 +667,7 @@ static int network_modules(const char *kernel, int pc, struct modules *m, struct
 		if (line)
 			rc = modules_add(m, dir, dep, line, (size_t)((const char *)memchr(line, ':', ll) - line), 0, err);
 		else if (!builtin || !strstr(builtin, needle))
-			rc = rp_error_set(err, RP_ENOTFOUND, "network: kernel modules in %s have no %s", dir, want[i]);
+			rc = rp_error_set(err, RP_ENOTFOUND, "guest devices: kernel modules in %s have no %s", dir, want[i]);
 	}
 	free(dep);
 	free(builtin);
@@ -670,7 +678,8 @@ static int network_modules(const char *kernel, int pc, struct modules *m, struct
 
 /* Writes the initramfs to the already created (empty) file `fd` named `path`. */
 static int build_initramfs(int fd, const char *path, const char *init, const char *busybox,
-			   const struct vm_payload *p, const struct modules *mods, struct rp_error *err)
+			   const struct vm_payload *p, const struct modules *mods, int network, int output,
+			   struct rp_error *err)
 {
 	struct cpio c = {.a = archive_write_new(), .e = archive_entry_new(), .path = path};
 	char *job = NULL;
@@ -717,7 +726,10 @@ static int build_initramfs(int fd, const char *path, const char *init, const cha
 		if ((rc = cpio_file(&c, name, p->files[i].host, err)) < 0)
 			goto out;
 	}
-	/* With a network, the list exists even when it is empty: the modules may be built in. */
+	if ((network && (rc = cpio_data(&c, VM_NETWORK_MARK + 1, 0644, "", 0, err)) < 0) ||
+	    (output && (rc = cpio_data(&c, VM_OUTPUT_MARK + 1, 0644, "", 0, err)) < 0))
+		goto out;
+	/* With a device, the list exists even when it is empty: the modules may be built in. */
 	if (mods) {
 		char *order = NULL;
 		size_t order_len = 0;
@@ -1078,6 +1090,8 @@ void vm__boot_argv(struct vm__boot *b, int pc)
 	b->argv[n++] = machine;
 	b->argv[n++] = "-accel";
 	b->argv[n++] = strcmp(b->accel, "kvm") == 0 ? "kvm" : "tcg";
+	b->argv[n++] = "-cpu";
+	b->argv[n++] = "max";
 	b->argv[n++] = "-m";
 	b->argv[n++] = b->mem;
 	b->argv[n++] = "-smp";
@@ -1103,7 +1117,42 @@ void vm__boot_argv(struct vm__boot *b, int pc)
 		b->argv[n++] = "-device";
 		b->argv[n++] = pc ? "virtio-net-pci,netdev=net0" : "virtio-net-device,netdev=net0";
 	}
+	if (b->output[0]) {
+		b->argv[n++] = "-device";
+		b->argv[n++] = pc ? "virtio-serial-pci" : "virtio-serial-device";
+		b->argv[n++] = "-chardev";
+		b->argv[n++] = b->output_chardev;
+		b->argv[n++] = "-device";
+		b->argv[n++] = "virtserialport,chardev=out,name=" VM_OUTPUT_NAME;
+	}
 	b->argv[n] = NULL;
+}
+
+/*
+ * Makes b->output (a new empty file in `dir`) and b->output_chardev, QEMU's
+ * -chardev for it: commas in an option's value are doubled.
+ */
+static int output_file(struct vm__boot *b, const char *dir, struct rp_error *err)
+{
+	if ((size_t)snprintf(b->output, sizeof(b->output), "%s/ripple-vm-XXXXXX.out", dir) >= sizeof(b->output)) {
+		b->output[0] = '\0';
+		return rp_error_set(err, RP_EINVAL, "work directory path too long: %s", dir);
+	}
+	int fd = mkostemps(b->output, 4, O_CLOEXEC);
+	if (fd < 0) {
+		int rc = rp_error_set(err, RP_EIO, "cannot create %s: %s", b->output, strerror(errno));
+		b->output[0] = '\0';
+		return rc;
+	}
+	close(fd);
+	size_t n = (size_t)snprintf(b->output_chardev, sizeof(b->output_chardev), "file,id=out,path=");
+	for (const char *s = b->output; *s && n + 3 < sizeof(b->output_chardev); s++) {
+		if (*s == ',')
+			b->output_chardev[n++] = ',';
+		b->output_chardev[n++] = *s;
+	}
+	b->output_chardev[n] = '\0';
+	return 0;
 }
 
 int vm__boot_prepare(const struct vm_options *o, const struct vm_payload *p, struct vm__boot *b,
@@ -1174,11 +1223,15 @@ int vm__guest_prepare(const struct vm_options *o, const struct vm_payload *p, in
 	}
 	struct modules mods = {0};
 	b->network = o->network;
-	rc = o->network ? network_modules(kernel, vm__machine_pc(), &mods, err) : 0;
+	int devices = o->network || o->output;
+	rc = devices ? guest_modules(kernel, vm__machine_pc(), o->network, o->output, &mods, err) : 0;
 	if (rc == 0)
-		rc = build_initramfs(fd, b->initrd, init, busybox, p, o->network ? &mods : NULL, err);
+		rc = build_initramfs(fd, b->initrd, init, busybox, p, devices ? &mods : NULL, o->network, o->output,
+				     err);
 	modules_release(&mods);
 	close(fd);
+	if (rc == 0 && o->output) /* beside the initramfs: an empty file QEMU appends the port's bytes to */
+		rc = output_file(b, dir, err);
 	if (rc < 0) {
 		vm__boot_release(b);
 		return rc;
@@ -1193,6 +1246,9 @@ void vm__boot_release(struct vm__boot *b)
 	if (b->initrd[0])
 		unlink(b->initrd);
 	b->initrd[0] = '\0';
+	if (b->output[0])
+		unlink(b->output);
+	b->output[0] = '\0';
 }
 
 static int boot_once(struct vm__boot *b, const struct vm_options *o, struct console *con, struct step_result *res,

@@ -16,8 +16,10 @@
  *     the payload files at their guest paths (parent directories created,
  *     the host file's permission bits kept, symbolic links followed),
  *   then boots `qemu-system-x86_64 -M microvm` (or `-M pc` for the rest of
- *   the process when QEMU rejects microvm) with no network device (unless
- *   o->network: see VM_MODULES_DIR), no disk,
+ *   the process when QEMU rejects microvm) and `-cpu max` (under TCG the
+ *   default qemu64 model killed a libFuzzer target at its first input) with
+ *   no network device (unless o->network: see VM_MODULES_DIR), no disk,
+ *   no output port (unless o->output: see VM_OUTPUT_NAME),
  *   the serial console on a pipe, `-no-reboot` and a kernel panic rebooting at
  *   once (panic=-1), so every way the guest ends makes QEMU exit.
  * - The guest's init mounts devtmpfs on /dev, proc, sysfs and a tmpfs on /tmp,
@@ -100,6 +102,17 @@
  */
 #define VM_MODULES_DIR "/ripple/modules"
 #define VM_MODULES_LIST "/ripple/modules/order"
+/* In the initramfs of a guest with a network: eth0 is set up. */
+#define VM_NETWORK_MARK "/ripple/network"
+/*
+ * A guest with an output port (vm_options.output): a virtio serial port named
+ * VM_OUTPUT_NAME whose bytes land in a host file (vm__boot.output), linked
+ * at VM_OUTPUT_DEVICE by the init. Unlike the console it is no tty: what is
+ * written arrives as it is (a tar of what the guest brings back).
+ */
+#define VM_OUTPUT_MARK "/ripple/output"
+#define VM_OUTPUT_NAME "ripple.out"
+#define VM_OUTPUT_DEVICE "/dev/ripple-out"
 #define VM_GUEST_ADDR "10.0.2.15"
 #define VM_GUEST_MASK "255.255.255.0"
 
@@ -113,6 +126,7 @@ struct vm_options {
 	uint64_t timeout_ms;  /* wall clock from QEMU's start; 0: 60 s */
 	enum vm_accel accel;  /* AUTO: what vm_probe() answers */
 	int network;	      /* a virtio network device on QEMU's restricted user network (VM_MODULES_DIR) */
+	int output;	      /* an output port (VM_OUTPUT_DEVICE in the guest; see VM_OUTPUT_NAME) */
 	const char *work_dir; /* temporary files; NULL: $TMPDIR or /tmp */
 };
 

@@ -10,6 +10,7 @@
  * that fails, by returning from main, which panics the kernel and, with
  * panic=-1 and QEMU's -no-reboot, ends the VM too).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -179,13 +180,11 @@ out:
 }
 
 /*
- * A guest with a network (vm.h, VM_MODULES_LIST): loads the kernel modules
- * the list names, in its order ("FILE PARAMS" per line; a parameter the
- * kernel command line gives a module as MODULE.NAME=VALUE is passed to it, as
- * modprobe would), then sets eth0 up at VM_GUEST_ADDR. No route is added:
- * QEMU's user network is restricted, and there is nowhere to go.
+ * A guest with virtio devices (vm.h, VM_MODULES_LIST): loads the kernel
+ * modules the list names, in its order (a parameter the kernel command line
+ * gives a module as MODULE.NAME=VALUE is passed to it, as modprobe would).
  */
-static void network_up(void)
+static void modules_load(void)
 {
 	FILE *list = fopen(VM_MODULES_LIST, "r");
 	if (!list)
@@ -223,10 +222,57 @@ static void network_up(void)
 			close(fd);
 	}
 	fclose(list);
+}
+
+/*
+ * A guest with a network (VM_NETWORK_MARK): eth0 at VM_GUEST_ADDR. No route
+ * is added: QEMU's user network is restricted, and there is nowhere to go.
+ */
+static void network_up(void)
+{
+	if (access(VM_NETWORK_MARK, F_OK) != 0)
+		return;
 	/* The device appears once its driver probed it: wait for it a little. */
 	for (int i = 0; i < 200 && access("/sys/class/net/eth0", F_OK) != 0; i++)
 		usleep(10000);
 	link_up("eth0", VM_GUEST_ADDR, VM_GUEST_MASK);
+}
+
+/*
+ * A guest with an output port (VM_OUTPUT_MARK): the virtio serial port named
+ * VM_OUTPUT_NAME, found by its name in sysfs, linked at VM_OUTPUT_DEVICE.
+ */
+static void output_port(void)
+{
+	if (access(VM_OUTPUT_MARK, F_OK) != 0)
+		return;
+	for (int i = 0; i < 200; i++) {
+		DIR *d = opendir("/sys/class/virtio-ports");
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			char path[300], name[64] = "";
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			ssize_t n = fd >= 0 ? read(fd, name, sizeof(name) - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			name[n > 0 ? n : 0] = '\0';
+			name[strcspn(name, "\n")] = '\0';
+			snprintf(path, sizeof(path), "/dev/%s", e->d_name);
+			if (strcmp(name, VM_OUTPUT_NAME) == 0 && access(path, F_OK) == 0) {
+				closedir(d);
+				if (symlink(path, VM_OUTPUT_DEVICE) < 0)
+					say("ripple-vm-init: cannot link %s: %s\n", VM_OUTPUT_DEVICE, strerror(errno));
+				return;
+			}
+		}
+		if (d)
+			closedir(d);
+		usleep(10000);
+	}
+	say("ripple-vm-init: no output port %s\n", VM_OUTPUT_NAME);
 }
 
 struct job {
@@ -308,7 +354,9 @@ int main(void)
 		say("ripple-vm-init: busybox --install -s failed\n");
 	/* Loopback in every guest: tests talk to themselves over 127.0.0.1. */
 	link_up("lo", NULL, NULL);
+	modules_load();
 	network_up();
+	output_port();
 
 	struct job job = {0};
 	if (read_job(&job) < 0) {

@@ -10,7 +10,9 @@
 #  4. ripple bisect with `ripple fuzz --reproduce` as its probe names the
 #     planted commit; commits that do not build against today's cstruct are
 #     skipped (exit 125).
-#  5. Bad input: exit 2 with one line.
+#  5. In a throwaway VM (--target vm): the fuzzers run in the guest, the corpus
+#     and crashes come back, the reproducer crashes there with the same signature.
+#  6. Bad input: exit 2 with one line.
 #   test_fuzz.sh PATH-TO-examples/generate PATH-TO-ripple
 set -uo pipefail
 generate=$(realpath "${1:?usage: test_fuzz.sh GENERATE RIPPLE}")
@@ -78,8 +80,29 @@ check "another signature does not count (exit $?)" '[ $? -eq 0 ]'
 check "bisecting the crash names the planted commit ($(jq -r .first_bad.id "$work/bisect.json" 2>/dev/null))" \
 	'[ "$(jq -r .first_bad.id "$work/bisect.json")" = "$planted" ]'
 
-# 5. Bad input.
-for bad in "nosuch" "cstruct" "dns --seconds 0" "dns --signature x" "dns --reproduce /nonexistent" "dns --target vm"; do
+# 5. In a throwaway VM: the fuzzers run in the guest; the corpus and the crash come back,
+# and the guest's stack, symbolized on the host, gives the same signature.
+corpus_before=$(find .ripple/fuzz/corpus/dns -type f | wc -l)
+start=$(date +%s)
+"$ripple" fuzz dns --target vm --seconds 30 --json >"$work/vm.json" 2>"$work/vm.err"
+status=$? took=$(($(date +%s) - start))
+check "fuzzing in a VM ran the target ($(jq -r .fuzzers[0].executions "$work/vm.json") executions at $(jq -r .fuzzers[0].exec_per_sec "$work/vm.json")/s, $took s; exit $status)" \
+	'[ $status -le 1 ] && [ "$(jq -r .fuzzers[0].executions "$work/vm.json")" -gt 0 ] && jq -e ".target == \"vm\"" "$work/vm.json" >/dev/null'
+check "the fuzz step's log is the guest's console, with libFuzzer's figures" \
+	'grep -l "RIPPLE-VM1 type=status" .ripple/logs/*.test.log | xargs grep -l "stat::number_of_executed_units" | grep -q .'
+check "the corpus came back from the guest ($(find .ripple/fuzz/corpus/dns -type f | wc -l) inputs, $corpus_before before)" \
+	'[ "$(find .ripple/fuzz/corpus/dns -type f | wc -l)" -ge "$corpus_before" ] && [ "$(jq -r .fuzzers[0].corpus_files "$work/vm.json")" -ge 0 ]'
+if [ "$(jq -r '.fuzzers[0].crash != null' "$work/vm.json")" = true ]; then
+	check "a crash found in the guest has the host's signature: $(crash vm signature)" '[ "$(crash vm signature)" = "$sig" ]'
+fi
+"$ripple" fuzz dns --target vm --reproduce "$repro" --signature "$sig" >"$work/vmr.txt" 2>&1
+status=$?
+check "the reproducer crashes in a VM with the same signature (exit $status; $(grep -m1 "crash" "$work/vmr.txt"))" \
+	'[ $status -eq 1 ] && grep -qF "$sig" "$work/vmr.txt"'
+check "... and its reproduce command names the target" 'grep -q "reproduce: ripple fuzz .* --target vm .* --reproduce " "$work/vmr.txt"'
+
+# 6. Bad input.
+for bad in "nosuch" "cstruct" "dns --seconds 0" "dns --signature x" "dns --reproduce /nonexistent" "dns --target nosuch"; do
 	# shellcheck disable=SC2086
 	"$ripple" fuzz $bad >/dev/null 2>"$work/bad.err"
 	status=$?

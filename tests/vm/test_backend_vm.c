@@ -211,13 +211,14 @@ static void prepare(struct run *r, struct backend *b)
 static const char *const job_env[] = {"PATH=/usr/bin:/bin", "LD_LIBRARY_PATH=/ripple/sysroot/lib",
 				      "RIPPLE_PREFIX=/elsewhere", NULL};
 
-/* Runs `script` in a fresh guest of a prepared job, then finishes the job. */
-static void guest_step(struct run *r, const char *script, uint64_t timeout_ms, const char *const *payload,
-		       size_t n_payload)
+/* Runs `script` in a fresh guest of a prepared job, bringing `outputs` back, then finishes the job. */
+static void guest_step_out(struct run *r, const char *script, uint64_t timeout_ms, const char *const *payload,
+			   size_t n_payload, const char *const *outputs, size_t n_outputs)
 {
 	snprintf(r->log, sizeof(r->log), "%s/guest.log", root);
 	struct step_spec spec = {.script = script, .env = job_env, .timeout_ms = timeout_ms, .log_path = r->log};
-	struct backend_guest guest = {.payload = payload, .n_payload = n_payload};
+	struct backend_guest guest = {
+	    .payload = payload, .n_payload = n_payload, .outputs = outputs, .n_outputs = n_outputs};
 	struct step *s;
 	struct rp_error err = {.msg = ""};
 	int rc = backend_start_guest_step(r->job, &spec, &guest, on_step, r, &s, &err);
@@ -228,6 +229,12 @@ static void guest_step(struct run *r, const char *script, uint64_t timeout_ms, c
 	while (!r->finished)
 		uv_run(&r->loop, UV_RUN_ONCE);
 	ck_assert_int_eq(uv_loop_close(&r->loop), 0);
+}
+
+static void guest_step(struct run *r, const char *script, uint64_t timeout_ms, const char *const *payload,
+		       size_t n_payload)
+{
+	guest_step_out(r, script, timeout_ms, payload, n_payload, NULL, 0);
 }
 
 static char *slurp(const char *path)
@@ -312,6 +319,84 @@ START_TEST(missing_payload_is_the_packages)
 	ck_assert_str_eq(r.res.error, "");
 	const char *log = slurp(r.log);
 	ck_assert_msg(strstr(log, "ripple: guest payload: \"tests/golden/*.out\" matches no file") != NULL, "%s", log);
+	backend_close(b);
+}
+END_TEST
+
+START_TEST(guest_outputs_come_back)
+{
+	struct backend *b = open_vm();
+	struct run r;
+	prepare(&r, b);
+	/* A file the guest changes, one it makes in a new directory, binary bytes; and one outside the outputs. */
+	sh("mkdir -p '%s/out/old' && echo before > '%s/out/old/kept' && echo host > '%s/out/changed'", ws, ws, ws);
+	static const char *const outputs[] = {"out", "more/deep"};
+	static const char *const payload[] = {"tests/prog", "out"};
+	guest_step_out(&r,
+		       "cat out/old/kept && echo guest > out/changed && mkdir -p out/new && printf 'a\\000b\\377' > out/new/bin"
+		       " && echo deep > more/deep/file && echo no > elsewhere && exit 4",
+		       120000, payload, 2, outputs, 2);
+	const char *log = slurp(r.log);
+	/* The script's own status stands; what it left came back all the same. */
+	ck_assert_msg(r.res.status == STEP_FAILED && r.res.exit_status == 4, "%s %d: %s / %s",
+		      step_status_name(r.res.status), r.res.exit_status, r.res.error, log);
+	ck_assert_str_eq(r.res.error, "");
+	ck_assert_ptr_nonnull(strstr(log, "before"));
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/out/changed", ws);
+	ck_assert_str_eq(slurp(path), "guest\n");
+	snprintf(path, sizeof(path), "%s/out/new/bin", ws);
+	FILE *f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	unsigned char bytes[8];
+	ck_assert_uint_eq(fread(bytes, 1, sizeof(bytes), f), 4);
+	fclose(f);
+	ck_assert(bytes[0] == 'a' && bytes[1] == 0 && bytes[2] == 'b' && bytes[3] == 0xff);
+	snprintf(path, sizeof(path), "%s/more/deep/file", ws);
+	ck_assert_str_eq(slurp(path), "deep\n");
+	snprintf(path, sizeof(path), "%s/elsewhere", ws);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	backend_close(b);
+}
+END_TEST
+
+START_TEST(guest_outputs_stay_inside)
+{
+	struct backend *b = open_vm();
+	struct run r;
+	/* A guest that sends what is not under its outputs: refused, and nothing of it lands. */
+	prepare(&r, b);
+	sh("mkdir -p '%s/out' '%s/victim' && ln -s '%s/victim' '%s/out/link'", ws, ws, ws, ws);
+	static const char *const outputs[] = {"out"};
+	static const char *const payload[] = {"tests/prog"};
+	guest_step_out(&r, "mkdir -p x && echo bad > x/evil && tar -cf /dev/ripple-out x && sleep 1", 120000, payload, 1,
+		       outputs, 1);
+	ck_assert_msg(r.res.status == STEP_FAILED, "%s", step_status_name(r.res.status));
+	ck_assert_msg(strstr(r.res.error, "guest outputs: the guest sent x/") != NULL, "%s", r.res.error);
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/x", ws);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	/* Nor through a link the host's workspace holds. */
+	prepare(&r, b);
+	guest_step_out(&r, "rm -f out/link && mkdir -p out/link && echo bad > out/link/evil", 120000, payload, 1, outputs,
+		       1);
+	ck_assert_msg(r.res.status == STEP_FAILED, "%s", step_status_name(r.res.status));
+	ck_assert_msg(strstr(r.res.error, "guest outputs: out/link") != NULL, "%s", r.res.error);
+	snprintf(path, sizeof(path), "%s/victim/evil", ws);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	/* An output a guest cannot name safely is refused before anything boots. */
+	prepare(&r, b);
+	static const char *const bad[] = {"../up"};
+	struct step_spec spec = {.script = "true", .env = job_env, .timeout_ms = 1000};
+	struct backend_guest guest = {.payload = payload, .n_payload = 1, .outputs = bad, .n_outputs = 1};
+	struct step *s;
+	struct rp_error err = {.msg = ""};
+	ck_assert_int_eq(backend_start_guest_step(r.job, &spec, &guest, on_step, &r, &s, &err), RP_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "output 0"));
+	ck_assert_int_eq(backend_finish_job(r.job, on_finished, &r, &err), 0);
+	while (!r.finished)
+		uv_run(&r.loop, UV_RUN_ONCE);
+	ck_assert_int_eq(uv_loop_close(&r.loop), 0);
 	backend_close(b);
 }
 END_TEST
@@ -476,6 +561,8 @@ static Suite *suite(void)
 	tcase_add_test(boot, guest_panic_is_the_machines);
 	tcase_add_test(boot, missing_payload_is_the_packages);
 	tcase_add_test(boot, host_steps_run_in_the_sandbox);
+	tcase_add_test(boot, guest_outputs_come_back);
+	tcase_add_test(boot, guest_outputs_stay_inside);
 	suite_add_tcase(s, boot);
 	TCase *many = tcase_create("many");
 	tcase_add_checked_fixture(many, setup, teardown);
