@@ -46,7 +46,8 @@ const char cmd_fuzz_usage[] =
     "  -m, --manifest FILE   the universe manifest (default ripple.json)\n"
     "  --seconds N           each target's time (default: the manifest's \"seconds\")\n"
     "  --target T            the target to build and fuzz on (default: the package's first\n"
-    "                        process or sandbox target); on a vm target the fuzzers run in a\n"
+    "                        process or sandbox target, else its first vm target); on a vm\n"
+    "                        target the fuzzers run in a\n"
     "                        throwaway VM and bring the corpus and crashes back\n"
     "  --rev REV             the revision to fuzz (default: the branch head)\n"
     "  --reproduce FILE      run each target once on FILE instead of fuzzing\n"
@@ -136,14 +137,14 @@ static int parse(int argc, char **argv, struct fuzz_args *a)
 	return RP_EXIT_OK;
 }
 
-/* The package's default target to fuzz on: its first process or sandbox target. */
+/* The package's default target to fuzz on: its first process or sandbox target, else its first vm target. */
 static long fuzz_target(const struct rp_universe *u, const struct rp_package *p, const char *name)
 {
 	if (name) {
 		long t = manifest_find_target(u, name);
 		return t >= 0 && manifest_package_has_target(p, (size_t)t) ? t : -1;
 	}
-	return manifest_coverage_target(u, p);
+	return manifest_fuzz_target(u, p);
 }
 
 /*
@@ -260,7 +261,7 @@ int cmd_fuzz(int argc, char **argv)
 		/* A Xen domain has only its console: the corpus and the crashes could not come back. */
 		status = a.target ? cli_usage_error("fuzz", "package %s has no process, sandbox or vm target %s", a.package,
 						    a.target)
-				  : cli_usage_error("fuzz", "package %s has no process or sandbox target to fuzz on", a.package);
+				  : cli_usage_error("fuzz", "package %s has no process, sandbox or vm target to fuzz on", a.package);
 		goto out;
 	}
 	if (a.reproduce && !realpath(a.reproduce, repro_abs)) {

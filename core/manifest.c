@@ -1264,6 +1264,15 @@ void manifest_free(struct rp_universe *u)
 	free(u);
 }
 
+long manifest_fuzz_target(const struct rp_universe *u, const struct rp_package *p)
+{
+	long t = manifest_coverage_target(u, p);
+	for (size_t i = 0; t < 0 && i < p->n_targets; i++)
+		if (u->targets[p->targets[i]].runner == RP_RUNNER_VM)
+			t = (long)p->targets[i];
+	return t;
+}
+
 long manifest_coverage_target(const struct rp_universe *u, const struct rp_package *p)
 {
 	long first_local = -1;

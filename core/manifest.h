@@ -139,6 +139,14 @@ long manifest_find_target(const struct rp_universe *u, const char *name);
  */
 long manifest_coverage_target(const struct rp_universe *u, const struct rp_package *p);
 
+/*
+ * The target a package's fuzz targets run on: its coverage target (the host
+ * side fuzzes fastest), else its first vm target (fuzzed in a guest, which
+ * brings the corpus back); -1 when it has neither (a xen domain brings
+ * nothing back).
+ */
+long manifest_fuzz_target(const struct rp_universe *u, const struct rp_package *p);
+
 /* Whether package `pkg` declares target index `target`. */
 int manifest_package_has_target(const struct rp_package *pkg, size_t target);
 

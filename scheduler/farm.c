@@ -714,8 +714,8 @@ static int add_dep_edges(const struct rp_universe *u, const struct rp_package *p
 
 /*
  * Fuzz jobs (docs/fuzz.md, "In the farm"), after the builds: with `fuzz`,
- * one per asked package that has fuzz targets, on its fuzz target (its
- * coverage target: the first local one); one replay of each crash still
+ * one per asked package that has fuzz targets, on its fuzz target
+ * (manifest_fuzz_target: the first local one, else a vm one); one replay of each crash still
  * open there, at this run's commit; with `crash_id`, that crash's replay
  * alone (a bisection's probe). Each waits for its package's dependencies'
  * builds on that target; nothing waits for it. Grows *jobs as needed.
@@ -759,7 +759,7 @@ static int plan_fuzz_jobs(struct farm *f, int fuzz, int64_t crash_id, const unsi
 	for (size_t k = 0; k < n_order && rc == 0; k++) {
 		size_t p = order[k];
 		const struct rp_package *pkg = &u->packages[p];
-		long t = manifest_coverage_target(u, pkg);
+		long t = manifest_fuzz_target(u, pkg);
 		if (!pkg->n_fuzz || t < 0 || !res[p].commit[0])
 			continue;
 		/* Every dependency's build on the target must be in the run. */

@@ -517,6 +517,35 @@ START_TEST(test_notify_webhook_length)
 }
 END_TEST
 
+/* Where coverage and fuzz jobs run: a local target ("unix" first), for fuzzing else a vm one, never xen. */
+START_TEST(test_coverage_and_fuzz_targets)
+{
+	static const char text[] =
+		"{\"universe\": \"u\", \"targets\": {\"vm\": {\"runner\": \"vm\"}, \"xen\": {\"runner\": \"xen\"},\n"
+		"  \"local\": {\"runner\": \"process\"}, \"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+		"  {\"name\": \"both\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\", \"local\", \"unix\"],\n"
+		"   \"guest\": {\"test\": \"./t\", \"payload\": [\"t\"]}},\n"
+		"  {\"name\": \"local\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\", \"local\"],\n"
+		"   \"guest\": {\"test\": \"./t\", \"payload\": [\"t\"]}},\n"
+		"  {\"name\": \"vm\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"xen\", \"vm\"],\n"
+		"   \"guest\": {\"test\": \"./t\", \"payload\": [\"t\"]}},\n"
+		"  {\"name\": \"xen\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"xen\"],\n"
+		"   \"guest\": {\"test\": \"./t\", \"payload\": [\"t\"]}}]}";
+	struct rp_universe *u;
+	struct rp_error err;
+	ck_assert_msg(manifest_load_buffer(text, strlen(text), "m.json", &u, &err) == 0, "%s", err.msg);
+	static const char *const want[][3] = {
+		{"both", "unix", "unix"}, {"local", "local", "local"}, {"vm", NULL, "vm"}, {"xen", NULL, NULL}};
+	for (size_t i = 0; i < 4; i++) {
+		const struct rp_package *p = &u->packages[manifest_find_package(u, want[i][0])];
+		long c = manifest_coverage_target(u, p), f = manifest_fuzz_target(u, p);
+		ck_assert_msg(want[i][1] ? c >= 0 && strcmp(u->targets[c].name, want[i][1]) == 0 : c < 0, "%s", want[i][0]);
+		ck_assert_msg(want[i][2] ? f >= 0 && strcmp(u->targets[f].name, want[i][2]) == 0 : f < 0, "%s", want[i][0]);
+	}
+	manifest_free(u);
+}
+END_TEST
+
 /*
  * A guest payload of MANIFEST_GUEST_PAYLOAD_MAX patterns of MANIFEST_GUEST_PATTERN_MAX
  * bytes is taken; one pattern more, or one byte more, is refused.
@@ -672,6 +701,7 @@ int main(void)
 	tcase_add_test(tc, test_good_manifest);
 	tcase_add_test(tc, test_notify_webhook_length);
 	tcase_add_test(tc, test_guest_payload_limits);
+	tcase_add_test(tc, test_coverage_and_fuzz_targets);
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_suggest);
 	tcase_add_test(tc, test_mutations_never_crash);
