@@ -1103,9 +1103,9 @@ struct store_fuzz_crash {
 /*
  * A fuzz job (c->found_run, c->found_job at c->found_commit) crashed with
  * c's signature in (package, target, fuzzer). A signature never seen there
- * is recorded open (*is_new = 1); a known one is seen again (*is_new = 0),
- * and opened again when it was fixed, its fixed range cleared (it came
- * back). Only the id, kinds and found_* of `c` are read for a known one.
+ * is recorded open (*is_new = 1); an open one is seen again (*is_new = 0);
+ * a fixed one came back, a regression of its own: open again, found (and
+ * its reproducer) anew, its fix and bisection forgotten (*is_new = 1).
  * *id is the crash's. RP_EINVAL for a malformed crash.
  */
 int store_fuzz_crash_seen(struct store *st, const struct store_fuzz_crash *c, int64_t now_ms, int64_t *id,

@@ -23,6 +23,7 @@ enum store__fid {
 	F_CRASH_FIND,
 	F_CRASH_INSERT,
 	F_CRASH_SEEN,
+	F_CRASH_REOPEN,
 	F_CRASH_GET,
 	F_CRASH_FIXED,
 	F_CRASHES,
@@ -51,14 +52,19 @@ static const char *const store__fsql[F__COUNT] = {
 	[F_STAT_PUT] = "INSERT OR REPLACE INTO fuzz_stats (" F_STAT_COLUMNS ")"
 		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	[F_STATS] = "SELECT " F_STAT_COLUMNS " FROM fuzz_stats ORDER BY package, target, fuzzer LIMIT 1000",
-	[F_CRASH_FIND] = "SELECT id FROM fuzz_crashes WHERE package = ?1 AND target = ?2 AND fuzzer = ?3"
-			 " AND signature = ?4",
+	[F_CRASH_FIND] = "SELECT id, status = 'fixed' FROM fuzz_crashes WHERE package = ?1 AND target = ?2"
+			 " AND fuzzer = ?3 AND signature = ?4",
 	[F_CRASH_INSERT] = "INSERT INTO fuzz_crashes (package, target, fuzzer, signature, kind, frames, reproducer,"
 			   " reproducer_size, found_run, found_job, found_commit, found_ms, seen_run, seen_commit,"
 			   " seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?9, ?11, ?12)",
 	/* Seen again: a fixed one is open again, and its fixed range no longer holds. */
 	[F_CRASH_SEEN] = "UPDATE fuzz_crashes SET seen_run = ?2, seen_commit = ?3, seen_ms = ?4, status = 'open',"
 			 " fixed_run = NULL, fixed_commit = NULL, fixed_ms = NULL WHERE id = ?1",
+	/* A fixed crash found again is a regression of its own: found anew, its fix and bisection forgotten. */
+	[F_CRASH_REOPEN] = "UPDATE fuzz_crashes SET status = 'open', fixed_run = NULL, fixed_commit = NULL,"
+			   " fixed_ms = NULL, bisect_id = 0, found_run = ?2, found_job = ?3, found_commit = ?4,"
+			   " found_ms = ?5, seen_run = ?2, seen_commit = ?4, seen_ms = ?5, reproducer = ?6,"
+			   " reproducer_size = ?7 WHERE id = ?1",
 	[F_CRASH_GET] = "SELECT " F_CRASH_COLUMNS " FROM fuzz_crashes WHERE id = ?1",
 	[F_CRASH_FIXED] = "UPDATE fuzz_crashes SET status = 'fixed', fixed_run = ?2, fixed_commit = ?3, fixed_ms = ?4"
 			  " WHERE id = ?1 AND status = 'open'",
@@ -239,12 +245,28 @@ int store_fuzz_crash_seen(struct store *st, const struct store_fuzz_crash *c, in
 	sqlite3_bind_text(s, 2, c->target, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, c->fuzzer, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, c->signature, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	int rc = sqlite3_step(s), was_fixed = 0;
+	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(s, 0);
+		was_fixed = sqlite3_column_int(s, 1);
+	}
 	store__done(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		ret = store__dberr(st, err, rc, "cannot look up a crash");
+		goto out;
+	}
+	if (rc == SQLITE_ROW && was_fixed) {
+		if ((ret = store__f(st, F_CRASH_REOPEN, &s, err)) < 0)
+			goto out;
+		sqlite3_bind_int64(s, 1, *id);
+		sqlite3_bind_int64(s, 2, c->found_run);
+		sqlite3_bind_int64(s, 3, c->found_job);
+		sqlite3_bind_text(s, 4, c->found_commit, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 5, now_ms);
+		sqlite3_bind_text(s, 6, c->reproducer, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 7, c->reproducer_size);
+		if ((ret = store__step_done(st, s, err, "cannot record a crash found again")) == 0)
+			*is_new = 1;
 		goto out;
 	}
 	if (rc == SQLITE_ROW) {

@@ -21,6 +21,7 @@
 #define _GNU_SOURCE /* asprintf, open_memstream */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -209,8 +210,6 @@ out:
 
 /* ---- the guest ---- */
 
-/* The largest tar of outputs a guest may send back. */
-#define GUEST_OUTPUT_MAX (512u << 20)
 
 /* Whether `path` is one of the guest step's output directories or inside one. */
 static int under_outputs(const struct guest_step *gs, const char *path)
@@ -303,19 +302,19 @@ static int write_entry(struct archive *in, int dirfd, const char *name, mode_t m
 /*
  * What the guest sent through its output port (a tar, libarchive reads it)
  * into the host's workspace: only regular files and directories under the
- * step's outputs, written below the workspace without following any link;
- * an empty file sends nothing. Blocking, on the loop: a corpus is small and
- * local.
+ * step's outputs, written below the workspace without following any link.
+ * Blocking, on the loop: a corpus is small and local.
  */
 static int outputs_land(const struct guest_step *gs, struct rp_error *err)
 {
 	struct stat st;
 	if (stat(gs->boot.output, &st) < 0)
 		return rp_error_set(err, RP_EIO, "guest outputs: %s: %s", gs->boot.output, strerror(errno));
+	/* A tar of even empty directories has blocks: nothing at all means the port never carried it. */
 	if (st.st_size == 0)
-		return 0;
-	if ((uint64_t)st.st_size > GUEST_OUTPUT_MAX)
-		return rp_error_set(err, RP_EIO, "guest outputs: more than %u MiB", GUEST_OUTPUT_MAX >> 20);
+		return rp_error_set(err, RP_EIO, "guest outputs: the guest sent nothing back through its output port");
+	if ((uint64_t)st.st_size > VM_OUTPUT_MAX)
+		return rp_error_set(err, RP_EIO, "guest outputs: more than %llu MiB", VM_OUTPUT_MAX >> 20);
 	int top = open(gs->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (top < 0)
 		return rp_error_set(err, RP_EIO, "guest outputs: %s: %s", gs->workspace, strerror(errno));
@@ -338,8 +337,8 @@ static int outputs_land(const struct guest_step *gs, struct rp_error *err)
 			name += 2;
 		char path[PATH_MAX];
 		mode_t type = archive_entry_filetype(e);
-		if (!name || (size_t)snprintf(path, sizeof(path), "%s", name) >= sizeof(path))
-			name = NULL;
+		if (!name || (size_t)snprintf(path, sizeof(path), "%s", name) >= sizeof(path) || archive_entry_hardlink(e))
+			name = NULL; /* a hard link would land as an empty file: refused like any other kind */
 		size_t len = name ? strlen(path) : 0;
 		while (len > 1 && path[len - 1] == '/')
 			path[--len] = '\0';
@@ -415,6 +414,11 @@ static void guest_done(struct step *step, const struct step_result *res, void *d
 		else
 			snprintf(r.error, sizeof(r.error), "guest: %.480s", vr.why);
 		break;
+	}
+	if (gs->n_outputs && res->term_signal == SIGXFSZ) {
+		r.status = STEP_FAILED;
+		snprintf(r.error, sizeof(r.error), "guest outputs: the guest sent more than %llu MiB through its output"
+			 " port; QEMU was stopped", VM_OUTPUT_MAX >> 20);
 	}
 	/* A guest that reported brings its outputs back; one that did not has nothing whole to send. */
 	if ((vr.status == VM_PASS || vr.status == VM_FAIL) && gs->n_outputs) {

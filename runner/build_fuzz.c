@@ -53,7 +53,7 @@ const char build__fuzz_script[] =
     "  if [ -n \"${RIPPLE_FUZZ_REPRO:-}\" ]; then\n"
     "    cp \"$RIPPLE_FUZZ_REPRO\" \"$out/crashes/crash-input\" && cp \"$RIPPLE_FUZZ_REPRO\" \"$out/crashes/crash-input.min\" || exit 1\n"
     "    echo \"ripple: fuzz target $name: running the reproducer once\"\n"
-    "    \"./$bin\" -runs=1 \"$out/crashes/crash-input.min\" >\"$out/crashes/crash-input.repro.log\" 2>&1\n"
+    "    \"./$bin\" -runs=1 -timeout=25 \"$out/crashes/crash-input.min\" >\"$out/crashes/crash-input.repro.log\" 2>&1\n"
     "    echo \"ripple: fuzz target $name: exit status $?\"\n"
     "    cat \"$out/crashes/crash-input.repro.log\"\n"
     "  else\n"
@@ -76,10 +76,16 @@ const char build__fuzz_script[] =
 
 static int copy_file(const char *from, const char *to, struct rp_error *err)
 {
-	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+	/* Never through a link: the files copied from a workspace are the package's to make. */
+	int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = -1, rc = 0;
 	char buf[65536];
+	struct stat st;
 	if (in < 0)
 		return rp_error_set(err, RP_EIO, "cannot read %s: %s", from, strerror(errno));
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(in);
+		return rp_error_set(err, RP_EIO, "%s: not a regular file", from);
+	}
 	if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
 		rc = rp_error_set(err, RP_EIO, "cannot write %s: %s", to, strerror(errno));
 		goto out;
@@ -249,11 +255,20 @@ uint64_t build__fuzz_budget_ms(const struct build__fuzz_job *fj)
 /* A file's text, at most `max` bytes (its end when longer: reports end there); NULL when unreadable. */
 static char *read_text(const char *path, size_t max, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
+	/* What the fuzz step left is the package's: a link there must not make the worker read its own files. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
-	if (fstat(fileno(f), &st) == 0 && (uint64_t)st.st_size > max)
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	FILE *f = fdopen(fd, "rb");
+	if (!f) {
+		close(fd);
+		return NULL;
+	}
+	if ((uint64_t)st.st_size > max)
 		fseek(f, (long)((uint64_t)st.st_size - max), SEEK_SET);
 	char *buf = malloc(max + 1);
 	size_t n = buf ? fread(buf, 1, max, f) : 0;
@@ -292,8 +307,12 @@ static int first_crash(const char *dir, char *out, size_t size)
 		int kind = 0;
 		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
 			kind |= strncmp(e->d_name, kinds[k], strlen(kinds[k])) == 0;
+		char full[PATH_MAX];
+		struct stat st;
 		if (!kind || (len > 4 && strcmp(e->d_name + len - 4, ".min") == 0) ||
-		    (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0))
+		    (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0) ||
+		    (size_t)snprintf(full, sizeof(full), "%s/%s", dir, e->d_name) >= sizeof(full) || lstat(full, &st) < 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
 		if (!*best || strcmp(e->d_name, best) < 0)
 			snprintf(best, sizeof(best), "%s", e->d_name);
@@ -547,11 +566,15 @@ static int collect_target(const struct build__fuzz_job *fj, const struct rp_fuzz
 			free(rtext);
 			rtext = sym;
 			rlen = slen;
-			FILE *w = fopen(repro_log, "wb");
-			if (w) {
-				fwrite(rtext, 1, rlen, w);
-				fclose(w);
-			}
+			/* A new file renamed over the old name: a link left there is replaced, not followed. */
+			char tmp[PATH_MAX + 96];
+			snprintf(tmp, sizeof(tmp), "%s.symbolized", repro_log);
+			int wfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+			int ok = wfd >= 0 && write(wfd, rtext, rlen) == (ssize_t)rlen;
+			if (wfd >= 0 && close(wfd) < 0)
+				ok = 0;
+			if (!ok || rename(tmp, repro_log) < 0)
+				unlink(tmp);
 		}
 	}
 	int found = rtext && crash_parse(rtext, rlen, crash);
@@ -565,7 +588,8 @@ static int collect_target(const struct build__fuzz_job *fj, const struct rp_fuzz
 	free(rtext);
 	if (!found)
 		goto done; /* a reproduce run that did not crash, or an input that crashes no more */
-	const char *input = minimized && access(min, R_OK) == 0 ? min : crash_path;
+	struct stat mst;
+	const char *input = minimized && lstat(min, &mst) == 0 && S_ISREG(mst.st_mode) ? min : crash_path;
 	char sha[ARTIFACT_HEX_LEN + 1], store_dir[PATH_MAX], stored[PATH_MAX + 80];
 	int64_t size = 0;
 	if ((rc = artifact_sha256_file(input, sha, &size, err)) < 0)

@@ -1085,6 +1085,13 @@ void vm__boot_argv(struct vm__boot *b, int pc)
 	/* rtc stays on: without it the kernel's cmos_init() spends ~2.4 s (TCG) probing for it. */
 	const char *machine = pc ? "pc" : "microvm,x-option-roms=off,pit=off,pic=off";
 	size_t n = 0;
+	/* A guest writing its output port without end would fill the worker's disk: QEMU may write so much. */
+	if (b->output[0] && b->prlimit[0]) {
+		snprintf(b->fsize, sizeof(b->fsize), "--fsize=%llu", VM_OUTPUT_MAX);
+		b->argv[n++] = b->prlimit;
+		b->argv[n++] = b->fsize;
+		b->argv[n++] = "--";
+	}
 	b->argv[n++] = b->qemu;
 	b->argv[n++] = "-M";
 	b->argv[n++] = machine;
@@ -1146,12 +1153,15 @@ static int output_file(struct vm__boot *b, const char *dir, struct rp_error *err
 	}
 	close(fd);
 	size_t n = (size_t)snprintf(b->output_chardev, sizeof(b->output_chardev), "file,id=out,path=");
-	for (const char *s = b->output; *s && n + 3 < sizeof(b->output_chardev); s++) {
+	const char *s = b->output;
+	for (; *s && n + 3 < sizeof(b->output_chardev); s++) {
 		if (*s == ',')
 			b->output_chardev[n++] = ',';
 		b->output_chardev[n++] = *s;
 	}
 	b->output_chardev[n] = '\0';
+	if (*s) /* cannot happen with the buffer's size; a cut path would lose the outputs silently */
+		return rp_error_set(err, RP_EINVAL, "%s: too long a path for QEMU's -chardev", b->output);
 	return 0;
 }
 
@@ -1232,6 +1242,8 @@ int vm__guest_prepare(const struct vm_options *o, const struct vm_payload *p, in
 	close(fd);
 	if (rc == 0 && o->output) /* beside the initramfs: an empty file QEMU appends the port's bytes to */
 		rc = output_file(b, dir, err);
+	if (rc == 0 && o->output && with_qemu && !step_find_program("prlimit", b->prlimit, sizeof(b->prlimit)))
+		rc = rp_error_set(err, RP_ENOTFOUND, "prlimit not found (util-linux): a guest's output port needs it");
 	if (rc < 0) {
 		vm__boot_release(b);
 		return rc;

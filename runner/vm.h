@@ -111,6 +111,8 @@
  * written arrives as it is (a tar of what the guest brings back).
  */
 #define VM_OUTPUT_MARK "/ripple/output"
+/* The most an output port carries: QEMU runs under this RLIMIT_FSIZE (SIGXFSZ past it). */
+#define VM_OUTPUT_MAX (512ull << 20)
 #define VM_OUTPUT_NAME "ripple.out"
 #define VM_OUTPUT_DEVICE "/dev/ripple-out"
 #define VM_GUEST_ADDR "10.0.2.15"

@@ -100,8 +100,9 @@ static const char *answer_name(enum bisect_answer a)
 
 /*
  * A crash's replay (a bisection with a crash_id) is bad when it crashed with
- * the signature (its test step failed) and good when it did not; a commit
- * whose fuzz build fails cannot answer.
+ * the signature (the worker's verdict: a fail of category "fuzz") and good
+ * when it did not; a commit whose fuzz build or target fails, or that hangs,
+ * cannot answer.
  */
 static enum bisect_answer answer_of_job(const struct store_bisect *b, const struct store_job *j);
 
@@ -116,9 +117,15 @@ static enum bisect_answer answer_of(enum store_result_status s)
 
 static enum bisect_answer answer_of_job(const struct store_bisect *b, const struct store_job *j)
 {
-	if (b->crash_id && j->status == STORE_RESULT_FAIL && (!j->failed_step || strcmp(j->failed_step, "test") != 0))
-		return BISECT_SKIP;
-	return answer_of(j->status);
+	if (!b->crash_id)
+		return answer_of(j->status);
+	/* The build engine's crash verdict is category "fuzz"; any other failure or a timeout tells nothing. */
+	if (j->status == STORE_RESULT_PASS)
+		return BISECT_GOOD;
+	if (j->status == STORE_RESULT_FAIL && j->failed_step && strcmp(j->failed_step, "test") == 0 && j->category &&
+	    strcmp(j->category, "fuzz") == 0)
+		return BISECT_BAD;
+	return BISECT_SKIP;
 }
 
 static int fail(struct step *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

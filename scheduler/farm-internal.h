@@ -158,8 +158,8 @@ int farm__artifact_json(struct farm *f, const char *build_key, const char *name,
 json_t *farm__run_fuzz(struct farm *f, int64_t run_id);
 int farm__fuzz_lease(struct farm *f, const struct store_job *job, json_t *doc, struct rp_error *err);
 int farm__fuzz_check(struct farm *f, const struct store_job *job, enum store_result_status st,
-		     const char *failed_step, const json_t *report, struct rp_error *err);
+		     const char *failed_step, const char *category, const json_t *report, struct rp_error *err);
 int farm__fuzz_record(struct farm *f, const struct store_job *job, enum store_result_status st,
-		      const char *failed_step, const json_t *report, struct rp_error *err);
+		      const char *failed_step, const char *category, const json_t *report, struct rp_error *err);
 
 #endif

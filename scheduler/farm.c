@@ -715,9 +715,9 @@ static int add_dep_edges(const struct rp_universe *u, const struct rp_package *p
 /*
  * Fuzz jobs (docs/fuzz.md, "In the farm"), after the builds: with `fuzz`,
  * one per asked package that has fuzz targets, on its fuzz target
- * (manifest_fuzz_target: the first local one, else a vm one); one replay of each crash still
- * open there, at this run's commit; with `crash_id`, that crash's replay
- * alone (a bisection's probe). Each waits for its package's dependencies'
+ * (manifest_fuzz_target: the first local one, else a vm one); one replay of
+ * each of its crashes still open, on the crash's target, at this run's
+ * commit; with `crash_id`, that crash's replay alone (a bisection's probe). Each waits for its package's dependencies'
  * builds on that target; nothing waits for it. Grows *jobs as needed.
  */
 static int plan_fuzz_jobs(struct farm *f, int fuzz, int64_t crash_id, const unsigned char *asked,
@@ -759,25 +759,27 @@ static int plan_fuzz_jobs(struct farm *f, int fuzz, int64_t crash_id, const unsi
 	for (size_t k = 0; k < n_order && rc == 0; k++) {
 		size_t p = order[k];
 		const struct rp_package *pkg = &u->packages[p];
-		long t = manifest_fuzz_target(u, pkg);
-		if (!pkg->n_fuzz || t < 0 || !res[p].commit[0])
+		if (!pkg->n_fuzz || !res[p].commit[0] || (!crash_id && !asked[p]))
 			continue;
-		/* Every dependency's build on the target must be in the run. */
-		int deps_planned = 1;
-		for (size_t d = 0; d < pkg->n_depends; d++)
-			deps_planned &= job_of[pkg->depends[d] * u->n_targets + (size_t)t] >= 0;
-		if (!deps_planned)
-			continue;
+		/* Fuzzing on the package's fuzz target; each open crash replayed on its own target, if still there. */
 		for (size_t c = 0; c <= n_open && rc == 0; c++) {
 			int64_t replay = 0;
-			if (c < n_open) { /* the open crashes of the package there */
-				if (strcmp(open[c].package, pkg->name) != 0 || strcmp(open[c].target, u->targets[t].name) != 0)
+			long t;
+			if (c < n_open) {
+				if (strcmp(open[c].package, pkg->name) != 0)
+					continue;
+				t = manifest_find_target(u, open[c].target);
+				if (t < 0 || !manifest_package_has_target(pkg, (size_t)t))
 					continue;
 				replay = open[c].id;
-			} else if (!fuzz || !asked[p]) {
+			} else if (!fuzz || (t = manifest_fuzz_target(u, pkg)) < 0) {
 				continue;
 			}
-			if (!crash_id && !asked[p])
+			/* Every dependency's build on the target must be in the run. */
+			int deps_planned = 1;
+			for (size_t d = 0; d < pkg->n_depends; d++)
+				deps_planned &= job_of[pkg->depends[d] * u->n_targets + (size_t)t] >= 0;
+			if (!deps_planned)
 				continue;
 			(*jobs)[*n_jobs] = (struct store_job_spec){ .package = pkg->name,
 								    .target = u->targets[t].name,
@@ -1986,7 +1988,7 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	const json_t *fuzz_report = json_object_get(req, "fuzz");
 	if (key && job.build_key && strcmp(key, job.build_key) != 0)
 		rc = rp_error_set(err, RP_EINVAL, "member \"build_key\": the job's key is %s", job.build_key);
-	else if ((rc = farm__fuzz_check(f, &job, st, failed_step, fuzz_report, err)) < 0)
+	else if ((rc = farm__fuzz_check(f, &job, st, failed_step, category, fuzz_report, err)) < 0)
 		;
 	/* Nothing uses a fuzz build's output: it stays on its worker. */
 	else if (!fuzz && output_hash && (st == STORE_RESULT_PASS || st == STORE_RESULT_FAIL) && job.build_key &&
@@ -2012,7 +2014,7 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 	rc = store_job_finish(f->st, job_id, &r, FARM_MAX_ATTEMPTS, &requeued, err);
 	/* What a fuzz job found is acknowledged with its result, or neither is. */
 	if (rc == 0 && fuzz && !requeued)
-		rc = farm__fuzz_record(f, &job, st, failed_step, fuzz_report, err);
+		rc = farm__fuzz_record(f, &job, st, failed_step, category, fuzz_report, err);
 	store_job_release(&job);
 	if (rc < 0)
 		goto unlock;

@@ -97,15 +97,23 @@ static int count_of(const json_t *o, const char *key, int64_t *out, const char *
  * could not serve). `report` may be NULL only when the job did not get as
  * far as fuzzing (no pass, or its build failed). Lock held.
  */
+/* Whether a fuzz job's result says its fuzzers found a crash: the build engine's verdict, category "fuzz". */
+static int crashed_of(enum store_result_status st, const char *failed_step, const char *category)
+{
+	return st == STORE_RESULT_FAIL && failed_step && strcmp(failed_step, "test") == 0 && category &&
+	       strcmp(category, "fuzz") == 0;
+}
+
 int farm__fuzz_check(struct farm *f, const struct store_job *job, enum store_result_status st,
-		     const char *failed_step, const json_t *report, struct rp_error *err)
+		     const char *failed_step, const char *category, const json_t *report, struct rp_error *err)
 {
 	if (strcmp(job->variant, "fuzz") != 0) {
 		if (report && !json_is_null(report))
 			return rp_error_set(err, RP_EINVAL, "member \"fuzz\": job %" PRId64 " is no fuzz job", job->id);
 		return 0;
 	}
-	int ran = st == STORE_RESULT_PASS || (st == STORE_RESULT_FAIL && failed_step && strcmp(failed_step, "test") == 0);
+	/* A fuzz step that failed otherwise (a target not built) wrote no report: its log says why. */
+	int ran = st == STORE_RESULT_PASS || crashed_of(st, failed_step, category);
 	if (!report || json_is_null(report)) {
 		if (ran)
 			return rp_error_set(err, RP_EINVAL, "member \"fuzz\": a fuzz job that ran its fuzzers reports"
@@ -168,7 +176,7 @@ int farm__fuzz_check(struct farm *f, const struct store_job *job, enum store_res
  * answers its bisection only.
  */
 int farm__fuzz_record(struct farm *f, const struct store_job *job, enum store_result_status st,
-		      const char *failed_step, const json_t *report, struct rp_error *err)
+		      const char *failed_step, const char *category, const json_t *report, struct rp_error *err)
 {
 	if (strcmp(job->variant, "fuzz") != 0 || job->rerun_of)
 		return 0;
@@ -178,7 +186,7 @@ int farm__fuzz_record(struct farm *f, const struct store_job *job, enum store_re
 		return rc;
 	int mainline = run.kind == STORE_RUN_NIGHTLY || run.kind == STORE_RUN_MANUAL;
 	store_run_release(&run);
-	int crashed = st == STORE_RESULT_FAIL && failed_step && strcmp(failed_step, "test") == 0;
+	int crashed = crashed_of(st, failed_step, category);
 	if (job->fuzz_crash) {
 		if (!mainline || (st != STORE_RESULT_PASS && !crashed))
 			return 0; /* a probe's answer is the bisection's; an error tells nothing */

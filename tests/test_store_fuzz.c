@@ -181,14 +181,20 @@ START_TEST(test_crash_lifecycle)
 	ck_assert_uint_eq(n, 0);
 	store_fuzz_crashes_free(list, n);
 
-	/* It comes back: open again, its fixed range gone. */
+	/* It comes back: a new regression of the same crash, open again, found anew, its fixed range gone. */
+	raw_exec(st, "UPDATE fuzz_crashes SET bisect_id = 7"); /* as if it had been bisected */
 	struct store_fuzz_crash back = crash_at(8, 80, COMMIT_A, SIG);
-	ck_assert_int_eq(seen_ok(st, &back, T0 + 5, 0), id);
+	ck_assert_int_eq(seen_ok(st, &back, T0 + 5, 1), id);
 	ck_assert_int_eq(store_fuzz_crash_get(st, id, &got, &err), 0);
 	ck_assert(got.open);
 	ck_assert_ptr_null(got.fixed_commit);
 	ck_assert_int_eq(got.fixed_run, 0);
+	ck_assert_int_eq(got.found_run, 8);
+	ck_assert_int_eq(got.found_job, 80);
+	ck_assert_int_eq(got.bisect_id, 0);
 	store_fuzz_crash_release(&got);
+	/* Seen again while open: not new. */
+	ck_assert_int_eq(seen_ok(st, &back, T0 + 6, 0), id);
 	store_close(st);
 }
 END_TEST
