@@ -1062,6 +1062,19 @@ int store__end(struct store *st, int ret, struct rp_error *err)
 	return ret;
 }
 
+int store_part_begin(struct store *st, struct rp_error *err)
+{
+	return store__begin_write(st, err);
+}
+
+int store_part_end(struct store *st, int ok, struct rp_error *err)
+{
+	if (ok)
+		return store__end(st, 0, err);
+	store__end(st, RP_ECONFLICT, NULL); /* rolled back: what it returns is the code given */
+	return 0;
+}
+
 int store_batch_begin(struct store *st, struct rp_error *err)
 {
 	if (st->batch++)

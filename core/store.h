@@ -99,6 +99,14 @@ int store_checkpoint(struct store *st, struct rp_error *err);
 int store_batch_begin(struct store *st, struct rp_error *err);
 int store_batch_end(struct store *st, int ok, struct rp_error *err);
 
+/*
+ * A part of the open batch (or, outside one, a transaction of its own) that
+ * several store calls make together and that is undone alone: end it with
+ * `ok` 0 and their writes are rolled back, the batch's others kept.
+ */
+int store_part_begin(struct store *st, struct rp_error *err);
+int store_part_end(struct store *st, int ok, struct rp_error *err);
+
 /* The path `st` was opened with, owned by `st`. */
 const char *store_path(const struct store *st);
 

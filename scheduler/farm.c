@@ -2011,10 +2011,19 @@ int farm_result(struct farm *f, int64_t job_id, const json_t *req, json_t **out,
 				      .test_ms = test_ms,
 				      .failed_test = failed_test,
 				      .now_ms = now_ms() };
+	/* What a fuzz job found is acknowledged with its result, or neither is: one part of the commit. */
+	if (fuzz && (rc = store_part_begin(f->st, err)) < 0) {
+		store_job_release(&job);
+		goto unlock;
+	}
 	rc = store_job_finish(f->st, job_id, &r, FARM_MAX_ATTEMPTS, &requeued, err);
-	/* What a fuzz job found is acknowledged with its result, or neither is. */
 	if (rc == 0 && fuzz && !requeued)
 		rc = farm__fuzz_record(f, &job, st, failed_step, category, fuzz_report, err);
+	if (fuzz) {
+		int prc = store_part_end(f->st, rc == 0, rc == 0 ? err : NULL);
+		if (rc == 0)
+			rc = prc;
+	}
 	store_job_release(&job);
 	if (rc < 0)
 		goto unlock;

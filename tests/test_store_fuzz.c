@@ -316,6 +316,29 @@ START_TEST(test_replay_jobs_and_bisect)
 }
 END_TEST
 
+/* A part of a batch is undone alone: the batch's other writes are committed with it. */
+START_TEST(test_part_undone_alone)
+{
+	struct store *st = open_ok(0);
+	struct rp_error err = {.msg = ""};
+	struct store_fuzz_crash kept = crash_at(1, 1, COMMIT_A, SIG), undone = crash_at(1, 2, COMMIT_A, "leak in f");
+	ck_assert_int_eq(store_batch_begin(st, &err), 0);
+	seen_ok(st, &kept, T0, 1);
+	ck_assert_int_eq(store_part_begin(st, &err), 0);
+	seen_ok(st, &undone, T0, 1);
+	ck_assert_int_eq(store_part_end(st, 0, NULL), 0);
+	ck_assert_int_eq(store_part_begin(st, &err), 0);
+	struct store_fuzz_stat s = {.package = "dns", .target = "unix", .fuzzer = "f", .commit = COMMIT_A, .seconds = 1};
+	ck_assert_int_eq(store_fuzz_stat_put(st, &s, &err), 0);
+	ck_assert_int_eq(store_part_end(st, 1, &err), 0);
+	ck_assert_int_eq(store_batch_end(st, 1, &err), 0);
+	ck_assert_int_eq(raw_int(st, "SELECT count(*) FROM fuzz_crashes"), 1);
+	ck_assert_int_eq(raw_int(st, "SELECT count(*) FROM fuzz_crashes WHERE signature = 'leak in f'"), 0);
+	ck_assert_int_eq(raw_int(st, "SELECT count(*) FROM fuzz_stats"), 1);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_migrate_9_keeps_rows)
 {
 	struct store *st = open_ok(STORE_NO_MIGRATE);
@@ -370,6 +393,7 @@ static Suite *store_fuzz_suite(void)
 	tcase_add_test(tc, test_crash_refusals);
 	tcase_add_test(tc, test_stats_latest);
 	tcase_add_test(tc, test_replay_jobs_and_bisect);
+	tcase_add_test(tc, test_part_undone_alone);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("migration");
