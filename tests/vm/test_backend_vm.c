@@ -24,6 +24,7 @@
 #include "runner/backend.h"
 #include "runner/runner-internal.h"
 #include "tests/check_main.h"
+#include "tests/vm/guest_run.h"
 #include "tests/vm/vm_check.h"
 
 static char root[PATH_MAX], ws[PATH_MAX + 16], prefix[PATH_MAX + 16], sysroot[PATH_MAX + 16], tmp[PATH_MAX + 16];
@@ -150,39 +151,6 @@ END_TEST
 
 /* ---- the backend on a loop ---- */
 
-struct run {
-	uv_loop_t loop;
-	struct backend *b;
-	struct backend_job *job;
-	struct step_result res;
-	int prepared, stepped, finished, status;
-	char log[PATH_MAX + 32];
-};
-
-static void on_prepared(struct backend_job *job, int status, const struct rp_error *err, void *data)
-{
-	struct run *r = data;
-	ck_assert_msg(status == 0, "prepare: %s", err ? err->msg : "");
-	r->job = job;
-	r->prepared = 1;
-}
-
-static void on_step(struct step *s, const struct step_result *res, void *data)
-{
-	struct run *r = data;
-	(void)s;
-	r->res = *res;
-	r->stepped = 1;
-}
-
-static void on_finished(struct backend_job *job, int status, const struct rp_error *err, void *data)
-{
-	struct run *r = data;
-	ck_assert_ptr_null(job);
-	ck_assert_msg(status == 0, "finish: %s", err ? err->msg : "");
-	r->finished = 1;
-}
-
 static struct backend *open_vm(void)
 {
 	struct rp_target t = {.name = "vm", .runner = RP_RUNNER_VM};
@@ -196,56 +164,30 @@ static struct backend *open_vm(void)
 	return b;
 }
 
-static void prepare(struct run *r, struct backend *b)
+static void prepare(struct guest_run *r, struct backend *b)
 {
-	memset(r, 0, sizeof(*r));
-	ck_assert_int_eq(uv_loop_init(&r->loop), 0);
-	r->b = b;
 	struct backend_job_spec spec = {.workspace = ws, .prefix = prefix, .sysroot = sysroot};
-	struct rp_error err = {.msg = ""};
-	ck_assert_msg(backend_prepare_job(b, &r->loop, &spec, on_prepared, r, &err) == 0, "%s", err.msg);
-	while (!r->prepared)
-		uv_run(&r->loop, UV_RUN_ONCE);
+	guest_run_prepare(r, b, &spec);
 }
 
 static const char *const job_env[] = {"PATH=/usr/bin:/bin", "LD_LIBRARY_PATH=/ripple/sysroot/lib",
 				      "RIPPLE_PREFIX=/elsewhere", NULL};
 
 /* Runs `script` in a fresh guest of a prepared job, bringing `outputs` back, then finishes the job. */
-static void guest_step_out(struct run *r, const char *script, uint64_t timeout_ms, const char *const *payload,
+static void guest_step_out(struct guest_run *r, const char *script, uint64_t timeout_ms, const char *const *payload,
 			   size_t n_payload, const char *const *outputs, size_t n_outputs)
 {
 	snprintf(r->log, sizeof(r->log), "%s/guest.log", root);
 	struct step_spec spec = {.script = script, .env = job_env, .timeout_ms = timeout_ms, .log_path = r->log};
 	struct backend_guest guest = {
 	    .payload = payload, .n_payload = n_payload, .outputs = outputs, .n_outputs = n_outputs};
-	struct step *s;
-	struct rp_error err = {.msg = ""};
-	int rc = backend_start_guest_step(r->job, &spec, &guest, on_step, r, &s, &err);
-	ck_assert_msg(rc == 0, "start_guest_step: %s", err.msg);
-	while (!r->stepped)
-		uv_run(&r->loop, UV_RUN_ONCE);
-	ck_assert_int_eq(backend_finish_job(r->job, on_finished, r, &err), 0);
-	while (!r->finished)
-		uv_run(&r->loop, UV_RUN_ONCE);
-	ck_assert_int_eq(uv_loop_close(&r->loop), 0);
+	guest_run_step(r, &spec, &guest);
 }
 
-static void guest_step(struct run *r, const char *script, uint64_t timeout_ms, const char *const *payload,
+static void guest_step(struct guest_run *r, const char *script, uint64_t timeout_ms, const char *const *payload,
 		       size_t n_payload)
 {
 	guest_step_out(r, script, timeout_ms, payload, n_payload, NULL, 0);
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	static char buf[1 << 20];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
 }
 
 static const char *const prog_payload[] = {"tests/prog", "tests/data.txt"};
@@ -253,11 +195,11 @@ static const char *const prog_payload[] = {"tests/prog", "tests/data.txt"};
 START_TEST(guest_passes)
 {
 	struct backend *b = open_vm();
-	struct run r;
+	struct guest_run r;
 	prepare(&r, b);
 	ck_assert_str_eq(backend_job_paths(r.job)->workspace, BACKEND_SANDBOX_WORKSPACE);
 	guest_step(&r, "echo \"prefix=$RIPPLE_PREFIX cwd=$(pwd)\"; tests/prog", 120000, prog_payload, 2);
-	const char *log = slurp(r.log);
+	const char *log = guest_run_slurp(r.log);
 	ck_assert_msg(r.res.status == STEP_PASSED, "%s: %s / %s", step_status_name(r.res.status), r.res.error, log);
 	ck_assert_int_eq(r.res.exit_status, 0);
 	ck_assert_str_eq(r.res.error, "");
@@ -272,13 +214,13 @@ END_TEST
 START_TEST(guest_fails_with_its_status)
 {
 	struct backend *b = open_vm();
-	struct run r;
+	struct guest_run r;
 	prepare(&r, b);
 	guest_step(&r, "tests/prog 3", 120000, prog_payload, 2);
 	ck_assert_msg(r.res.status == STEP_FAILED, "%s", step_status_name(r.res.status));
 	ck_assert_int_eq(r.res.exit_status, 3);
 	ck_assert_str_eq(r.res.error, "");
-	ck_assert_ptr_nonnull(strstr(slurp(r.log), "foo=42"));
+	ck_assert_ptr_nonnull(strstr(guest_run_slurp(r.log), "foo=42"));
 	backend_close(b);
 }
 END_TEST
@@ -286,7 +228,7 @@ END_TEST
 START_TEST(guest_timeout)
 {
 	struct backend *b = open_vm();
-	struct run r;
+	struct guest_run r;
 	prepare(&r, b);
 	guest_step(&r, "sleep 600", 6000, prog_payload, 1);
 	ck_assert_msg(r.res.status == STEP_TIMED_OUT, "%s", step_status_name(r.res.status));
@@ -298,7 +240,7 @@ END_TEST
 START_TEST(guest_panic_is_the_machines)
 {
 	struct backend *b = open_vm();
-	struct run r;
+	struct guest_run r;
 	prepare(&r, b);
 	guest_step(&r, "echo c > /proc/sysrq-trigger; sleep 100", 120000, prog_payload, 1);
 	ck_assert_msg(r.res.status == STEP_FAILED, "%s", step_status_name(r.res.status));
@@ -311,13 +253,13 @@ END_TEST
 START_TEST(missing_payload_is_the_packages)
 {
 	struct backend *b = open_vm();
-	struct run r;
+	struct guest_run r;
 	prepare(&r, b);
 	const char *payload[] = {"tests/prog", "tests/golden/*.out"};
 	guest_step(&r, "tests/prog", 120000, payload, 2);
 	ck_assert_msg(r.res.status == STEP_FAILED, "%s", step_status_name(r.res.status));
 	ck_assert_str_eq(r.res.error, "");
-	const char *log = slurp(r.log);
+	const char *log = guest_run_slurp(r.log);
 	ck_assert_msg(strstr(log, "ripple: guest payload: \"tests/golden/*.out\" matches no file") != NULL, "%s", log);
 	backend_close(b);
 }
@@ -326,7 +268,7 @@ END_TEST
 START_TEST(guest_outputs_come_back)
 {
 	struct backend *b = open_vm();
-	struct run r;
+	struct guest_run r;
 	prepare(&r, b);
 	/* A file the guest changes, one it makes in a new directory, binary bytes; and one outside the outputs. */
 	sh("mkdir -p '%s/out/old' && echo before > '%s/out/old/kept' && echo host > '%s/out/changed'", ws, ws, ws);
@@ -336,7 +278,7 @@ START_TEST(guest_outputs_come_back)
 		       "cat out/old/kept && echo guest > out/changed && mkdir -p out/new && printf 'a\\000b\\377' > out/new/bin"
 		       " && echo deep > more/deep/file && echo no > elsewhere && exit 4",
 		       120000, payload, 2, outputs, 2);
-	const char *log = slurp(r.log);
+	const char *log = guest_run_slurp(r.log);
 	/* The script's own status stands; what it left came back all the same. */
 	ck_assert_msg(r.res.status == STEP_FAILED && r.res.exit_status == 4, "%s %d: %s / %s",
 		      step_status_name(r.res.status), r.res.exit_status, r.res.error, log);
@@ -344,7 +286,7 @@ START_TEST(guest_outputs_come_back)
 	ck_assert_ptr_nonnull(strstr(log, "before"));
 	char path[PATH_MAX + 64];
 	snprintf(path, sizeof(path), "%s/out/changed", ws);
-	ck_assert_str_eq(slurp(path), "guest\n");
+	ck_assert_str_eq(guest_run_slurp(path), "guest\n");
 	snprintf(path, sizeof(path), "%s/out/new/bin", ws);
 	FILE *f = fopen(path, "rb");
 	ck_assert_ptr_nonnull(f);
@@ -353,7 +295,7 @@ START_TEST(guest_outputs_come_back)
 	fclose(f);
 	ck_assert(bytes[0] == 'a' && bytes[1] == 0 && bytes[2] == 'b' && bytes[3] == 0xff);
 	snprintf(path, sizeof(path), "%s/more/deep/file", ws);
-	ck_assert_str_eq(slurp(path), "deep\n");
+	ck_assert_str_eq(guest_run_slurp(path), "deep\n");
 	snprintf(path, sizeof(path), "%s/elsewhere", ws);
 	ck_assert_int_ne(access(path, F_OK), 0);
 	backend_close(b);
@@ -363,7 +305,7 @@ END_TEST
 START_TEST(guest_outputs_stay_inside)
 {
 	struct backend *b = open_vm();
-	struct run r;
+	struct guest_run r;
 	/* A guest that sends what is not under its outputs: refused, and nothing of it lands. */
 	prepare(&r, b);
 	sh("mkdir -p '%s/out' '%s/victim' && ln -s '%s/victim' '%s/out/link'", ws, ws, ws, ws);
@@ -391,12 +333,9 @@ START_TEST(guest_outputs_stay_inside)
 	struct backend_guest guest = {.payload = payload, .n_payload = 1, .outputs = bad, .n_outputs = 1};
 	struct step *s;
 	struct rp_error err = {.msg = ""};
-	ck_assert_int_eq(backend_start_guest_step(r.job, &spec, &guest, on_step, &r, &s, &err), RP_EINVAL);
+	ck_assert_int_eq(backend_start_guest_step(r.job, &spec, &guest, guest_run_on_step, &r, &s, &err), RP_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "output 0"));
-	ck_assert_int_eq(backend_finish_job(r.job, on_finished, &r, &err), 0);
-	while (!r.finished)
-		uv_run(&r.loop, UV_RUN_ONCE);
-	ck_assert_int_eq(uv_loop_close(&r.loop), 0);
+	guest_run_finish(&r);
 	backend_close(b);
 }
 END_TEST
@@ -404,21 +343,18 @@ END_TEST
 START_TEST(host_steps_run_in_the_sandbox)
 {
 	struct backend *b = open_vm();
-	struct run r;
+	struct guest_run r;
 	prepare(&r, b);
 	snprintf(r.log, sizeof(r.log), "%s/host.log", root);
 	struct step_spec spec = {.script = "pwd; touch \"$RIPPLE_PREFIX/built\"", .env = job_env, .log_path = r.log};
 	struct step *s;
 	struct rp_error err = {.msg = ""};
-	ck_assert_int_eq(backend_start_step(r.job, &spec, on_step, &r, &s, &err), 0);
+	ck_assert_int_eq(backend_start_step(r.job, &spec, guest_run_on_step, &r, &s, &err), 0);
 	while (!r.stepped)
 		uv_run(&r.loop, UV_RUN_ONCE);
 	ck_assert_int_eq(r.res.status, STEP_PASSED);
-	ck_assert_ptr_nonnull(strstr(slurp(r.log), "/ripple/src"));
-	ck_assert_int_eq(backend_finish_job(r.job, on_finished, &r, &err), 0);
-	while (!r.finished)
-		uv_run(&r.loop, UV_RUN_ONCE);
-	ck_assert_int_eq(uv_loop_close(&r.loop), 0);
+	ck_assert_ptr_nonnull(strstr(guest_run_slurp(r.log), "/ripple/src"));
+	guest_run_finish(&r);
 	char built[PATH_MAX + 32];
 	snprintf(built, sizeof(built), "%s/built", prefix);
 	ck_assert_int_eq(access(built, F_OK), 0);

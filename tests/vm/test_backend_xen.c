@@ -34,6 +34,7 @@
 
 #include "runner/backend.h"
 #include "runner/runner-internal.h"
+#include "tests/vm/guest_run.h"
 #include "tests/check_main.h"
 #include "tests/vm/vm_check.h"
 
@@ -108,39 +109,6 @@ static void teardown(void)
 
 /* ---- the backend on a loop ---- */
 
-struct run {
-	uv_loop_t loop;
-	struct backend *b;
-	struct backend_job *job;
-	struct step_result res;
-	int prepared, stepped, finished;
-	char log[PATH_MAX + 32];
-};
-
-static void on_prepared(struct backend_job *job, int status, const struct rp_error *err, void *data)
-{
-	struct run *r = data;
-	ck_assert_msg(status == 0, "prepare: %s", err ? err->msg : "");
-	r->job = job;
-	r->prepared = 1;
-}
-
-static void on_step(struct step *s, const struct step_result *res, void *data)
-{
-	struct run *r = data;
-	(void)s;
-	r->res = *res;
-	r->stepped = 1;
-}
-
-static void on_finished(struct backend_job *job, int status, const struct rp_error *err, void *data)
-{
-	struct run *r = data;
-	ck_assert_ptr_null(job);
-	ck_assert_msg(status == 0, "finish: %s", err ? err->msg : "");
-	r->finished = 1;
-}
-
 static struct backend *open_target(json_t *options)
 {
 	struct rp_target t = {.name = "xen", .runner = RP_RUNNER_XEN, .options = options};
@@ -165,31 +133,8 @@ static struct backend *open_libvirt(void)
 				     embed_uri, "kind", "qemu", "memory", 256));
 }
 
-static void prepare(struct run *r, struct backend *b)
-{
-	memset(r, 0, sizeof(*r));
-	ck_assert_int_eq(uv_loop_init(&r->loop), 0);
-	r->b = b;
-	struct backend_job_spec spec = {.workspace = ws, .prefix = prefix, .sysroot = sysroot};
-	struct rp_error err = {.msg = ""};
-	ck_assert_msg(backend_prepare_job(b, &r->loop, &spec, on_prepared, r, &err) == 0, "%s", err.msg);
-	while (!r->prepared)
-		uv_run(&r->loop, UV_RUN_ONCE);
-}
-
 static const char *const job_env[] = {"PATH=/usr/bin:/bin", "LD_LIBRARY_PATH=/ripple/sysroot/lib", NULL};
 static const char *const prog_payload[] = {"tests/prog"};
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	static char buf[1 << 20];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
 
 /* Nothing of any guest is left: no file in TMPDIR, no console, no QEMU, no domain. */
 static void assert_nothing_left(void)
@@ -215,31 +160,28 @@ static void assert_nothing_left(void)
 }
 
 /* Runs `script` in a fresh guest of a new job of `b`, finishes the job, closes `b`. */
-static void guest_run(struct run *r, struct backend *b, const char *script, uint64_t timeout_ms)
+static void prepare(struct guest_run *r, struct backend *b)
+{
+	struct backend_job_spec job = {.workspace = ws, .prefix = prefix, .sysroot = sysroot};
+	guest_run_prepare(r, b, &job);
+}
+
+static void guest_run(struct guest_run *r, struct backend *b, const char *script, uint64_t timeout_ms)
 {
 	prepare(r, b);
 	snprintf(r->log, sizeof(r->log), "%s/guest.log", root);
 	struct step_spec spec = {
 	    .script = script, .env = job_env, .timeout_ms = timeout_ms, .log_path = r->log};
 	struct backend_guest guest = {.payload = prog_payload, .n_payload = 1};
-	struct step *s;
-	struct rp_error err = {.msg = ""};
-	int rc = backend_start_guest_step(r->job, &spec, &guest, on_step, r, &s, &err);
-	ck_assert_msg(rc == 0, "start_guest_step: %s", err.msg);
-	while (!r->stepped)
-		uv_run(&r->loop, UV_RUN_ONCE);
-	ck_assert_int_eq(backend_finish_job(r->job, on_finished, r, &err), 0);
-	while (!r->finished)
-		uv_run(&r->loop, UV_RUN_ONCE);
-	ck_assert_int_eq(uv_loop_close(&r->loop), 0);
+	guest_run_step(r, &spec, &guest);
 	backend_close(b);
 }
 
 static void check_passes(struct backend *b)
 {
-	struct run r;
+	struct guest_run r;
 	guest_run(&r, b, "echo \"prefix=$RIPPLE_PREFIX cwd=$(pwd)\"; tests/prog", 120000);
-	const char *log = slurp(r.log);
+	const char *log = guest_run_slurp(r.log);
 	ck_assert_msg(r.res.status == STEP_PASSED, "%s: %s / %s", step_status_name(r.res.status), r.res.error,
 		      log);
 	ck_assert_int_eq(r.res.exit_status, 0);
@@ -253,29 +195,29 @@ static void check_passes(struct backend *b)
 
 static void check_fails(struct backend *b)
 {
-	struct run r;
+	struct guest_run r;
 	guest_run(&r, b, "tests/prog 3", 120000);
 	ck_assert_msg(r.res.status == STEP_FAILED, "%s: %s", step_status_name(r.res.status), r.res.error);
 	ck_assert_int_eq(r.res.exit_status, 3);
 	ck_assert_str_eq(r.res.error, "");
-	ck_assert_ptr_nonnull(strstr(slurp(r.log), "foo=42"));
+	ck_assert_ptr_nonnull(strstr(guest_run_slurp(r.log), "foo=42"));
 	assert_nothing_left();
 }
 
 static void check_timeout(struct backend *b)
 {
-	struct run r;
+	struct guest_run r;
 	guest_run(&r, b, "echo waiting; sleep 600", 8000);
 	ck_assert_msg(r.res.status == STEP_TIMED_OUT, "%s: %s", step_status_name(r.res.status), r.res.error);
 	ck_assert_str_eq(r.res.error, "");
 	/* It had booted: the timeout is the test's, not a boot that never came. */
-	ck_assert_msg(strstr(slurp(r.log), "RIPPLE-VM1 type=boot") != NULL, "%s", slurp(r.log));
+	ck_assert_msg(strstr(guest_run_slurp(r.log), "RIPPLE-VM1 type=boot") != NULL, "%s", guest_run_slurp(r.log));
 	assert_nothing_left();
 }
 
 static void check_panic(struct backend *b)
 {
-	struct run r;
+	struct guest_run r;
 	guest_run(&r, b, "echo c > /proc/sysrq-trigger; sleep 100", 120000);
 	ck_assert_msg(r.res.status == STEP_FAILED, "%s", step_status_name(r.res.status));
 	ck_assert_msg(strstr(r.res.error, "without a result: Kernel panic") != NULL, "%s", r.res.error);
@@ -288,7 +230,7 @@ static const char *xl_calls(void)
 {
 	char path[PATH_MAX + 64];
 	snprintf(path, sizeof(path), "%s/calls", xl_root);
-	return slurp(path);
+	return guest_run_slurp(path);
 }
 
 START_TEST(xl_guest_passes)
@@ -331,11 +273,11 @@ START_TEST(xl_create_failure_is_the_machines)
 {
 	struct backend *b = open_xl();
 	sh("printf '#!/bin/sh\\necho \"xl: toolstack is down\" >&2; exit 1\\n' >'%s/bin/xl'", xl_root);
-	struct run r;
+	struct guest_run r;
 	guest_run(&r, b, "tests/prog", 120000);
 	ck_assert_msg(r.res.status == STEP_FAILED, "%s", step_status_name(r.res.status));
 	ck_assert_msg(strstr(r.res.error, "guest: xl create: exited with 1") != NULL, "%s", r.res.error);
-	ck_assert_ptr_nonnull(strstr(slurp(r.log), "ripple: xl create: exited with 1"));
+	ck_assert_ptr_nonnull(strstr(guest_run_slurp(r.log), "ripple: xl create: exited with 1"));
 	assert_nothing_left();
 }
 END_TEST
@@ -367,22 +309,19 @@ END_TEST
 START_TEST(host_steps_run_in_the_sandbox)
 {
 	struct backend *b = open_xl();
-	struct run r;
+	struct guest_run r;
 	prepare(&r, b);
 	snprintf(r.log, sizeof(r.log), "%s/host.log", root);
 	struct step_spec spec = {
 	    .script = "pwd; touch \"$RIPPLE_PREFIX/built\"", .env = job_env, .log_path = r.log};
 	struct step *s;
 	struct rp_error err = {.msg = ""};
-	ck_assert_int_eq(backend_start_step(r.job, &spec, on_step, &r, &s, &err), 0);
+	ck_assert_int_eq(backend_start_step(r.job, &spec, guest_run_on_step, &r, &s, &err), 0);
 	while (!r.stepped)
 		uv_run(&r.loop, UV_RUN_ONCE);
 	ck_assert_int_eq(r.res.status, STEP_PASSED);
-	ck_assert_ptr_nonnull(strstr(slurp(r.log), "/ripple/src"));
-	ck_assert_int_eq(backend_finish_job(r.job, on_finished, &r, &err), 0);
-	while (!r.finished)
-		uv_run(&r.loop, UV_RUN_ONCE);
-	ck_assert_int_eq(uv_loop_close(&r.loop), 0);
+	ck_assert_ptr_nonnull(strstr(guest_run_slurp(r.log), "/ripple/src"));
+	guest_run_finish(&r);
 	char built[PATH_MAX + 32];
 	snprintf(built, sizeof(built), "%s/built", prefix);
 	ck_assert_int_eq(access(built, F_OK), 0);
