@@ -278,10 +278,13 @@ START_TEST(test_units_filters_and_now)
 	ck_assert_int_eq(store_history_get(st, NULL, NULL, NULL, "day", &series, &n, &err), RP_EINVAL);
 	ck_assert_ptr_null(series);
 
-	/* Time 0 is now: the point is today's (UTC). */
-	before = (int64_t)time(NULL) * 1000;
+	/*
+	 * Time 0 is now: the point is today's (UTC). Bracketed by the store's own
+	 * clock: time() may lag CLOCK_REALTIME by a tick across a second boundary.
+	 */
+	before = store__now_ms();
 	record_ok(st, &(struct store_history_sample){"now", "unix", "m", NULL, 1, 0}, 1, NULL);
-	after = (int64_t)time(NULL) * 1000 + 999;
+	after = store__now_ms();
 	series = one_series(st, "now", "unix", "m", "day");
 	ck_assert_int_ge(series->points[0].last_ms, before);
 	ck_assert_int_le(series->points[0].last_ms, after);
