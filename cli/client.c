@@ -80,19 +80,22 @@ json_t *cli_client_call(struct cli_client *c, const char *command, const char *m
 	return NULL;
 }
 
-int cli_client_options(struct cli_client *c, const char *command, int argc, char **argv, int *json, int *follow,
-		       int *status)
+int cli_client_options(struct cli_client *c, const char *command, int argc, char **argv, int *json,
+		       const char *flag, int *flag_set, int *status)
 {
-	static const struct option opts[] = {
+	struct option opts[] = {
 		{ "server", required_argument, NULL, 'S' }, { "token-file", required_argument, NULL, 'T' },
-		{ "json", no_argument, NULL, 'j' },	    { "follow", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },	    { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'j' },	    { "help", no_argument, NULL, 'h' },
+		{ flag, no_argument, NULL, 'f' },	    { NULL, 0, NULL, 0 },
 	};
+	/* --follow alone has a short form. */
+	const char *shorts = flag && strcmp(flag, "follow") == 0 ? "hf" : "h";
 	int ch;
 	cli_client_init(c);
 	optind = 1;
+	opterr = 0;
 	/* No "+": options may come after the operands too ("ripple nightly now --json"). */
-	while ((ch = getopt_long(argc, argv, follow ? "hf" : "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
 		switch (ch) {
 		case 'S':
 			c->server = optarg;
@@ -101,14 +104,14 @@ int cli_client_options(struct cli_client *c, const char *command, int argc, char
 			c->token_file = optarg;
 			break;
 		case 'j':
-			if (!json)
+			if (!json) {
+				optopt = 0;
 				goto bad;
+			}
 			*json = 1;
 			break;
 		case 'f':
-			if (!follow)
-				goto bad;
-			*follow = 1;
+			*flag_set = 1;
 			break;
 		case 'h':
 			fputs(cli_find_command(command)->usage, stdout);
@@ -120,7 +123,10 @@ int cli_client_options(struct cli_client *c, const char *command, int argc, char
 	}
 	return optind;
 bad:
-	*status = cli_usage_error(command, "see `ripple help %s`", command);
+	if (optopt == 'S' || optopt == 'T')
+		*status = cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
+	else
+		*status = cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
 	return -1;
 }
 

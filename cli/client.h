@@ -23,13 +23,14 @@ int cli_client_open(struct cli_client *c, const char *command);
 void cli_client_close(struct cli_client *c);
 
 /*
- * Parses what every reading command takes: --server, --token-file, --json
- * (when `json` is non-NULL), -f/--follow (when `follow` is non-NULL) and
- * --help. Returns the index of the first operand, or -1 when the command is
- * over: *status is then RP_EXIT_OK (help was printed) or RP_EXIT_USAGE.
+ * Parses what every client command takes: --server, --token-file, --json
+ * (when `json` is non-NULL), --help, and the command's own flag --FLAG (when
+ * `flag` is non-NULL; it sets *flag_set; "follow" also answers to -f).
+ * Returns the index of the first operand, or -1 when the command is over:
+ * *status is then RP_EXIT_OK (help was printed) or RP_EXIT_USAGE.
  */
-int cli_client_options(struct cli_client *c, const char *command, int argc, char **argv, int *json, int *follow,
-		       int *status);
+int cli_client_options(struct cli_client *c, const char *command, int argc, char **argv, int *json,
+		       const char *flag, int *flag_set, int *status);
 
 /* A run or job id operand (> 0); 0 after printing the usage error. */
 long long cli_parse_id(const char *command, const char *what, const char *arg);

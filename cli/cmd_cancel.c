@@ -14,7 +14,7 @@ int cmd_cancel(int argc, char **argv)
 	struct cli_client client;
 	int status;
 	char path[64];
-	int first = cli_client_options(&client, "cancel", argc, argv, NULL, NULL, &status);
+	int first = cli_client_options(&client, "cancel", argc, argv, NULL, NULL, NULL, &status);
 	if (first < 0)
 		return status;
 	if (argc - first != 1)

@@ -17,7 +17,7 @@ int cmd_logs(int argc, char **argv)
 	struct cli_client client;
 	int follow = 0, status;
 	char path[64], query[64];
-	int first = cli_client_options(&client, "logs", argc, argv, NULL, &follow, &status);
+	int first = cli_client_options(&client, "logs", argc, argv, NULL, "follow", &follow, &status);
 	if (first < 0)
 		return status;
 	if (argc - first != 1)

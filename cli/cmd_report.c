@@ -16,7 +16,7 @@ int cmd_report(int argc, char **argv)
 	struct cli_client client;
 	int json = 0, status;
 	char path[64];
-	int first = cli_client_options(&client, "report", argc, argv, &json, NULL, &status);
+	int first = cli_client_options(&client, "report", argc, argv, &json, NULL, NULL, &status);
 	if (first < 0)
 		return status;
 	if (argc - first != 1)

@@ -51,7 +51,7 @@ int cmd_status(int argc, char **argv)
 {
 	struct cli_client client;
 	int json = 0, status;
-	int first = cli_client_options(&client, "status", argc, argv, &json, NULL, &status);
+	int first = cli_client_options(&client, "status", argc, argv, &json, NULL, NULL, &status);
 	if (first < 0)
 		return status;
 	if (argc - first > 1)

@@ -96,12 +96,14 @@ const struct cli_command cli_commands[] = {
 	  "\n"
 	  "Exit status: 0 printed, 1 the server failed, 2 bad usage or an unknown job.\n" },
 	{ "nightly", cmd_nightly, "plan the nightly now on the scheduler",
-	  "usage: ripple nightly [--server URL] [--token-file F] [--json] now\n"
+	  "usage: ripple nightly [--server URL] [--token-file F] [--json] [--fuzz] now\n"
 	  "\n"
 	  "Plans a nightly at once: every package at its branch head, on every target; what the\n"
 	  "build cache knows is not built again. The scheduler also plans one by itself at the\n"
 	  "times its config file gives (nightly.at, nightly.every_hours).\n"
 	  "\n"
+	  "  --fuzz              also run every fuzz target for its budget (else the config's\n"
+	  "                      nightly.fuzz decides)\n"
 	  "  --server URL        the scheduler (default $RIPPLE_SERVER, else http://127.0.0.1:8080)\n"
 	  "  --token-file F      the API token (default $RIPPLE_TOKEN_FILE, else ripple.db.api-token\n"
 	  "                      when it exists)\n"

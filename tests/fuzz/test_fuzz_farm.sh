@@ -63,7 +63,12 @@ code() {
 }
 run_nightly() { # $1: fuzz true|false; prints the run once it ended
 	local run
-	run=$(curl -s -X POST -H "Authorization: Bearer $(token)" "$RIPPLE_SERVER/api/v1/nightly?fuzz=$1" | jq -r .run)
+	# The CLI's flag for a fuzzing nightly, the API's parameter for the others.
+	if [ "$1" = true ]; then
+		run=$("$ripple" nightly now --fuzz --json | jq -r .run)
+	else
+		run=$(curl -s -X POST -H "Authorization: Bearer $(token)" "$RIPPLE_SERVER/api/v1/nightly?fuzz=$1" | jq -r .run)
+	fi
 	wait_run "$run" || return 1
 	echo "$run"
 }
@@ -175,6 +180,9 @@ status=$(code -X POST -H 'Content-Type: application/json' -d "{\"kind\": \"bisec
 check "a crash's probe of another package is 400: $(jq -r .error "$work/body")" '[ "$status" = 400 ]'
 status=$(code -X POST "$RIPPLE_SERVER/api/v1/nightly?fuzz=maybe")
 check "?fuzz=maybe is 400: $(jq -r .error "$work/body")" '[ "$status" = 400 ]'
+"$ripple" status --fuzz 1 >/dev/null 2>"$work/err"; status=$?
+check "--fuzz is nightly's own flag: ripple status --fuzz is bad usage ($status), in one line: $(cat "$work/err")" \
+	'[ "$status" = 2 ] && [ "$(wc -l <"$work/err")" = 1 ] && grep -q "unknown option .--fuzz." "$work/err"'
 status=$(as=worker code -X PUT --data-binary @"$work/reproducer" "$RIPPLE_SERVER/api/v1/fuzz/reproducers/$sha?sha256=$(printf %064d 0)")
 check "a reproducer PUT with another ?sha256= than its name is 400: $(jq -r .error "$work/body")" '[ "$status" = 400 ]'
 status=$(as=worker code -X PUT --data-binary @"$work/reproducer" "$RIPPLE_SERVER/api/v1/fuzz/reproducers/$(printf %064d 0)?sha256=$(printf %064d 0)")
