@@ -125,7 +125,7 @@ static const char *const runner_names[] = { "process", "sandbox", "vm", "xen" };
 static const char *const runner_options[N_RUNNERS][8] = {
 	[RP_RUNNER_PROCESS] = { "runner" },
 	[RP_RUNNER_SANDBOX] = { "runner", "cpu_seconds", "memory", "open_files", "file_size" },
-	[RP_RUNNER_VM] = { "runner", "memory", "cpus", "kernel", "network", "accel" },
+	[RP_RUNNER_VM] = { "runner", "memory", "cpus", "kernel", "network", "accel", "output_max" },
 	[RP_RUNNER_XEN] = { "runner", "driver", "memory", "vcpus", "kernel", "console_dir", "uri", "kind" },
 };
 

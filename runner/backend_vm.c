@@ -39,6 +39,7 @@
 #define VM_MEMORY_MIN 64
 #define VM_MEMORY_MAX 65536
 #define VM_CPUS_MAX 64
+#define VM_OUTPUT_MAX_MIB 65536
 
 struct vm_backend {
 	struct backend base;
@@ -313,8 +314,9 @@ static int outputs_land(const struct guest_step *gs, struct rp_error *err)
 	/* A tar of even empty directories has blocks: nothing at all means the port never carried it. */
 	if (st.st_size == 0)
 		return rp_error_set(err, RP_EIO, "guest outputs: the guest sent nothing back through its output port");
-	if ((uint64_t)st.st_size > VM_OUTPUT_MAX)
-		return rp_error_set(err, RP_EIO, "guest outputs: more than %llu MiB", VM_OUTPUT_MAX >> 20);
+	if ((uint64_t)st.st_size > gs->boot.output_max)
+		return rp_error_set(err, RP_EIO, "guest outputs: more than %llu MiB",
+				    (unsigned long long)(gs->boot.output_max >> 20));
 	int top = open(gs->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (top < 0)
 		return rp_error_set(err, RP_EIO, "guest outputs: %s: %s", gs->workspace, strerror(errno));
@@ -418,7 +420,7 @@ static void guest_done(struct step *step, const struct step_result *res, void *d
 	if (gs->n_outputs && res->term_signal == SIGXFSZ) {
 		r.status = STEP_FAILED;
 		snprintf(r.error, sizeof(r.error), "guest outputs: the guest sent more than %llu MiB through its output"
-			 " port; QEMU was stopped", VM_OUTPUT_MAX >> 20);
+			 " port; QEMU was stopped", (unsigned long long)(gs->boot.output_max >> 20));
 	}
 	/* A guest that reported brings its outputs back; one that did not has nothing whole to send. */
 	if ((vr.status == VM_PASS || vr.status == VM_FAIL) && gs->n_outputs) {
@@ -568,6 +570,7 @@ int backend__vm_open(const struct rp_target *target, const struct backend_option
 		     struct rp_error *err)
 {
 	struct vm_backend *vb = calloc(1, sizeof(*vb));
+	unsigned output_max_mib = (unsigned)(VM_OUTPUT_MAX >> 20);
 	int rc;
 	if (!vb)
 		return rp_error_set(err, RP_ENOMEM, "vm: out of memory");
@@ -575,8 +578,10 @@ int backend__vm_open(const struct rp_target *target, const struct backend_option
 	vb->base.runner = RP_RUNNER_VM;
 	vb->vo.accel = VM_ACCEL_AUTO;
 	if ((rc = backend__int_option(target, "memory", VM_MEMORY_MIN, VM_MEMORY_MAX, &vb->vo.memory_mb, err)) < 0 ||
-	    (rc = backend__int_option(target, "cpus", 1, VM_CPUS_MAX, &vb->vo.cpus, err)) < 0)
+	    (rc = backend__int_option(target, "cpus", 1, VM_CPUS_MAX, &vb->vo.cpus, err)) < 0 ||
+	    (rc = backend__int_option(target, "output_max", 1, VM_OUTPUT_MAX_MIB, &output_max_mib, err)) < 0)
 		goto out;
+	vb->vo.output_max = (uint64_t)output_max_mib << 20;
 	json_t *v = json_object_get(target->options, "kernel");
 	if (v) {
 		if (!json_is_string(v) || json_string_value(v)[0] != '/') {

@@ -127,7 +127,8 @@ void vm__scan_tail(const struct vm__scan *sc, char *buf, size_t size);
 struct vm__boot {
 	char qemu[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
 	char output[PATH_MAX];		    /* the output port's host file (vm_options.output), or "" */
-	char prlimit[PATH_MAX];		    /* with an output port: QEMU runs under prlimit(1), capped at VM_OUTPUT_MAX */
+	char prlimit[PATH_MAX];		    /* with an output port: QEMU runs under prlimit(1), capped at output_max */
+	uint64_t output_max;		    /* vm_options.output_max, resolved */
 	char fsize[40];			    /* its --fsize= argument */
 	char output_chardev[2 * PATH_MAX + 32]; /* QEMU's -chardev for it */
 	char accel[8], mem[16], smp[16], append[1024];

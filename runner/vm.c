@@ -1087,7 +1087,7 @@ void vm__boot_argv(struct vm__boot *b, int pc)
 	size_t n = 0;
 	/* A guest writing its output port without end would fill the worker's disk: QEMU may write so much. */
 	if (b->output[0] && b->prlimit[0]) {
-		snprintf(b->fsize, sizeof(b->fsize), "--fsize=%llu", VM_OUTPUT_MAX);
+		snprintf(b->fsize, sizeof(b->fsize), "--fsize=%llu", (unsigned long long)b->output_max);
 		b->argv[n++] = b->prlimit;
 		b->argv[n++] = b->fsize;
 		b->argv[n++] = "--";
@@ -1233,6 +1233,7 @@ int vm__guest_prepare(const struct vm_options *o, const struct vm_payload *p, in
 	}
 	struct modules mods = {0};
 	b->network = o->network;
+	b->output_max = o->output_max ? o->output_max : VM_OUTPUT_MAX;
 	int devices = o->network || o->output;
 	rc = devices ? guest_modules(kernel, vm__machine_pc(), o->network, o->output, &mods, err) : 0;
 	if (rc == 0)

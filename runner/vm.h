@@ -111,7 +111,7 @@
  * written arrives as it is (a tar of what the guest brings back).
  */
 #define VM_OUTPUT_MARK "/ripple/output"
-/* The most an output port carries: QEMU runs under this RLIMIT_FSIZE (SIGXFSZ past it). */
+/* The most an output port carries by default: QEMU runs under this RLIMIT_FSIZE (SIGXFSZ past it). */
 #define VM_OUTPUT_MAX (512ull << 20)
 #define VM_OUTPUT_NAME "ripple.out"
 #define VM_OUTPUT_DEVICE "/dev/ripple-out"
@@ -129,6 +129,7 @@ struct vm_options {
 	enum vm_accel accel;  /* AUTO: what vm_probe() answers */
 	int network;	      /* a virtio network device on QEMU's restricted user network (VM_MODULES_DIR) */
 	int output;	      /* an output port (VM_OUTPUT_DEVICE in the guest; see VM_OUTPUT_NAME) */
+	uint64_t output_max;  /* bytes the output port may carry; 0: VM_OUTPUT_MAX */
 	const char *work_dir; /* temporary files; NULL: $TMPDIR or /tmp */
 };
 

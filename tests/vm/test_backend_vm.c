@@ -151,10 +151,13 @@ END_TEST
 
 /* ---- the backend on a loop ---- */
 
-static struct backend *open_vm(void)
+/* The vm backend on TCG; `output_max` (MiB) caps its output port when not 0. */
+static struct backend *open_vm_capped(int output_max)
 {
 	struct rp_target t = {.name = "vm", .runner = RP_RUNNER_VM};
 	t.options = json_pack("{s:s, s:i, s:s}", "runner", "vm", "memory", 256, "accel", "tcg");
+	if (output_max)
+		json_object_set_new(t.options, "output_max", json_integer(output_max));
 	struct backend *b = NULL;
 	struct rp_error err = {.msg = ""};
 	int rc = backend_open(&t, NULL, &b, &err);
@@ -162,6 +165,11 @@ static struct backend *open_vm(void)
 	ck_assert_msg(rc == 0, "backend_open: %s", err.msg);
 	ck_assert(backend_has_guest(b));
 	return b;
+}
+
+static struct backend *open_vm(void)
+{
+	return open_vm_capped(0);
 }
 
 static void prepare(struct guest_run *r, struct backend *b)
@@ -340,6 +348,29 @@ START_TEST(guest_outputs_stay_inside)
 }
 END_TEST
 
+START_TEST(guest_flooding_its_port_is_stopped)
+{
+	/* A guest that writes its output port without end: QEMU dies of SIGXFSZ at the cap, nothing lands. */
+	struct backend *b = open_vm_capped(1);
+	struct guest_run r;
+	prepare(&r, b);
+	static const char *const outputs[] = {"out"};
+	static const char *const payload[] = {"tests/prog"};
+	guest_step_out(&r, "mkdir -p out && echo x > out/small && dd if=/dev/zero of=/dev/ripple-out bs=64k count=64", 120000,
+		       payload, 1, outputs, 1);
+	ck_assert_msg(r.res.status == STEP_FAILED, "%s", step_status_name(r.res.status));
+	ck_assert_msg(strstr(r.res.error, "guest outputs: the guest sent more than 1 MiB through its output port") != NULL,
+		      "%s / %s", r.res.error, guest_run_slurp(r.log));
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/out", ws);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	backend_close(b);
+	/* The port's file went with the guest, and so did QEMU. */
+	ck_assert_int_eq(vm_check_entries(tmp), 0);
+	ck_assert_int_eq(vm_check_qemu_mentioning(tmp), 0);
+}
+END_TEST
+
 START_TEST(host_steps_run_in_the_sandbox)
 {
 	struct backend *b = open_vm();
@@ -463,6 +494,7 @@ START_TEST(bad_target_options)
 	    {"{\"runner\": \"vm\", \"kernel\": \"vmlinuz\"}", "\"kernel\" must be an absolute path"},
 	    {"{\"runner\": \"vm\", \"kernel\": \"/nonexistent/vmlinuz\"}", "kernel /nonexistent/vmlinuz"},
 	    {"{\"runner\": \"vm\", \"network\": \"yes\"}", "\"network\" must be true or false"},
+	    {"{\"runner\": \"vm\", \"output_max\": 0}", "\"output_max\" must be an integer from 1 to 65536"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct rp_target t = {.name = "vm", .runner = RP_RUNNER_VM};
@@ -499,6 +531,7 @@ static Suite *suite(void)
 	tcase_add_test(boot, host_steps_run_in_the_sandbox);
 	tcase_add_test(boot, guest_outputs_come_back);
 	tcase_add_test(boot, guest_outputs_stay_inside);
+	tcase_add_test(boot, guest_flooding_its_port_is_stopped);
 	suite_add_tcase(s, boot);
 	TCase *many = tcase_create("many");
 	tcase_add_checked_fixture(many, setup, teardown);
