@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "runner-internal.h"
 #include "core/banned.h"
 
@@ -30,24 +32,24 @@ struct payload {
 	size_t n_maps;
 	struct vm_file *files;
 	size_t n, cap;
+	json_t *index; /* guest path -> its position in files: a corpus brings tens of thousands */
 	uint64_t bytes;
 	char **dirs; /* guest directories of payload files, searched after LD_LIBRARY_PATH */
 	size_t n_dirs;
 	struct rp_error *err;
 };
 
-static int payload_has(const struct payload *pl, const char *guest)
+/* The position of `guest` in pl->files, or -1. */
+static long payload_find(const struct payload *pl, const char *guest)
 {
-	for (size_t i = 0; i < pl->n; i++)
-		if (strcmp(pl->files[i].guest, guest) == 0)
-			return 1;
-	return 0;
+	json_t *at = json_object_get(pl->index, guest);
+	return at ? (long)json_integer_value(at) : -1;
 }
 
 /* Adds host → guest (copies both); 1 when added, 0 when the guest path was there, < 0 on error. */
 static int payload_add(struct payload *pl, const char *host, const char *guest)
 {
-	if (payload_has(pl, guest))
+	if (payload_find(pl, guest) >= 0)
 		return 0;
 	struct stat st;
 	if (stat(host, &st) < 0)
@@ -67,7 +69,7 @@ static int payload_add(struct payload *pl, const char *host, const char *guest)
 		pl->cap = cap;
 	}
 	char *h = strdup(host), *g = strdup(guest);
-	if (!h || !g) {
+	if (!h || !g || json_object_set_new(pl->index, guest, json_integer((json_int_t)pl->n)) < 0) {
 		free(h);
 		free(g);
 		return rp_error_set(pl->err, RP_ENOMEM, "out of memory");
@@ -323,11 +325,9 @@ static int resolve_needed(struct payload *pl, const char *obj, const struct elf_
 				    "guest payload: %s needs %s, found neither in its LD_LIBRARY_PATH, beside the "
 				    "payload nor in the system's library directories",
 				    obj, name);
-	if (rc == 2) {
-		for (size_t i = 0; i < pl->n; i++)
-			if (strcmp(pl->files[i].guest, found) == 0)
-				return resolve(pl, i, ld_path, n_ld, depth + 1);
-	}
+	long at = rc == 2 ? payload_find(pl, found) : -1;
+	if (at >= 0)
+		return resolve(pl, (size_t)at, ld_path, n_ld, depth + 1);
 	return 0;
 }
 
@@ -383,6 +383,8 @@ int backend__guest_payload(const struct backend__guest_map *maps, size_t n_maps,
 		return rp_error_set(err, RP_EINVAL, "guest payload: no source tree");
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return rp_error_set(err, RP_EIO, "libelf: %s", elf_errmsg(-1));
+	if (!(pl.index = json_object()))
+		return rp_error_set(err, RP_ENOMEM, "out of memory");
 	const char *tree_host = maps[0].host, *tree_guest = maps[0].guest;
 	size_t tree_len = strlen(tree_host);
 	for (size_t i = 0; rc == 0 && i < n_patterns; i++) {
@@ -435,6 +437,7 @@ int backend__guest_payload(const struct backend__guest_map *maps, size_t n_maps,
 	for (size_t i = 0; i < pl.n_dirs; i++)
 		free(pl.dirs[i]);
 	free(pl.dirs);
+	json_decref(pl.index);
 	if (rc < 0) {
 		backend__guest_payload_free(pl.files, pl.n);
 		return rc;

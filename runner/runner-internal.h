@@ -161,7 +161,7 @@ int vm__microvm_rejected(const struct vm__scan *sc, const struct step_result *re
 
 /* ---- guest_payload.c ---- */
 
-#define BACKEND_GUEST_FILES_MAX 10000
+#define BACKEND_GUEST_FILES_MAX 100000
 #define BACKEND_GUEST_BYTES_MAX (256u << 20)
 
 /* A directory of the job as the guest sees it (`guest`) and where it is on the host. */

@@ -348,6 +348,34 @@ START_TEST(guest_outputs_stay_inside)
 }
 END_TEST
 
+START_TEST(guest_gets_a_corpus_of_twenty_thousand)
+{
+	/* A fuzz corpus grows night after night: tens of thousands of small files go into the guest. */
+	enum { CORPUS = 20000 };
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/corpus", ws);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	for (int i = 0; i < CORPUS; i++) {
+		snprintf(path, sizeof(path), "%s/corpus/input-%05d", ws, i);
+		FILE *f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "input %d\n", i);
+		ck_assert_int_eq(fclose(f), 0);
+	}
+	struct backend *b = open_vm();
+	struct guest_run r;
+	prepare(&r, b);
+	static const char *const payload[] = {"tests/prog", "corpus"};
+	guest_step(&r, "echo \"count=$(ls corpus | wc -l)\"; cat corpus/input-12345 corpus/input-19999", 120000, payload,
+		   2);
+	const char *log = guest_run_slurp(r.log);
+	ck_assert_msg(r.res.status == STEP_PASSED, "%s %s: %s", step_status_name(r.res.status), r.res.error, log);
+	ck_assert_msg(strstr(log, "count=20000") != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "input 12345") != NULL && strstr(log, "input 19999") != NULL, "%s", log);
+	backend_close(b);
+}
+END_TEST
+
 START_TEST(guest_flooding_its_port_is_stopped)
 {
 	/* A guest that writes its output port without end: QEMU dies of SIGXFSZ at the cap, nothing lands. */
@@ -532,6 +560,7 @@ static Suite *suite(void)
 	tcase_add_test(boot, guest_outputs_come_back);
 	tcase_add_test(boot, guest_outputs_stay_inside);
 	tcase_add_test(boot, guest_flooding_its_port_is_stopped);
+	tcase_add_test(boot, guest_gets_a_corpus_of_twenty_thousand);
 	suite_add_tcase(s, boot);
 	TCase *many = tcase_create("many");
 	tcase_add_checked_fixture(many, setup, teardown);
