@@ -226,12 +226,18 @@ int abi_dump(const struct abi_dump_spec *spec, json_t **doc, uint64_t *abidw_us,
 		goto done;
 	}
 	walk_headers(&w, spec->headers);
-	if (w.failed || !(argv = calloc(2 * w.n + 6, sizeof(*argv)))) {
+	if (w.failed || !(argv = calloc(2 * w.n + 7, sizeof(*argv)))) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 		goto done;
 	}
 	size_t a = 0;
 	argv[a++] = abidw;
+	/*
+	 * The library's path is the job's work directory, another on every build:
+	 * left in, a key built again (its dump lost from the cache) would dump
+	 * other bytes than the ones recorded as final.
+	 */
+	argv[a++] = "--no-corpus-path";
 	argv[a++] = "--out-file";
 	argv[a++] = out;
 	for (size_t i = 0; i < w.n; i++) {

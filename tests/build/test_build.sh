@@ -44,10 +44,18 @@ check "plan estimates from the last builds of its jobs" \
 	'[ "$(jq .jobs_with_history $work/plan.json)" -ge 7 ] && jq -e ".estimated_cpu_seconds > 0" $work/plan.json >/dev/null'
 
 # 2b. An archive that went missing from the cache is rebuilt, not trusted.
+abi_dumps() { (cd .ripple/artifacts && sha256sum */*.abi.json); }
+abi_dumps >"$work/abi.before"
 rm -rf .ripple/artifacts
 run healed build -m stable.json --all --target unix
-check "a cache whose archives were deleted rebuilds them and passes" \
+check "a cache whose archives were deleted rebuilds them and passes (exit $status): $(tail -1 "$work/healed.err")" \
 	'[ $status -eq 0 ] && [ "$(jq .built $work/healed.json)" -gt 0 ] && [ -n "$(ls .ripple/artifacts)" ]'
+# A key's artifacts are final: what is built again must be the same bytes, its ABI dump too (not the
+# work directory's path in it), and at the first attempt, not through a retry of an infrastructure error.
+check "every job rebuilt at its first attempt ($(jq -c "[.jobs[].attempts]" "$work/healed.json"))" \
+	'[ "$(jq "[.jobs[] | select(.attempts != 1)] | length" "$work/healed.json")" = 0 ]'
+check "the ABI dumps rebuilt are the ones recorded ($(wc -l <"$work/abi.before") dumps)" \
+	'[ -s "$work/abi.before" ] && abi_dumps | cmp -s - "$work/abi.before"'
 
 # 2c. A sandbox target's resource limits reach the steps.
 jq '.targets.unix.open_files = 77 | (.packages[] | select(.name == "ipaddr") | .build) = "[ $(ulimit -n) -eq 77 ]"' \
