@@ -139,8 +139,9 @@ check "serve stops on SIGTERM with status 0 and its workers with it" \
 	'[ $serve_status -eq 0 ] && ! pgrep -f "local-1.*$work/one.cache" >/dev/null'
 
 # 4. A worker killed mid-job: the job is requeued when its lease expires and ends on another worker.
+# Leases of 4 s: heartbeats every 1.3 s, so a loaded machine's pause does not lose a live lease too.
 db=$work/two.db
-serve two --db "$db" --listen 127.0.0.1:0 --universe slow.json --lease-seconds 2
+serve two --db "$db" --listen 127.0.0.1:0 --universe slow.json --lease-seconds 4
 worker wa "$db"
 wa=$worker_pid
 run=$(api POST /api/v1/runs '{"kind": "manual", "targets": ["unix"], "changes": [{"package": "ipaddr", "rev": "main"}]}' |
@@ -189,7 +190,7 @@ lease_code=$(wpost /api/v1/lease '{"worker": "late", "targets": ["unix"], "wait_
 job=$(jq -r .job.id "$work/body")
 fence=$(jq -r .job.fence "$work/body")
 check "a worker leases a job with a fencing token" '[ "$lease_code" = 200 ] && [ "$fence" -ge 1 ]'
-for _ in $(seq 1 100); do
+for _ in $(seq 1 200); do
 	[ "$(api GET "/api/v1/jobs/$job" | jq -r .state)" = queued ] && break
 	sleep 0.1
 done

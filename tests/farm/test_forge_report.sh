@@ -140,7 +140,8 @@ sleep 3
 check "while the forge fails, nothing is recorded there and ripple keeps trying" \
 	'! ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run3 " && [ "$(grep -c "\"status\": 500" "$work/forge.log")" -ge 2 ]'
 control '{"fail_next": 0}'
-wait_for 400 'ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run3 "'
+# The report's retries back off (doubling, up to minutes): a long run3 means a long wait.
+wait_for 1500 'ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run3 "'
 check "once the forge is back, the final status and the edited comment arrive" \
 	'ripple_comments | jq -r ".[0].body" | grep -q "## ripple: run $run3 " && [ "$(ripple_comments | jq length)" -eq 1 ] &&
 	 [ "$(statuses "$brk" | jq "map(select(.state == \"failure\")) | length")" -ge 2 ]'
