@@ -35,13 +35,14 @@ const char cmd_fuzz_usage[] =
     "       ripple fuzz PACKAGE --reproduce FILE [--signature SIG] [--rev REV] [...]\n"
     "\n"
     "Builds PACKAGE as OSS-Fuzz builds (clang, -fsanitize=address,fuzzer-no-link, and\n"
-    "LIB_FUZZING_ENGINE=-fsanitize=fuzzer) in its sandbox, runs each of its fuzz targets (the\n"
-    "manifest's \"fuzz\" list: libFuzzer binaries) for its time on the corpus kept in the cache\n"
-    "and its seeds, minimizes a crash, and names it by its signature (the sanitizer's kind and\n"
-    "the top frames of its stack). Crashes are remembered per package: a later run says\n"
-    "whether a crash is new or known. Prints each target's executions, speed and corpus, and\n"
-    "for a crash its signature, where, the reproducer kept in the cache and a command that\n"
-    "reproduces it.\n"
+    "LIB_FUZZING_ENGINE=-fsanitize=fuzzer; with \"fuzz_engine\": \"afl\", afl-clang-fast and\n"
+    "AFL++'s driver) in its sandbox, runs each of its fuzz targets (the manifest's \"fuzz\"\n"
+    "list: libFuzzer entry points) under libFuzzer or afl-fuzz for its time on the corpus\n"
+    "kept in the cache and its seeds, minimizes a crash, and names it by its signature (the\n"
+    "sanitizer's kind and the top frames of its stack). Crashes are remembered per package:\n"
+    "a later run says whether a crash is new or known. Prints each target's executions,\n"
+    "speed and corpus, and for a crash its signature, where, the reproducer kept in the\n"
+    "cache and a command that reproduces it.\n"
     "\n"
     "  -m, --manifest FILE   the universe manifest (default ripple.json)\n"
     "  --seconds N           each target's time (default: the manifest's \"seconds\")\n"
@@ -262,6 +263,11 @@ int cmd_fuzz(int argc, char **argv)
 		status = a.target ? cli_usage_error("fuzz", "package %s has no process, sandbox or vm target %s", a.package,
 						    a.target)
 				  : cli_usage_error("fuzz", "package %s has no process, sandbox or vm target to fuzz on", a.package);
+		goto out;
+	}
+	if (p->fuzz_engine == RP_FUZZ_AFL && u->targets[target].runner == RP_RUNNER_VM) {
+		status = cli_usage_error("fuzz", "package %s fuzzes with AFL++, which does not run in a guest: "
+						 "choose a process or sandbox target", a.package);
 		goto out;
 	}
 	if (a.reproduce && !realpath(a.reproduce, repro_abs)) {

@@ -97,6 +97,9 @@ int buildkey_compute(const struct buildkey_input *in, char key[BUILDKEY_HEX_LEN 
 	ok = ok && put_string(md, "guest.payload", number);
 	for (size_t i = 0; ok && guest && i < p->n_guest_payload; i++)
 		ok = put_string(md, "guest.pattern", p->guest_payload[i]);
+	/* AFL++ builds other binaries; only then is the engine said, so that no other key changes. */
+	if (strcmp(in->variant, "fuzz") == 0 && p->fuzz_engine == RP_FUZZ_AFL)
+		ok = ok && put_string(md, "fuzz.engine", "afl");
 	snprintf(number, sizeof(number), "%d", p->timeout);
 	ok = ok && put_string(md, "timeout", number);
 	snprintf(number, sizeof(number), "%d", p->output_timeout);

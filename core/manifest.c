@@ -793,6 +793,34 @@ out:
 	return rc;
 }
 
+/* "fuzz_engine": libfuzzer or afl; AFL++ fuzzes on a process or sandbox target only. */
+static int load_fuzz_engine(struct vctx *c, json_t *obj, const struct rp_universe *u, struct rp_package *p,
+			    const char *pkg_where)
+{
+	char *engine = NULL;
+	int rc = string_member(c, obj, "fuzz_engine", OPTIONAL, pkg_where, NULL, &engine);
+	if (rc <= 0)
+		return rc;
+	push_key(c, "fuzz_engine");
+	if (strcmp(engine, "libfuzzer") == 0) {
+		p->fuzz_engine = RP_FUZZ_LIBFUZZER;
+	} else if (strcmp(engine, "afl") == 0) {
+		p->fuzz_engine = RP_FUZZ_AFL;
+		int local = 0;
+		for (size_t i = 0; i < p->n_targets; i++)
+			local |= u->targets[p->targets[i]].runner == RP_RUNNER_PROCESS ||
+				 u->targets[p->targets[i]].runner == RP_RUNNER_SANDBOX;
+		if (p->n_fuzz && !local)
+			return fail(c, JSON_LOCATE_VALUE, "\"fuzz_engine\": \"afl\" of %s needs a process or sandbox "
+							  "target: AFL++ does not fuzz in a guest", pkg_where);
+	} else {
+		return fail(c, JSON_LOCATE_VALUE, "\"fuzz_engine\" of %s must be \"libfuzzer\" or \"afl\", got \"%s\"",
+			    pkg_where, engine);
+	}
+	pop(c);
+	return 0;
+}
+
 /*
  * Why `pattern` is not a payload pattern, or NULL when it is one. The guest
  * gets what it matches inside the source tree and nothing else, so a pattern
@@ -895,7 +923,8 @@ static int check_guest(struct vctx *c, json_t *obj, const struct rp_universe *u,
 
 static const char *const package_keys[] = { "name",    "repo",     "branch",  "depends", "targets",
 					    "build",   "test",     "timeout", "output_timeout", "env",
-					    "version", "coverage", "api",     "fuzz",    "guest",   "notify" };
+					    "version", "coverage", "api",     "fuzz",    "guest",   "notify",
+					    "fuzz_engine" };
 
 /* Loads package `i`'s own fields; dependencies are resolved later, once all names are known. */
 static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_universe *u)
@@ -973,6 +1002,8 @@ static int load_package(struct vctx *c, json_t *obj, size_t i, struct rp_univers
 	if ((rc = load_api(c, obj, p, where)) < 0)
 		return rc;
 	if ((rc = load_fuzz(c, obj, p, where)) < 0)
+		return rc;
+	if ((rc = load_fuzz_engine(c, obj, u, p, where)) < 0)
 		return rc;
 	if ((rc = load_guest(c, obj, p, where)) < 0)
 		return rc;

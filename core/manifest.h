@@ -57,6 +57,13 @@ struct rp_env {
 	char *value;
 };
 
+/*
+ * The engine a package's fuzz build links its targets with (LIB_FUZZING_ENGINE):
+ * libFuzzer (clang -fsanitize=fuzzer), or AFL++ (afl-clang-fast and its
+ * libFuzzer-compatible driver, run by afl-fuzz; on the host side only).
+ */
+enum rp_fuzz_engine { RP_FUZZ_LIBFUZZER, RP_FUZZ_AFL };
+
 struct rp_fuzz {
 	char *name;
 	char *binary;
@@ -85,6 +92,7 @@ struct rp_package {
 	char *api_headers;
 	struct rp_fuzz *fuzz;
 	size_t n_fuzz;
+	enum rp_fuzz_engine fuzz_engine; /* "fuzz_engine"; default libFuzzer */
 	/*
 	 * "guest": what a throwaway VM (targets of runner vm or xen) runs. Such a
 	 * guest has no compiler and no make, so the host side builds, then runs

@@ -39,6 +39,15 @@ int build__mkdirs(const char *path, struct rp_error *err);
 #define BUILD_FUZZ_CFLAGS "-g -O1 -fno-omit-frame-pointer -fsanitize=address,fuzzer-no-link"
 #define BUILD_FUZZ_LDFLAGS "-fsanitize=address"
 #define BUILD_FUZZ_ENGINE "-fsanitize=fuzzer"
+/*
+ * With AFL++ (fuzz_engine "afl"): its compiler instruments, and its driver
+ * gives the libFuzzer entry point a main() that afl-fuzz runs and that runs
+ * an input file given as its argument; the sanitizer stays ASan.
+ */
+#define BUILD_FUZZ_AFL_CC "afl-clang-fast"
+#define BUILD_FUZZ_AFL_CXX "afl-clang-fast++"
+#define BUILD_FUZZ_AFL_CFLAGS "-g -O1 -fno-omit-frame-pointer -fsanitize=address"
+#define BUILD_FUZZ_AFL_DRIVER "/usr/lib/afl/libAFLDriver.a"
 
 /* The fuzz step's script (its names and paths come from build__fuzz_env()'s variables). */
 extern const char build__fuzz_script[];

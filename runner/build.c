@@ -1177,7 +1177,14 @@ static char **job_env(struct job *j)
 	const char *append[3] = { "", "", "" };
 	if (j->coverage)
 		append[0] = append[1] = append[2] = " --coverage";
-	if (j->fuzz) {
+	if (j->fuzz && p->fuzz_engine == RP_FUZZ_AFL) {
+		append[0] = append[1] = " " BUILD_FUZZ_AFL_CFLAGS;
+		append[2] = " " BUILD_FUZZ_LDFLAGS;
+		ADD("CC=" BUILD_FUZZ_AFL_CC);
+		ADD("CXX=" BUILD_FUZZ_AFL_CXX);
+		ADD("LIB_FUZZING_ENGINE=" BUILD_FUZZ_AFL_DRIVER);
+		ADD("AFL_QUIET=1");
+	} else if (j->fuzz) {
 		append[0] = append[1] = " " BUILD_FUZZ_CFLAGS;
 		append[2] = " " BUILD_FUZZ_LDFLAGS;
 		ADD("CC=clang");

@@ -5,8 +5,8 @@
  * written as the job's fuzz report (docs/fuzz.md).
  *
  * Layout in the job's workspace, per fuzz target NAME:
- *   .ripple-fuzz/NAME/corpus/      the corpus libFuzzer grows (kept in the cache between runs)
- *   .ripple-fuzz/NAME/fuzz.log     libFuzzer's output
+ *   .ripple-fuzz/NAME/corpus/      the corpus the fuzzer grows (kept in the cache between runs)
+ *   .ripple-fuzz/NAME/fuzz.log     libFuzzer's output (afl-fuzz's, and its figures as libFuzzer's)
  *   .ripple-fuzz/NAME/crashes/     what it wrote on a crash (crash-*, leak-*, timeout-*, oom-*),
  *                                  each with X.min (minimized) and X.repro.log (one run of X.min)
  * In the cache: fuzz/corpus/PKG/NAME/ (the corpus) and fuzz/reproducers/SHA256
@@ -37,8 +37,21 @@
  * signature). In reproduce mode (RIPPLE_FUZZ_REPRO set), runs each target
  * once on that input instead. Names and paths come from the environment,
  * never pasted into the script.
+ *
+ * With AFL++ (RIPPLE_FUZZ_ENGINE=afl) afl-fuzz runs the target on a copy of
+ * the corpus and seeds; what it leaves is then laid out as libFuzzer's is:
+ * its queue into the corpus and its crashes into crashes/, each named by its
+ * content's hash, and its figures as the final stats lines of fuzz.log. It
+ * minimizes with afl-tmin, and its driver runs an input file given as the
+ * only argument. afl-fuzz insists on ASan aborting without symbolizing.
  */
 const char build__fuzz_script[] =
+    "afl=; [ \"${RIPPLE_FUZZ_ENGINE:-}\" = afl ] && afl=1\n"
+    "afl_asan=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}abort_on_error=1:symbolize=0\"\n"
+    "by_hash() { sha1sum <\"$1\" | cut -c1-40; }\n"
+    "run_once() { # $1: binary, $2: input\n"
+    "  if [ -n \"$afl\" ]; then \"$1\" \"$2\"; else \"$1\" -runs=1 -timeout=25 \"$2\"; fi\n"
+    "}\n"
     "n=1\n"
     "while [ \"$n\" -le \"${RIPPLE_FUZZ_N:-0}\" ]; do\n"
     "  eval \"name=\\$RIPPLE_FUZZ_NAME_$n bin=\\$RIPPLE_FUZZ_BIN_$n secs=\\$RIPPLE_FUZZ_SECONDS_$n "
@@ -53,24 +66,58 @@ const char build__fuzz_script[] =
     "  if [ -n \"${RIPPLE_FUZZ_REPRO:-}\" ]; then\n"
     "    cp \"$RIPPLE_FUZZ_REPRO\" \"$out/crashes/crash-input\" && cp \"$RIPPLE_FUZZ_REPRO\" \"$out/crashes/crash-input.min\" || exit 1\n"
     "    echo \"ripple: fuzz target $name: running the reproducer once\"\n"
-    "    \"./$bin\" -runs=1 -timeout=25 \"$out/crashes/crash-input.min\" >\"$out/crashes/crash-input.repro.log\" 2>&1\n"
+    "    run_once \"./$bin\" \"$out/crashes/crash-input.min\" >\"$out/crashes/crash-input.repro.log\" 2>&1\n"
     "    echo \"ripple: fuzz target $name: exit status $?\"\n"
     "    cat \"$out/crashes/crash-input.repro.log\"\n"
+    "    n=$((n + 1))\n"
+    "    continue\n"
+    "  fi\n"
+    "  if [ -n \"$afl\" ]; then\n"
+    "    echo \"ripple: fuzz target $name: fuzzing for $secs s with AFL++\"\n"
+    "    rm -rf \"$out/afl\" \"$out/afl-in\" && mkdir -p \"$out/afl-in\" || exit 1\n"
+    "    for f in \"$out\"/corpus/* ${seed:+\"$seed\"/*}; do\n"
+    "      [ -f \"$f\" ] && cp \"$f\" \"$out/afl-in/$(by_hash \"$f\")\"\n"
+    "    done\n"
+    "    [ -n \"$(ls \"$out/afl-in\")\" ] || printf '\\n' >\"$out/afl-in/empty\"\n"
+    "    AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 "
+    "AFL_SKIP_CRASHES=1 ASAN_OPTIONS=\"$afl_asan\" afl-fuzz -V \"$secs\" -i \"$out/afl-in\" -o \"$out/afl\" "
+    "-- \"./$bin\" >\"$out/fuzz.log\" 2>&1\n"
+    "    status=$?\n"
+    "    tail -20 \"$out/fuzz.log\"\n"
+    "    [ -f \"$out/afl/default/fuzzer_stats\" ] || { echo \"ripple: fuzz target $name: afl-fuzz failed (exit "
+    "$status)\" >&2; exit 1; }\n"
+    "    awk -F' *: *' '$1 == \"execs_done\" { print \"stat::number_of_executed_units: \" $2 }\n"
+    "      $1 == \"execs_per_sec\" { printf \"stat::average_exec_per_sec: %d\\n\", $2 }\n"
+    "      $1 == \"corpus_found\" { print \"stat::new_units_added: \" $2 }\n"
+    "      $1 == \"peak_rss_mb\" { print \"stat::peak_rss_mb: \" $2 }' \"$out/afl/default/fuzzer_stats\" "
+    "| tee -a \"$out/fuzz.log\"\n"
+    "    for f in \"$out\"/afl/default/queue/id:*; do\n"
+    "      [ -f \"$f\" ] && cp \"$f\" \"$out/corpus/$(by_hash \"$f\")\"\n"
+    "    done\n"
+    "    for f in \"$out\"/afl/default/crashes/id:*; do\n"
+    "      [ -f \"$f\" ] && cp \"$f\" \"$out/crashes/crash-$(by_hash \"$f\")\"\n"
+    "    done\n"
+    "    rm -rf \"$out/afl\" \"$out/afl-in\"\n"
     "  else\n"
     "    echo \"ripple: fuzz target $name: fuzzing for $secs s\"\n"
     "    \"./$bin\" -max_total_time=\"$secs\" -print_final_stats=1 -timeout=25 -rss_limit_mb=2048 "
     "-artifact_prefix=\"$out/crashes/\" \"$out/corpus\" ${seed:+\"$seed\"} 2>&1 | tee \"$out/fuzz.log\"\n"
-    "    for c in \"$out\"/crashes/crash-* \"$out\"/crashes/leak-* \"$out\"/crashes/timeout-* "
+    "  fi\n"
+    "  for c in \"$out\"/crashes/crash-* \"$out\"/crashes/leak-* \"$out\"/crashes/timeout-* "
     "\"$out\"/crashes/oom-*; do\n"
-    "      case $c in *.min | *.log) continue ;; esac\n"
-    "      [ -f \"$c\" ] || continue\n"
-    "      echo \"ripple: fuzz target $name: minimizing ${c##*/}\"\n"
+    "    case $c in *.min | *.log) continue ;; esac\n"
+    "    [ -f \"$c\" ] || continue\n"
+    "    echo \"ripple: fuzz target $name: minimizing ${c##*/}\"\n"
+    "    if [ -n \"$afl\" ]; then\n"
+    "      AFL_SKIP_CPUFREQ=1 ASAN_OPTIONS=\"$afl_asan\" timeout 60 afl-tmin -i \"$c\" -o \"$c.min\" -- \"./$bin\" "
+    ">\"$c.minimize.log\" 2>&1\n"
+    "    else\n"
     "      \"./$bin\" -minimize_crash=1 -max_total_time=15 -timeout=25 -exact_artifact_path=\"$c.min\" "
     "\"$c\" >\"$c.minimize.log\" 2>&1\n"
-    "      [ -s \"$c.min\" ] || cp \"$c\" \"$c.min\"\n"
-    "      \"./$bin\" -runs=1 -timeout=25 \"$c.min\" >\"$c.repro.log\" 2>&1\n"
-    "    done\n"
-    "  fi\n"
+    "    fi\n"
+    "    [ -s \"$c.min\" ] || cp \"$c\" \"$c.min\"\n"
+    "    run_once \"./$bin\" \"$c.min\" >\"$c.repro.log\" 2>&1\n"
+    "  done\n"
     "  n=$((n + 1))\n"
     "done\n";
 
@@ -210,7 +257,7 @@ int build__fuzz_stage(const struct build__fuzz_job *fj, struct rp_error *err)
 int build__fuzz_env(const struct build__fuzz_job *fj, char ***out, size_t *n_out)
 {
 	const struct rp_package *p = fj->package;
-	size_t cap = 3 + 4 * p->n_fuzz, n = 0;
+	size_t cap = 4 + 4 * p->n_fuzz, n = 0;
 	char **env = calloc(cap, sizeof(*env));
 	if (!env)
 		return RP_ENOMEM;
@@ -223,6 +270,7 @@ int build__fuzz_env(const struct build__fuzz_job *fj, char ***out, size_t *n_out
 		n++;                                                            \
 	} while (0)
 	ADD("RIPPLE_FUZZ_N=%zu", p->n_fuzz);
+	ADD("RIPPLE_FUZZ_ENGINE=%s", p->fuzz_engine == RP_FUZZ_AFL ? "afl" : "libfuzzer");
 	if (fj->reproduce)
 		ADD("RIPPLE_FUZZ_REPRO=" BUILD_FUZZ_DIR "/input");
 	for (size_t i = 0; i < p->n_fuzz; i++) {

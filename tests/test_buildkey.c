@@ -193,6 +193,28 @@ START_TEST(test_notify_does_not_change_the_key)
 }
 END_TEST
 
+/* The fuzz engine makes other fuzz binaries; it is no input of the package's other builds. */
+START_TEST(test_fuzz_engine_changes_only_the_fuzz_key)
+{
+	struct buildkey_dep deps[] = { { "x", out_a } };
+	struct rp_package *p = &u->packages[0];
+	char build_lf[65], build_afl[65], fuzz_lf[65], fuzz_afl[65];
+	struct buildkey_input in = base_input(deps, 1);
+	ck_assert_int_eq(p->fuzz_engine, RP_FUZZ_LIBFUZZER);
+	key_of(&in, build_lf);
+	in.variant = "fuzz";
+	key_of(&in, fuzz_lf);
+	p->fuzz_engine = RP_FUZZ_AFL;
+	key_of(&in, fuzz_afl);
+	in.variant = "build";
+	key_of(&in, build_afl);
+	p->fuzz_engine = RP_FUZZ_LIBFUZZER;
+	ck_assert_str_ne(fuzz_lf, fuzz_afl);
+	ck_assert_str_eq(build_lf, build_afl);
+	ck_assert_str_ne(build_lf, fuzz_lf);
+}
+END_TEST
+
 /*
  * On a target that boots a guest, every field of the guest block is an input;
  * on a unix target none is, since its jobs never run it.
@@ -297,6 +319,7 @@ int main(void)
 	tcase_add_test(tc, test_env_order_does_not_matter);
 	tcase_add_test(tc, test_notify_does_not_change_the_key);
 	tcase_add_test(tc, test_guest_changes_the_key);
+	tcase_add_test(tc, test_fuzz_engine_changes_only_the_fuzz_key);
 	tcase_add_test(tc, test_bad_inputs);
 	suite_add_tcase(s, tc);
 	return check_run_suite(s);

@@ -65,7 +65,7 @@ static const struct bad_case bad_cases[] = {
 	{ "unknown_pkg_key_far",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"colour\": \"red\"}]}",
-	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, output_timeout, env, version, coverage, api, fuzz, guest, notify" },
+	  "m.json:2:47: unknown key \"colour\" in package 1; expected one of: name, repo, branch, depends, targets, build, test, timeout, output_timeout, env, version, coverage, api, fuzz, guest, notify, fuzz_engine" },
 	{ "missing_build",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\"}]}",
@@ -196,6 +196,15 @@ static const struct bad_case bad_cases[] = {
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\"}, {\"name\": \"p\", \"binary\": \"g\"}]}]}",
 	  "m.json:2:95: duplicate fuzz target \"p\" in package \"a\"" },
+	{ "fuzz_engine_unknown",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"fuzz_engine\": \"honggfuzz\"}]}",
+	  "m.json:2:62: \"fuzz_engine\" of package \"a\" must be \"libfuzzer\" or \"afl\", got \"honggfuzz\"" },
+	{ "fuzz_engine_afl_in_guest",
+	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}, \"vm\": {\"runner\": \"vm\"}}, \"packages\": [\n"
+	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"targets\": [\"vm\"], \"fuzz_engine\": \"afl\",\n"
+	  "   \"fuzz\": [{\"name\": \"p\", \"binary\": \"f\"}]}]}",
+	  "m.json:2:81: \"fuzz_engine\": \"afl\" of package \"a\" needs a process or sandbox target: AFL++ does not fuzz in a guest" },
 	{ "notify_not_object",
 	  "{\"universe\": \"u\", \"targets\": {\"unix\": {\"runner\": \"sandbox\"}}, \"packages\": [\n"
 	  "  {\"name\": \"a\", \"repo\": \"r\", \"build\": \"make\", \"notify\": \"https://x.org/h\"}]}",

@@ -13,6 +13,9 @@
 #  5. In a throwaway VM (--target vm): the fuzzers run in the guest, the corpus
 #     and crashes come back, the reproducer crashes there with the same signature.
 #  6. Bad input: exit 2 with one line.
+#  7. With AFL++ as the engine (fuzz_engine "afl"): afl-fuzz finds the same
+#     crash, named by the same signature; its reproducer crashes at the head
+#     and not at the crash commit's parent.
 #   test_fuzz.sh PATH-TO-examples/generate PATH-TO-ripple
 set -uo pipefail
 generate=$(realpath "${1:?usage: test_fuzz.sh GENERATE RIPPLE}")
@@ -109,6 +112,31 @@ for bad in "nosuch" "cstruct" "dns --seconds 0" "dns --signature x" "dns --repro
 	check "ripple fuzz $bad: exit 2 with one line ($(head -1 "$work/bad.err"))" \
 		'[ $status -eq 2 ] && [ "$(wc -l <"$work/bad.err")" -eq 1 ]'
 done
+
+# 7. AFL++ (its own cache: nothing known from the libFuzzer runs above).
+jq '(.packages[] | select(.name == "dns")) += {"fuzz_engine": "afl"}' ripple.json >afl.json
+afl_cache=$work/afl-cache
+"$ripple" fuzz -m afl.json dns --seconds 15 --cache "$afl_cache" --json >"$work/afl.json" 2>"$work/afl.err"
+status=$?
+check "AFL++ finds the planted crash (exit $status): $(crash afl signature)" \
+	'[ $status -eq 1 ] && [ "$(crash afl signature)" = "$(crash one signature)" ] && [ "$(crash afl new)" = true ]'
+check "afl-fuzz ran it: $(jq -r .fuzzers[0].executions "$work/afl.json") executions at $(jq -r .fuzzers[0].exec_per_sec "$work/afl.json")/s" \
+	'jq -e ".fuzzers[0].executions > 0 and .fuzzers[0].exec_per_sec > 0 and .fuzzers[0].corpus_files > 0" "$work/afl.json" >/dev/null &&
+	 grep -q "fuzzing for 15 s with AFL++" "$afl_cache"/logs/*.test.log'
+afl_repro=$(crash afl reproducer)
+"$ripple" fuzz -m afl.json dns --cache "$afl_cache" --reproduce "$afl_repro" >/dev/null 2>&1
+check "its reproducer crashes at the head under AFL++'s driver (exit $?)" '[ $? -eq 1 ]'
+"$ripple" fuzz -m afl.json dns --cache "$afl_cache" --rev "$parent" --reproduce "$afl_repro" >/dev/null 2>&1
+check "... not at the crash commit's parent (exit $?)" '[ $? -eq 0 ]'
+jq '(.packages[] | select(.name == "dns")) += {"fuzz_engine": "honggfuzz"}' ripple.json >bad-engine.json
+"$ripple" fuzz -m bad-engine.json dns >/dev/null 2>"$work/bad.err"
+status=$?
+check "an unknown engine: exit 2 with one line naming it ($(head -1 "$work/bad.err"))" \
+	'[ $status -eq 2 ] && [ "$(wc -l <"$work/bad.err")" -eq 1 ] && grep -q "fuzz_engine.*honggfuzz" "$work/bad.err"'
+"$ripple" fuzz -m afl.json dns --target vm >/dev/null 2>"$work/bad.err"
+status=$?
+check "AFL++ in a guest: exit 2 with one line ($(head -1 "$work/bad.err"))" \
+	'[ $status -eq 2 ] && [ "$(wc -l <"$work/bad.err")" -eq 1 ]'
 
 echo "1..$n"
 [ "$failures" -eq 0 ]
