@@ -123,10 +123,13 @@ int cli_client_options(struct cli_client *c, const char *command, int argc, char
 	}
 	return optind;
 bad:
-	if (optopt == 'S' || optopt == 'T')
+	/* getopt says 0 for a long option it does not know, the option's letter otherwise. */
+	if (optopt == 0)
+		*status = cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
+	else if ((optopt == 'S' || optopt == 'T') && strncmp(argv[optind - 1], "--", 2) == 0)
 		*status = cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
 	else
-		*status = cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
+		*status = cli_usage_error(command, "unknown option '-%c'", optopt);
 	return -1;
 }
 

@@ -226,7 +226,7 @@ int abi_dump(const struct abi_dump_spec *spec, json_t **doc, uint64_t *abidw_us,
 		goto done;
 	}
 	walk_headers(&w, spec->headers);
-	if (w.failed || !(argv = calloc(2 * w.n + 7, sizeof(*argv)))) {
+	if (w.failed || !(argv = calloc(2 * w.n + 8, sizeof(*argv)))) {
 		rc = rp_error_set(err, RP_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -238,6 +238,7 @@ int abi_dump(const struct abi_dump_spec *spec, json_t **doc, uint64_t *abidw_us,
 	 * other bytes than the ones recorded as final.
 	 */
 	argv[a++] = "--no-corpus-path";
+	argv[a++] = "--no-comp-dir-path"; /* the compile directory is the job's too, on a process target */
 	argv[a++] = "--out-file";
 	argv[a++] = out;
 	for (size_t i = 0; i < w.n; i++) {

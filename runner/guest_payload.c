@@ -69,7 +69,7 @@ static int payload_add(struct payload *pl, const char *host, const char *guest)
 		pl->cap = cap;
 	}
 	char *h = strdup(host), *g = strdup(guest);
-	if (!h || !g || json_object_set_new(pl->index, guest, json_integer((json_int_t)pl->n)) < 0) {
+	if (!h || !g || json_object_set_new_nocheck(pl->index, guest, json_integer((json_int_t)pl->n)) < 0) {
 		free(h);
 		free(g);
 		return rp_error_set(pl->err, RP_ENOMEM, "out of memory");

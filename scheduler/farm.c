@@ -771,6 +771,9 @@ static int plan_fuzz_jobs(struct farm *f, int fuzz, int64_t crash_id, const unsi
 				t = manifest_find_target(u, open[c].target);
 				if (t < 0 || !manifest_package_has_target(pkg, (size_t)t))
 					continue;
+				/* A crash found in a guest before the package moved to AFL++, which never runs there. */
+				if (pkg->fuzz_engine == RP_FUZZ_AFL && u->targets[t].runner == RP_RUNNER_VM)
+					continue;
 				replay = open[c].id;
 			} else if (!fuzz || (t = manifest_fuzz_target(u, pkg)) < 0) {
 				continue;

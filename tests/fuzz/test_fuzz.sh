@@ -116,18 +116,32 @@ done
 # 7. AFL++ (its own cache: nothing known from the libFuzzer runs above).
 jq '(.packages[] | select(.name == "dns")) += {"fuzz_engine": "afl"}' ripple.json >afl.json
 afl_cache=$work/afl-cache
-"$ripple" fuzz -m afl.json dns --seconds 15 --cache "$afl_cache" --json >"$work/afl.json" 2>"$work/afl.err"
+# Like libFuzzer, afl-fuzz stops at its first crash: the budget is an upper bound.
+"$ripple" fuzz -m afl.json dns --seconds 120 --cache "$afl_cache" --json >"$work/afl.json" 2>"$work/afl.err"
 status=$?
 check "AFL++ finds the planted crash (exit $status): $(crash afl signature)" \
 	'[ $status -eq 1 ] && [ "$(crash afl signature)" = "$(crash one signature)" ] && [ "$(crash afl new)" = true ]'
 check "afl-fuzz ran it: $(jq -r .fuzzers[0].executions "$work/afl.json") executions at $(jq -r .fuzzers[0].exec_per_sec "$work/afl.json")/s" \
 	'jq -e ".fuzzers[0].executions > 0 and .fuzzers[0].exec_per_sec > 0 and .fuzzers[0].corpus_files > 0" "$work/afl.json" >/dev/null &&
-	 grep -q "fuzzing for 15 s with AFL++" "$afl_cache"/logs/*.test.log'
+	 grep -q "fuzzing for 120 s with AFL++" "$afl_cache"/logs/*.test.log'
 afl_repro=$(crash afl reproducer)
 "$ripple" fuzz -m afl.json dns --cache "$afl_cache" --reproduce "$afl_repro" >/dev/null 2>&1
 check "its reproducer crashes at the head under AFL++'s driver (exit $?)" '[ $? -eq 1 ]'
 "$ripple" fuzz -m afl.json dns --cache "$afl_cache" --rev "$parent" --reproduce "$afl_repro" >/dev/null 2>&1
 check "... not at the crash commit's parent (exit $?)" '[ $? -eq 0 ]'
+# Seeds that all crash: afl-fuzz will not start, and they are the crashes.
+git -C repos/dns checkout -q -b afl-seeds main
+mkdir -p repos/dns/fuzz/crashing && cp "$afl_repro" repos/dns/fuzz/crashing/seed
+git -C repos/dns add fuzz/crashing && git -C repos/dns commit -qm "Seeds that crash"
+crashing=$(git -C repos/dns rev-parse HEAD)
+git -C repos/dns checkout -q main
+jq '(.packages[] | select(.name == "dns") | .fuzz[0].corpus) = "fuzz/crashing"' afl.json >afl-crashing.json
+"$ripple" fuzz -m afl-crashing.json dns --rev "$crashing" --seconds 30 --cache "$work/afl-cache2" --json \
+	>"$work/afl2.json" 2>"$work/afl2.err"
+status=$?
+check "seeds that all crash are the crashes (exit $status): $(crash afl2 signature)" \
+	'[ $status -eq 1 ] && [ "$(crash afl2 signature)" = "$(crash one signature)" ] &&
+	 grep -q "afl-fuzz did not fuzz" "$work/afl-cache2"/logs/*.test.log'
 jq '(.packages[] | select(.name == "dns")) += {"fuzz_engine": "honggfuzz"}' ripple.json >bad-engine.json
 "$ripple" fuzz -m bad-engine.json dns >/dev/null 2>"$work/bad.err"
 status=$?
