@@ -86,7 +86,7 @@ int cli_client_options(struct cli_client *c, const char *command, int argc, char
 	struct option opts[] = {
 		{ "server", required_argument, NULL, 'S' }, { "token-file", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },	    { "help", no_argument, NULL, 'h' },
-		{ flag, no_argument, NULL, 'f' },	    { NULL, 0, NULL, 0 },
+		{ flag, no_argument, NULL, 'f' },	    { NULL, 0, NULL, 0 }, /* a NULL flag ends the table there */
 	};
 	/* --follow alone has a short form. */
 	const char *shorts = flag && strcmp(flag, "follow") == 0 ? "hf" : "h";

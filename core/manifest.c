@@ -806,11 +806,9 @@ static int load_fuzz_engine(struct vctx *c, json_t *obj, const struct rp_univers
 		p->fuzz_engine = RP_FUZZ_LIBFUZZER;
 	} else if (strcmp(engine, "afl") == 0) {
 		p->fuzz_engine = RP_FUZZ_AFL;
-		int local = 0;
-		for (size_t i = 0; i < p->n_targets; i++)
-			local |= u->targets[p->targets[i]].runner == RP_RUNNER_PROCESS ||
-				 u->targets[p->targets[i]].runner == RP_RUNNER_SANDBOX;
-		if (p->n_fuzz && !local)
+		/* The target fuzzing picks is a process or sandbox one whenever the package has one. */
+		long t = manifest_fuzz_target(u, p);
+		if (p->n_fuzz && (t < 0 || u->targets[t].runner == RP_RUNNER_VM))
 			return fail(c, JSON_LOCATE_VALUE, "\"fuzz_engine\": \"afl\" of %s needs a process or sandbox "
 							  "target: AFL++ does not fuzz in a guest", pkg_where);
 	} else {
